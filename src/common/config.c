@@ -1,0 +1,215 @@
+/* config.c — the table of every configuration key with its default and meaning, and the
+ * parser for `key = value` files with [account NAME] sections. */
+#include "common/config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { KEY_STR, KEY_INT } key_type;
+
+typedef struct {
+    const char *name;
+    key_type type;
+    size_t offset;
+    size_t size;
+    const char *def;
+    const char *help;
+} config_key;
+
+#define STR(name, field, def, help) {name, KEY_STR, offsetof(config, field), sizeof(((config *)0)->field), def, help}
+#define INT(name, field, def, help) {name, KEY_INT, offsetof(config, field), 0, def, help}
+
+/* The one place where defaults live. docs/ferry.conf.example documents the same keys. */
+static const config_key keys[] = {
+    STR("listen", listen, "127.0.0.1:8480", "API listen address HOST:PORT"),
+    STR("data_dir", data_dir, "./var", "directory of the embedded store"),
+    STR("log_level", log_level, "info", "error, warn, info or debug"),
+    INT("http_threads", http_threads, "4", "HTTP server threads"),
+    INT("max_body_bytes", max_body_bytes, "1048576", "largest accepted request body"),
+    INT("task_quota", task_quota, "200", "tasks per account unless the account says otherwise"),
+    INT("task_window_max", task_window_max_s, "604800", "longest StartTime..EndTime span, s"),
+    INT("retry_count_default", retry_count_default, "3", "RetryCount when a task gives none"),
+    INT("retry_count_max", retry_count_max, "100", "largest accepted RetryCount"),
+    INT("retry_interval_default", retry_interval_default_s, "60", "RetryInterval default, s"),
+    INT("retry_interval_min", retry_interval_min_s, "60", "smallest accepted RetryInterval, s"),
+    INT("retry_interval_max", retry_interval_max_s, "300", "largest accepted RetryInterval, s"),
+    INT("stall_timeout", stall_timeout_s, "10", "no packet for this long counts as a failure, s"),
+    INT("connect_timeout", connect_timeout_s, "10", "source and destination connect timeout, s"),
+    INT("history_retention", history_retention_s, "86400", "finished tasks stay queryable, s"),
+    INT("max_running_tasks", max_running_tasks, "1000", "relays this node runs at once"),
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int set_key(void *base, const config_key *k, const char *value)
+{
+    char *field = (char *)base + k->offset;
+    if (k->type == KEY_STR) {
+        if (strlen(value) >= k->size)
+            return -1;
+        strcpy(field, value);
+        return 0;
+    }
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || v < 0 || v > 1000000000L)
+        return -1;
+    *(int *)field = (int)v;
+    return 0;
+}
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < N_KEYS; i++)
+        set_key(c, &keys[i], keys[i].def);
+}
+
+int config_set(config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].name, key) != 0)
+            continue;
+        if (set_key(c, &keys[i], value) == 0)
+            return 0;
+        snprintf(err, errlen, "bad value '%s' for %s", value, key);
+        return -1;
+    }
+    snprintf(err, errlen, "unknown key '%s'", key);
+    return -1;
+}
+
+static int set_account_key(config_account *a, const char *key, const char *value)
+{
+    struct {
+        const char *name;
+        char *dst;
+        size_t size;
+    } fields[] = {
+        {"token", a->token, sizeof(a->token)},
+        {"tc_secret_id", a->tc_secret_id, sizeof(a->tc_secret_id)},
+        {"tc_secret_key", a->tc_secret_key, sizeof(a->tc_secret_key)},
+        {"tc_app_id", a->tc_app_id, sizeof(a->tc_app_id)},
+        {"ali_access_key_id", a->ali_key_id, sizeof(a->ali_key_id)},
+        {"ali_access_key_secret", a->ali_key_secret, sizeof(a->ali_key_secret)},
+    };
+    if (strcmp(key, "task_quota") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (*end || v < 0 || v > 10000000)
+            return -1;
+        a->task_quota = (int)v;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strcmp(fields[i].name, key) == 0) {
+            if (strlen(value) >= fields[i].size)
+                return -1;
+            strcpy(fields[i].dst, value);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int parse_section(config *c, char *line, config_account **acct)
+{
+    char name[64];
+    if (sscanf(line, "[account %63[A-Za-z0-9_.-]]", name) != 1)
+        return -1;
+    if (config_find_account(c, name) || c->n_accounts >= CONFIG_MAX_ACCOUNTS)
+        return -1;
+    *acct = &c->accounts[c->n_accounts++];
+    memset(*acct, 0, sizeof(**acct));
+    snprintf((*acct)->name, sizeof((*acct)->name), "%s", name);
+    return 0;
+}
+
+static int parse_line(config *c, char *line, config_account **acct, char *err, size_t errlen)
+{
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return 0;
+    if (*s == '[') {
+        if (parse_section(c, s, acct) == 0)
+            return 0;
+        snprintf(err, errlen, "bad or duplicate section %s", s);
+        return -1;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        snprintf(err, errlen, "expected key = value");
+        return -1;
+    }
+    *eq = '\0';
+    char *key = trim(s), *value = trim(eq + 1);
+    if (*acct) {
+        if (set_account_key(*acct, key, value) == 0)
+            return 0;
+        snprintf(err, errlen, "unknown or bad account key '%s'", key);
+        return -1;
+    }
+    return config_set(c, key, value, err, errlen);
+}
+
+int config_load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open", path);
+        return -1;
+    }
+    char line[1024], why[512];
+    config_account *acct = NULL;
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        if (parse_line(c, line, &acct, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+void config_print_keys(FILE *out)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        fprintf(out, "  %-24s %-16s %s\n", keys[i].name, keys[i].def, keys[i].help);
+}
+
+const config_account *config_find_account_by_token(const config *c, const char *token)
+{
+    for (int i = 0; i < c->n_accounts; i++)
+        if (c->accounts[i].token[0] && strcmp(c->accounts[i].token, token) == 0)
+            return &c->accounts[i];
+    return NULL;
+}
+
+const config_account *config_find_account(const config *c, const char *name)
+{
+    for (int i = 0; i < c->n_accounts; i++)
+        if (strcmp(c->accounts[i].name, name) == 0)
+            return &c->accounts[i];
+    return NULL;
+}
+
+int config_account_quota(const config *c, const config_account *a)
+{
+    return a && a->task_quota > 0 ? a->task_quota : c->task_quota;
+}

@@ -1,0 +1,57 @@
+/* config.h — ferryd's configuration: one table of keys with their defaults (config.c),
+ * a `key = value` file with [account NAME] sections, and command-line overrides. */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stdio.h>
+
+#define CONFIG_MAX_ACCOUNTS 64
+#define CONFIG_STR_MAX 256
+
+typedef struct config_account {
+    char name[64];
+    char token[CONFIG_STR_MAX];          /* bearer token of the native API */
+    char tc_secret_id[CONFIG_STR_MAX];   /* Tencent SecretId */
+    char tc_secret_key[CONFIG_STR_MAX];  /* Tencent SecretKey */
+    char tc_app_id[64];                  /* Tencent AppId */
+    char ali_key_id[CONFIG_STR_MAX];     /* Alibaba AccessKeyId */
+    char ali_key_secret[CONFIG_STR_MAX]; /* Alibaba AccessKeySecret */
+    int task_quota;                      /* max tasks; 0 = the global task_quota */
+} config_account;
+
+typedef struct config {
+    char listen[CONFIG_STR_MAX];   /* API address, HOST:PORT */
+    char data_dir[CONFIG_STR_MAX]; /* where the store lives */
+    char log_level[16];
+    int http_threads;       /* libmicrohttpd thread pool size */
+    int max_body_bytes;     /* larger request bodies are refused */
+    int task_quota;         /* default tasks per account */
+    int task_window_max_s;  /* max EndTime - StartTime */
+    int retry_count_default;
+    int retry_count_max;
+    int retry_interval_default_s;
+    int retry_interval_min_s;
+    int retry_interval_max_s;
+    int stall_timeout_s;    /* no packet for this long = failure */
+    int connect_timeout_s;  /* source/destination connect timeout */
+    int history_retention_s; /* finished tasks kept this long */
+    int max_running_tasks;  /* capacity of this node */
+    int n_accounts;
+    config_account accounts[CONFIG_MAX_ACCOUNTS];
+} config;
+
+/* Fills every key with its default from the table; no accounts. */
+void config_defaults(config *c);
+/* Reads a config file over the current values. On error writes a message naming the
+ * file and line into err and returns -1. */
+int config_load_file(config *c, const char *path, char *err, size_t errlen);
+/* Sets one key by name ("listen", "stall_timeout", ...). Returns 0, or -1 if unknown/bad. */
+int config_set(config *c, const char *key, const char *value, char *err, size_t errlen);
+/* Writes the key table (name, default, description) for --help. */
+void config_print_keys(FILE *out);
+
+const config_account *config_find_account_by_token(const config *c, const char *token);
+const config_account *config_find_account(const config *c, const char *name);
+int config_account_quota(const config *c, const config_account *a);
+
+#endif

@@ -1,0 +1,56 @@
+/* log.c — leveled logging to stderr, one line per call, safe across threads.
+ * The level is process-wide and set once from the config at start. */
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static volatile log_level current_level = LOG_INFO;
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(log_level level)
+{
+    current_level = level;
+}
+
+int log_parse_level(const char *name, log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int log_enabled(log_level level)
+{
+    return level <= current_level;
+}
+
+void log_write(log_level level, const char *task_id, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    char line[2048];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level]);
+    if (task_id)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "task=%s ", task_id);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n < (int)sizeof(line))
+        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+}
