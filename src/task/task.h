@@ -73,8 +73,8 @@ typedef struct task_spec {
     int loop_count;  /* total plays of the playlist: -1 = until EndTime, >= 1 */
     int file_index;  /* 0-based start file, first loop only */
     int offset_s;    /* seconds into the start file, first loop only */
-    int retry_count; /* retries before offline */
-    int retry_interval_s;
+    int retry_count;      /* retries before offline; -1 = the configured default */
+    int retry_interval_s; /* seconds between retries; -1 = the configured default */
     char *callback_url;
     unsigned callback_events; /* TASK_EV_* bits; 0 = all */
     bool paused;              /* user asked to pause (Tencent Status=pause, Stop) */
@@ -131,7 +131,7 @@ typedef struct task_history_entry {
 } task_history_entry;
 
 /* --- model (task_model.c) --- */
-void task_spec_init(task_spec *s);  /* all strings "", loop -1, retries 0, events 0 */
+void task_spec_init(task_spec *s); /* strings "", loop -1, retries -1 (default), events 0 */
 void task_spec_free(task_spec *s);
 int task_spec_copy(task_spec *dst, const task_spec *src); /* deep copy; 0 or -1 on OOM */
 void task_free(task *t);                                  /* frees the spec and strings */

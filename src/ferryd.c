@@ -1,0 +1,186 @@
+/* ferryd.c — the daemon's entry point: flags and config, the default account, wiring of
+ * store, task service and API, and a clean stop on SIGTERM/SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "common/config.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "task/task.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ferryd [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
+            "              [--log-level LEVEL] [--help]\n\n"
+            "ferry's relay daemon: runs scheduled pull-to-push relay tasks and serves the\n"
+            "native, Tencent-compatible and Alibaba-compatible APIs.\n\n"
+            "  --listen HOST:PORT  API address (default 127.0.0.1:8480)\n"
+            "  --data-dir DIR      where the embedded store lives (default ./var)\n"
+            "  --config FILE       key = value file; see docs/ferry.conf.example\n"
+            "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
+            "Config keys and their defaults:\n");
+    config_print_keys(out);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[CONFIG_STR_MAX];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0750) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* With no account configured, ferryd serves one account "default" whose token is kept in
+ * DATA_DIR/token (made on first start, mode 0600). */
+static int ensure_default_account(config *c)
+{
+    if (c->n_accounts > 0)
+        return 0;
+    config_account *a = &c->accounts[c->n_accounts++];
+    memset(a, 0, sizeof(*a));
+    snprintf(a->name, sizeof(a->name), "default");
+    char path[CONFIG_STR_MAX + 16];
+    snprintf(path, sizeof(path), "%s/token", c->data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        int ok = fscanf(f, "%255s", a->token) == 1;
+        fclose(f);
+        if (ok)
+            return 0;
+    }
+    id_random_hex(a->token, 24);
+    umask(077);
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", a->token) < 0 || fclose(f) != 0) {
+        log_error("cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    log_info("created account 'default'; its API token is in %s", path);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, config *c)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'},    {"data-dir", required_argument, 0, 'd'},
+        {"config", required_argument, 0, 'c'},    {"log-level", required_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+    };
+    const char *cli[4] = {0}; /* listen, data_dir, log_level applied over the file */
+    const char *file = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'l': cli[0] = optarg; break;
+        case 'd': cli[1] = optarg; break;
+        case 'v': cli[2] = optarg; break;
+        case 'c': file = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ferryd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    char err[512];
+    if (file && config_load_file(c, file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        return -1;
+    }
+    const char *keys[] = {"listen", "data_dir", "log_level"};
+    for (int i = 0; i < 3; i++)
+        if (cli[i] && config_set(c, keys[i], cli[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "ferryd: %s\n", err);
+            return -1;
+        }
+    return 0;
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static int run(config *c)
+{
+    ferr err;
+    store *st = NULL;
+    if (store_open(c->data_dir, &st, &err) != 0) {
+        log_error("cannot open the store in %s: %s", c->data_dir, err.msg);
+        return 1;
+    }
+    if (task_service_start(c, st) != 0) {
+        log_error("cannot start the task service");
+        store_close(st);
+        return 1;
+    }
+    char why[512];
+    if (api_start(c, why, sizeof(why)) != 0) {
+        log_error("cannot start the API on %s: %s", c->listen, why);
+        task_service_stop();
+        store_close(st);
+        return 1;
+    }
+    api_set_ready(1);
+    log_info("ferryd ready: API on http://%s, store in %s", c->listen, c->data_dir);
+    int sig = wait_for_signal();
+    log_info("signal %d: stopping", sig);
+    api_set_ready(0);
+    api_stop();
+    task_service_stop();
+    store_close(st);
+    log_info("ferryd stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static config cfg;
+    config_defaults(&cfg);
+    if (parse_args(argc, argv, &cfg) != 0)
+        return 2;
+    log_level level;
+    if (log_parse_level(cfg.log_level, &level) != 0) {
+        fprintf(stderr, "ferryd: unknown log level '%s'\n", cfg.log_level);
+        return 2;
+    }
+    log_set_level(level);
+    /* Block the stop signals in every thread; main waits for them with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (mkdir_p(cfg.data_dir) != 0) {
+        log_error("cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    if (ensure_default_account(&cfg) != 0)
+        return 1;
+    return run(&cfg);
+}

@@ -1,0 +1,42 @@
+/* task_internal.h — what the task service's files share: the service context, the work
+ * queue of its runner thread, and the helper that writes one state transition. */
+#ifndef FERRY_TASK_INTERNAL_H
+#define FERRY_TASK_INTERNAL_H
+
+#include <pthread.h>
+
+#include "engine/engine.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "task/task.h"
+
+typedef struct task_service {
+    const config *cfg;
+    store *st;
+    pthread_mutex_t lock; /* serialises read-modify-write of a task in the store */
+} task_service;
+
+extern task_service svc;
+
+/* Work for the runner thread: the only thread that starts and stops workers. */
+typedef enum {
+    WORK_SCHEDULE, /* (re)compute what the task should be doing now */
+    WORK_START,    /* StartTime reached */
+    WORK_END,      /* EndTime reached */
+    WORK_RESTART,  /* restart the worker with the latest spec */
+    WORK_HALT,     /* stop the worker (stop, pause, delete) */
+    WORK_EVENT,    /* an engine event */
+} work_type;
+
+int runner_start(void);
+void runner_stop(void);
+void runner_post(work_type type, const char *task_id);
+void runner_post_event(const char *task_id, const engine_event *ev);
+
+/* Moves t to state `to` (if allowed), stamps times, writes the task and a history line in
+ * one transaction. Caller holds svc.lock. Returns 0 or a ferr code. */
+int task_transition(task *t, task_state to, const char *reason, const char *detail);
+/* Loads the task; caller holds svc.lock. */
+int task_load(const char *id, task *t);
+
+#endif

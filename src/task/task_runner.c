@@ -1,0 +1,429 @@
+/* task_runner.c — the runner thread: the one place that turns task state, deadlines and
+ * engine events into worker starts and stops. Other threads only post work to it. */
+#include "task/task_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+typedef struct work {
+    work_type type;
+    char id[TASK_ID_MAX];
+    engine_event ev; /* WORK_EVENT; its strings point into the copies below */
+    char *error, *url, *alarm;
+    struct work *next;
+} work;
+
+/* Generation of the worker the runner started last for a task: events from older
+ * workers are stale and ignored. */
+typedef struct gen_entry {
+    char id[TASK_ID_MAX];
+    int64_t gen;
+    struct gen_entry *next;
+} gen_entry;
+
+#define GEN_BUCKETS 1024
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    work *head, *tail;
+    bool stop, started;
+    gen_entry *gens[GEN_BUCKETS];
+} rq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* ---------- generations (runner thread only) ---------- */
+
+static unsigned hash_id(const char *id)
+{
+    unsigned h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % GEN_BUCKETS;
+}
+
+static gen_entry **gen_find(const char *id)
+{
+    gen_entry **e = &rq.gens[hash_id(id)];
+    while (*e && strcmp((*e)->id, id) != 0)
+        e = &(*e)->next;
+    return e;
+}
+
+static int64_t gen_get(const char *id)
+{
+    gen_entry *e = *gen_find(id);
+    return e ? e->gen : 0;
+}
+
+static void gen_set(const char *id, int64_t gen)
+{
+    gen_entry **e = gen_find(id);
+    if (!*e) {
+        *e = calloc(1, sizeof(**e));
+        if (!*e)
+            return;
+        snprintf((*e)->id, sizeof((*e)->id), "%s", id);
+    }
+    (*e)->gen = gen;
+}
+
+static void gen_clear(const char *id)
+{
+    gen_entry **e = gen_find(id);
+    if (*e) {
+        gen_entry *dead = *e;
+        *e = dead->next;
+        free(dead);
+    }
+}
+
+/* ---------- the queue ---------- */
+
+static void push(work *w)
+{
+    pthread_mutex_lock(&rq.mu);
+    if (rq.tail)
+        rq.tail->next = w;
+    else
+        rq.head = w;
+    rq.tail = w;
+    pthread_cond_signal(&rq.cv);
+    pthread_mutex_unlock(&rq.mu);
+}
+
+static void work_free(work *w)
+{
+    free(w->error);
+    free(w->url);
+    free(w->alarm);
+    free(w);
+}
+
+void runner_post(work_type type, const char *task_id)
+{
+    work *w = calloc(1, sizeof(*w));
+    if (!w) {
+        log_error("out of memory posting work for task %s", task_id);
+        return;
+    }
+    w->type = type;
+    snprintf(w->id, sizeof(w->id), "%s", task_id);
+    push(w);
+}
+
+void runner_post_event(const char *task_id, const engine_event *ev)
+{
+    work *w = calloc(1, sizeof(*w));
+    if (!w)
+        return;
+    w->type = WORK_EVENT;
+    snprintf(w->id, sizeof(w->id), "%s", task_id);
+    w->ev = *ev;
+    w->error = strdup(ev->error ? ev->error : "");
+    w->url = strdup(ev->url ? ev->url : "");
+    w->alarm = strdup(ev->alarm ? ev->alarm : "");
+    w->ev.error = w->error;
+    w->ev.url = w->url;
+    w->ev.alarm = w->alarm;
+    push(w);
+}
+
+static work *pop(void)
+{
+    pthread_mutex_lock(&rq.mu);
+    while (!rq.head && !rq.stop)
+        pthread_cond_wait(&rq.cv, &rq.mu);
+    work *w = rq.head;
+    if (w && !rq.stop) {
+        rq.head = w->next;
+        if (!rq.head)
+            rq.tail = NULL;
+    } else {
+        w = NULL;
+    }
+    pthread_mutex_unlock(&rq.mu);
+    return w;
+}
+
+/* ---------- worker control (runner thread, svc.lock not held) ---------- */
+
+static void start_worker(const task *t)
+{
+    const task_spec *s = &t->spec;
+    engine_job job = {
+        .kind = s->source_kind,
+        .n_sources = s->n_sources,
+        .backup_source = s->backup_source_url,
+        .outputs = {s->dst_url, s->backup_dst_url[0] ? s->backup_dst_url : NULL},
+        .loop_count = s->loop_count,
+        .file_index = s->file_index,
+        .offset_s = s->offset_s,
+        .retry_count = s->retry_count,
+        .retry_interval_ms = s->retry_interval_s * 1000,
+        .stall_timeout_ms = svc.cfg->stall_timeout_s * 1000,
+        .connect_timeout_ms = svc.cfg->connect_timeout_s * 1000,
+    };
+    snprintf(job.task_id, sizeof(job.task_id), "%s", t->id);
+    for (int i = 0; i < s->n_sources; i++)
+        job.sources[i] = s->source_urls[i];
+    int64_t gen = engine_start(&job);
+    if (gen > 0) {
+        gen_set(t->id, gen);
+        tlog_info(t->id, "worker started (generation %lld)", (long long)gen);
+    } else {
+        tlog_error(t->id, "worker could not start: %s", ferr_name((int)gen));
+    }
+}
+
+static void halt_worker(const char *id)
+{
+    gen_clear(id);
+    if (engine_stop(id) == 0)
+        tlog_info(id, "worker asked to stop");
+}
+
+/* ---------- deciding what a task should be doing now ---------- */
+
+typedef enum { ACT_NONE, ACT_START, ACT_HALT } action;
+
+static action decide_window(task *t, int64_t now, bool force)
+{
+    const task_spec *s = &t->spec;
+    if (now >= s->end_ms) {
+        task_transition(t, TASK_FINISHED, "OverEndTime", "end_time reached");
+        sched_cancel(t->id, -1);
+        return ACT_HALT;
+    }
+    sched_set(t->id, SCHED_STOP, s->end_ms);
+    if (s->paused) {
+        task_transition(t, TASK_PAUSED, "Paused", "paused by the user");
+        sched_cancel(t->id, SCHED_START);
+        return ACT_HALT;
+    }
+    if (t->state == TASK_PAUSED)
+        task_transition(t, TASK_IDLE, "Resumed", "resumed by the user");
+    if (t->state == TASK_OFFLINE)
+        return ACT_HALT;
+    if (now < s->start_ms) {
+        task_transition(t, TASK_IDLE, "Scheduled", "waiting for start_time");
+        sched_set(t->id, SCHED_START, s->start_ms);
+        return ACT_HALT;
+    }
+    sched_cancel(t->id, SCHED_START);
+    if (!force && gen_get(t->id) > 0 && engine_running(t->id))
+        return ACT_NONE;
+    return ACT_START;
+}
+
+static action decide(task *t, bool force)
+{
+    int64_t now = time_now_ms();
+    if (t->state == TASK_FINISHED) {
+        if (t->spec.end_ms <= now || (t->reason && strcmp(t->reason, "OverEndTime") != 0)) {
+            sched_cancel(t->id, -1);
+            return ACT_HALT;
+        }
+        task_transition(t, TASK_IDLE, "WindowExtended", "end_time moved into the future");
+    }
+    return decide_window(t, now, force);
+}
+
+static void reconcile(const char *id, bool force)
+{
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    int rc = task_load(id, &t);
+    action act = ACT_HALT;
+    if (rc == 0)
+        act = decide(&t, force);
+    pthread_mutex_unlock(&svc.lock);
+    if (rc != 0)
+        sched_cancel(id, -1);
+    if (act == ACT_START)
+        start_worker(&t);
+    else if (act == ACT_HALT && (gen_get(id) > 0 || engine_running(id)))
+        halt_worker(id);
+    if (rc == 0)
+        task_free(&t);
+}
+
+/* ---------- engine events ---------- */
+
+static const char *failure_reason(engine_failure f)
+{
+    return f == ENGINE_FAIL_PUSH ? "PushStreamFailed" : "PullStreamFailed";
+}
+
+static void note(task *t, const char *reason, const char *detail)
+{
+    task_history_entry h = {.at_ms = time_now_ms(), .from = t->state, .to = t->state};
+    snprintf(h.reason, sizeof(h.reason), "%s", reason);
+    snprintf(h.detail, sizeof(h.detail), "%s", detail);
+    store_history_add(svc.st, t->id, &h, NULL);
+}
+
+static void on_recovering(task *t, const engine_event *ev)
+{
+    task_str_set(&t->last_error, ev->error);
+    if (t->state == TASK_RUNNING || t->state == TASK_IDLE)
+        task_transition(t, TASK_RECOVERING, failure_reason(ev->failure), ev->error);
+    else if (t->state == TASK_RECOVERING)
+        note(t, "RetryFailed", ev->error);
+}
+
+static bool apply_event(task *t, const engine_event *ev)
+{
+    bool worker_ended = false;
+    switch (ev->type) {
+    case ENGINE_EV_RUNNING:
+        if (t->state == TASK_IDLE || t->state == TASK_RECOVERING)
+            task_transition(t, TASK_RUNNING, "Running", "packets reach the destination");
+        break;
+    case ENGINE_EV_RECOVERING:
+        on_recovering(t, ev);
+        break;
+    case ENGINE_EV_FAILED:
+        task_str_set(&t->last_error, ev->error);
+        task_transition(t, TASK_OFFLINE, failure_reason(ev->failure), ev->error);
+        worker_ended = true;
+        break;
+    case ENGINE_EV_FINISHED:
+        task_transition(t, TASK_FINISHED, "PlaylistFinished", "all loops played");
+        sched_cancel(t->id, -1);
+        worker_ended = true;
+        break;
+    case ENGINE_EV_FILE_START:
+        note(t, "FileStart", ev->url);
+        break;
+    case ENGINE_EV_FILE_FINISH:
+        note(t, "FileFinish", ev->url);
+        break;
+    case ENGINE_EV_ALARM:
+        note(t, ev->alarm, ev->error);
+        break;
+    case ENGINE_EV_STOPPED:
+        break;
+    }
+    return worker_ended;
+}
+
+static void handle_event(const char *id, const engine_event *ev)
+{
+    if (ev->type == ENGINE_EV_STOPPED || (int64_t)ev->generation != gen_get(id))
+        return;
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    bool ended = false;
+    if (task_load(id, &t) == 0) {
+        ended = apply_event(&t, ev);
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (ended)
+        gen_clear(id);
+}
+
+/* ---------- the thread ---------- */
+
+static void handle(work *w)
+{
+    switch (w->type) {
+    case WORK_SCHEDULE:
+    case WORK_START:
+    case WORK_END:
+        reconcile(w->id, false);
+        break;
+    case WORK_RESTART:
+        reconcile(w->id, true);
+        break;
+    case WORK_HALT:
+        halt_worker(w->id);
+        reconcile(w->id, false);
+        break;
+    case WORK_EVENT:
+        handle_event(w->id, &w->ev);
+        break;
+    }
+}
+
+static void *runner_main(void *arg)
+{
+    (void)arg;
+    work *w;
+    while ((w = pop())) {
+        handle(w);
+        work_free(w);
+    }
+    return NULL;
+}
+
+static void on_engine_event(void *ctx, const char *task_id, const engine_event *ev)
+{
+    (void)ctx;
+    runner_post_event(task_id, ev);
+}
+
+static void on_deadline(void *ctx, const char *task_id, sched_kind kind)
+{
+    (void)ctx;
+    runner_post(kind == SCHED_STOP ? WORK_END : WORK_START, task_id);
+}
+
+static void resume_all(void)
+{
+    task *all = NULL;
+    int n = 0;
+    if (store_task_all(svc.st, &all, &n, NULL) != 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (all[i].state == TASK_RUNNING || all[i].state == TASK_RECOVERING)
+            note(&all[i], "Resumed", "ferryd restarted while the task was live");
+        if (all[i].state != TASK_OFFLINE && !(all[i].state == TASK_FINISHED &&
+                                               all[i].spec.end_ms <= time_now_ms()))
+            runner_post(WORK_SCHEDULE, all[i].id);
+    }
+    log_info("resuming %d stored task(s)", n);
+    task_list_free(all, n);
+}
+
+int runner_start(void)
+{
+    if (engine_init(on_engine_event, NULL) != 0)
+        return -1;
+    if (sched_start(on_deadline, NULL) != 0)
+        return -1;
+    rq.stop = false;
+    if (pthread_create(&rq.thread, NULL, runner_main, NULL) != 0)
+        return -1;
+    rq.started = true;
+    resume_all();
+    return 0;
+}
+
+void runner_stop(void)
+{
+    sched_stop();
+    pthread_mutex_lock(&rq.mu);
+    rq.stop = true;
+    pthread_cond_broadcast(&rq.cv);
+    pthread_mutex_unlock(&rq.mu);
+    if (rq.started)
+        pthread_join(rq.thread, NULL);
+    rq.started = false;
+    engine_shutdown();
+    for (work *w = rq.head, *next; w; w = next) {
+        next = w->next;
+        work_free(w);
+    }
+    rq.head = rq.tail = NULL;
+    for (int i = 0; i < GEN_BUCKETS; i++)
+        while (rq.gens[i]) {
+            gen_entry *e = rq.gens[i];
+            rq.gens[i] = e->next;
+            free(e);
+        }
+}

@@ -1,0 +1,301 @@
+/* task_service.c — the calls the API dialects make: create, read, list, modify, delete,
+ * stop, restart. Each persists synchronously, then hands run-time work to the runner. */
+#include "task/task_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+task_service svc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+int task_load(const char *id, task *t)
+{
+    memset(t, 0, sizeof(*t));
+    return store_task_get(svc.st, id, t, NULL);
+}
+
+int task_transition(task *t, task_state to, const char *reason, const char *detail)
+{
+    task_state from = t->state;
+    if (!task_transition_allowed(from, to))
+        return FERR_STATE;
+    int64_t now = time_now_ms();
+    t->state = to;
+    task_str_set(&t->reason, reason);
+    if (to == TASK_RUNNING)
+        t->started_ms = now;
+    if (task_state_is_terminal(to))
+        t->exit_ms = now;
+    else
+        t->exit_ms = 0;
+    t->updated_ms = now;
+    task_history_entry h = {.at_ms = now, .from = from, .to = to};
+    snprintf(h.reason, sizeof(h.reason), "%s", reason ? reason : "");
+    snprintf(h.detail, sizeof(h.detail), "%s", detail ? detail : "");
+    ferr err;
+    int rc = store_task_update(svc.st, t, &h, &err);
+    if (rc != 0)
+        tlog_error(t->id, "cannot record %s -> %s: %s", task_state_name(from),
+                   task_state_name(to), err.msg);
+    else
+        tlog_info(t->id, "state %s -> %s reason=%s%s%s", task_state_name(from),
+                  task_state_name(to), h.reason, h.detail[0] ? " detail=" : "", h.detail);
+    return rc;
+}
+
+/* Loads a task and checks that it belongs to the account. */
+static int load_owned(const char *account, const char *id, task *t, ferr *err)
+{
+    if (!id_is_valid_task_id(id))
+        return ferr_set(err, FERR_NOT_FOUND, "id", "no task with id '%.64s'", id);
+    memset(t, 0, sizeof(*t));
+    int rc = store_task_get(svc.st, id, t, err);
+    if (rc == 0 && strcmp(t->account, account) != 0) {
+        task_free(t);
+        rc = FERR_NOT_FOUND;
+    }
+    if (rc == FERR_NOT_FOUND)
+        return ferr_set(err, FERR_NOT_FOUND, "id", "no task with id '%s'", id);
+    return rc;
+}
+
+static void fill_defaults(task_spec *s)
+{
+    if (s->retry_count < 0)
+        s->retry_count = svc.cfg->retry_count_default;
+    if (s->retry_interval_s < 0)
+        s->retry_interval_s = svc.cfg->retry_interval_default_s;
+}
+
+static int check_quota(const char *account, ferr *err)
+{
+    const config_account *a = config_find_account(svc.cfg, account);
+    int quota = config_account_quota(svc.cfg, a);
+    if (store_task_count(svc.st, account) >= quota)
+        return ferr_set(err, FERR_QUOTA, "", "the account's quota of %d tasks is used up", quota);
+    return 0;
+}
+
+static int new_task(task *t, const char *account, task_dialect d, const task_spec *spec,
+                    const char *want_id, ferr *err)
+{
+    memset(t, 0, sizeof(*t));
+    if (want_id && *want_id) {
+        if (!id_is_valid_task_id(want_id))
+            return ferr_set(err, FERR_INVALID, "id",
+                            "a task id is 1..55 letters, digits, '_' or '-'");
+        snprintf(t->id, sizeof(t->id), "%s", want_id);
+    } else {
+        id_uuid(t->id);
+    }
+    snprintf(t->account, sizeof(t->account), "%s", account);
+    t->dialect = d;
+    if (task_spec_copy(&t->spec, spec) != 0)
+        return ferr_set(err, FERR_INTERNAL, "", "out of memory");
+    fill_defaults(&t->spec);
+    t->state = t->spec.paused ? TASK_PAUSED : TASK_IDLE;
+    t->created_ms = t->updated_ms = time_now_ms();
+    task_str_set(&t->reason, t->spec.paused ? "Paused" : "Created");
+    task_str_set(&t->last_error, "");
+    return 0;
+}
+
+int task_create(const char *account, task_dialect dialect, const task_spec *spec,
+                const char *want_id, task *out, ferr *err)
+{
+    task t;
+    int rc = new_task(&t, account, dialect, spec, want_id, err);
+    if (rc == 0)
+        rc = task_validate(&t.spec, svc.cfg, time_now_ms(), true, err);
+    pthread_mutex_lock(&svc.lock);
+    if (rc == 0)
+        rc = check_quota(account, err);
+    if (rc == 0) {
+        task_history_entry h = {.at_ms = t.created_ms, .from = t.state, .to = t.state};
+        snprintf(h.reason, sizeof(h.reason), "Created");
+        rc = store_task_insert(svc.st, &t, &h, err);
+        if (rc == FERR_EXISTS)
+            ferr_set(err, FERR_EXISTS, "id", "a task with id '%s' already exists", t.id);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (rc == 0) {
+        tlog_info(t.id, "created by account %s: %s -> %s", account, t.spec.source_urls[0],
+                  t.spec.dst_url);
+        runner_post(WORK_SCHEDULE, t.id);
+        if (out)
+            rc = task_copy(out, &t) ? FERR_INTERNAL : 0;
+    }
+    task_free(&t);
+    return rc;
+}
+
+int task_get(const char *account, const char *id, task *out, ferr *err)
+{
+    return load_owned(account, id, out, err);
+}
+
+int task_list(const char *account, const task_filter *filter, int offset, int limit, task **out,
+              int *n_out, int *total, ferr *err)
+{
+    return store_task_list(svc.st, account, filter, offset, limit, out, n_out, total, err);
+}
+
+int task_count(const char *account)
+{
+    return store_task_count(svc.st, account);
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* True when the running worker must be rebuilt to apply the new spec. */
+static bool media_changed(const task_spec *a, const task_spec *b)
+{
+    if (a->source_kind != b->source_kind || a->n_sources != b->n_sources ||
+        a->loop_count != b->loop_count || a->retry_count != b->retry_count ||
+        a->retry_interval_s != b->retry_interval_s ||
+        str_differs(a->dst_url, b->dst_url) || str_differs(a->backup_dst_url, b->backup_dst_url) ||
+        str_differs(a->backup_source_url, b->backup_source_url))
+        return true;
+    for (int i = 0; i < a->n_sources; i++)
+        if (str_differs(a->source_urls[i], b->source_urls[i]))
+            return true;
+    return false;
+}
+
+static int apply_modify(task *t, const task_spec *new_spec, bool *restart, ferr *err)
+{
+    task_spec next;
+    if (task_spec_copy(&next, new_spec) != 0)
+        return ferr_set(err, FERR_INTERNAL, "", "out of memory");
+    fill_defaults(&next);
+    bool window_moved = next.end_ms != t->spec.end_ms;
+    int rc = task_validate(&next, svc.cfg, time_now_ms(), window_moved, err);
+    if (rc != 0) {
+        task_spec_free(&next);
+        return rc;
+    }
+    *restart = media_changed(&t->spec, &next);
+    task_spec_free(&t->spec);
+    t->spec = next;
+    t->updated_ms = time_now_ms();
+    task_history_entry h = {.at_ms = t->updated_ms, .from = t->state, .to = t->state};
+    snprintf(h.reason, sizeof(h.reason), "Modified");
+    snprintf(h.detail, sizeof(h.detail), "%s", *restart ? "media changed: relay restarts" : "");
+    return store_task_update(svc.st, t, &h, err);
+}
+
+int task_modify(const char *account, const char *id, const task_spec *new_spec, task *out,
+                ferr *err)
+{
+    task t;
+    bool restart = false;
+    pthread_mutex_lock(&svc.lock);
+    int rc = load_owned(account, id, &t, err);
+    if (rc == 0) {
+        rc = apply_modify(&t, new_spec, &restart, err);
+        if (rc == 0 && out)
+            rc = task_copy(out, &t) ? FERR_INTERNAL : 0;
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (rc == 0)
+        runner_post(restart ? WORK_RESTART : WORK_SCHEDULE, id);
+    return rc;
+}
+
+int task_delete(const char *account, const char *id, ferr *err)
+{
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    int rc = load_owned(account, id, &t, err);
+    if (rc == 0) {
+        rc = store_task_delete(svc.st, id, err);
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (rc == 0) {
+        tlog_info(id, "deleted by account %s", account);
+        runner_post(WORK_HALT, id);
+    }
+    return rc;
+}
+
+int task_stop(const char *account, const char *id, ferr *err)
+{
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    int rc = load_owned(account, id, &t, err);
+    if (rc == 0) {
+        if (t.state == TASK_RUNNING || t.state == TASK_RECOVERING || t.state == TASK_IDLE)
+            rc = task_transition(&t, TASK_OFFLINE, "TriggerByUser", "stopped through the API");
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (rc == 0)
+        runner_post(WORK_HALT, id);
+    return rc ? ferr_set(err, rc, "", "the task could not be stopped") : 0;
+}
+
+int task_restart(const char *account, const char *id, ferr *err)
+{
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    int rc = load_owned(account, id, &t, err);
+    if (rc == 0) {
+        if (t.state == TASK_FINISHED)
+            rc = ferr_set(err, FERR_STATE, "", "the task has finished; move its end_time first");
+        else if (t.state == TASK_PAUSED)
+            rc = ferr_set(err, FERR_STATE, "", "the task is paused; resume it instead");
+        else if (t.state == TASK_OFFLINE)
+            rc = task_transition(&t, TASK_IDLE, "Restart", "restarted through the API");
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (rc == 0)
+        runner_post(WORK_RESTART, id);
+    return rc;
+}
+
+int task_get_progress(const char *account, const char *id, task_progress *out, ferr *err)
+{
+    task t;
+    int rc = load_owned(account, id, &t, err);
+    if (rc != 0)
+        return rc;
+    memset(out, 0, sizeof(*out));
+    if (engine_progress(id, out) != 0) {
+        out->active = false;
+        snprintf(out->last_error, sizeof(out->last_error), "%s", t.last_error ? t.last_error : "");
+    }
+    task_free(&t);
+    return 0;
+}
+
+int task_get_history(const char *account, const char *id, task_history_entry **out, int *n,
+                     ferr *err)
+{
+    task t;
+    int rc = load_owned(account, id, &t, err);
+    if (rc != 0)
+        return rc;
+    task_free(&t);
+    return store_history_list(svc.st, id, out, n, err);
+}
+
+int task_service_start(const config *cfg, store *st)
+{
+    svc.cfg = cfg;
+    svc.st = st;
+    return runner_start();
+}
+
+void task_service_stop(void)
+{
+    runner_stop();
+}
