@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# deps.sh — installs the Debian 12 packages ferry needs, only those that are missing.
+# Usage: scripts/deps.sh run    build dependencies only
+#        scripts/deps.sh test   build dependencies plus what the tests use
+# Idempotent and silent when everything is already installed.
+set -euo pipefail
+
+mode="${1:-run}"
+
+build_pkgs=(gcc meson ninja-build pkg-config
+            libavformat-dev libavcodec-dev libavutil-dev
+            libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev)
+test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl)
+
+case "$mode" in
+    run) wanted=("${build_pkgs[@]}") ;;
+    test) wanted=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+    *)
+        echo "usage: $0 run|test" >&2
+        exit 2
+        ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$pkg")
+    fi
+done
+
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo_cmd=(sudo)
+    else
+        echo "deps: missing packages and not root: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

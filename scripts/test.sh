@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# test.sh — the whole test run: dependencies, a normal build with unit and end-to-end
+# tests, then an AddressSanitizer/UBSan build with the same tests again.
+# Exits non-zero if any step fails; every step runs even after an earlier failure
+# (unless the build it needs failed) so one run shows every problem.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=/usr/bin/python3 # Debian's python3 carries python3-pytest; a pyenv one may not
+LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")"
+trap 'rm -rf "$LOGDIR"' EXIT
+
+failed_steps=()
+tests_passed=0
+tests_failed=0
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+# Adds the counts of a meson test log ("Ok: N" / "Fail: N" / "Timeout: N" lines).
+count_meson() {
+    local ok fail
+    ok="$(sed -n 's/^Ok:[[:space:]]*\([0-9]\+\).*/\1/p' "$1" | tail -n1)"
+    fail="$(sed -n 's/^\(Fail\|Timeout\|Unexpected Pass\):[[:space:]]*\([0-9]\+\).*/\2/p' "$1" |
+        awk '{s += $1} END {print s + 0}')"
+    tests_passed=$((tests_passed + ${ok:-0}))
+    tests_failed=$((tests_failed + ${fail:-0}))
+}
+
+# Adds the counts of pytest's closing line ("== 3 failed, 20 passed in 80s ==").
+count_pytest() {
+    local line p f e
+    line="$(grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$1" | tail -n1)"
+    p="$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')"
+    f="$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')"
+    e="$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+')"
+    tests_passed=$((tests_passed + ${p:-0}))
+    tests_failed=$((tests_failed + ${f:-0} + ${e:-0}))
+}
+
+# build DIR [meson setup options...]: configures DIR once, then builds it.
+build() {
+    local dir="$1"
+    shift
+    step "build $dir"
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" || return 1
+    fi
+    ninja -C "$dir"
+}
+
+# unit DIR: the cmocka suite.
+unit() {
+    local dir="$1" log="$LOGDIR/unit-$1.log"
+    step "unit tests ($dir)"
+    meson test -C "$dir" --suite unit --print-errorlogs --num-processes 2 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    count_meson "$log"
+    return "$rc"
+}
+
+# e2e FERRYD: the pytest end-to-end suite against that binary. Exit 5 (nothing ran)
+# is a failure too.
+e2e() {
+    local bin="$1" log="$LOGDIR/e2e-${1//\//_}.log"
+    step "end-to-end tests (FERRYD=$bin)"
+    FERRYD="$bin" "$PYTHON" -m pytest tests/e2e -v -ra -p no:cacheprovider 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    count_pytest "$log"
+    if [ "$rc" -eq 5 ]; then
+        echo "e2e: no tests ran"
+    fi
+    return "$rc"
+}
+
+record() { # record NAME RC
+    if [ "$2" -ne 0 ]; then
+        failed_steps+=("$1 (exit $2)")
+    fi
+}
+
+step "dependencies"
+bash scripts/deps.sh test || {
+    echo "dependencies could not be installed" >&2
+    exit 1
+}
+
+# Normal build: what users run.
+if build build --buildtype=debugoptimized; then
+    unit build
+    record "unit tests" $?
+    e2e build/ferryd
+    record "e2e tests" $?
+else
+    record "build" 1
+fi
+
+# Sanitizer build: the same tests with ASan and UBSan; any report fails the run.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if build build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug; then
+    unit build-asan
+    record "unit tests (asan)" $?
+    e2e build-asan/ferryd
+    record "e2e tests (asan)" $?
+else
+    record "build (asan)" 1
+fi
+
+echo
+if [ "${#failed_steps[@]}" -ne 0 ]; then
+    printf 'FAILED: %s\n' "${failed_steps[@]}"
+fi
+echo "total: $tests_passed passed, $tests_failed failed"
+[ "${#failed_steps[@]}" -eq 0 ]

@@ -1,0 +1,121 @@
+"""conftest.py — fixtures of the end-to-end suite: a private nginx-rtmp, ffmpeg
+publishers, ffprobe viewers and a ferryd with two accounts, all on 127.0.0.1 with ports
+picked at run time. ferryd comes from $FERRYD (default build/ferryd); its stderr is
+checked for sanitizer reports when each test ends."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Api, Ferryd, NginxRtmp, Publisher, Viewer, tail  # noqa: E402
+
+ALICE_TOKEN = "alice-e2e-token-0123456789"
+BOB_TOKEN = "bob-e2e-token-9876543210"
+
+# Limits that keep the tests short: a source silent for 3 s counts as failed, and
+# retries may come every second.
+FERRYD_SETTINGS = {
+    "retry_interval_min": 1,
+    "stall_timeout": 3,
+    "connect_timeout": 5,
+}
+
+_metrics = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _metrics:
+        terminalreporter.section("ferry e2e measurements")
+        for test, name, value in _metrics:
+            terminalreporter.write_line("%-48s %-28s %s" % (test, name, value))
+
+
+@pytest.fixture
+def metric(request):
+    """metric(name, value): a measurement shown in the run's summary."""
+    def record(name, value):
+        if isinstance(value, float):
+            value = "%.3f" % value
+        _metrics.append((request.node.name, name, value))
+    return record
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    server = NginxRtmp(str(tmp_path / "nginx")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def publisher(nginx, tmp_path):
+    """publisher(name): starts an ffmpeg pushing a test stream to src/<name>."""
+    started = []
+
+    def make(name="cam"):
+        p = Publisher(nginx.url("src", name), str(tmp_path / ("publisher-%s.log" % name)))
+        started.append(p.start())
+        return p
+
+    yield make
+    for p in started:
+        p.kill()
+
+
+@pytest.fixture
+def viewer(nginx, tmp_path):
+    """viewer(app, name): a long-running ffprobe playing app/name."""
+    started = []
+
+    def make(app="dst", name="out"):
+        v = Viewer(nginx.url(app, name), str(tmp_path / ("viewer-%s-%s.log" % (app, name))))
+        started.append(v.start())
+        return v
+
+    yield make
+    for v in started:
+        v.stop()
+
+
+@pytest.fixture
+def ferryd(tmp_path, request):
+    d = Ferryd(str(tmp_path / "ferryd"), {"alice": ALICE_TOKEN, "bob": BOB_TOKEN},
+               FERRYD_SETTINGS)
+    d.start()
+    yield d
+    problems = []
+    if d.running():
+        rc, took = d.terminate()
+        if rc != 0:
+            problems.append("ferryd did not exit 0 on SIGTERM at teardown (exit %s after "
+                            "%.1fs)" % (rc, took))
+    problems += ["sanitizer report in ferryd stderr:\n" + r for r in d.sanitizer_reports()]
+    failed = getattr(request.node, "rep_call", None)
+    if problems or (failed is not None and failed.failed):
+        for p in d.stderr_paths:
+            print("---- %s (last lines)\n%s" % (os.path.basename(p), tail(p, 80)))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def api(ferryd):
+    """The native API as alice."""
+    return Api(ferryd.port, ALICE_TOKEN)
+
+
+@pytest.fixture
+def bob(ferryd):
+    """The native API as bob."""
+    return Api(ferryd.port, BOB_TOKEN)
+
