@@ -1,0 +1,154 @@
+"""test_relay.py — a live relay as its viewers see it: it starts on time, carries H.264
+and AAC, survives a source outage in ONE destination session with continuous
+timestamps, and stops at its end time."""
+
+import time
+
+from harness import (dts_report, largest_wall_gap, live_task, parse_iso, probe, wait_until,
+                     whole_seconds_from_now)
+
+START_SLACK = 0.5  # the promise: running within 500 ms of start_time / end_time
+POLL_SLACK = 0.3   # polling, a local connect, a loaded 2-core machine (sanitizers)
+
+
+def wait_published(nginx, app, name, timeout=15):
+    wait_until(lambda: nginx.is_published(app, name), timeout, 0.1,
+               what="%s/%s published on nginx" % (app, name))
+
+
+def start_relay(api, nginx, publisher, lead=2.0, length=120):
+    """A publisher on src/cam and a task relaying it to dst/out from a whole second
+    about `lead` s from now. Returns (task, start, end)."""
+    publisher("cam")
+    wait_published(nginx, "src", "cam")
+    start = whole_seconds_from_now(lead)
+    end = start + length
+    task = api.create_task(**live_task(nginx, start, end))
+    return task, start, end
+
+
+def test_relay_starts_on_time(api, nginx, publisher, viewer, metric):
+    out = viewer("dst", "out")
+    publisher("cam")
+    wait_published(nginx, "src", "cam")
+    start = whole_seconds_from_now(3)
+    task = api.create_task(**live_task(nginx, start, start + 120))
+    assert task["state"] == "idle"
+    assert parse_iso(task["start_time"]) == start
+
+    early = api.task(task["id"])
+    assert time.time() < start and early["state"] == "idle", "started before start_time"
+
+    _, seen = api.wait_state(task["id"], ("running",), start - time.time() + 10)
+    delay = seen - start
+    metric("start delay (s)", delay)
+    assert delay > -0.05, "running %.3fs before start_time" % -delay
+    assert delay < START_SLACK + POLL_SLACK, "running %.3fs after start_time" % delay
+
+    wait_until(lambda: out.count("video") > 0, 10, what="first video frame at the destination")
+    first = out.snapshot()[0]["t"] - start
+    metric("first packet at destination after start (s)", first)
+    assert first < 4.0, "first frame reached the destination %.2fs after start_time" % first
+    wait_until(lambda: api.task(task["id"])["progress"]["frames"] > 0, 5,
+               what="progress.frames > 0")
+    prog = api.task(task["id"])["progress"]
+    assert prog["active"] is True and prog["packets"] > 0 and prog["bytes"] > 0, prog
+
+
+def test_destination_carries_h264_and_aac(api, nginx, publisher, metric):
+    task, start, _ = start_relay(api, nginx, publisher)
+    api.wait_state(task["id"], ("running",), start - time.time() + 10)
+    wait_published(nginx, "dst", "out", timeout=10)
+    streams, packets = probe(nginx.url("dst", "out"), 3, timeout=15)
+    codecs = {s.get("codec_type"): s.get("codec_name") for s in streams}
+    assert codecs.get("video") == "h264", streams
+    assert codecs.get("audio") == "aac", streams
+    video = [p for p in packets if p["codec_type"] == "video"]
+    audio = [p for p in packets if p["codec_type"] == "audio"]
+    metric("video/audio packets in 3 s", "%d/%d" % (len(video), len(audio)))
+    assert len(video) >= 45, "only %d video packets in 3 s of a 30 fps source" % len(video)
+    assert len(audio) >= 60, "only %d audio packets in 3 s" % len(audio)
+    for kind, pk in (("video", video), ("audio", audio)):
+        dts = [p["dts"] for p in pk]
+        assert all(b > a for a, b in zip(dts, dts[1:])), "%s DTS not increasing" % kind
+    meta = nginx.stream_stat("dst", "out").find("meta")
+    assert meta is not None and meta.findtext("video/codec") == "H264"
+    assert meta.findtext("audio/codec") == "AAC"
+
+
+def test_source_outage_keeps_one_session(api, nginx, publisher, viewer, metric):
+    out = viewer("dst", "out")
+    cam = publisher("cam")
+    wait_published(nginx, "src", "cam")
+    start = whole_seconds_from_now(2)
+    task = api.create_task(**live_task(nginx, start, start + 120))
+    api.wait_state(task["id"], ("running",), start - time.time() + 10)
+    wait_until(lambda: out.count("video") >= 60, 15, what="2 s of video at the destination")
+    publisher_before = nginx.publisher_client("dst", "out")
+
+    cam.kill()
+    killed = time.time()
+    time.sleep(3)
+    cam.start()
+    restarted = time.time()
+    n_before = out.count("video")
+
+    def resumed():
+        return sum(1 for p in out.snapshot() if p["type"] == "video" and p["t"] > restarted) >= 90
+
+    wait_until(resumed, 25, 0.1, what="3 s of video at the destination after the outage")
+    task_now = api.task(task["id"])
+    packets = out.snapshot()
+
+    # one session: the destination was published once and the viewer's single
+    # connection received before and after
+    publishes = nginx.publish_count("dst", "out")
+    metric("destination publishes", publishes)
+    assert publishes == 1, "destination published %d times across the outage" % publishes
+    assert out.alive(), "the viewer's session ended"
+    assert n_before > 0 and any(p["t"] > restarted for p in packets)
+    assert nginx.publisher_client("dst", "out")[0] == publisher_before[0]
+
+    # continuous timestamps
+    report = dts_report(packets)
+    for kind in ("video", "audio"):
+        assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
+    wall_gap, after = largest_wall_gap(packets, "video")
+    audio_gap, _ = largest_wall_gap(packets, "audio")
+    metric("outage at the viewer, video (s)", wall_gap)
+    metric("largest DTS gap video/audio (ms)",
+           "%d/%d" % (report["video"]["max_step"], report["audio"]["max_step"]))
+    assert wall_gap >= 2.0, "no visible outage (%.2fs): did the source really stop?" % wall_gap
+    tol_ms = 500
+    assert report["video"]["max_step"] <= wall_gap * 1000 + tol_ms, report["video"]
+    assert report["audio"]["max_step"] <= audio_gap * 1000 + tol_ms, report["audio"]
+
+    # video resumes on a keyframe
+    assert packets[after]["type"] == "video" and packets[after]["key"], (
+        "first video packet after the outage is not a keyframe")
+    assert task_now["state"] == "running", task_now
+    metric("discontinuities", task_now["progress"].get("discontinuities"))
+    metric("source stopped for (s)", restarted - killed)
+
+
+def test_relay_stops_at_end_time(api, nginx, publisher, viewer, metric):
+    out = viewer("dst", "out")
+    task, start, end = start_relay(api, nginx, publisher, lead=2, length=6)
+    api.wait_state(task["id"], ("running",), start - time.time() + 10)
+    wait_published(nginx, "dst", "out", timeout=10)
+    assert api.task(task["id"])["state"] == "running"
+
+    done, seen = api.wait_state(task["id"], ("finished",), end - time.time() + 10)
+    delay = seen - end
+    metric("stop delay (s)", delay)
+    assert delay > -0.05, "finished %.3fs before end_time" % -delay
+    assert delay < START_SLACK + POLL_SLACK, "finished %.3fs after end_time" % delay
+
+    wait_until(lambda: not nginx.is_published("dst", "out"), 3, 0.05,
+               what="destination stream gone from nginx stat")
+    gone = time.time() - end
+    metric("destination unpublished after end (s)", gone)
+    assert gone < 1.5
+    last = out.snapshot()[-1]["t"] if out.count() else None
+    assert last is not None and last - end < 1.0, "frames kept arriving after end_time"
+    assert done["progress"]["active"] is False, done["progress"]
