@@ -1,0 +1,139 @@
+/* timeline.c — output timestamp arithmetic: epochs, the shared A/V offset, rebase on
+ * discontinuities, keyframe wait and per-track monotonic DTS. No I/O, no libav. */
+#include "engine/timeline.h"
+
+#include <string.h>
+
+void timeline_init(timeline *tl, int64_t tick_us, bool has_video)
+{
+    memset(tl, 0, sizeof(*tl));
+    tl->tick_us = tick_us > 0 ? tick_us : 1;
+    tl->has_video = has_video;
+}
+
+void timeline_set_has_video(timeline *tl, bool has_video)
+{
+    tl->has_video = has_video;
+}
+
+void timeline_discontinuity(timeline *tl)
+{
+    tl->epoch_open = false;
+    for (int i = 0; i < TIMELINE_MAX_TRACKS; i++)
+        tl->tracks[i].in_epoch = false;
+    tl->discontinuities++;
+}
+
+int64_t timeline_next_dts(const timeline *tl)
+{
+    int64_t next = 0;
+    bool any = false;
+    for (int i = 0; i < TIMELINE_MAX_TRACKS; i++) {
+        const timeline_track *t = &tl->tracks[i];
+        if (!t->seen)
+            continue;
+        int64_t end = t->last_out_dts + (t->last_dur > 0 ? t->last_dur : tl->tick_us);
+        if (!any || end > next)
+            next = end;
+        any = true;
+    }
+    return next;
+}
+
+/* An in-track step that no live source makes on its own: backwards beyond jitter, or
+ * forward by more than the time that really passed. */
+static bool timeline_track_jumped(const timeline_track *t, const timeline_pkt *p)
+{
+    int64_t step = p->dts_us - t->last_in_dts;
+    int64_t wall = p->now_us - t->last_wall;
+    if (wall < 0)
+        wall = 0;
+    return step < -TIMELINE_BACKWARD_SLACK_US || step > wall + TIMELINE_JUMP_SLACK_US;
+}
+
+/* A track's first packet in an epoch must sit near the epoch's start on the same clock;
+ * a track that lives on another clock is dropped rather than allowed to desync. */
+static bool timeline_track_off_epoch(const timeline *tl, const timeline_pkt *p)
+{
+    int64_t step = p->dts_us - tl->epoch_in_us;
+    int64_t wall = p->now_us - tl->epoch_wall;
+    if (wall < 0)
+        wall = 0;
+    return step < -TIMELINE_JUMP_SLACK_US || step > wall + TIMELINE_JUMP_SLACK_US;
+}
+
+/* Opens an epoch on packet p: one offset for every track, continuing the output. */
+static void timeline_rebase(timeline *tl, const timeline_pkt *p)
+{
+    tl->epoch_out_us = timeline_next_dts(tl);
+    tl->offset_us = tl->epoch_out_us - p->dts_us;
+    tl->epoch_in_us = p->dts_us;
+    tl->epoch_wall = p->now_us;
+    tl->epoch_open = true;
+}
+
+static int64_t timeline_guess_dur(const timeline *tl, const timeline_track *t,
+                                  const timeline_pkt *p)
+{
+    if (p->dur_us > 0)
+        return p->dur_us;
+    int64_t step = p->dts_us - t->last_in_dts;
+    if (t->in_epoch && step > 0 && step <= TIMELINE_MAX_GUESSED_DUR_US)
+        return step;
+    return t->last_dur > 0 ? t->last_dur : tl->tick_us;
+}
+
+/* Keeps the track's output DTS strictly increasing; pts moves with dts. */
+static void timeline_keep_monotonic(const timeline *tl, const timeline_track *t, int64_t *dts,
+                                    int64_t *pts)
+{
+    if (!t->seen)
+        return;
+    int64_t min_dts = t->last_out_dts + tl->tick_us;
+    if (*dts < min_dts) {
+        *pts += min_dts - *dts;
+        *dts = min_dts;
+    }
+}
+
+static void timeline_record(timeline *tl, timeline_track *t, const timeline_pkt *p,
+                            int64_t out_dts)
+{
+    t->last_dur = timeline_guess_dur(tl, t, p);
+    t->last_in_dts = p->dts_us;
+    t->last_out_dts = out_dts;
+    t->last_wall = p->now_us;
+    t->seen = true;
+    t->in_epoch = true;
+}
+
+timeline_verdict timeline_map(timeline *tl, const timeline_pkt *p, int64_t *out_dts_us,
+                              int64_t *out_pts_us)
+{
+    if (p->track < 0 || p->track >= TIMELINE_MAX_TRACKS || p->dts_us == TIMELINE_NO_TS)
+        return TIMELINE_DROP;
+    timeline_track *t = &tl->tracks[p->track];
+    if (tl->epoch_open && t->in_epoch && timeline_track_jumped(t, p)) {
+        timeline_discontinuity(tl);
+        tl->jumps++;
+    }
+    if (!tl->epoch_open) {
+        if (tl->has_video && !(p->is_video && p->is_key))
+            return TIMELINE_DROP;
+        timeline_rebase(tl, p);
+    } else if (!t->in_epoch && timeline_track_off_epoch(tl, p)) {
+        return TIMELINE_DROP;
+    }
+    int64_t pts = p->pts_us == TIMELINE_NO_TS ? p->dts_us : p->pts_us;
+    int64_t dts = p->dts_us + tl->offset_us;
+    pts += tl->offset_us;
+    if (!t->in_epoch && dts < tl->epoch_out_us)
+        return TIMELINE_DROP; /* stamped before the epoch's keyframe */
+    timeline_keep_monotonic(tl, t, &dts, &pts);
+    if (pts < dts)
+        pts = dts;
+    timeline_record(tl, t, p, dts);
+    *out_dts_us = dts;
+    *out_pts_us = pts;
+    return TIMELINE_PASS;
+}
