@@ -123,9 +123,17 @@ def test_source_outage_keeps_one_session(api, nginx, publisher, viewer, metric):
     assert report["video"]["max_step"] <= wall_gap * 1000 + tol_ms, report["video"]
     assert report["audio"]["max_step"] <= audio_gap * 1000 + tol_ms, report["audio"]
 
-    # video resumes on a keyframe
+    # the destination resumes soon after the source does, on a keyframe, in real time
+    metric("destination resumed after source restart (s)", packets[after]["t"] - restarted)
+    assert packets[after]["t"] - restarted < 6.0, "destination resumed %.1fs after the source" % (
+        packets[after]["t"] - restarted)
     assert packets[after]["type"] == "video" and packets[after]["key"], (
         "first video packet after the outage is not a keyframe")
+    resumed_dts = [p["dts"] for p in packets[after:] if p["type"] == "video"]
+    steps = sorted(b - a for a, b in zip(resumed_dts, resumed_dts[1:]))
+    assert 25 <= steps[len(steps) // 2] <= 45, (
+        "video DTS after the outage does not advance at 30 fps (median step %d ms)" %
+        steps[len(steps) // 2])
     assert task_now["state"] == "running", task_now
     metric("discontinuities", task_now["progress"].get("discontinuities"))
     metric("source stopped for (s)", restarted - killed)
