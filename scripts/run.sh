@@ -10,4 +10,9 @@ if [ ! -f build/build.ninja ]; then
     meson setup build --buildtype=debugoptimized >/dev/null
 fi
 ninja -C build >/dev/null
-exec build/ferryd "$@"
+# meson puts the binary where its meson.build is: build/ or build/src/
+for bin in build/ferryd build/src/ferryd; do
+    [ -x "$bin" ] && exec "$bin" "$@"
+done
+echo "run.sh: ferryd was not built" >&2
+exit 1

@@ -72,6 +72,11 @@ e2e() {
     return "$rc"
 }
 
+# ferryd_in DIR: the binary in a build dir (meson puts it in DIR/ or DIR/src/).
+ferryd_in() {
+    if [ -x "$1/ferryd" ]; then echo "$1/ferryd"; else echo "$1/src/ferryd"; fi
+}
+
 record() { # record NAME RC
     if [ "$2" -ne 0 ]; then
         failed_steps+=("$1 (exit $2)")
@@ -88,7 +93,7 @@ bash scripts/deps.sh test || {
 if build build --buildtype=debugoptimized; then
     unit build
     record "unit tests" $?
-    e2e build/ferryd
+    e2e "$(ferryd_in build)"
     record "e2e tests" $?
 else
     record "build" 1
@@ -100,7 +105,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if build build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug; then
     unit build-asan
     record "unit tests (asan)" $?
-    e2e build-asan/ferryd
+    e2e "$(ferryd_in build-asan)"
     record "e2e tests (asan)" $?
 else
     record "build (asan)" 1

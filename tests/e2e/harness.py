@@ -432,8 +432,19 @@ class Api:
         return last["t"], time.time()
 
 
+def default_binary():
+    """$FERRYD (relative to the repo root), else build/ferryd or meson's build/src/ferryd."""
+    env = os.environ.get("FERRYD")
+    if env:
+        return env if os.path.isabs(env) else os.path.join(REPO_ROOT, env)
+    for rel in ("build/ferryd", "build/src/ferryd"):
+        if os.path.exists(os.path.join(REPO_ROOT, rel)):
+            return os.path.join(REPO_ROOT, rel)
+    return os.path.join(REPO_ROOT, "build/ferryd")
+
+
 class Ferryd:
-    """The ferryd under test, from $FERRYD (default build/ferryd), with its own data dir
+    """The ferryd under test (see default_binary), with its own data dir
     and config file. Every run's stderr goes to its own file, checked for sanitizer
     reports when the fixture ends."""
 
@@ -442,9 +453,7 @@ class Ferryd:
         self.data_dir = os.path.join(workdir, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.config = os.path.join(workdir, "ferry.conf")
-        self.binary = os.environ.get("FERRYD", "build/ferryd")
-        if not os.path.isabs(self.binary):
-            self.binary = os.path.join(REPO_ROOT, self.binary)
+        self.binary = default_binary()
         self.port = free_port()
         self.proc = None
         self.runs = 0
