@@ -223,14 +223,26 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 
 /* --- answering --- */
 
+/* A printable copy of client text for a log line: no control bytes, no newlines. */
+static void log_safe(char *out, size_t len, const char *in)
+{
+    size_t i = 0;
+    for (; in && in[i] && i + 1 < len; i++)
+        out[i] = (unsigned char)in[i] < 0x20 || (unsigned char)in[i] >= 0x7f ? '?' : in[i];
+    out[i] = '\0';
+}
+
 static void log_exchange(const exchange *x, unsigned status)
 {
     long long ms = (long long)((time_mono_us() - x->t0_us) / 1000);
     log_level lvl = status >= 400 ? LOG_INFO : LOG_DEBUG;
     if (!log_enabled(lvl))
         return;
-    log_write(lvl, NULL, "http %s %.200s -> %u %lldms client=%s request_id=%s", x->req.method,
-              x->req.path, status, ms, x->req.client_ip, x->req.request_id);
+    char method[16], path[201];
+    log_safe(method, sizeof(method), x->req.method);
+    log_safe(path, sizeof(path), x->req.path);
+    log_write(lvl, NULL, "http %s %s -> %u %lldms client=%s request_id=%s", method, path, status,
+              ms, x->req.client_ip, x->req.request_id);
 }
 
 static struct MHD_Response *make_mhd_response(api_response *resp)
@@ -348,8 +360,13 @@ static int grow_body(exchange *x, size_t need)
 static enum MHD_Result take_upload(exchange *x, const char *data, size_t n)
 {
     x->body_seen += n;
-    if (x->too_large || x->oom)
-        return x->body_seen > (size_t)server_cfg->max_body_bytes + DRAIN_MAX ? MHD_NO : MHD_YES;
+    if (x->too_large || x->oom) {
+        if (x->body_seen <= (size_t)server_cfg->max_body_bytes + DRAIN_MAX)
+            return MHD_YES;
+        log_info("http: closing the connection of %s: it keeps sending an oversized body "
+                 "(request_id=%s)", x->req.client_ip, x->req.request_id);
+        return MHD_NO;
+    }
     if (x->body_len + n > (size_t)server_cfg->max_body_bytes) {
         x->too_large = true;
     } else if (grow_body(x, x->body_len + n + 1) != 0) {
@@ -517,11 +534,12 @@ int api_start(const config *cfg, char *err, size_t errlen)
     unsigned threads = cfg->http_threads > 1 ? (unsigned)cfg->http_threads : 1u;
     daemon_handle = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        access_handler, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-        threads, MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        access_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
         MHD_OPTION_URI_LOG_CALLBACK, request_begun, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        request_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        request_completed, NULL, MHD_OPTION_END);
     if (!daemon_handle) {
         /* MHD may already have closed fd on its failure path; a second close could hit
          * a descriptor another thread just opened, so a failed start leaks it instead. */
