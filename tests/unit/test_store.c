@@ -1,0 +1,752 @@
+/* test_store.c — the SQLite store against a throw-away data directory: round trips of every
+ * field, typed errors, history, paging and filters, reopening, migrations, crash safety. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_internal.h"
+
+typedef struct fixture {
+    char root[256]; /* mkdtemp directory, removed at teardown */
+    char data[300]; /* root/a/b: store_open must create the missing levels */
+    store *st;
+} fixture;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof(*fx));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->root, sizeof(fx->root), "%s/ferry-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(fx->root))
+        return -1;
+    snprintf(fx->data, sizeof(fx->data), "%s/a/b", fx->root);
+    ferr err = {0};
+    if (store_open(fx->data, &fx->st, &err) != FERR_OK) {
+        fprintf(stderr, "store_open: %s\n", err.msg);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    store_close(fx->st);
+    nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static void reopen(fixture *fx)
+{
+    ferr err = {0};
+    store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(store_open(fx->data, &fx->st, &err), FERR_OK);
+}
+
+/* --- building tasks --- */
+
+static void set_str(char **field, const char *v)
+{
+    assert_int_equal(task_str_set(field, v), 0);
+}
+
+/* A minimal task: id, account, one live source, a destination. */
+static void make_task(task *t, const char *id, const char *account, int64_t updated_ms)
+{
+    memset(t, 0, sizeof(*t));
+    task_spec_init(&t->spec);
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    snprintf(t->account, sizeof(t->account), "%s", account);
+    t->dialect = TASK_DIALECT_NATIVE;
+    set_str(&t->spec.name, id);
+    t->spec.n_sources = 1;
+    set_str(&t->spec.source_urls[0], "rtmp://src.example/live/in");
+    char dst[128];
+    snprintf(dst, sizeof(dst), "rtmp://push.example/live/%s", id);
+    set_str(&t->spec.dst_url, dst);
+    t->spec.start_ms = 1700000000000;
+    t->spec.end_ms = 1700003600000;
+    t->state = TASK_IDLE;
+    set_str(&t->reason, "Created");
+    set_str(&t->last_error, "");
+    t->created_ms = 1690000000000;
+    t->updated_ms = updated_ms;
+}
+
+/* Every spec field away from its default, three sources and a watermark. */
+static void make_full_task(task *t)
+{
+    make_task(t, "full-task_1", "acct-full", 1700000000123);
+    task_spec *s = &t->spec;
+    t->dialect = TASK_DIALECT_TENCENT;
+    set_str(&s->name, "Full \"quoted\" name, ünïcode");
+    s->source_kind = TASK_SOURCE_FILES;
+    set_str(&s->source_protocol, "http");
+    s->n_sources = 3;
+    set_str(&s->source_urls[0], "https://media.example/a.mp4");
+    set_str(&s->source_urls[1], "https://media.example/b.flv");
+    set_str(&s->source_urls[2], "https://media.example/c/index.m3u8");
+    set_str(&s->dst_url, "rtmp://push.example/live/full?txSecret=abc&txTime=64");
+    set_str(&s->backup_dst_url, "rtmps://backup.example/live/full");
+    s->backup_source_kind = TASK_SOURCE_LIVE;
+    set_str(&s->backup_source_url, "rtmp://backup-src.example/live/b");
+    set_str(&s->pad_url, "https://media.example/pad.mp4");
+    s->start_ms = 1700000000000;
+    s->end_ms = 1700086400000;
+    s->loop_count = 5;
+    s->file_index = 2;
+    s->offset_s = 37;
+    s->retry_count = 4;
+    s->retry_interval_s = 9;
+    set_str(&s->callback_url, "https://hooks.example/ferry?x=1");
+    s->callback_events = TASK_EV_TASK_START | TASK_EV_TASK_EXIT | TASK_EV_ALARM;
+    s->paused = true;
+    set_str(&s->comment, "a comment with\nnewline");
+    set_str(&s->created_by, "alice");
+    set_str(&s->updated_by, "bob");
+    set_str(&s->region, "ap-guangzhou");
+    set_str(&s->vod_refresh_type, "ContinueBreakPoint");
+    s->vod_local_mode = 1;
+    s->n_watermarks = 1;
+    set_str(&s->watermarks[0].picture_url, "https://media.example/logo.png");
+    s->watermarks[0].x = 3;
+    s->watermarks[0].y = 4;
+    s->watermarks[0].width = 10;
+    s->watermarks[0].height = 12;
+    s->watermarks[0].location = 2;
+    set_str(&s->dialect_extra, "{\"SourceType\":\"PullVodPushLive\"}");
+    t->state = TASK_RECOVERING;
+    set_str(&t->reason, "PullStreamFailed");
+    set_str(&t->last_error, "pull https://media.example/a.mp4: connect: Connection refused");
+    t->created_ms = 1699999999000;
+    t->started_ms = 1700000000001;
+    t->exit_ms = 0;
+}
+
+static task_history_entry hist(int64_t at, task_state from, task_state to, const char *reason,
+                               const char *detail)
+{
+    task_history_entry h = {.at_ms = at, .from = from, .to = to};
+    snprintf(h.reason, sizeof(h.reason), "%s", reason);
+    snprintf(h.detail, sizeof(h.detail), "%s", detail);
+    return h;
+}
+
+static void insert_ok(store *st, const task *t, const task_history_entry *h)
+{
+    ferr err = {0};
+    int rc = store_task_insert(st, t, h, &err);
+    if (rc != FERR_OK)
+        fail_msg("insert %s: %s", t->id, err.msg);
+}
+
+/* Inserts a minimal task and frees it. */
+static void add_task(store *st, const char *id, const char *account, int64_t updated_ms)
+{
+    task t;
+    make_task(&t, id, account, updated_ms);
+    insert_ok(st, &t, NULL);
+    task_free(&t);
+}
+
+/* --- comparisons --- */
+
+static void assert_spec_equal(const task_spec *a, const task_spec *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->source_kind, b->source_kind);
+    assert_string_equal(a->source_protocol, b->source_protocol);
+    assert_int_equal(a->n_sources, b->n_sources);
+    for (int i = 0; i < a->n_sources; i++)
+        assert_string_equal(a->source_urls[i], b->source_urls[i]);
+    assert_string_equal(a->dst_url, b->dst_url);
+    assert_string_equal(a->backup_dst_url, b->backup_dst_url);
+    assert_int_equal(a->backup_source_kind, b->backup_source_kind);
+    assert_string_equal(a->backup_source_url, b->backup_source_url);
+    assert_string_equal(a->pad_url, b->pad_url);
+    assert_int_equal(a->start_ms, b->start_ms);
+    assert_int_equal(a->end_ms, b->end_ms);
+    assert_int_equal(a->loop_count, b->loop_count);
+    assert_int_equal(a->file_index, b->file_index);
+    assert_int_equal(a->offset_s, b->offset_s);
+    assert_int_equal(a->retry_count, b->retry_count);
+    assert_int_equal(a->retry_interval_s, b->retry_interval_s);
+    assert_string_equal(a->callback_url, b->callback_url);
+    assert_int_equal(a->callback_events, b->callback_events);
+    assert_int_equal(a->paused, b->paused);
+    assert_string_equal(a->comment, b->comment);
+    assert_string_equal(a->created_by, b->created_by);
+    assert_string_equal(a->updated_by, b->updated_by);
+    assert_string_equal(a->region, b->region);
+    assert_string_equal(a->vod_refresh_type, b->vod_refresh_type);
+    assert_int_equal(a->vod_local_mode, b->vod_local_mode);
+    assert_int_equal(a->n_watermarks, b->n_watermarks);
+    for (int i = 0; i < a->n_watermarks; i++) {
+        const task_watermark *x = &a->watermarks[i], *y = &b->watermarks[i];
+        assert_string_equal(x->picture_url, y->picture_url);
+        assert_int_equal(x->x, y->x);
+        assert_int_equal(x->y, y->y);
+        assert_int_equal(x->width, y->width);
+        assert_int_equal(x->height, y->height);
+        assert_int_equal(x->location, y->location);
+    }
+    assert_string_equal(a->dialect_extra, b->dialect_extra);
+}
+
+static void assert_task_equal(const task *a, const task *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->account, b->account);
+    assert_int_equal(a->dialect, b->dialect);
+    assert_int_equal(a->state, b->state);
+    assert_string_equal(a->reason, b->reason);
+    assert_string_equal(a->last_error, b->last_error);
+    assert_int_equal(a->created_ms, b->created_ms);
+    assert_int_equal(a->updated_ms, b->updated_ms);
+    assert_int_equal(a->started_ms, b->started_ms);
+    assert_int_equal(a->exit_ms, b->exit_ms);
+    assert_spec_equal(&a->spec, &b->spec);
+}
+
+static void assert_hist_equal(const task_history_entry *a, const task_history_entry *b)
+{
+    assert_int_equal(a->at_ms, b->at_ms);
+    assert_int_equal(a->from, b->from);
+    assert_int_equal(a->to, b->to);
+    assert_string_equal(a->reason, b->reason);
+    assert_string_equal(a->detail, b->detail);
+}
+
+/* Lists the account with the filter and checks the ids, in order, and the total. */
+static void expect_list(store *st, const char *account, const task_filter *f, int offset,
+                        int limit, int total, const char *const *ids, int n)
+{
+    task *list = NULL;
+    int got = -1, tot = -1;
+    ferr err = {0};
+    assert_int_equal(store_task_list(st, account, f, offset, limit, &list, &got, &tot, &err),
+                     FERR_OK);
+    assert_int_equal(tot, total);
+    assert_int_equal(got, n);
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(list[i].id, ids[i]);
+        assert_string_equal(list[i].account, account);
+    }
+    task_list_free(list, got);
+}
+
+/* --- tests --- */
+
+static void test_open_creates_wal_db(void **state)
+{
+    fixture *fx = *state;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/ferry.db", fx->data);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(store_schema_version(fx->st) > 0);
+    assert_int_equal(store_schema_version(fx->st), store_schema_latest());
+
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static void test_open_errors(void **state)
+{
+    fixture *fx = *state;
+    char file[400];
+    snprintf(file, sizeof(file), "%s/plain-file", fx->root);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    store *st = (store *)1;
+    ferr err = {0};
+    assert_int_equal(store_open(file, &st, &err), FERR_INTERNAL);
+    assert_null(st);
+    assert_int_equal(err.code, FERR_INTERNAL);
+    assert_non_null(strstr(err.msg, "plain-file"));
+    assert_int_equal(store_open("", &st, &err), FERR_INVALID);
+}
+
+static void test_round_trip(void **state)
+{
+    fixture *fx = *state;
+    task t, got;
+    make_full_task(&t);
+    insert_ok(fx->st, &t, NULL);
+    ferr err = {0};
+    assert_int_equal(store_task_get(fx->st, t.id, &got, &err), FERR_OK);
+    assert_task_equal(&got, &t);
+    task_free(&got);
+
+    assert_int_equal(store_task_get(fx->st, "no-such-task", &got, &err), FERR_NOT_FOUND);
+    assert_int_equal(err.code, FERR_NOT_FOUND);
+    task_free(&t);
+}
+
+static void test_duplicate_insert(void **state)
+{
+    fixture *fx = *state;
+    task t;
+    make_task(&t, "dup", "acct", 1000);
+    task_history_entry h = hist(1000, TASK_IDLE, TASK_IDLE, "Created", "");
+    insert_ok(fx->st, &t, &h);
+
+    set_str(&t.spec.name, "second");
+    ferr err = {0};
+    assert_int_equal(store_task_insert(fx->st, &t, &h, &err), FERR_EXISTS);
+    assert_int_equal(err.code, FERR_EXISTS);
+
+    /* The failed insert left neither its row nor its history line. */
+    task got;
+    assert_int_equal(store_task_get(fx->st, "dup", &got, &err), FERR_OK);
+    assert_string_equal(got.spec.name, "dup");
+    task_free(&got);
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "dup", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, 1);
+    free(hl);
+    task_free(&t);
+}
+
+static void test_update_and_history(void **state)
+{
+    fixture *fx = *state;
+    task t, got;
+    make_task(&t, "upd", "acct", 1000);
+    task_history_entry h[3] = {
+        hist(1000, TASK_IDLE, TASK_IDLE, "Created", ""),
+        hist(2000, TASK_IDLE, TASK_RUNNING, "StartTime", "pulling rtmp://src"),
+        hist(2500, TASK_RUNNING, TASK_RUNNING, "FileStart", "file 2 of 3"),
+    };
+    insert_ok(fx->st, &t, &h[0]);
+
+    t.state = TASK_RUNNING;
+    set_str(&t.reason, "StartTime");
+    set_str(&t.last_error, "push: timeout");
+    set_str(&t.spec.name, "renamed");
+    set_str(&t.spec.dst_url, "rtmp://other.example/live/x");
+    t.updated_ms = t.started_ms = 2000;
+    ferr err = {0};
+    assert_int_equal(store_task_update(fx->st, &t, &h[1], &err), FERR_OK);
+    assert_int_equal(store_history_add(fx->st, "upd", &h[2], &err), FERR_OK);
+
+    assert_int_equal(store_task_get(fx->st, "upd", &got, &err), FERR_OK);
+    assert_task_equal(&got, &t);
+    task_free(&got);
+
+    /* The copied name and destination columns follow the spec. */
+    task_filter f = {.name_like = "renamed", .dst_like = "other.example", .dialect = -1};
+    const char *ids[] = {"upd"};
+    expect_list(fx->st, "acct", &f, 0, 10, 1, ids, 1);
+
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "upd", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_hist_equal(&hl[i], &h[i]);
+    free(hl);
+    task_free(&t);
+}
+
+static void test_update_missing(void **state)
+{
+    fixture *fx = *state;
+    task t;
+    make_task(&t, "ghost", "acct", 1000);
+    task_history_entry h = hist(1, TASK_IDLE, TASK_RUNNING, "StartTime", "");
+    ferr err = {0};
+    assert_int_equal(store_task_update(fx->st, &t, &h, &err), FERR_NOT_FOUND);
+    assert_int_equal(store_history_add(fx->st, "ghost", &h, &err), FERR_NOT_FOUND);
+    assert_int_equal(store_task_delete(fx->st, "ghost", &err), FERR_NOT_FOUND);
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "ghost", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, 0);
+    free(hl);
+    task_free(&t);
+}
+
+/* Account, dialect and created_ms belong to the insert; an update does not move them. */
+static void test_update_keeps_identity(void **state)
+{
+    fixture *fx = *state;
+    task t, got;
+    make_task(&t, "ident", "owner", 1000);
+    insert_ok(fx->st, &t, NULL);
+    snprintf(t.account, sizeof(t.account), "thief");
+    t.dialect = TASK_DIALECT_ALIBABA;
+    t.created_ms = 5;
+    ferr err = {0};
+    assert_int_equal(store_task_update(fx->st, &t, NULL, &err), FERR_OK);
+    assert_int_equal(store_task_get(fx->st, "ident", &got, &err), FERR_OK);
+    assert_string_equal(got.account, "owner");
+    assert_int_equal(got.dialect, TASK_DIALECT_NATIVE);
+    assert_int_equal(got.created_ms, 1690000000000);
+    task_free(&got);
+    task_free(&t);
+}
+
+static void test_list_paging_and_order(void **state)
+{
+    fixture *fx = *state;
+    /* Equal updated_ms values are ordered by id. */
+    add_task(fx->st, "t1", "A", 100);
+    add_task(fx->st, "t2", "A", 500);
+    add_task(fx->st, "t3", "A", 300);
+    add_task(fx->st, "t5", "A", 300);
+    add_task(fx->st, "t4", "A", 300);
+    add_task(fx->st, "t6", "A", 900);
+    add_task(fx->st, "t7", "A", 50);
+    add_task(fx->st, "b1", "B", 1000);
+    add_task(fx->st, "b2", "B", 2000);
+    const char *order[] = {"t6", "t2", "t3", "t4", "t5", "t1", "t7"};
+    expect_list(fx->st, "A", NULL, 0, 3, 7, order, 3);
+    expect_list(fx->st, "A", NULL, 3, 3, 7, order + 3, 3);
+    expect_list(fx->st, "A", NULL, 6, 3, 7, order + 6, 1);
+    expect_list(fx->st, "A", NULL, 10, 3, 7, NULL, 0);
+    expect_list(fx->st, "A", NULL, 0, -1, 7, order, 7);
+    expect_list(fx->st, "A", NULL, 0, 0, 7, NULL, 0);
+
+    /* Accounts do not see each other's tasks. */
+    const char *b[] = {"b2", "b1"};
+    expect_list(fx->st, "B", NULL, 0, 10, 2, b, 2);
+    expect_list(fx->st, "nobody", NULL, 0, 10, 0, NULL, 0);
+    assert_int_equal(store_task_count(fx->st, "A"), 7);
+    assert_int_equal(store_task_count(fx->st, "B"), 2);
+    assert_int_equal(store_task_count(fx->st, NULL), 9);
+
+    task *all = NULL;
+    int n = 0;
+    ferr err = {0};
+    assert_int_equal(store_task_all(fx->st, &all, &n, &err), FERR_OK);
+    assert_int_equal(n, 9);
+    task_list_free(all, n);
+}
+
+static void test_list_filters(void **state)
+{
+    fixture *fx = *state;
+    task t;
+    make_task(&t, "promo-1", "A", 10);
+    set_str(&t.spec.name, "Save 50%_off now");
+    insert_ok(fx->st, &t, NULL);
+    task_free(&t);
+    make_task(&t, "promo-2", "A", 20);
+    set_str(&t.spec.name, "Save 50xxoff now");
+    t.dialect = TASK_DIALECT_ALIBABA;
+    insert_ok(fx->st, &t, NULL);
+    task_free(&t);
+    make_task(&t, "promo_3", "A", 30);
+    set_str(&t.spec.name, "back\\slash");
+    t.dialect = TASK_DIALECT_ALIBABA;
+    insert_ok(fx->st, &t, NULL);
+    task_free(&t);
+    add_task(fx->st, "other-promo", "B", 40);
+
+    /* % and _ in a filter are literal characters, not wildcards. */
+    task_filter f = {.name_like = "50%_", .dialect = -1};
+    const char *p1[] = {"promo-1"};
+    expect_list(fx->st, "A", &f, 0, 10, 1, p1, 1);
+    f = (task_filter){.id_like = "o_", .dialect = -1};
+    const char *p3[] = {"promo_3"};
+    expect_list(fx->st, "A", &f, 0, 10, 1, p3, 1);
+    f = (task_filter){.name_like = "\\", .dialect = -1};
+    expect_list(fx->st, "A", &f, 0, 10, 1, p3, 1);
+
+    f = (task_filter){.id_like = "promo", .dialect = -1};
+    const char *all[] = {"promo_3", "promo-2", "promo-1"};
+    expect_list(fx->st, "A", &f, 0, 10, 3, all, 3);
+    expect_list(fx->st, "A", &f, 1, 1, 3, all + 1, 1);
+    f = (task_filter){.dst_like = "live/promo-2", .dialect = -1};
+    const char *p2[] = {"promo-2"};
+    expect_list(fx->st, "A", &f, 0, 10, 1, p2, 1);
+    f = (task_filter){.id_exact = "promo-1", .dialect = -1};
+    expect_list(fx->st, "A", &f, 0, 10, 1, p1, 1);
+    f = (task_filter){.id_exact = "promo", .dialect = -1};
+    expect_list(fx->st, "A", &f, 0, 10, 0, NULL, 0);
+    f = (task_filter){.dialect = TASK_DIALECT_ALIBABA};
+    expect_list(fx->st, "A", &f, 0, 10, 2, all, 2);
+    f = (task_filter){.name_like = "Save", .dialect = TASK_DIALECT_ALIBABA};
+    expect_list(fx->st, "A", &f, 0, 10, 1, p2, 1);
+    /* Empty strings filter nothing; another account's match stays invisible. */
+    f = (task_filter){.id_like = "", .name_like = "", .dst_like = "", .id_exact = "",
+                      .dialect = -1};
+    expect_list(fx->st, "A", &f, 0, 10, 3, all, 3);
+    f = (task_filter){.id_exact = "other-promo", .dialect = -1};
+    expect_list(fx->st, "A", &f, 0, 10, 0, NULL, 0);
+}
+
+static void test_delete(void **state)
+{
+    fixture *fx = *state;
+    task t, got;
+    make_task(&t, "del", "acct", 1000);
+    task_history_entry h = hist(1000, TASK_IDLE, TASK_IDLE, "Created", "");
+    insert_ok(fx->st, &t, &h);
+    add_task(fx->st, "keep", "acct", 1000);
+    ferr err = {0};
+    assert_int_equal(store_task_delete(fx->st, "del", &err), FERR_OK);
+    assert_int_equal(store_task_get(fx->st, "del", &got, &err), FERR_NOT_FOUND);
+    assert_int_equal(store_task_delete(fx->st, "del", &err), FERR_NOT_FOUND);
+    assert_int_equal(store_task_count(fx->st, "acct"), 1);
+
+    /* The history went with the task: a new task of the same id starts clean. */
+    insert_ok(fx->st, &t, NULL);
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "del", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, 0);
+    free(hl);
+    task_free(&t);
+}
+
+static void test_history_order(void **state)
+{
+    fixture *fx = *state;
+    add_task(fx->st, "h", "acct", 1);
+    add_task(fx->st, "h-other", "acct", 1);
+    ferr err = {0};
+    enum { N = 40 };
+    task_history_entry h[N];
+    for (int i = 0; i < N; i++) {
+        char detail[32];
+        snprintf(detail, sizeof(detail), "line %d", i);
+        /* Equal and even decreasing times: the order is the order of insertion. */
+        h[i] = hist(5000 - (i / 3), (task_state)(i % 6), (task_state)((i + 1) % 6), "Note",
+                    detail);
+        assert_int_equal(store_history_add(fx->st, "h", &h[i], &err), FERR_OK);
+        task_history_entry o = hist(1, TASK_IDLE, TASK_IDLE, "Other", "");
+        assert_int_equal(store_history_add(fx->st, "h-other", &o, &err), FERR_OK);
+    }
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "h", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, N);
+    for (int i = 0; i < N; i++)
+        assert_hist_equal(&hl[i], &h[i]);
+    free(hl);
+}
+
+static int count_rows(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    fixture *fx = *state;
+    task t, got;
+    make_full_task(&t);
+    task_history_entry h[2] = {
+        hist(1, TASK_IDLE, TASK_IDLE, "Created", ""),
+        hist(2, TASK_IDLE, TASK_RUNNING, "StartTime", "x"),
+    };
+    insert_ok(fx->st, &t, &h[0]);
+    ferr err = {0};
+    assert_int_equal(store_history_add(fx->st, t.id, &h[1], &err), FERR_OK);
+    int version = store_schema_version(fx->st);
+
+    char path[400];
+    snprintf(path, sizeof(path), "%s/ferry.db", fx->data);
+    const char *stamp = "SELECT COUNT(*) * 1000003 + SUM(applied_ms % 1000003) FROM schema_version";
+    int before = count_rows(path, stamp);
+
+    reopen(fx);
+    assert_int_equal(store_schema_version(fx->st), version);
+    /* No migration ran again: the schema_version rows are the same ones. */
+    assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM schema_version"), version);
+    assert_int_equal(count_rows(path, stamp), before);
+
+    assert_int_equal(store_task_get(fx->st, t.id, &got, &err), FERR_OK);
+    assert_task_equal(&got, &t);
+    task_free(&got);
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, t.id, &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, 2);
+    assert_hist_equal(&hl[0], &h[0]);
+    assert_hist_equal(&hl[1], &h[1]);
+    free(hl);
+    task_free(&t);
+}
+
+/* A database written by a newer ferryd is refused rather than misread. */
+static void test_newer_schema_refused(void **state)
+{
+    fixture *fx = *state;
+    store_close(fx->st);
+    fx->st = NULL;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/ferry.db", fx->data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO schema_version(version, name, applied_ms) "
+                                  "VALUES (999, 'future', 0)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ferr err = {0};
+    store *st = NULL;
+    assert_int_equal(store_open(fx->data, &st, &err), FERR_INTERNAL);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "999"));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db, "DELETE FROM schema_version WHERE version = 999", NULL, NULL, NULL);
+    sqlite3_close(db);
+    reopen(fx);
+}
+
+/* An insert acknowledged to the caller survives the process being killed at once. */
+static void test_survives_kill9(void **state)
+{
+    fixture *fx = *state;
+    /* SQLite connections must not cross a fork: the child opens its own. */
+    store_close(fx->st);
+    fx->st = NULL;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        store *st = NULL;
+        task t;
+        make_task(&t, "acked", "acct", 77);
+        if (store_open(fx->data, &st, NULL) != FERR_OK || store_task_insert(st, &t, NULL, NULL))
+            _exit(1);
+        if (write(fds[1], "k", 1) != 1)
+            _exit(1);
+        pause(); /* killed here, with the connection still open */
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    assert_int_equal(read(fds[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    assert_true(WIFSIGNALED(status));
+    reopen(fx);
+    task got;
+    ferr err = {0};
+    assert_int_equal(store_task_get(fx->st, "acked", &got, &err), FERR_OK);
+    assert_int_equal(got.updated_ms, 77);
+    task_free(&got);
+}
+
+typedef struct writer_arg {
+    store *st;
+    int no;
+    int failures;
+} writer_arg;
+
+static void *writer(void *p)
+{
+    writer_arg *a = p;
+    for (int i = 0; i < 25; i++) {
+        char id[32], account[16];
+        snprintf(id, sizeof(id), "w%d-%d", a->no, i);
+        snprintf(account, sizeof(account), "acct%d", a->no % 2);
+        task t;
+        make_task(&t, id, account, i);
+        task_history_entry h = hist(i, TASK_IDLE, TASK_RUNNING, "StartTime", "");
+        ferr err = {0};
+        a->failures += store_task_insert(a->st, &t, NULL, &err) != FERR_OK;
+        t.state = TASK_RUNNING;
+        a->failures += store_task_update(a->st, &t, &h, &err) != FERR_OK;
+        task *list = NULL;
+        int n = 0, total = 0;
+        a->failures += store_task_list(a->st, account, NULL, 0, 5, &list, &n, &total, &err);
+        task_list_free(list, n);
+        task_free(&t);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    fixture *fx = *state;
+    enum { THREADS = 8 };
+    pthread_t th[THREADS];
+    writer_arg args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (writer_arg){.st = fx->st, .no = i};
+        assert_int_equal(pthread_create(&th[i], NULL, writer, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    assert_int_equal(store_task_count(fx->st, NULL), THREADS * 25);
+    assert_int_equal(store_task_count(fx->st, "acct0"), THREADS * 25 / 2);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_open_creates_wal_db),
+        T(test_open_errors),
+        T(test_round_trip),
+        T(test_duplicate_insert),
+        T(test_update_and_history),
+        T(test_update_missing),
+        T(test_update_keeps_identity),
+        T(test_list_paging_and_order),
+        T(test_list_filters),
+        T(test_delete),
+        T(test_history_order),
+        T(test_reopen_keeps_data),
+        T(test_newer_schema_refused),
+        T(test_survives_kill9),
+        T(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
