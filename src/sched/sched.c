@@ -275,11 +275,11 @@ static void *sched_main(void *arg)
             pthread_cond_wait(&S.wake, &S.mu);
             continue;
         }
-        int64_t left = S.heap[0].at_ms - time_now_ms();
-        if (left <= 0)
+        int64_t now = time_now_ms(), at = S.heap[0].at_ms;
+        if (at <= now)
             fire_top();
         else
-            wait_ms(left < SCHED_MAX_SLEEP_MS ? left : SCHED_MAX_SLEEP_MS);
+            wait_ms(at - now < SCHED_MAX_SLEEP_MS ? at - now : SCHED_MAX_SLEEP_MS);
     }
     unlock();
     return NULL;

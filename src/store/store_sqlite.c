@@ -4,12 +4,14 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -239,6 +241,11 @@ static int open_db(store *st, const char *data_dir, ferr *err)
     if (!path)
         return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
     snprintf(path, len, "%s/%s", data_dir, STORE_DB_NAME);
+    /* Push and callback URLs carry secrets: a new database (and so its -wal and -shm
+     * files, which SQLite creates with the database's mode) is readable by ferryd only. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = FERR_OK;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK)
@@ -471,6 +478,7 @@ static int collect_tasks(store *st, sqlite3_stmt *s, task **out, int *n_out, fer
 
 int store_task_get(store *st, const char *id, task *out, ferr *err)
 {
+    memset(out, 0, sizeof(*out)); /* task_free(out) is safe whatever the outcome */
     lock(st);
     sqlite3_stmt *s = st->q[Q_GET];
     bind_str(s, 1, id);

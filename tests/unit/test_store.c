@@ -271,6 +271,7 @@ static void test_open_creates_wal_db(void **state)
     snprintf(path, sizeof(path), "%s/ferry.db", fx->data);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600); /* push URLs carry secrets */
     assert_true(store_schema_version(fx->st) > 0);
     assert_int_equal(store_schema_version(fx->st), store_schema_latest());
 
