@@ -63,8 +63,8 @@ static int exec_sql(sqlite3 *db, const char *sql, const char *what, ferr *err)
 static int read_version(sqlite3 *db, int *version, ferr *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version", -1,
-                                &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version", -1, &st,
+                                NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         *version = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
@@ -138,8 +138,8 @@ int store_schema_migrate(sqlite3 *db, int *version, ferr *err)
         return rc;
     if (level > N_MIGRATIONS)
         return ferr_set(err, FERR_INTERNAL, "",
-                        "store: database schema version %d is newer than this ferryd (%d)",
-                        level, N_MIGRATIONS);
+                        "store: database schema version %d is newer than this ferryd (%d)", level,
+                        N_MIGRATIONS);
     for (int v = level + 1; v <= N_MIGRATIONS; v++) {
         rc = apply_step(db, v, err);
         if (rc != FERR_OK)

@@ -1,6 +1,5 @@
 /* store_sqlite.c — the embedded store: one SQLite connection (WAL, synchronous=FULL) behind
- * one mutex, prepared statements for every query, each write and its history line in one
- * transaction. */
+ * one mutex, prepared statements, and each write committed with its history line. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -23,17 +22,17 @@
 
 /* The columns a task is read from, in the order read_task expects. name and dst_url are
  * copies of spec fields kept for filtering; the spec JSON is what a read trusts. */
-#define TASK_COLS                                                                          \
-    "id, account, dialect, state, reason, last_error, spec, created_ms, updated_ms, "      \
+#define TASK_COLS                                                                                  \
+    "id, account, dialect, state, reason, last_error, spec, created_ms, updated_ms, "              \
     "started_ms, exit_ms"
 
 /* Filters of the list and of its count: absent filters are bound as NULL (dialect -1). */
-#define LIST_WHERE                                                                         \
-    " WHERE account = ?1"                                                                  \
-    " AND (?2 IS NULL OR id LIKE ?2 ESCAPE '\\')"                                          \
-    " AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')"                                        \
-    " AND (?4 IS NULL OR dst_url LIKE ?4 ESCAPE '\\')"                                     \
-    " AND (?5 IS NULL OR id = ?5)"                                                         \
+#define LIST_WHERE                                                                                 \
+    " WHERE account = ?1"                                                                          \
+    " AND (?2 IS NULL OR id LIKE ?2 ESCAPE '\\')"                                                  \
+    " AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')"                                                \
+    " AND (?4 IS NULL OR dst_url LIKE ?4 ESCAPE '\\')"                                             \
+    " AND (?5 IS NULL OR id = ?5)"                                                                 \
     " AND (?6 < 0 OR dialect = ?6)"
 
 enum {
@@ -107,8 +106,8 @@ static void finish(sqlite3_stmt *s)
 /* err = "store: <what> <id>: <sqlite message>"; returns FERR_INTERNAL. */
 static int db_error(store *st, ferr *err, const char *what, const char *id)
 {
-    return ferr_set(err, FERR_INTERNAL, "", "store: %s%s%s: %s", what, id ? " " : "",
-                    id ? id : "", sqlite3_errmsg(st->db));
+    return ferr_set(err, FERR_INTERNAL, "", "store: %s%s%s: %s", what, id ? " " : "", id ? id : "",
+                    sqlite3_errmsg(st->db));
 }
 
 /* Steps a statement that returns no row, then resets it. Returns the extended SQLite
@@ -362,8 +361,7 @@ static int write_task(store *st, row_writer write, const task *t, const task_his
 {
     char *spec_json = task_spec_to_json(&t->spec);
     if (!spec_json)
-        return ferr_set(err, FERR_INTERNAL, "", "store: task %s: cannot serialise its spec",
-                        t->id);
+        return ferr_set(err, FERR_INTERNAL, "", "store: task %s: cannot serialise its spec", t->id);
     lock(st);
     int rc = tx_begin(st, err);
     if (rc == FERR_OK) {
@@ -564,8 +562,8 @@ static int count_matches(store *st, const char *account, const task_filter *f,
 }
 
 /* limit < 0 means no limit; a negative offset counts as 0. */
-int store_task_list(store *st, const char *account, const task_filter *f, int offset,
-                    int limit, task **out, int *n_out, int *total, ferr *err)
+int store_task_list(store *st, const char *account, const task_filter *f, int offset, int limit,
+                    task **out, int *n_out, int *total, ferr *err)
 {
     list_patterns p;
     *out = NULL;

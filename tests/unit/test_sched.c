@@ -31,7 +31,7 @@ static struct {
     pthread_cond_t cond;
     fired ev[MAX_FIRES];
     int n;
-    int reschedules;        /* "again" re-arms itself this many times */
+    int reschedules;            /* "again" re-arms itself this many times */
     const char *cancel_on_fire; /* task cancelled from inside the first callback */
     int bad_ctx;
 } rec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -154,8 +154,8 @@ static void test_replace_moves(void **state)
     int64_t now = time_now_ms();
     sched_set("early", SCHED_START, now + 600);
     sched_set("late", SCHED_START, now + 60);
-    sched_set("early", SCHED_START, now + 80);  /* moved earlier */
-    sched_set("late", SCHED_START, now + 250);  /* moved later */
+    sched_set("early", SCHED_START, now + 80); /* moved earlier */
+    sched_set("late", SCHED_START, now + 250); /* moved later */
     assert_int_equal(sched_get("early", SCHED_START), now + 80);
     assert_int_equal(wait_fires(2, 2000), 2);
     assert_fired(0, "early", SCHED_START, now + 80);

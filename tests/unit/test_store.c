@@ -245,8 +245,8 @@ static void assert_hist_equal(const task_history_entry *a, const task_history_en
 }
 
 /* Lists the account with the filter and checks the ids, in order, and the total. */
-static void expect_list(store *st, const char *account, const task_filter *f, int offset,
-                        int limit, int total, const char *const *ids, int n)
+static void expect_list(store *st, const char *account, const task_filter *f, int offset, int limit,
+                        int total, const char *const *ids, int n)
 {
     task *list = NULL;
     int got = -1, tot = -1;
@@ -506,8 +506,8 @@ static void test_list_filters(void **state)
     f = (task_filter){.name_like = "Save", .dialect = TASK_DIALECT_ALIBABA};
     expect_list(fx->st, "A", &f, 0, 10, 1, p2, 1);
     /* Empty strings filter nothing; another account's match stays invisible. */
-    f = (task_filter){.id_like = "", .name_like = "", .dst_like = "", .id_exact = "",
-                      .dialect = -1};
+    f = (task_filter){
+        .id_like = "", .name_like = "", .dst_like = "", .id_exact = "", .dialect = -1};
     expect_list(fx->st, "A", &f, 0, 10, 3, all, 3);
     f = (task_filter){.id_exact = "other-promo", .dialect = -1};
     expect_list(fx->st, "A", &f, 0, 10, 0, NULL, 0);
@@ -549,8 +549,7 @@ static void test_history_order(void **state)
         char detail[32];
         snprintf(detail, sizeof(detail), "line %d", i);
         /* Equal and even decreasing times: the order is the order of insertion. */
-        h[i] = hist(5000 - (i / 3), (task_state)(i % 6), (task_state)((i + 1) % 6), "Note",
-                    detail);
+        h[i] = hist(5000 - (i / 3), (task_state)(i % 6), (task_state)((i + 1) % 6), "Note", detail);
         assert_int_equal(store_history_add(fx->st, "h", &h[i], &err), FERR_OK);
         task_history_entry o = hist(1, TASK_IDLE, TASK_IDLE, "Other", "");
         assert_int_equal(store_history_add(fx->st, "h-other", &o, &err), FERR_OK);
