@@ -97,8 +97,14 @@ static size_t utf8_seq(const unsigned char *s)
 {
     if (s[0] < 0x80)
         return 1;
-    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (n == 0)
+    size_t n;
+    if ((s[0] & 0xe0) == 0xc0)
+        n = 2;
+    else if ((s[0] & 0xf0) == 0xe0)
+        n = 3;
+    else if ((s[0] & 0xf8) == 0xf0)
+        n = 4;
+    else
         return 0;
     unsigned long cp = s[0] & (0x7f >> n);
     for (size_t i = 1; i < n; i++) {

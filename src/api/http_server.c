@@ -259,8 +259,7 @@ static struct MHD_Response *make_mhd_response(api_response *resp)
 }
 
 /* Queues resp on the connection and frees it. */
-static enum MHD_Result send_response(struct MHD_Connection *conn, exchange *x,
-                                     api_response *resp)
+static enum MHD_Result send_response(struct MHD_Connection *conn, exchange *x, api_response *resp)
 {
     if (resp->status == 0)
         api_reply_error(resp, FERR_INTERNAL, NULL, "The request produced no answer.");
@@ -364,7 +363,8 @@ static enum MHD_Result take_upload(exchange *x, const char *data, size_t n)
         if (x->body_seen <= (size_t)server_cfg->max_body_bytes + DRAIN_MAX)
             return MHD_YES;
         log_info("http: closing the connection of %s: it keeps sending an oversized body "
-                 "(request_id=%s)", x->req.client_ip, x->req.request_id);
+                 "(request_id=%s)",
+                 x->req.client_ip, x->req.request_id);
         return MHD_NO;
     }
     if (x->body_len + n > (size_t)server_cfg->max_body_bytes) {
@@ -453,8 +453,8 @@ static int split_listen(const char *listen, char *host, size_t hlen, char *port,
             return -1;
         snprintf(host, hlen, "%.*s", (int)(colon - listen), listen);
     }
-    if (colon[1] == '\0' || strlen(colon + 1) >= plen || strspn(colon + 1, "0123456789") !=
-                                                             strlen(colon + 1))
+    if (colon[1] == '\0' || strlen(colon + 1) >= plen ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1))
         return -1;
     snprintf(port, plen, "%s", colon + 1);
     return 0;
@@ -462,8 +462,7 @@ static int split_listen(const char *listen, char *host, size_t hlen, char *port,
 
 static int bind_one(const struct addrinfo *ai)
 {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0)
         return -1;
     int on = 1;
@@ -532,14 +531,20 @@ int api_start(const config *cfg, char *err, size_t errlen)
         return -1;
     server_cfg = cfg;
     unsigned threads = cfg->http_threads > 1 ? (unsigned)cfg->http_threads : 1u;
+    /* The external logger goes first so that every message of MHD reaches ferry's log. */
+    // clang-format off
     daemon_handle = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        access_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        access_handler, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_URI_LOG_CALLBACK, request_begun, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        request_completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, request_begun, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+        MHD_OPTION_END);
+    // clang-format on
     if (!daemon_handle) {
         /* MHD may already have closed fd on its failure path; a second close could hit
          * a descriptor another thread just opened, so a failed start leaks it instead. */

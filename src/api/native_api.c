@@ -71,8 +71,8 @@ static json_t *body_object(native_call *c)
     json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
         api_reply_error(c->resp, FERR_MALFORMED, NULL,
-                        "The body is not valid JSON: %s (line %d, column %d).", je.text,
-                        je.line, je.column);
+                        "The body is not valid JSON: %s (line %d, column %d).", je.text, je.line,
+                        je.column);
         return NULL;
     }
     if (!json_is_object(o)) {
@@ -144,8 +144,7 @@ static void create_task(native_call *c)
     if (rc == 0)
         rc = task_spec_apply_json(&spec, o, &err);
     if (rc == 0)
-        rc = task_create(c->account, TASK_DIALECT_NATIVE, &spec, want[0] ? want : NULL, &out,
-                         &err);
+        rc = task_create(c->account, TASK_DIALECT_NATIVE, &spec, want[0] ? want : NULL, &out, &err);
     json_decref(o);
     task_spec_free(&spec);
     if (rc != 0) {
@@ -178,16 +177,15 @@ static void get_task(native_call *c)
 }
 
 /* Applies patch onto the task's current spec and stores it through task_modify. */
-static int modify_with(native_call *c, const json_t *patch, bool set_paused, bool paused,
-                       task *out, ferr *err)
+static int modify_with(native_call *c, const json_t *patch, bool set_paused, bool paused, task *out,
+                       ferr *err)
 {
     task cur;
     int rc = task_get(c->account, c->id, &cur, err);
     if (rc != 0)
         return rc;
     task_spec spec;
-    rc = task_spec_copy(&spec, &cur.spec) ? ferr_set(err, FERR_INTERNAL, "", "Out of memory.")
-                                          : 0;
+    rc = task_spec_copy(&spec, &cur.spec) ? ferr_set(err, FERR_INTERNAL, "", "Out of memory.") : 0;
     task_free(&cur);
     if (rc != 0)
         return rc;
@@ -302,8 +300,8 @@ static int query_int(native_call *c, const char *name, int min, int max, int def
     errno = 0;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max) {
-        api_reply_error(c->resp, FERR_INVALID, name, "%s must be an integer from %d to %d.",
-                        name, min, max);
+        api_reply_error(c->resp, FERR_INVALID, name, "%s must be an integer from %d to %d.", name,
+                        min, max);
         return -1;
     }
     *out = (int)v;
@@ -361,8 +359,7 @@ static void list_tasks(native_call *c)
     task *list = NULL;
     int n = 0, total = 0;
     ferr err = {0};
-    int rc = task_list(c->account, &f, (page - 1) * page_size, page_size, &list, &n, &total,
-                       &err);
+    int rc = task_list(c->account, &f, (page - 1) * page_size, page_size, &list, &n, &total, &err);
     if (rc != 0) {
         fail(c, rc, &err);
         return;
@@ -478,8 +475,7 @@ static bool path_matches(const char *pattern, const char *path, path_id *id)
 
 /* Finds the route of the request; when the path matches but the method does not, fills
  * allow with the methods it has and returns NULL. */
-static const native_route *find_route(const api_request *req, path_id *id, char *allow,
-                                      size_t alen)
+static const native_route *find_route(const api_request *req, path_id *id, char *allow, size_t alen)
 {
     allow[0] = '\0';
     for (size_t i = 0; i < N_ROUTES; i++) {
@@ -538,8 +534,8 @@ static void native_handle(const api_request *req, api_response *resp)
     char allow[64];
     const native_route *r = find_route(req, &id, allow, sizeof(allow));
     if (!r && allow[0]) {
-        api_reply_error(resp, API_ERR_METHOD, NULL, "%s is not allowed here; use %s.",
-                        req->method, allow);
+        api_reply_error(resp, API_ERR_METHOD, NULL, "%s is not allowed here; use %s.", req->method,
+                        allow);
         api_resp_header(resp, "Allow", allow);
         return;
     }
