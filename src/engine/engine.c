@@ -1,0 +1,526 @@
+/* engine.c — the engine's front: the worker registry keyed by task id, start/stop/shutdown,
+ * event dispatch, progress snapshots, the I/O interrupt guard and FFmpeg's log routing. */
+#include "engine/engine_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/log.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#define SHUTDOWN_JOIN_MS 3000
+#define DEFAULT_STALL_MS 10000
+#define DEFAULT_CONNECT_MS 10000
+
+static struct {
+    pthread_mutex_t lock;
+    engine_worker *head; /* at most one entry per task id */
+    engine_event_fn on_event;
+    void *ctx;
+    uint64_t last_generation;
+    bool ready;
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---------- FFmpeg's log, routed to ferry's ---------- */
+
+static _Thread_local const char *log_task_id;
+static _Thread_local int log_print_prefix = 1;
+
+void engine_log_bind_task(const char *task_id)
+{
+    log_task_id = task_id;
+}
+
+static log_level engine_log_level_of(int av_level)
+{
+    if (av_level <= AV_LOG_FATAL)
+        return LOG_WARN;
+    return av_level <= AV_LOG_ERROR ? LOG_INFO : LOG_DEBUG;
+}
+
+static void engine_av_log(void *avcl, int level, const char *fmt, va_list vl)
+{
+    if (level > av_log_get_level() || !log_enabled(engine_log_level_of(level)))
+        return;
+    char line[1024];
+    av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &log_print_prefix);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (n > 0)
+        log_write(engine_log_level_of(level), log_task_id, "ffmpeg: %s", line);
+}
+
+const char *engine_averror(int averror, char *buf, size_t len)
+{
+    if (av_strerror(averror, buf, len) < 0)
+        snprintf(buf, len, "error %d", averror);
+    return buf;
+}
+
+/* ---------- the interrupt guard ---------- */
+
+void io_guard_init(io_guard *g, const engine_worker *w, int64_t stop_grace_us)
+{
+    g->w = w;
+    g->deadline_us = INT64_MAX;
+    g->stop_grace_us = stop_grace_us;
+    g->expired = false;
+}
+
+void io_guard_arm(io_guard *g, int64_t timeout_us)
+{
+    g->deadline_us = time_mono_us() + timeout_us;
+    g->expired = false;
+}
+
+static int io_guard_interrupt(void *opaque)
+{
+    io_guard *g = opaque;
+    int64_t now = time_mono_us();
+    int64_t stop_at = atomic_load(&g->w->stop_at_us);
+    if (stop_at && now - stop_at >= g->stop_grace_us)
+        return 1;
+    if (now > g->deadline_us) {
+        g->expired = true;
+        return 1;
+    }
+    return 0;
+}
+
+AVIOInterruptCB io_guard_callback(io_guard *g)
+{
+    return (AVIOInterruptCB){.callback = io_guard_interrupt, .opaque = g};
+}
+
+/* ---------- worker records ---------- */
+
+static char *dup_or_null(const char *s)
+{
+    return s && s[0] ? strdup(s) : NULL;
+}
+
+static void job_free_strings(engine_job *j)
+{
+    for (int i = 0; i < TASK_MAX_SOURCES; i++)
+        free((void *)j->sources[i]);
+    free((void *)j->backup_source);
+    free((void *)j->outputs[0]);
+    free((void *)j->outputs[1]);
+}
+
+static int job_copy(engine_job *dst, const engine_job *src)
+{
+    *dst = *src;
+    memset(dst->sources, 0, sizeof(dst->sources));
+    dst->n_sources = src->n_sources < TASK_MAX_SOURCES ? src->n_sources : TASK_MAX_SOURCES;
+    bool oom = false;
+    for (int i = 0; i < dst->n_sources; i++) {
+        dst->sources[i] = dup_or_null(src->sources[i]);
+        oom |= src->sources[i] && src->sources[i][0] && !dst->sources[i];
+    }
+    dst->backup_source = dup_or_null(src->backup_source);
+    dst->outputs[0] = dup_or_null(src->outputs[0]);
+    dst->outputs[1] = dup_or_null(src->outputs[1]);
+    oom |= !dst->outputs[0] || (src->outputs[1] && src->outputs[1][0] && !dst->outputs[1]);
+    return oom ? FERR_INTERNAL : 0;
+}
+
+static void job_apply_defaults(engine_job *j)
+{
+    if (j->retry_count < 0)
+        j->retry_count = 0;
+    if (j->retry_interval_ms < 0)
+        j->retry_interval_ms = 0;
+    if (j->stall_timeout_ms <= 0)
+        j->stall_timeout_ms = DEFAULT_STALL_MS;
+    if (j->connect_timeout_ms <= 0)
+        j->connect_timeout_ms = DEFAULT_CONNECT_MS;
+}
+
+static int job_check(const engine_job *job)
+{
+    if (!job || !job->task_id[0])
+        return FERR_INVALID;
+    if (job->kind != TASK_SOURCE_LIVE) {
+        tlog_error(job->task_id, "engine: source kind %s is not supported yet",
+                   task_source_kind_name(job->kind));
+        return FERR_INVALID;
+    }
+    if (job->n_sources < 1 || !job->sources[0] || !job->sources[0][0])
+        return FERR_SOURCE_URL;
+    if (!job->outputs[0] || !job->outputs[0][0])
+        return FERR_DST_URL;
+    return 0;
+}
+
+static void worker_free(engine_worker *w)
+{
+    if (!w)
+        return;
+    job_free_strings(&w->job);
+    pthread_mutex_destroy(&w->wake_lock);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->progress_lock);
+    free(w);
+}
+
+static engine_worker *worker_new(const engine_job *job)
+{
+    engine_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    pthread_mutex_init(&w->wake_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->progress_lock, NULL);
+    atomic_init(&w->finished, false);
+    atomic_init(&w->stop_at_us, 0);
+    if (job_copy(&w->job, job) != 0) {
+        worker_free(w);
+        return NULL;
+    }
+    job_apply_defaults(&w->job);
+    w->progress.active = true;
+    snprintf(w->progress.source_url, sizeof(w->progress.source_url), "%s", w->job.sources[0]);
+    return w;
+}
+
+static void worker_request_stop(engine_worker *w)
+{
+    long long none = 0;
+    long long now = time_mono_us();
+    atomic_compare_exchange_strong(&w->stop_at_us, &none, now > 0 ? now : 1);
+    pthread_mutex_lock(&w->wake_lock);
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->wake_lock);
+}
+
+/* Under reg.lock: unlinks the entry for task_id, or NULL. */
+static engine_worker *registry_take(const char *task_id)
+{
+    for (engine_worker **p = &reg.head; *p; p = &(*p)->next) {
+        if (strcmp((*p)->job.task_id, task_id) == 0) {
+            engine_worker *w = *p;
+            *p = w->next;
+            w->next = NULL;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static engine_worker *registry_find(const char *task_id)
+{
+    for (engine_worker *w = reg.head; w; w = w->next)
+        if (strcmp(w->job.task_id, task_id) == 0)
+            return w;
+    return NULL;
+}
+
+/* Under reg.lock: unlinks the workers whose threads are returning, onto *dead. */
+static void registry_take_exited(engine_worker **dead)
+{
+    for (engine_worker **p = &reg.head; *p;) {
+        engine_worker *w = *p;
+        if (w->exited) {
+            *p = w->next;
+            w->next = *dead;
+            *dead = w;
+        } else {
+            p = &w->next;
+        }
+    }
+}
+
+static void join_and_free(engine_worker *list)
+{
+    while (list) {
+        engine_worker *next = list->next;
+        pthread_join(list->thread, NULL);
+        worker_free(list);
+        list = next;
+    }
+}
+
+/* ---------- services for the worker thread ---------- */
+
+bool worker_stop_requested(const engine_worker *w)
+{
+    return atomic_load(&w->stop_at_us) != 0;
+}
+
+bool worker_wait_until(engine_worker *w, int64_t deadline_ms)
+{
+    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+    pthread_mutex_lock(&w->wake_lock);
+    while (!worker_stop_requested(w) && time_mono_ms() < deadline_ms) {
+        if (pthread_cond_timedwait(&w->wake, &w->wake_lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&w->wake_lock);
+    return worker_stop_requested(w);
+}
+
+static const char *event_name(engine_event_type t)
+{
+    static const char *const names[] = {"running", "recovering", "failed", "finished",
+                                        "stopped", "file_start", "file_finish", "alarm"};
+    return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+static void worker_log_event(const engine_worker *w, const engine_event *ev)
+{
+    const char *id = w->job.task_id;
+    const char *err = ev->error ? ev->error : "";
+    unsigned long long gen = (unsigned long long)w->generation;
+    switch (ev->type) {
+    case ENGINE_EV_RECOVERING:
+    case ENGINE_EV_ALARM:
+        tlog_warn(id, "engine: %s (gen %llu) %s%s%s", event_name(ev->type), gen,
+                  ev->alarm ? ev->alarm : "", ev->alarm ? ": " : "", err);
+        break;
+    case ENGINE_EV_FAILED:
+        tlog_error(id, "engine: failed (gen %llu): %s", gen, err);
+        break;
+    default:
+        tlog_info(id, "engine: %s (gen %llu)", event_name(ev->type), gen);
+    }
+}
+
+void worker_emit(engine_worker *w, engine_event *ev)
+{
+    ev->generation = w->generation;
+    if (ev->type == ENGINE_EV_FAILED || ev->type == ENGINE_EV_FINISHED ||
+        ev->type == ENGINE_EV_STOPPED)
+        atomic_store(&w->finished, true);
+    worker_log_event(w, ev);
+    if (reg.on_event)
+        reg.on_event(reg.ctx, w->job.task_id, ev);
+}
+
+void worker_join_predecessor(engine_worker *w)
+{
+    if (!w->predecessor)
+        return;
+    pthread_join(w->predecessor->thread, NULL);
+    worker_free(w->predecessor);
+    w->predecessor = NULL;
+}
+
+void worker_exited(engine_worker *w)
+{
+    pthread_mutex_lock(&reg.lock);
+    w->exited = true;
+    pthread_mutex_unlock(&reg.lock);
+}
+
+/* ---------- progress ---------- */
+
+static void rate_add(rate_window *r, int64_t now_ms, int bytes, bool frame)
+{
+    int64_t sec = now_ms / 1000;
+    int i = (int)(sec % RATE_SLOTS);
+    if (r->second[i] != sec) {
+        r->second[i] = sec;
+        r->bytes[i] = 0;
+        r->frames[i] = 0;
+    }
+    r->bytes[i] += bytes;
+    r->frames[i] += frame;
+    if (!r->first_ms)
+        r->first_ms = now_ms;
+}
+
+static void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps)
+{
+    int64_t sec = now_ms / 1000, bytes = 0, frames = 0;
+    for (int i = 0; i < RATE_SLOTS; i++) {
+        if (r->second[i] > sec - RATE_SLOTS && r->second[i] <= sec) {
+            bytes += r->bytes[i];
+            frames += r->frames[i];
+        }
+    }
+    int64_t span_ms = (RATE_SLOTS - 1) * 1000 + now_ms % 1000;
+    if (r->first_ms && now_ms - r->first_ms < span_ms)
+        span_ms = now_ms - r->first_ms;
+    if (span_ms < 1000)
+        span_ms = 1000;
+    *kbps = r->first_ms ? (double)bytes * 8.0 / (double)span_ms : 0.0;
+    *fps = r->first_ms ? (double)frames * 1000.0 / (double)span_ms : 0.0;
+}
+
+void progress_set_source(engine_worker *w, const char *url)
+{
+    pthread_mutex_lock(&w->progress_lock);
+    snprintf(w->progress.source_url, sizeof(w->progress.source_url), "%s", url);
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+void progress_set_error(engine_worker *w, const char *error)
+{
+    pthread_mutex_lock(&w->progress_lock);
+    snprintf(w->progress.last_error, sizeof(w->progress.last_error), "%s", error);
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+void progress_set_discontinuities(engine_worker *w, int n)
+{
+    pthread_mutex_lock(&w->progress_lock);
+    w->progress.discontinuities = n;
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame)
+{
+    int64_t wall = time_now_ms(), mono = time_mono_ms();
+    pthread_mutex_lock(&w->progress_lock);
+    w->progress.packets++;
+    w->progress.bytes += bytes;
+    w->progress.frames += counts_as_frame;
+    w->progress.last_packet_ms = wall;
+    rate_add(&w->rate, mono, bytes, counts_as_frame);
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+/* ---------- the interface ---------- */
+
+int engine_init(engine_event_fn on_event, void *ctx)
+{
+    pthread_mutex_lock(&reg.lock);
+    reg.on_event = on_event;
+    reg.ctx = ctx;
+    reg.ready = true;
+    pthread_mutex_unlock(&reg.lock);
+    av_log_set_level(AV_LOG_WARNING);
+    av_log_set_callback(engine_av_log);
+    avformat_network_init();
+    return 0;
+}
+
+static struct timespec realtime_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+void engine_shutdown(void)
+{
+    pthread_mutex_lock(&reg.lock);
+    bool was_ready = reg.ready;
+    reg.ready = false;
+    engine_worker *list = reg.head;
+    reg.head = NULL;
+    for (engine_worker *w = list; w; w = w->next)
+        worker_request_stop(w);
+    pthread_mutex_unlock(&reg.lock);
+
+    struct timespec deadline = realtime_in(SHUTDOWN_JOIN_MS);
+    int stuck = 0;
+    while (list) {
+        engine_worker *next = list->next;
+        if (pthread_timedjoin_np(list->thread, NULL, &deadline) == 0) {
+            worker_free(list);
+        } else {
+            tlog_error(list->job.task_id, "engine: worker did not exit in time; left behind");
+            pthread_detach(list->thread);
+            stuck++;
+        }
+        list = next;
+    }
+    if (was_ready && !stuck)
+        avformat_network_deinit();
+}
+
+int64_t engine_start(const engine_job *job)
+{
+    int rc = job_check(job);
+    if (rc != 0)
+        return rc;
+    engine_worker *w = worker_new(job);
+    if (!w)
+        return FERR_INTERNAL;
+    engine_worker *dead = NULL;
+    pthread_mutex_lock(&reg.lock);
+    if (!reg.ready) {
+        pthread_mutex_unlock(&reg.lock);
+        worker_free(w);
+        return FERR_UNAVAILABLE;
+    }
+    registry_take_exited(&dead);
+    engine_worker *old = registry_take(job->task_id);
+    if (old)
+        worker_request_stop(old); /* the new worker joins it before it connects */
+    w->predecessor = old;
+    w->generation = ++reg.last_generation;
+    if (pthread_create(&w->thread, NULL, relay_worker_main, w) != 0) {
+        if (old) {
+            old->next = reg.head;
+            reg.head = old;
+        }
+        pthread_mutex_unlock(&reg.lock);
+        worker_free(w);
+        join_and_free(dead);
+        return FERR_INTERNAL;
+    }
+    w->next = reg.head;
+    reg.head = w;
+    int64_t generation = (int64_t)w->generation;
+    pthread_mutex_unlock(&reg.lock);
+    join_and_free(dead);
+    return generation;
+}
+
+int engine_stop(const char *task_id)
+{
+    pthread_mutex_lock(&reg.lock);
+    engine_worker *w = registry_find(task_id);
+    bool found = w && !w->exited;
+    if (found)
+        worker_request_stop(w);
+    pthread_mutex_unlock(&reg.lock);
+    return found ? 0 : FERR_NOT_FOUND;
+}
+
+bool engine_running(const char *task_id)
+{
+    pthread_mutex_lock(&reg.lock);
+    engine_worker *w = registry_find(task_id);
+    bool running = w && !w->exited && !atomic_load(&w->finished) && !worker_stop_requested(w);
+    pthread_mutex_unlock(&reg.lock);
+    return running;
+}
+
+int engine_progress(const char *task_id, task_progress *out)
+{
+    pthread_mutex_lock(&reg.lock);
+    engine_worker *w = registry_find(task_id);
+    if (!w || w->exited || atomic_load(&w->finished)) {
+        pthread_mutex_unlock(&reg.lock);
+        out->active = false;
+        return FERR_NOT_FOUND;
+    }
+    int64_t mono = time_mono_ms();
+    pthread_mutex_lock(&w->progress_lock);
+    *out = w->progress;
+    rate_read(&w->rate, mono, &out->bitrate_kbps, &out->fps);
+    pthread_mutex_unlock(&w->progress_lock);
+    pthread_mutex_unlock(&reg.lock);
+    out->report_ms = time_now_ms();
+    return 0;
+}

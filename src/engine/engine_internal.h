@@ -1,0 +1,152 @@
+/* engine_internal.h — what the engine's own files share: the worker record and its stop
+ * signal, events and progress, and the source and output interfaces. Not for other parts. */
+#ifndef FERRY_ENGINE_INTERNAL_H
+#define FERRY_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libavformat/avformat.h>
+
+#include "engine/engine.h"
+
+/* Output tracks by media type: one video, one audio; other source streams are ignored. */
+enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
+
+#define ENGINE_OUTPUTS 2
+#define ENGINE_ERR_MAX 512
+
+/* ---- the worker record (engine.c owns its lifetime) ---- */
+
+/* Bytes and frames per wall-clock second over the last few seconds. */
+#define RATE_SLOTS 5
+typedef struct rate_window {
+    int64_t second[RATE_SLOTS];
+    int64_t bytes[RATE_SLOTS];
+    int64_t frames[RATE_SLOTS];
+    int64_t first_ms; /* monotonic ms of the first packet, 0 = none */
+} rate_window;
+
+typedef struct engine_worker {
+    struct engine_worker *next;        /* registry list, under the registry lock */
+    struct engine_worker *predecessor; /* the worker this one replaced: joined first */
+    pthread_t thread;
+    bool exited;              /* registry lock: the thread has nothing left but to return */
+    atomic_bool finished;     /* no longer relaying: the final event is due or sent */
+    atomic_llong stop_at_us;  /* 0, or the monotonic time engine_stop asked */
+    uint64_t generation;
+    engine_job job;           /* strings owned by the worker */
+
+    pthread_mutex_t wake_lock; /* interruptible waits between attempts */
+    pthread_cond_t wake;
+
+    pthread_mutex_t progress_lock;
+    task_progress progress; /* counters and strings; rates are derived on read */
+    rate_window rate;
+} engine_worker;
+
+/* The relay loop (relay_worker.c): the thread's start routine. */
+void *relay_worker_main(void *arg);
+
+/* FFmpeg log lines from this thread name the task (NULL = none). */
+void engine_log_bind_task(const char *task_id);
+
+/* engine.c services for the worker thread. */
+bool worker_stop_requested(const engine_worker *w);
+/* Sleeps until the monotonic deadline or a stop request; true when stop was asked. */
+bool worker_wait_until(engine_worker *w, int64_t deadline_ms);
+/* Fills ev->generation, logs the event and calls the registered callback. */
+void worker_emit(engine_worker *w, engine_event *ev);
+/* The first thing a worker thread does: waits for the worker it replaced and frees it, so
+ * the destination never sees two publishers of one task. */
+void worker_join_predecessor(engine_worker *w);
+/* The last thing a worker thread does: lets the registry reap it. */
+void worker_exited(engine_worker *w);
+
+void progress_set_source(engine_worker *w, const char *url);
+void progress_set_error(engine_worker *w, const char *error);
+void progress_set_discontinuities(engine_worker *w, int n);
+void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame);
+
+/* ---- bounded, interruptible libavformat I/O ---- */
+
+/* The interrupt callback's state: a deadline armed before every blocking call, and the
+ * worker's stop request. Only the worker thread touches it. */
+typedef struct io_guard {
+    const engine_worker *w;
+    int64_t deadline_us;   /* monotonic; INT64_MAX = none */
+    int64_t stop_grace_us; /* how long I/O may go on after a stop request */
+    bool expired;          /* the deadline (not a stop) caused the last interrupt */
+} io_guard;
+
+void io_guard_init(io_guard *g, const engine_worker *w, int64_t stop_grace_us);
+void io_guard_arm(io_guard *g, int64_t timeout_us);
+AVIOInterruptCB io_guard_callback(io_guard *g);
+
+/* ---- sources: one descriptor per kind (live now; playlist and backup later) ---- */
+
+typedef struct engine_source {
+    const struct source_ops *ops;
+    AVFormatContext *ic;
+    int stream_of[MEDIA_KINDS]; /* input stream index per kind, -1 = none */
+} engine_source;
+
+typedef struct source_open_args {
+    const char *url;
+    AVIOInterruptCB interrupt;
+    int64_t rw_timeout_us;
+} source_open_args;
+
+typedef struct source_ops {
+    const char *name;
+    /* 0, or a negative AVERROR with err set to "step: reason". */
+    int (*open)(engine_source *s, const source_open_args *a, char *err, size_t errlen);
+    /* 0 with *kind = MEDIA_* or -1 for a stream the relay ignores, or a negative AVERROR. */
+    int (*read)(engine_source *s, AVPacket *pkt, int *kind);
+    void (*close)(engine_source *s);
+} source_ops;
+
+extern const source_ops source_live_ops;
+
+static inline const AVStream *source_stream(const engine_source *s, int kind)
+{
+    return s->stream_of[kind] < 0 ? NULL : s->ic->streams[s->stream_of[kind]];
+}
+
+/* ---- output: FLV over an RTMP push ---- */
+
+typedef struct output_rtmp {
+    AVFormatContext *oc;
+    AVPacket *pkt;              /* scratch: a reference to the packet being written */
+    int stream_of[MEDIA_KINDS]; /* output stream index per kind, -1 = none */
+    int64_t last_dts[MEDIA_KINDS];
+    int64_t first_dts;          /* AV_NOPTS_VALUE until the session's first packet */
+    bool need_key;              /* a new session starts on a video keyframe */
+    bool header_written;
+    uint8_t *extradata[MEDIA_KINDS]; /* codec headers the muxer has sent */
+    int extradata_size[MEDIA_KINDS];
+} output_rtmp;
+
+/* The mapped timestamps of one packet, microseconds. */
+typedef struct output_ts {
+    int64_t dts_us, pts_us, dur_us;
+} output_ts;
+
+/* shape[kind]: the codec parameters each output track carries, NULL = no such track. */
+int output_rtmp_open(output_rtmp *o, const char *url, AVCodecParameters *const *shape,
+                     AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen);
+/* Writes in (payload and flags) with ts; attaches par's extradata as NEW_EXTRADATA side data
+ * when it differs from what the muxer sent. Returns 1 written, 0 skipped, or AVERROR. */
+int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output_ts *ts,
+                      const AVCodecParameters *par, char *err, size_t errlen);
+/* Ends the session: the trailer when write_trailer, then closes the connection. */
+void output_rtmp_close(output_rtmp *o, bool write_trailer);
+/* Whether FLV can carry a codec (stream copy only). */
+bool output_rtmp_can_carry(enum AVCodecID id);
+
+/* "Connection refused" for an AVERROR, the text of av_strerror. */
+const char *engine_averror(int averror, char *buf, size_t len);
+
+#endif

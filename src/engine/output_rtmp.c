@@ -1,0 +1,180 @@
+/* output_rtmp.c — one output session: the FLV muxer over an RTMP push connection, stream copy,
+ * per-stream monotonic DTS, codec headers re-sent when the source's extradata changes. */
+#include "engine/engine_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/mem.h>
+
+bool output_rtmp_can_carry(enum AVCodecID id)
+{
+    const AVOutputFormat *flv = av_guess_format("flv", NULL, NULL);
+    return flv && avformat_query_codec(flv, id, FF_COMPLIANCE_NORMAL) == 1;
+}
+
+static int output_rtmp_fail(output_rtmp *o, const char *step, int rc, char *err, size_t errlen)
+{
+    char why[256];
+    snprintf(err, errlen, "%s: %s", step, engine_averror(rc, why, sizeof(why)));
+    output_rtmp_close(o, false);
+    return rc;
+}
+
+static int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_t *data, int size)
+{
+    av_freep(&o->extradata[kind]);
+    o->extradata_size[kind] = 0;
+    if (size <= 0)
+        return 0;
+    o->extradata[kind] = av_memdup(data, (size_t)size);
+    if (!o->extradata[kind])
+        return AVERROR(ENOMEM);
+    o->extradata_size[kind] = size;
+    return 0;
+}
+
+static int output_rtmp_add_streams(output_rtmp *o, AVCodecParameters *const *shape)
+{
+    for (int k = 0; k < MEDIA_KINDS; k++) {
+        o->stream_of[k] = -1;
+        o->last_dts[k] = AV_NOPTS_VALUE;
+        if (!shape[k])
+            continue;
+        AVStream *st = avformat_new_stream(o->oc, NULL);
+        if (!st)
+            return AVERROR(ENOMEM);
+        int rc = avcodec_parameters_copy(st->codecpar, shape[k]);
+        if (rc < 0)
+            return rc;
+        st->codecpar->codec_tag = 0;
+        st->time_base = (AVRational){1, 1000};
+        o->stream_of[k] = st->index;
+        rc = output_rtmp_remember_extradata(o, k, shape[k]->extradata, shape[k]->extradata_size);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int output_rtmp_open(output_rtmp *o, const char *url, AVCodecParameters *const *shape,
+                     AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof(*o));
+    o->first_dts = AV_NOPTS_VALUE;
+    o->need_key = shape[MEDIA_VIDEO] != NULL;
+    int rc = avformat_alloc_output_context2(&o->oc, NULL, "flv", url);
+    if (rc < 0)
+        return output_rtmp_fail(o, "muxer", rc, err, errlen);
+    o->oc->interrupt_callback = interrupt;
+    o->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS; /* every packet leaves at once */
+    o->pkt = av_packet_alloc();
+    if (!o->pkt)
+        return output_rtmp_fail(o, "muxer", AVERROR(ENOMEM), err, errlen);
+    rc = output_rtmp_add_streams(o, shape);
+    if (rc < 0)
+        return output_rtmp_fail(o, "muxer", rc, err, errlen);
+    AVDictionary *io_opts = NULL;
+    if (rw_timeout_us > 0)
+        av_dict_set_int(&io_opts, "rw_timeout", rw_timeout_us, 0);
+    rc = avio_open2(&o->oc->pb, url, AVIO_FLAG_WRITE, &o->oc->interrupt_callback, &io_opts);
+    av_dict_free(&io_opts);
+    if (rc < 0)
+        return output_rtmp_fail(o, "connect", rc, err, errlen);
+    AVDictionary *mux_opts = NULL;
+    av_dict_set(&mux_opts, "flvflags", "no_duration_filesize", 0);
+    rc = avformat_write_header(o->oc, &mux_opts);
+    av_dict_free(&mux_opts);
+    if (rc < 0)
+        return output_rtmp_fail(o, "header", rc, err, errlen);
+    o->header_written = true;
+    return 0;
+}
+
+/* Side data the muxer understands: new codec headers, only when they changed. */
+static int output_rtmp_attach_extradata(output_rtmp *o, int kind, const AVCodecParameters *par)
+{
+    av_packet_free_side_data(o->pkt);
+    if (!par || par->extradata_size <= 0)
+        return 0;
+    if (par->extradata_size == o->extradata_size[kind] &&
+        memcmp(par->extradata, o->extradata[kind], (size_t)par->extradata_size) == 0)
+        return 0;
+    uint8_t *side = av_packet_new_side_data(o->pkt, AV_PKT_DATA_NEW_EXTRADATA,
+                                            (size_t)par->extradata_size);
+    if (!side)
+        return AVERROR(ENOMEM);
+    memcpy(side, par->extradata, (size_t)par->extradata_size);
+    return output_rtmp_remember_extradata(o, kind, par->extradata, par->extradata_size);
+}
+
+/* Whether a session that has not started yet may start with this packet. */
+static bool output_rtmp_session_accepts(output_rtmp *o, int kind, const AVPacket *in,
+                                        int64_t dts)
+{
+    if (o->need_key) {
+        if (kind != MEDIA_VIDEO || !(in->flags & AV_PKT_FLAG_KEY))
+            return false;
+        o->need_key = false;
+    }
+    if (o->first_dts == AV_NOPTS_VALUE)
+        o->first_dts = dts;
+    return dts >= o->first_dts; /* FLV refuses DTS below the session's first one */
+}
+
+int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output_ts *ts,
+                      const AVCodecParameters *par, char *err, size_t errlen)
+{
+    int si = o->stream_of[kind];
+    if (si < 0)
+        return 0;
+    AVRational tb = o->oc->streams[si]->time_base;
+    int64_t dts = av_rescale_q(ts->dts_us, AV_TIME_BASE_Q, tb);
+    int64_t pts = av_rescale_q(ts->pts_us, AV_TIME_BASE_Q, tb);
+    if (!output_rtmp_session_accepts(o, kind, in, dts))
+        return 0;
+    if (o->last_dts[kind] != AV_NOPTS_VALUE && dts <= o->last_dts[kind]) {
+        pts += o->last_dts[kind] + 1 - dts; /* rounding collided: keep DTS strictly rising */
+        dts = o->last_dts[kind] + 1;
+    }
+    int rc = av_packet_ref(o->pkt, in);
+    if (rc >= 0)
+        rc = output_rtmp_attach_extradata(o, kind, par);
+    if (rc < 0) {
+        av_packet_unref(o->pkt);
+        char why[256];
+        snprintf(err, errlen, "packet: %s", engine_averror(rc, why, sizeof(why)));
+        return rc;
+    }
+    o->pkt->stream_index = si;
+    o->pkt->dts = dts;
+    o->pkt->pts = pts < dts ? dts : pts;
+    o->pkt->duration = av_rescale_q(ts->dur_us, AV_TIME_BASE_Q, tb);
+    o->pkt->pos = -1;
+    rc = av_write_frame(o->oc, o->pkt);
+    av_packet_unref(o->pkt);
+    if (rc < 0) {
+        char why[256];
+        snprintf(err, errlen, "write: %s", engine_averror(rc, why, sizeof(why)));
+        return rc;
+    }
+    o->last_dts[kind] = dts;
+    return 1;
+}
+
+void output_rtmp_close(output_rtmp *o, bool write_trailer)
+{
+    if (o->oc) {
+        if (write_trailer && o->header_written && o->oc->pb && !o->oc->pb->error)
+            av_write_trailer(o->oc);
+        if (o->oc->pb)
+            avio_closep(&o->oc->pb);
+        avformat_free_context(o->oc);
+        o->oc = NULL;
+    }
+    av_packet_free(&o->pkt);
+    for (int k = 0; k < MEDIA_KINDS; k++)
+        av_freep(&o->extradata[k]);
+    o->header_written = false;
+}

@@ -1,0 +1,525 @@
+/* relay_worker.c — one task's worker thread: pulls the source, maps packets through the
+ * timeline, pushes them to the output sessions; owns reconnects and the retry policy. */
+#include "engine/engine_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "engine/timeline.h"
+
+#define FLV_TICK_US 1000             /* FLV timestamps are milliseconds */
+#define OUTPUT_STOP_GRACE_US 500000  /* a write in flight may finish after a stop request */
+#define OUTPUT_CLOSE_US 500000       /* trailer and unpublish on the way out */
+
+enum { RELAY_GO = 0, RELAY_END = 1 };
+
+/* One failure episode: opened by a failure, closed when packets flow again. */
+typedef struct retry_budget {
+    bool failing;
+    int attempts;    /* reconnect attempts made in this episode */
+    int64_t next_ms; /* monotonic time the next attempt may start */
+} retry_budget;
+
+typedef struct relay_output {
+    const char *url;
+    output_rtmp out;
+    bool up;      /* a session is open */
+    bool gave_up; /* the second destination, abandoned after its retries */
+    retry_budget retry;
+    char error[ENGINE_ERR_MAX];
+} relay_output;
+
+typedef struct relay {
+    engine_worker *w;
+    const engine_job *job;
+    engine_source src;
+    bool src_up;
+    retry_budget pull;
+    char pull_error[ENGINE_ERR_MAX];
+    relay_output outs[ENGINE_OUTPUTS];
+    int n_outs;
+    timeline tl;
+    int discontinuities_seen;
+    int jumps_seen;
+    /* What the output sessions carry, fixed by the first source; extradata follows the
+     * latest source so a new session or a codec-header change sends the right headers. */
+    AVCodecParameters *shape[MEDIA_KINDS];
+    bool shaped;
+    bool announced_running;
+    int64_t last_pass_us; /* stall watchdog: the last packet the timeline passed */
+    io_guard src_guard, out_guard;
+    AVPacket *pkt;
+    engine_event_type end;
+    engine_failure end_failure;
+    char end_error[ENGINE_ERR_MAX];
+} relay;
+
+static const char *const kind_names[MEDIA_KINDS] = {"video", "audio"};
+
+/* ---------- events and endings ---------- */
+
+static void relay_emit(relay *r, engine_event_type type, engine_failure failure,
+                       const char *error, const char *alarm)
+{
+    engine_event ev = {.type = type, .failure = failure, .error = error, .alarm = alarm};
+    worker_emit(r->w, &ev);
+}
+
+static int relay_stop(relay *r)
+{
+    r->end = ENGINE_EV_STOPPED;
+    r->end_failure = ENGINE_FAIL_NONE;
+    return RELAY_END;
+}
+
+static int relay_fail(relay *r, engine_failure failure, const char *error)
+{
+    r->end = ENGINE_EV_FAILED;
+    r->end_failure = failure;
+    snprintf(r->end_error, sizeof(r->end_error), "%s", error);
+    return RELAY_END;
+}
+
+static void relay_announce_running(relay *r)
+{
+    if (r->announced_running || r->pull.failing || r->outs[0].retry.failing)
+        return;
+    r->announced_running = true;
+    relay_emit(r, ENGINE_EV_RUNNING, ENGINE_FAIL_NONE, NULL, NULL);
+}
+
+static void relay_sync_discontinuities(relay *r)
+{
+    if (r->tl.jumps != r->jumps_seen) {
+        r->jumps_seen = r->tl.jumps;
+        tlog_warn(r->job->task_id, "engine: source timestamps jumped; the output continues");
+    }
+    if (r->tl.discontinuities != r->discontinuities_seen) {
+        r->discontinuities_seen = r->tl.discontinuities;
+        progress_set_discontinuities(r->w, r->tl.discontinuities);
+    }
+}
+
+/* "open: Immediate exit requested" becomes "open: timed out after N ms". */
+static void relay_explain_timeout(const io_guard *g, char *why, size_t len, int timeout_ms)
+{
+    if (!g->expired)
+        return;
+    const char *colon = strstr(why, ": ");
+    int keep = colon ? (int)(colon - why) : 0;
+    char step[64];
+    snprintf(step, sizeof(step), "%.*s", keep, why);
+    snprintf(why, len, "%s%stimed out after %d ms", step, keep ? ": " : "", timeout_ms);
+}
+
+/* ---------- the source side ---------- */
+
+static void relay_close_source(relay *r)
+{
+    if (!r->src_up)
+        return;
+    r->src.ops->close(&r->src);
+    r->src_up = false;
+}
+
+/* The source failed: close it, start a new timeline epoch, open or go on with the episode. */
+static void relay_pull_failed(relay *r, const char *why)
+{
+    relay_close_source(r);
+    if (r->tl.epoch_open)
+        timeline_discontinuity(&r->tl);
+    relay_sync_discontinuities(r);
+    snprintf(r->pull_error, sizeof(r->pull_error), "pull %s: %s", r->job->sources[0], why);
+    progress_set_error(r->w, r->pull_error);
+    int64_t now = time_mono_ms();
+    if (!r->pull.failing) {
+        r->pull = (retry_budget){.failing = true, .attempts = 0, .next_ms = now};
+    } else {
+        r->pull.next_ms = now + r->job->retry_interval_ms;
+    }
+    r->announced_running = false;
+    relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
+}
+
+static int relay_shape_from(relay *r, int kind, const AVStream *st, char *why, size_t len)
+{
+    enum AVCodecID id = st->codecpar->codec_id;
+    if (!r->shaped && !output_rtmp_can_carry(id)) {
+        snprintf(why, len, "codec: %s %s cannot be carried by FLV", kind_names[kind],
+                 avcodec_get_name(id));
+        return AVERROR_PATCHWELCOME;
+    }
+    if (r->shaped && !r->shape[kind]) {
+        tlog_warn(r->job->task_id, "engine: source now has %s the output does not carry: ignored",
+                  kind_names[kind]);
+        return 0;
+    }
+    if (r->shaped && r->shape[kind]->codec_id != id) {
+        snprintf(why, len, "codec: %s changed from %s to %s; the output carries %s",
+                 kind_names[kind], avcodec_get_name(r->shape[kind]->codec_id),
+                 avcodec_get_name(id), avcodec_get_name(r->shape[kind]->codec_id));
+        return AVERROR_PATCHWELCOME;
+    }
+    if (!r->shape[kind] && !(r->shape[kind] = avcodec_parameters_alloc()))
+        return AVERROR(ENOMEM);
+    return avcodec_parameters_copy(r->shape[kind], st->codecpar);
+}
+
+/* Checks a newly opened source against the output session and takes its codec headers. */
+static int relay_adopt_source(relay *r, char *why, size_t len)
+{
+    for (int k = 0; k < MEDIA_KINDS; k++) {
+        const AVStream *st = source_stream(&r->src, k);
+        int rc = st ? relay_shape_from(r, k, st, why, len) : 0;
+        if (rc < 0) {
+            if (rc == AVERROR(ENOMEM))
+                snprintf(why, len, "codec: out of memory");
+            return rc;
+        }
+    }
+    r->shaped = true;
+    bool video = source_stream(&r->src, MEDIA_VIDEO) && r->shape[MEDIA_VIDEO];
+    timeline_set_has_video(&r->tl, video);
+    for (int i = 0; i < r->n_outs && !video; i++)
+        r->outs[i].out.need_key = false;
+    return 0;
+}
+
+static void relay_log_source(relay *r)
+{
+    char desc[MEDIA_KINDS][64];
+    for (int k = 0; k < MEDIA_KINDS; k++) {
+        const AVStream *st = source_stream(&r->src, k);
+        snprintf(desc[k], sizeof(desc[k]), "%s", st ? avcodec_get_name(st->codecpar->codec_id)
+                                                    : "none");
+    }
+    tlog_info(r->job->task_id, "engine: source connected: %s (video %s, audio %s)",
+              r->job->sources[0], desc[MEDIA_VIDEO], desc[MEDIA_AUDIO]);
+}
+
+static int relay_open_source(relay *r, char *why, size_t len)
+{
+    source_open_args a = {
+        .url = r->job->sources[0],
+        .interrupt = io_guard_callback(&r->src_guard),
+        .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
+    };
+    io_guard_arm(&r->src_guard, (int64_t)r->job->connect_timeout_ms * 1000);
+    int rc = r->src.ops->open(&r->src, &a, why, len);
+    if (rc < 0) {
+        relay_explain_timeout(&r->src_guard, why, len, r->job->connect_timeout_ms);
+        return rc;
+    }
+    r->src_up = true;
+    rc = relay_adopt_source(r, why, len);
+    if (rc < 0) {
+        relay_close_source(r);
+        return rc;
+    }
+    relay_log_source(r);
+    r->last_pass_us = time_mono_us();
+    return 0;
+}
+
+/* Connects the source: at once, then every retry_interval, at most retry_count attempts
+ * per failure episode. Waits are cut short by engine_stop. */
+static int relay_connect_source(relay *r)
+{
+    for (;;) {
+        if (r->pull.failing) {
+            if (r->pull.attempts >= r->job->retry_count)
+                return relay_fail(r, ENGINE_FAIL_PULL, r->pull_error);
+            if (worker_wait_until(r->w, r->pull.next_ms))
+                return relay_stop(r);
+            r->pull.attempts++;
+            tlog_info(r->job->task_id, "engine: reconnecting the source (attempt %d of %d)",
+                      r->pull.attempts, r->job->retry_count);
+        }
+        if (worker_stop_requested(r->w))
+            return relay_stop(r);
+        char why[ENGINE_ERR_MAX];
+        if (relay_open_source(r, why, sizeof(why)) == 0)
+            return RELAY_GO;
+        if (worker_stop_requested(r->w))
+            return relay_stop(r);
+        relay_pull_failed(r, why);
+    }
+}
+
+/* ---------- the output side ---------- */
+
+/* An output failed (connect or write): its session is gone; schedule the next attempt.
+ * The destination drives the task's state; the second one raises alarms only. */
+static int relay_push_failed(relay *r, int i, const char *why)
+{
+    relay_output *o = &r->outs[i];
+    if (o->up)
+        output_rtmp_close(&o->out, false);
+    o->up = false;
+    if (worker_stop_requested(r->w))
+        return relay_stop(r);
+    snprintf(o->error, sizeof(o->error), "push %s: %s", o->url, why);
+    int64_t now = time_mono_ms();
+    bool first = !o->retry.failing;
+    if (first)
+        o->retry = (retry_budget){.failing = true, .attempts = 0, .next_ms = now};
+    else
+        o->retry.next_ms = now + r->job->retry_interval_ms;
+    if (i == 0) {
+        progress_set_error(r->w, o->error);
+        r->announced_running = false;
+        relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PUSH, o->error, NULL);
+    } else if (first) {
+        relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, o->error, "PushStreamUnstable");
+    }
+    if (o->retry.attempts < r->job->retry_count)
+        return RELAY_GO;
+    if (i == 0)
+        return relay_fail(r, ENGINE_FAIL_PUSH, o->error);
+    o->gave_up = true;
+    relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, o->error, "PushStreamFailed");
+    return RELAY_GO;
+}
+
+static int relay_open_output(relay *r, int i)
+{
+    relay_output *o = &r->outs[i];
+    char why[ENGINE_ERR_MAX];
+    io_guard_arm(&r->out_guard, (int64_t)r->job->connect_timeout_ms * 1000);
+    int rc = output_rtmp_open(&o->out, o->url, r->shape, io_guard_callback(&r->out_guard),
+                              (int64_t)r->job->stall_timeout_ms * 1000, why, sizeof(why));
+    if (rc < 0) {
+        relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->connect_timeout_ms);
+        return relay_push_failed(r, i, why);
+    }
+    o->up = true;
+    if (!source_stream(&r->src, MEDIA_VIDEO))
+        o->out.need_key = false;
+    tlog_info(r->job->task_id, "engine: output %d connected: %s", i, o->url);
+    return RELAY_GO;
+}
+
+/* Opens the outputs whose (first or next) attempt is due. */
+static int relay_service_outputs(relay *r)
+{
+    int64_t now = time_mono_ms();
+    for (int i = 0; i < r->n_outs; i++) {
+        relay_output *o = &r->outs[i];
+        if (o->up || o->gave_up || now < o->retry.next_ms)
+            continue;
+        if (o->retry.failing) {
+            o->retry.attempts++;
+            tlog_info(r->job->task_id, "engine: reconnecting output %d (attempt %d of %d)", i,
+                      o->retry.attempts, r->job->retry_count);
+        }
+        if (relay_open_output(r, i) != RELAY_GO)
+            return RELAY_END;
+    }
+    return RELAY_GO;
+}
+
+static void relay_output_recovered(relay *r, int i)
+{
+    relay_output *o = &r->outs[i];
+    if (!o->retry.failing)
+        return;
+    tlog_info(r->job->task_id, "engine: output %d recovered after %d attempt(s)", i,
+              o->retry.attempts);
+    o->retry = (retry_budget){0};
+}
+
+/* ---------- packets ---------- */
+
+/* The demuxer hands new codec headers (a republish) as side data: keep them for the
+ * outputs, which re-send them on their next packet of that kind. */
+static void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt)
+{
+    size_t size = 0;
+    const uint8_t *side = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &size);
+    AVCodecParameters *par = r->shape[kind];
+    if (!side || size == 0 || size > INT32_MAX / 2)
+        return;
+    uint8_t *copy = av_mallocz(size + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!copy)
+        return;
+    memcpy(copy, side, size);
+    av_free(par->extradata);
+    par->extradata = copy;
+    par->extradata_size = (int)size;
+}
+
+static bool relay_timeline_pkt(const relay *r, int kind, const AVPacket *pkt, timeline_pkt *tp)
+{
+    AVRational tb = source_stream(&r->src, kind)->time_base;
+    int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+    if (dts == AV_NOPTS_VALUE)
+        return false;
+    *tp = (timeline_pkt){
+        .track = kind,
+        .is_video = kind == MEDIA_VIDEO,
+        .is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0,
+        .dts_us = av_rescale_q(dts, tb, AV_TIME_BASE_Q),
+        .pts_us = pkt->pts != AV_NOPTS_VALUE ? av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q)
+                                             : TIMELINE_NO_TS,
+        .dur_us = pkt->duration > 0 ? av_rescale_q(pkt->duration, tb, AV_TIME_BASE_Q) : 0,
+        .now_us = time_mono_us(),
+    };
+    return true;
+}
+
+/* Writes a mapped packet to every open output. */
+static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts)
+{
+    bool wrote_any = false, wrote_primary = false;
+    for (int i = 0; i < r->n_outs; i++) {
+        relay_output *o = &r->outs[i];
+        if (!o->up)
+            continue;
+        char why[ENGINE_ERR_MAX];
+        io_guard_arm(&r->out_guard, (int64_t)r->job->stall_timeout_ms * 1000);
+        int rc = output_rtmp_write(&o->out, kind, pkt, ts, r->shape[kind], why, sizeof(why));
+        if (rc < 0) {
+            relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->stall_timeout_ms);
+            if (relay_push_failed(r, i, why) != RELAY_GO)
+                return RELAY_END;
+            continue;
+        }
+        if (rc > 0) {
+            relay_output_recovered(r, i);
+            wrote_any = true;
+            wrote_primary |= i == 0;
+        }
+    }
+    if (wrote_any)
+        progress_note_packet(r->w, pkt->size, kind == MEDIA_VIDEO || !r->shape[MEDIA_VIDEO]);
+    if (wrote_primary)
+        relay_announce_running(r);
+    return RELAY_GO;
+}
+
+static int relay_forward(relay *r, int kind, const AVPacket *pkt)
+{
+    relay_take_new_extradata(r, kind, pkt);
+    timeline_pkt tp;
+    if (!relay_timeline_pkt(r, kind, pkt, &tp))
+        return RELAY_GO;
+    output_ts ts = {.dur_us = tp.dur_us};
+    timeline_verdict v = timeline_map(&r->tl, &tp, &ts.dts_us, &ts.pts_us);
+    relay_sync_discontinuities(r);
+    if (v == TIMELINE_DROP)
+        return RELAY_GO;
+    r->last_pass_us = tp.now_us;
+    if (r->pull.failing) {
+        tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)",
+                  r->pull.attempts);
+        r->pull = (retry_budget){0};
+    }
+    return relay_push(r, kind, pkt, &ts);
+}
+
+/* Reads one packet and relays it; a read error or a stall is a source failure. */
+static int relay_pump(relay *r)
+{
+    int64_t stall_us = (int64_t)r->job->stall_timeout_ms * 1000;
+    int64_t left = r->last_pass_us + stall_us - time_mono_us();
+    int kind = -1;
+    int rc = AVERROR_EXIT;
+    if (left > 0) {
+        io_guard_arm(&r->src_guard, left);
+        rc = r->src.ops->read(&r->src, r->pkt, &kind);
+    }
+    if (rc < 0) {
+        if (worker_stop_requested(r->w))
+            return relay_stop(r);
+        char why[ENGINE_ERR_MAX], msg[256];
+        if (left <= 0 || r->src_guard.expired)
+            snprintf(why, sizeof(why), "read: stalled, no usable packet for %d ms",
+                     r->job->stall_timeout_ms);
+        else
+            snprintf(why, sizeof(why), "read: %s", engine_averror(rc, msg, sizeof(msg)));
+        relay_pull_failed(r, why);
+        return RELAY_GO;
+    }
+    rc = kind >= 0 && r->shape[kind] ? relay_forward(r, kind, r->pkt) : RELAY_GO;
+    av_packet_unref(r->pkt);
+    return rc;
+}
+
+/* ---------- the thread ---------- */
+
+static int relay_init(relay *r, engine_worker *w)
+{
+    memset(r, 0, sizeof(*r));
+    r->w = w;
+    r->job = &w->job;
+    r->src.ops = &source_live_ops;
+    r->src.stream_of[MEDIA_VIDEO] = r->src.stream_of[MEDIA_AUDIO] = -1;
+    for (int i = 0; i < ENGINE_OUTPUTS; i++)
+        if (w->job.outputs[i])
+            r->outs[r->n_outs++].url = w->job.outputs[i];
+    timeline_init(&r->tl, FLV_TICK_US, true);
+    io_guard_init(&r->src_guard, w, 0);
+    io_guard_init(&r->out_guard, w, OUTPUT_STOP_GRACE_US);
+    r->pkt = av_packet_alloc();
+    return r->pkt ? 0 : -1;
+}
+
+static void relay_run(relay *r)
+{
+    for (;;) {
+        if (worker_stop_requested(r->w)) {
+            relay_stop(r);
+            return;
+        }
+        if (!r->src_up && relay_connect_source(r) != RELAY_GO)
+            return;
+        if (relay_service_outputs(r) != RELAY_GO || relay_pump(r) != RELAY_GO)
+            return;
+    }
+}
+
+/* Closes everything (outputs with their trailer) and emits the final event. */
+static void relay_finish(relay *r)
+{
+    relay_close_source(r);
+    r->out_guard.stop_grace_us = INT64_MAX; /* the close has its own short deadline */
+    for (int i = 0; i < r->n_outs; i++) {
+        if (!r->outs[i].up)
+            continue;
+        io_guard_arm(&r->out_guard, OUTPUT_CLOSE_US);
+        output_rtmp_close(&r->outs[i].out, true);
+        r->outs[i].up = false;
+    }
+    bool failed = r->end == ENGINE_EV_FAILED;
+    relay_emit(r, r->end, r->end_failure, failed ? r->end_error : NULL, NULL);
+}
+
+static void relay_free(relay *r)
+{
+    av_packet_free(&r->pkt);
+    for (int k = 0; k < MEDIA_KINDS; k++)
+        avcodec_parameters_free(&r->shape[k]);
+}
+
+void *relay_worker_main(void *arg)
+{
+    engine_worker *w = arg;
+    engine_log_bind_task(w->job.task_id);
+    worker_join_predecessor(w);
+    relay *r = av_mallocz(sizeof(*r));
+    if (r && relay_init(r, w) == 0) {
+        relay_run(r);
+        relay_finish(r);
+    } else {
+        engine_event ev = {.type = ENGINE_EV_FAILED, .error = "engine: out of memory"};
+        worker_emit(w, &ev);
+    }
+    if (r)
+        relay_free(r);
+    av_free(r);
+    engine_log_bind_task(NULL);
+    worker_exited(w);
+    return NULL;
+}
