@@ -343,6 +343,17 @@ def largest_wall_gap(packets, codec_type):
 # ---------------------------------------------------------------- ferryd and its API
 
 
+def brief(task):
+    """The parts of a task that explain its state, for failure messages."""
+    if not isinstance(task, dict):
+        return repr(task)
+    prog = task.get("progress") or {}
+    return json.dumps({"state": task.get("state"), "reason": task.get("reason"),
+                       "last_error": task.get("last_error"),
+                       "progress": {k: prog.get(k) for k in ("active", "frames", "packets",
+                                                              "discontinuities", "last_error")}})
+
+
 class Api:
     """A tiny HTTP client for ferryd's native API. Returns (status, parsed JSON or None).
     Uses http.client so no proxy settings of the environment get in the way."""
@@ -428,7 +439,7 @@ class Api:
         try:
             wait_until(check, timeout, interval, what="task %s state in %s" % (tid, states))
         except TimeoutError as e:
-            raise AssertionError("%s; last seen: %s" % (e, json.dumps(last.get("t"))))
+            raise AssertionError("%s; last seen: %s" % (e, brief(last.get("t"))))
         return last["t"], time.time()
 
 
