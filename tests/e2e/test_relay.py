@@ -146,7 +146,7 @@ def test_relay_stops_at_end_time(api, nginx, publisher, viewer, metric):
     wait_published(nginx, "dst", "out", timeout=10)
     assert api.task(task["id"])["state"] == "running"
 
-    done, seen = api.wait_state(task["id"], ("finished",), end - time.time() + 10)
+    _, seen = api.wait_state(task["id"], ("finished",), end - time.time() + 10)
     delay = seen - end
     metric("stop delay (s)", delay)
     assert delay > -0.05, "finished %.3fs before end_time" % -delay
@@ -159,4 +159,5 @@ def test_relay_stops_at_end_time(api, nginx, publisher, viewer, metric):
     assert gone < 1.5
     last = out.snapshot()[-1]["t"] if out.count() else None
     assert last is not None and last - end < 1.0, "frames kept arriving after end_time"
-    assert done["progress"]["active"] is False, done["progress"]
+    wait_until(lambda: api.task(task["id"])["progress"]["active"] is False, 1.0,
+               what="progress.active false after the task finished")
