@@ -434,7 +434,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    log_warn("http: %s", line);
+    /* Mostly client misbehaviour; a failed start is reported by api_start itself. */
+    log_info("http: %s", line);
 }
 
 /* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" (every address). */
