@@ -439,25 +439,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" (every address). */
-static int split_listen(const char *listen, char *host, size_t hlen, char *port, size_t plen)
+static int split_listen(const char *addr, char *host, size_t hlen, char *port, size_t plen)
 {
     const char *colon;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':' || (size_t)(close - listen - 1) >= hlen)
+    if (addr[0] == '[') {
+        const char *rbracket = strchr(addr, ']');
+        if (!rbracket || rbracket[1] != ':' || (size_t)(rbracket - addr - 1) >= hlen)
             return -1;
-        snprintf(host, hlen, "%.*s", (int)(close - listen - 1), listen + 1);
-        colon = close + 1;
+        snprintf(host, hlen, "%.*s", (int)(rbracket - addr - 1), addr + 1);
+        colon = rbracket + 1;
     } else {
-        colon = strrchr(listen, ':');
-        if (!colon || (size_t)(colon - listen) >= hlen)
+        colon = strrchr(addr, ':');
+        if (!colon || (size_t)(colon - addr) >= hlen)
             return -1;
-        snprintf(host, hlen, "%.*s", (int)(colon - listen), listen);
+        snprintf(host, hlen, "%.*s", (int)(colon - addr), addr);
     }
-    if (colon[1] == '\0' || strlen(colon + 1) >= plen ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1))
+    const char *digits = colon + 1;
+    size_t nd = strlen(digits);
+    if (nd == 0 || nd >= plen || strspn(digits, "0123456789") != nd || atol(digits) > 65535)
         return -1;
-    snprintf(port, plen, "%s", colon + 1);
+    snprintf(port, plen, "%s", digits);
     return 0;
 }
 
@@ -476,11 +477,11 @@ static int bind_one(const struct addrinfo *ai)
     return -1;
 }
 
-static int open_listener(const char *listen, char *err, size_t errlen)
+static int open_listener(const char *addr, char *err, size_t errlen)
 {
     char host[256], port[16];
-    if (split_listen(listen, host, sizeof(host), port, sizeof(port)) != 0) {
-        snprintf(err, errlen, "listen address '%s' is not HOST:PORT", listen);
+    if (split_listen(addr, host, sizeof(host), port, sizeof(port)) != 0) {
+        snprintf(err, errlen, "addr address '%s' is not HOST:PORT", addr);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -489,14 +490,14 @@ static int open_listener(const char *listen, char *err, size_t errlen)
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "listen address '%s': %s", listen, gai_strerror(rc));
+        snprintf(err, errlen, "addr address '%s': %s", addr, gai_strerror(rc));
         return -1;
     }
     int fd = -1;
     for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
         fd = bind_one(ai);
     if (fd < 0)
-        snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
+        snprintf(err, errlen, "cannot addr on %s: %s", addr, strerror(errno));
     freeaddrinfo(res);
     return fd;
 }
