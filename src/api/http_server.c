@@ -481,7 +481,7 @@ static int open_listener(const char *addr, char *err, size_t errlen)
 {
     char host[256], port[16];
     if (split_listen(addr, host, sizeof(host), port, sizeof(port)) != 0) {
-        snprintf(err, errlen, "addr address '%s' is not HOST:PORT", addr);
+        snprintf(err, errlen, "listen address '%s' is not HOST:PORT", addr);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
