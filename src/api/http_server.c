@@ -490,14 +490,14 @@ static int open_listener(const char *addr, char *err, size_t errlen)
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "addr address '%s': %s", addr, gai_strerror(rc));
+        snprintf(err, errlen, "listen address '%s': %s", addr, gai_strerror(rc));
         return -1;
     }
     int fd = -1;
     for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
         fd = bind_one(ai);
     if (fd < 0)
-        snprintf(err, errlen, "cannot addr on %s: %s", addr, strerror(errno));
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
     freeaddrinfo(res);
     return fd;
 }
