@@ -42,13 +42,14 @@ def test_relay_starts_on_time(api, nginx, publisher, viewer, metric):
     _, seen = api.wait_state(task["id"], ("running",), start - time.time() + 10)
     delay = seen - start
     metric("start delay (s)", delay)
-    assert delay > -0.05, "running %.3fs before start_time" % -delay
-    assert delay < START_SLACK + POLL_SLACK, "running %.3fs after start_time" % delay
-
     wait_until(lambda: out.count("video") > 0, 10, what="first video frame at the destination")
     first = out.snapshot()[0]["t"] - start
     metric("first packet at destination after start (s)", first)
-    assert first < 4.0, "first frame reached the destination %.2fs after start_time" % first
+
+    assert delay > -0.05, "running %.3fs before start_time" % -delay
+    assert delay < START_SLACK + POLL_SLACK, "running %.3fs after start_time" % delay
+    assert first < START_SLACK + 1.0, (
+        "first frame reached the destination %.2fs after start_time" % first)
     wait_until(lambda: api.task(task["id"])["progress"]["frames"] > 0, 5,
                what="progress.frames > 0")
     prog = api.task(task["id"])["progress"]

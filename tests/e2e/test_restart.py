@@ -20,9 +20,9 @@ def assert_flowing(api, nginx, tid, metric, label):
     """The task is running again after a restart and frames reach the destination."""
     t0 = time.time()
     api.wait_state(tid, ("running",), 15)
-    metric(label + ": running again after (s)", time.time() - t0)
-    wait_until(lambda: nginx.is_published("dst", "out"), 15, 0.1,
+    wait_until(lambda: nginx.is_published("dst", "out"), 15, 0.05,
                what="dst/out published again")
+    metric(label + ": destination published again after (s)", time.time() - t0)
     streams, packets = probe(nginx.url("dst", "out"), 2, timeout=15)
     video = [p for p in packets if p["codec_type"] == "video"]
     assert len(video) >= 30, "only %d video packets in 2 s after restart" % len(video)
