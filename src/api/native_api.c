@@ -500,7 +500,7 @@ static bool is_json_type(const char *ct)
 }
 
 /* Checks made before any handler runs: media type and the id's syntax. */
-static bool precheck(native_call *c, const native_route *r, const path_id *id)
+static bool precheck(native_call *c, const path_id *id)
 {
     const char *ct = api_header(c->req, "Content-Type");
     if (c->req->body_len > 0 && ct && !is_json_type(ct)) {
@@ -543,7 +543,7 @@ static void native_handle(const api_request *req, api_response *resp)
         api_reply_error(resp, FERR_NOT_FOUND, NULL, "No such endpoint.");
         return;
     }
-    if (precheck(&c, r, &id))
+    if (precheck(&c, &id))
         r->fn(&c);
 }
 
