@@ -43,16 +43,47 @@ static log_level engine_log_level_of(int av_level)
     return av_level <= AV_LOG_ERROR ? LOG_INFO : LOG_DEBUG;
 }
 
+/* The first FFmpeg error line on this thread since the last clear, without its
+ * "[tcp @ 0x..]" prefix: the root cause often says more than the error code
+ * ("Failed to resolve hostname ..."). */
+static _Thread_local char last_av_error[256];
+
+void engine_av_error_clear(void)
+{
+    last_av_error[0] = '\0';
+}
+
+const char *engine_av_error_last(void)
+{
+    return last_av_error;
+}
+
+static void strip_newlines(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+}
+
 static void engine_av_log(void *avcl, int level, const char *fmt, va_list vl)
 {
-    if (level > av_log_get_level() || !log_enabled(engine_log_level_of(level)))
+    if (level > av_log_get_level())
+        return;
+    if (level <= AV_LOG_ERROR && !last_av_error[0]) {
+        va_list copy;
+        va_copy(copy, vl);
+        int no_prefix = 0;
+        av_log_format_line2(avcl, level, fmt, copy, last_av_error, sizeof(last_av_error),
+                            &no_prefix);
+        va_end(copy);
+        strip_newlines(last_av_error);
+    }
+    if (!log_enabled(engine_log_level_of(level)))
         return;
     char line[1024];
     av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &log_print_prefix);
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    if (n > 0)
+    strip_newlines(line);
+    if (line[0])
         log_write(engine_log_level_of(level), log_task_id, "ffmpeg: %s", line);
 }
 

@@ -146,6 +146,10 @@ void output_rtmp_close(output_rtmp *o, bool write_trailer);
 /* Whether FLV can carry a codec (stream copy only). */
 bool output_rtmp_can_carry(enum AVCodecID id);
 
+/* The first FFmpeg error line logged on this thread since the last clear ("" = none). */
+void engine_av_error_clear(void);
+const char *engine_av_error_last(void);
+
 /* "Connection refused" for an AVERROR, the text of av_strerror. */
 const char *engine_averror(int averror, char *buf, size_t len);
 

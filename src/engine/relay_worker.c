@@ -114,6 +114,25 @@ static void relay_explain_timeout(const io_guard *g, char *why, size_t len, int 
     snprintf(why, len, "%s%stimed out after %d ms", step, keep ? ": " : "", timeout_ms);
 }
 
+/* Appends FFmpeg's own first error line when it says more than "step: reason". */
+static void relay_add_av_detail(char *why, size_t len)
+{
+    const char *detail = engine_av_error_last();
+    const char *reason = strstr(why, ": ");
+    reason = reason ? reason + 2 : why;
+    size_t n = strlen(why);
+    if (detail[0] && !strstr(detail, reason) && !strstr(why, detail) && n + 4 < len)
+        snprintf(why + n, len - n, " (%s)", detail);
+}
+
+/* Output I/O: connects stop at once on engine_stop, a write in flight gets a grace. */
+static void relay_arm_output(relay *r, int64_t timeout_us, int64_t stop_grace_us)
+{
+    r->out_guard.stop_grace_us = stop_grace_us;
+    io_guard_arm(&r->out_guard, timeout_us);
+    engine_av_error_clear();
+}
+
 /* ---------- the source side ---------- */
 
 static void relay_close_source(relay *r)
@@ -140,7 +159,8 @@ static void relay_pull_failed(relay *r, const char *why)
         r->pull.next_ms = now + r->job->retry_interval_ms;
     }
     r->announced_running = false;
-    relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
+    if (r->pull.attempts < r->job->retry_count) /* else FAILED follows at once */
+        relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
 }
 
 static int relay_shape_from(relay *r, int kind, const AVStream *st, char *why, size_t len)
@@ -207,9 +227,12 @@ static int relay_open_source(relay *r, char *why, size_t len)
         .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
     };
     io_guard_arm(&r->src_guard, (int64_t)r->job->connect_timeout_ms * 1000);
+    engine_av_error_clear();
     int rc = r->src.ops->open(&r->src, &a, why, len);
     if (rc < 0) {
         relay_explain_timeout(&r->src_guard, why, len, r->job->connect_timeout_ms);
+        if (!r->src_guard.expired)
+            relay_add_av_detail(why, len);
         return rc;
     }
     r->src_up = true;
@@ -267,14 +290,16 @@ static int relay_push_failed(relay *r, int i, const char *why)
         o->retry = (retry_budget){.failing = true, .attempts = 0, .next_ms = now};
     else
         o->retry.next_ms = now + r->job->retry_interval_ms;
+    bool retrying = o->retry.attempts < r->job->retry_count;
     if (i == 0) {
         progress_set_error(r->w, o->error);
         r->announced_running = false;
-        relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PUSH, o->error, NULL);
-    } else if (first) {
+        if (retrying)
+            relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PUSH, o->error, NULL);
+    } else if (first && retrying) {
         relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, o->error, "PushStreamUnstable");
     }
-    if (o->retry.attempts < r->job->retry_count)
+    if (retrying)
         return RELAY_GO;
     if (i == 0)
         return relay_fail(r, ENGINE_FAIL_PUSH, o->error);
@@ -287,11 +312,13 @@ static int relay_open_output(relay *r, int i)
 {
     relay_output *o = &r->outs[i];
     char why[ENGINE_ERR_MAX];
-    io_guard_arm(&r->out_guard, (int64_t)r->job->connect_timeout_ms * 1000);
+    relay_arm_output(r, (int64_t)r->job->connect_timeout_ms * 1000, 0);
     int rc = output_rtmp_open(&o->out, o->url, r->shape, io_guard_callback(&r->out_guard),
                               (int64_t)r->job->stall_timeout_ms * 1000, why, sizeof(why));
     if (rc < 0) {
         relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->connect_timeout_ms);
+        if (!r->out_guard.expired)
+            relay_add_av_detail(why, sizeof(why));
         return relay_push_failed(r, i, why);
     }
     o->up = true;
@@ -301,20 +328,24 @@ static int relay_open_output(relay *r, int i)
     return RELAY_GO;
 }
 
-/* Opens the outputs whose (first or next) attempt is due. */
+/* Opens the outputs whose (first or next) attempt is due. The time spent blocked here
+ * is ours, not the source's: the stall watchdog does not count it. */
 static int relay_service_outputs(relay *r)
 {
-    int64_t now = time_mono_ms();
+    int64_t start_us = time_mono_us();
     for (int i = 0; i < r->n_outs; i++) {
         relay_output *o = &r->outs[i];
-        if (o->up || o->gave_up || now < o->retry.next_ms)
+        if (o->up || o->gave_up || start_us / 1000 < o->retry.next_ms)
             continue;
         if (o->retry.failing) {
             o->retry.attempts++;
             tlog_info(r->job->task_id, "engine: reconnecting output %d (attempt %d of %d)", i,
                       o->retry.attempts, r->job->retry_count);
         }
-        if (relay_open_output(r, i) != RELAY_GO)
+        int rc = relay_open_output(r, i);
+        r->last_pass_us += time_mono_us() - start_us;
+        start_us = time_mono_us();
+        if (rc != RELAY_GO)
             return RELAY_END;
     }
     return RELAY_GO;
@@ -378,10 +409,12 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
         if (!o->up)
             continue;
         char why[ENGINE_ERR_MAX];
-        io_guard_arm(&r->out_guard, (int64_t)r->job->stall_timeout_ms * 1000);
+        relay_arm_output(r, (int64_t)r->job->stall_timeout_ms * 1000, OUTPUT_STOP_GRACE_US);
         int rc = output_rtmp_write(&o->out, kind, pkt, ts, r->shape[kind], why, sizeof(why));
         if (rc < 0) {
             relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->stall_timeout_ms);
+            if (!r->out_guard.expired)
+                relay_add_av_detail(why, sizeof(why));
             if (relay_push_failed(r, i, why) != RELAY_GO)
                 return RELAY_END;
             continue;
@@ -410,13 +443,26 @@ static int relay_forward(relay *r, int kind, const AVPacket *pkt)
     relay_sync_discontinuities(r);
     if (v == TIMELINE_DROP)
         return RELAY_GO;
-    r->last_pass_us = tp.now_us;
     if (r->pull.failing) {
         tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)",
                   r->pull.attempts);
         r->pull = (retry_budget){0};
     }
-    return relay_push(r, kind, pkt, &ts);
+    int rc = relay_push(r, kind, pkt, &ts);
+    r->last_pass_us = time_mono_us(); /* a slow destination is not a stalled source */
+    return rc;
+}
+
+static void relay_describe_read_error(const relay *r, int rc, bool stalled, char *why,
+                                      size_t len)
+{
+    if (stalled) {
+        snprintf(why, len, "read: stalled, no usable packet for %d ms", r->job->stall_timeout_ms);
+        return;
+    }
+    char msg[256];
+    snprintf(why, len, "read: %s", engine_averror(rc, msg, sizeof(msg)));
+    relay_add_av_detail(why, len);
 }
 
 /* Reads one packet and relays it; a read error or a stall is a source failure. */
@@ -428,17 +474,14 @@ static int relay_pump(relay *r)
     int rc = AVERROR_EXIT;
     if (left > 0) {
         io_guard_arm(&r->src_guard, left);
+        engine_av_error_clear();
         rc = r->src.ops->read(&r->src, r->pkt, &kind);
     }
     if (rc < 0) {
         if (worker_stop_requested(r->w))
             return relay_stop(r);
-        char why[ENGINE_ERR_MAX], msg[256];
-        if (left <= 0 || r->src_guard.expired)
-            snprintf(why, sizeof(why), "read: stalled, no usable packet for %d ms",
-                     r->job->stall_timeout_ms);
-        else
-            snprintf(why, sizeof(why), "read: %s", engine_averror(rc, msg, sizeof(msg)));
+        char why[ENGINE_ERR_MAX];
+        relay_describe_read_error(r, rc, left <= 0 || r->src_guard.expired, why, sizeof(why));
         relay_pull_failed(r, why);
         return RELAY_GO;
     }
@@ -484,11 +527,10 @@ static void relay_run(relay *r)
 static void relay_finish(relay *r)
 {
     relay_close_source(r);
-    r->out_guard.stop_grace_us = INT64_MAX; /* the close has its own short deadline */
     for (int i = 0; i < r->n_outs; i++) {
         if (!r->outs[i].up)
             continue;
-        io_guard_arm(&r->out_guard, OUTPUT_CLOSE_US);
+        relay_arm_output(r, OUTPUT_CLOSE_US, INT64_MAX);
         output_rtmp_close(&r->outs[i].out, true);
         r->outs[i].up = false;
     }

@@ -3,6 +3,10 @@
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
 
 /* Probe little: a live source shows its streams within the first packets, and every
  * probed packet is latency before the first output packet. */
@@ -39,6 +43,12 @@ static int source_live_pick_streams(engine_source *s)
     return v >= 0 || a >= 0 ? 0 : AVERROR_STREAM_NOT_FOUND;
 }
 
+/* RTMP always carries FLV: naming it skips a probe that waits for 2 KB of live data. */
+static const AVInputFormat *source_live_format_hint(const char *url)
+{
+    return strncmp(url, "rtmp", 4) == 0 ? av_find_input_format("flv") : NULL;
+}
+
 static int source_live_open(engine_source *s, const source_open_args *a, char *err,
                             size_t errlen)
 {
@@ -49,16 +59,22 @@ static int source_live_open(engine_source *s, const source_open_args *a, char *e
     s->ic->interrupt_callback = a->interrupt;
     s->ic->probesize = PROBE_BYTES;
     s->ic->max_analyze_duration = PROBE_DURATION_US;
+    s->ic->fps_probe_size = 0; /* stream copy needs no frame rate guess */
     AVDictionary *opts = NULL;
     if (a->rw_timeout_us > 0)
         av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
-    int rc = avformat_open_input(&s->ic, a->url, NULL, &opts);
+    av_dict_set(&opts, "tcp_nodelay", "1", 0); /* handed down to TCP by rtmp and http */
+    int64_t t0 = time_mono_us();
+    int rc = avformat_open_input(&s->ic, a->url, source_live_format_hint(a->url), &opts);
     av_dict_free(&opts);
     if (rc < 0)
         return source_live_fail(s, "open", rc, err, errlen);
+    int64_t t1 = time_mono_us();
     rc = avformat_find_stream_info(s->ic, NULL);
     if (rc < 0)
         return source_live_fail(s, "probe", rc, err, errlen);
+    log_debug("engine: source opened in %lld ms, probed in %lld ms", (long long)(t1 - t0) / 1000,
+              (long long)(time_mono_us() - t1) / 1000);
     rc = source_live_pick_streams(s);
     if (rc < 0) {
         snprintf(err, errlen, "probe: no audio or video stream");
