@@ -337,14 +337,14 @@ static int query_api(native_call *c, int *dialect)
     return -1;
 }
 
-/* Reads page, page_size and the filters. q is a substring of the id: the store ANDs the
- * filters it is given, so name and destination have their own arguments. */
+/* Reads page, page_size and the filters: q is a substring of the id, the name or the
+ * destination; name and destination narrow further (all given filters must match). */
 static int list_args(native_call *c, int *page, int *page_size, task_filter *f)
 {
     memset(f, 0, sizeof(*f));
     if (query_int(c, "page", 1, PAGE_MAX, 1, page) != 0 ||
         query_int(c, "page_size", 1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT, page_size) != 0 ||
-        query_filter(c, "q", &f->id_like) != 0 || query_filter(c, "name", &f->name_like) != 0 ||
+        query_filter(c, "q", &f->any_like) != 0 || query_filter(c, "name", &f->name_like) != 0 ||
         query_filter(c, "destination", &f->dst_like) != 0 || query_api(c, &f->dialect) != 0)
         return -1;
     return 0;

@@ -33,7 +33,9 @@
     " AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')"                                                \
     " AND (?4 IS NULL OR dst_url LIKE ?4 ESCAPE '\\')"                                             \
     " AND (?5 IS NULL OR id = ?5)"                                                                 \
-    " AND (?6 < 0 OR dialect = ?6)"
+    " AND (?6 < 0 OR dialect = ?6)"                                                           \
+    " AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\' OR name LIKE ?9 ESCAPE '\\'"                  \
+    " OR dst_url LIKE ?9 ESCAPE '\\')"
 
 enum {
     Q_BEGIN,
@@ -512,7 +514,7 @@ static char *like_pattern(const char *value)
 }
 
 typedef struct list_patterns {
-    char *id, *name, *dst;
+    char *id, *name, *dst, *any;
 } list_patterns;
 
 static int make_patterns(const task_filter *f, list_patterns *p, ferr *err)
@@ -523,8 +525,9 @@ static int make_patterns(const task_filter *f, list_patterns *p, ferr *err)
     p->id = like_pattern(f->id_like);
     p->name = like_pattern(f->name_like);
     p->dst = like_pattern(f->dst_like);
+    p->any = like_pattern(f->any_like);
     if ((f->id_like && *f->id_like && !p->id) || (f->name_like && *f->name_like && !p->name) ||
-        (f->dst_like && *f->dst_like && !p->dst))
+        (f->dst_like && *f->dst_like && !p->dst) || (f->any_like && *f->any_like && !p->any))
         return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
     return FERR_OK;
 }
@@ -534,6 +537,7 @@ static void free_patterns(list_patterns *p)
     free(p->id);
     free(p->name);
     free(p->dst);
+    free(p->any);
 }
 
 static void bind_filter(sqlite3_stmt *s, const char *account, const task_filter *f,
@@ -545,6 +549,7 @@ static void bind_filter(sqlite3_stmt *s, const char *account, const task_filter 
     bind_opt(s, 4, p->dst);
     bind_opt(s, 5, f ? f->id_exact : NULL);
     sqlite3_bind_int(s, 6, f ? f->dialect : -1);
+    bind_opt(s, 9, p->any);
 }
 
 static int count_matches(store *st, const char *account, const task_filter *f,

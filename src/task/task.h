@@ -184,9 +184,11 @@ void task_service_stop(void); /* stops every worker (SIGTERM path) */
 int task_create(const char *account, task_dialect dialect, const task_spec *spec,
                 const char *want_id, task *out, ferr *err);
 int task_get(const char *account, const char *id, task *out, ferr *err);
-/* Lists newest-updated first. filter may be NULL: substring match on id, name or dst. */
+/* Lists newest-updated first. filter may be NULL. The *_like fields are substrings that
+ * must all match (AND); any_like matches the id, the name or the destination. */
 typedef struct task_filter {
     const char *id_like, *name_like, *dst_like;
+    const char *any_like;
     const char *id_exact;
     int dialect; /* -1 any */
 } task_filter;

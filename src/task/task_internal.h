@@ -26,6 +26,7 @@ typedef enum {
     WORK_RESTART,  /* restart the worker with the latest spec */
     WORK_HALT,     /* stop the worker (stop, pause, delete) */
     WORK_EVENT,    /* an engine event */
+    WORK_PURGE,    /* a finished task's retention ran out */
 } work_type;
 
 int runner_start(void);

@@ -195,7 +195,7 @@ static action decide_window(task *t, int64_t now, bool force)
     const task_spec *s = &t->spec;
     if (now >= s->end_ms) {
         task_transition(t, TASK_FINISHED, "OverEndTime", "end_time reached");
-        sched_cancel(t->id, -1);
+        plan_purge(t);
         return ACT_HALT;
     }
     sched_set(t->id, SCHED_STOP, s->end_ms);
@@ -219,12 +219,19 @@ static action decide_window(task *t, int64_t now, bool force)
     return ACT_START;
 }
 
+/* Finished tasks stay readable for history_retention seconds, then go. */
+static void plan_purge(const task *t)
+{
+    sched_cancel(t->id, -1);
+    sched_set(t->id, SCHED_PURGE, t->exit_ms + (int64_t)svc.cfg->history_retention_s * 1000);
+}
+
 static action decide(task *t, bool force)
 {
     int64_t now = time_now_ms();
     if (t->state == TASK_FINISHED) {
         if (t->spec.end_ms <= now || (t->reason && strcmp(t->reason, "OverEndTime") != 0)) {
-            sched_cancel(t->id, -1);
+            plan_purge(t);
             return ACT_HALT;
         }
         task_transition(t, TASK_IDLE, "WindowExtended", "end_time moved into the future");
@@ -293,7 +300,7 @@ static bool apply_event(task *t, const engine_event *ev)
         break;
     case ENGINE_EV_FINISHED:
         task_transition(t, TASK_FINISHED, "PlaylistFinished", "all loops played");
-        sched_cancel(t->id, -1);
+        plan_purge(t);
         worker_ended = true;
         break;
     case ENGINE_EV_FILE_START:
@@ -327,6 +334,20 @@ static void handle_event(const char *id, const engine_event *ev)
         gen_clear(id);
 }
 
+static void purge(const char *id)
+{
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    if (task_load(id, &t) == 0) {
+        int64_t due = t.exit_ms + (int64_t)svc.cfg->history_retention_s * 1000;
+        if (t.state == TASK_FINISHED && due <= time_now_ms() &&
+            store_task_delete(svc.st, id, NULL) == 0)
+            tlog_info(id, "removed: finished more than %d s ago", svc.cfg->history_retention_s);
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+}
+
 /* ---------- the thread ---------- */
 
 static void handle(work *w)
@@ -346,6 +367,9 @@ static void handle(work *w)
         break;
     case WORK_EVENT:
         handle_event(w->id, &w->ev);
+        break;
+    case WORK_PURGE:
+        purge(w->id);
         break;
     }
 }
@@ -370,7 +394,10 @@ static void on_engine_event(void *ctx, const char *task_id, const engine_event *
 static void on_deadline(void *ctx, const char *task_id, sched_kind kind)
 {
     (void)ctx;
-    runner_post(kind == SCHED_STOP ? WORK_END : WORK_START, task_id);
+    static const work_type by_kind[SCHED_KINDS] = {
+        [SCHED_START] = WORK_START, [SCHED_STOP] = WORK_END, [SCHED_RETRY] = WORK_SCHEDULE,
+        [SCHED_PURGE] = WORK_PURGE};
+    runner_post(by_kind[kind], task_id);
 }
 
 static void resume_all(void)
@@ -382,8 +409,7 @@ static void resume_all(void)
     for (int i = 0; i < n; i++) {
         if (all[i].state == TASK_RUNNING || all[i].state == TASK_RECOVERING)
             note(&all[i], "Resumed", "ferryd restarted while the task was live");
-        if (all[i].state != TASK_OFFLINE && !(all[i].state == TASK_FINISHED &&
-                                               all[i].spec.end_ms <= time_now_ms()))
+        if (all[i].state != TASK_OFFLINE)
             runner_post(WORK_SCHEDULE, all[i].id);
     }
     log_info("resuming %d stored task(s)", n);

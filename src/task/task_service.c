@@ -74,7 +74,10 @@ static int check_quota(const char *account, ferr *err)
 {
     const config_account *a = config_find_account(svc.cfg, account);
     int quota = config_account_quota(svc.cfg, a);
-    if (store_task_count(svc.st, account) >= quota)
+    int count = store_task_count(svc.st, account);
+    if (count < 0)
+        return ferr_set(err, FERR_INTERNAL, "", "the store cannot count the account's tasks");
+    if (count >= quota)
         return ferr_set(err, FERR_QUOTA, "", "the account's quota of %d tasks is used up", quota);
     return 0;
 }
@@ -181,8 +184,14 @@ static int apply_modify(task *t, const task_spec *new_spec, bool *restart, ferr 
         return rc;
     }
     *restart = media_changed(&t->spec, &next);
+    bool pausing = next.paused && !t->spec.paused, resuming = !next.paused && t->spec.paused;
     task_spec_free(&t->spec);
     t->spec = next;
+    /* Pause and resume show in the reply at once; the runner then stops or starts. */
+    if (pausing && !task_state_is_terminal(t->state))
+        return task_transition(t, TASK_PAUSED, "Paused", "paused by the user");
+    if (resuming && t->state == TASK_PAUSED)
+        return task_transition(t, TASK_IDLE, "Resumed", "resumed by the user");
     t->updated_ms = time_now_ms();
     task_history_entry h = {.at_ms = t->updated_ms, .from = t->state, .to = t->state};
     snprintf(h.reason, sizeof(h.reason), "Modified");
@@ -234,12 +243,14 @@ int task_stop(const char *account, const char *id, ferr *err)
     if (rc == 0) {
         if (t.state == TASK_RUNNING || t.state == TASK_RECOVERING || t.state == TASK_IDLE)
             rc = task_transition(&t, TASK_OFFLINE, "TriggerByUser", "stopped through the API");
+        if (rc != 0)
+            ferr_set(err, rc, "", "the task could not be stopped: the store refused the write");
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
         runner_post(WORK_HALT, id);
-    return rc ? ferr_set(err, rc, "", "the task could not be stopped") : 0;
+    return rc;
 }
 
 int task_restart(const char *account, const char *id, ferr *err)
