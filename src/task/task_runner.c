@@ -190,6 +190,13 @@ static void halt_worker(const char *id)
 
 typedef enum { ACT_NONE, ACT_START, ACT_HALT } action;
 
+/* Finished tasks stay readable for history_retention seconds, then go. */
+static void plan_purge(const task *t)
+{
+    sched_cancel(t->id, -1);
+    sched_set(t->id, SCHED_PURGE, t->exit_ms + (int64_t)svc.cfg->history_retention_s * 1000);
+}
+
 static action decide_window(task *t, int64_t now, bool force)
 {
     const task_spec *s = &t->spec;
@@ -217,13 +224,6 @@ static action decide_window(task *t, int64_t now, bool force)
     if (!force && gen_get(t->id) > 0 && engine_running(t->id))
         return ACT_NONE;
     return ACT_START;
-}
-
-/* Finished tasks stay readable for history_retention seconds, then go. */
-static void plan_purge(const task *t)
-{
-    sched_cancel(t->id, -1);
-    sched_set(t->id, SCHED_PURGE, t->exit_ms + (int64_t)svc.cfg->history_retention_s * 1000);
 }
 
 static action decide(task *t, bool force)
