@@ -134,8 +134,13 @@ typedef struct output_ts {
     int64_t dts_us, pts_us, dur_us;
 } output_ts;
 
-/* shape[kind]: the codec parameters each output track carries, NULL = no such track. */
-int output_rtmp_open(output_rtmp *o, const char *url, AVCodecParameters *const *shape,
+/* What an output session carries: fixed by the task's first source. */
+typedef struct output_shape {
+    AVCodecParameters *par[MEDIA_KINDS]; /* per kind, NULL = no such track */
+    AVRational frame_rate;               /* video, for the FLV metadata; 0/1 = unknown */
+} output_shape;
+
+int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen);
 /* Writes in (payload and flags) with ts; attaches par's extradata as NEW_EXTRADATA side data
  * when it differs from what the muxer sent. Returns 1 written, 0 skipped, or AVERROR. */

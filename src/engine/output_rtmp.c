@@ -35,35 +35,38 @@ static int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_
     return 0;
 }
 
-static int output_rtmp_add_streams(output_rtmp *o, AVCodecParameters *const *shape)
+static int output_rtmp_add_streams(output_rtmp *o, const output_shape *shape)
 {
     for (int k = 0; k < MEDIA_KINDS; k++) {
+        const AVCodecParameters *par = shape->par[k];
         o->stream_of[k] = -1;
         o->last_dts[k] = AV_NOPTS_VALUE;
-        if (!shape[k])
+        if (!par)
             continue;
         AVStream *st = avformat_new_stream(o->oc, NULL);
         if (!st)
             return AVERROR(ENOMEM);
-        int rc = avcodec_parameters_copy(st->codecpar, shape[k]);
+        int rc = avcodec_parameters_copy(st->codecpar, par);
         if (rc < 0)
             return rc;
         st->codecpar->codec_tag = 0;
         st->time_base = (AVRational){1, 1000};
+        if (k == MEDIA_VIDEO)
+            st->avg_frame_rate = shape->frame_rate; /* players read it from the metadata */
         o->stream_of[k] = st->index;
-        rc = output_rtmp_remember_extradata(o, k, shape[k]->extradata, shape[k]->extradata_size);
+        rc = output_rtmp_remember_extradata(o, k, par->extradata, par->extradata_size);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-int output_rtmp_open(output_rtmp *o, const char *url, AVCodecParameters *const *shape,
+int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     o->first_dts = AV_NOPTS_VALUE;
-    o->need_key = shape[MEDIA_VIDEO] != NULL;
+    o->need_key = shape->par[MEDIA_VIDEO] != NULL;
     int rc = avformat_alloc_output_context2(&o->oc, NULL, "flv", url);
     if (rc < 0)
         return output_rtmp_fail(o, "muxer", rc, err, errlen);

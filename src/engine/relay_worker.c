@@ -45,7 +45,7 @@ typedef struct relay {
     int jumps_seen;
     /* What the output sessions carry, fixed by the first source; extradata follows the
      * latest source so a new session or a codec-header change sends the right headers. */
-    AVCodecParameters *shape[MEDIA_KINDS];
+    output_shape shape;
     bool shaped;
     bool announced_running;
     int64_t last_pass_us; /* stall watchdog: the last packet the timeline passed */
@@ -171,20 +171,22 @@ static int relay_shape_from(relay *r, int kind, const AVStream *st, char *why, s
                  avcodec_get_name(id));
         return AVERROR_PATCHWELCOME;
     }
-    if (r->shaped && !r->shape[kind]) {
+    if (r->shaped && !r->shape.par[kind]) {
         tlog_warn(r->job->task_id, "engine: source now has %s the output does not carry: ignored",
                   kind_names[kind]);
         return 0;
     }
-    if (r->shaped && r->shape[kind]->codec_id != id) {
+    if (r->shaped && r->shape.par[kind]->codec_id != id) {
         snprintf(why, len, "codec: %s changed from %s to %s; the output carries %s",
-                 kind_names[kind], avcodec_get_name(r->shape[kind]->codec_id),
-                 avcodec_get_name(id), avcodec_get_name(r->shape[kind]->codec_id));
+                 kind_names[kind], avcodec_get_name(r->shape.par[kind]->codec_id),
+                 avcodec_get_name(id), avcodec_get_name(r->shape.par[kind]->codec_id));
         return AVERROR_PATCHWELCOME;
     }
-    if (!r->shape[kind] && !(r->shape[kind] = avcodec_parameters_alloc()))
+    if (!r->shape.par[kind] && !(r->shape.par[kind] = avcodec_parameters_alloc()))
         return AVERROR(ENOMEM);
-    return avcodec_parameters_copy(r->shape[kind], st->codecpar);
+    if (kind == MEDIA_VIDEO && !r->shaped)
+        r->shape.frame_rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+    return avcodec_parameters_copy(r->shape.par[kind], st->codecpar);
 }
 
 /* Checks a newly opened source against the output session and takes its codec headers. */
@@ -200,7 +202,7 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
         }
     }
     r->shaped = true;
-    bool video = source_stream(&r->src, MEDIA_VIDEO) && r->shape[MEDIA_VIDEO];
+    bool video = source_stream(&r->src, MEDIA_VIDEO) && r->shape.par[MEDIA_VIDEO];
     timeline_set_has_video(&r->tl, video);
     for (int i = 0; i < r->n_outs && !video; i++)
         r->outs[i].out.need_key = false;
@@ -313,7 +315,7 @@ static int relay_open_output(relay *r, int i)
     relay_output *o = &r->outs[i];
     char why[ENGINE_ERR_MAX];
     relay_arm_output(r, (int64_t)r->job->connect_timeout_ms * 1000, 0);
-    int rc = output_rtmp_open(&o->out, o->url, r->shape, io_guard_callback(&r->out_guard),
+    int rc = output_rtmp_open(&o->out, o->url, &r->shape, io_guard_callback(&r->out_guard),
                               (int64_t)r->job->stall_timeout_ms * 1000, why, sizeof(why));
     if (rc < 0) {
         relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->connect_timeout_ms);
@@ -369,7 +371,7 @@ static void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt)
 {
     size_t size = 0;
     const uint8_t *side = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &size);
-    AVCodecParameters *par = r->shape[kind];
+    AVCodecParameters *par = r->shape.par[kind];
     if (!side || size == 0 || size > INT32_MAX / 2)
         return;
     uint8_t *copy = av_mallocz(size + AV_INPUT_BUFFER_PADDING_SIZE);
@@ -410,7 +412,7 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
             continue;
         char why[ENGINE_ERR_MAX];
         relay_arm_output(r, (int64_t)r->job->stall_timeout_ms * 1000, OUTPUT_STOP_GRACE_US);
-        int rc = output_rtmp_write(&o->out, kind, pkt, ts, r->shape[kind], why, sizeof(why));
+        int rc = output_rtmp_write(&o->out, kind, pkt, ts, r->shape.par[kind], why, sizeof(why));
         if (rc < 0) {
             relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->stall_timeout_ms);
             if (!r->out_guard.expired)
@@ -426,7 +428,7 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
         }
     }
     if (wrote_any)
-        progress_note_packet(r->w, pkt->size, kind == MEDIA_VIDEO || !r->shape[MEDIA_VIDEO]);
+        progress_note_packet(r->w, pkt->size, kind == MEDIA_VIDEO || !r->shape.par[MEDIA_VIDEO]);
     if (wrote_primary)
         relay_announce_running(r);
     return RELAY_GO;
@@ -485,7 +487,7 @@ static int relay_pump(relay *r)
         relay_pull_failed(r, why);
         return RELAY_GO;
     }
-    rc = kind >= 0 && r->shape[kind] ? relay_forward(r, kind, r->pkt) : RELAY_GO;
+    rc = kind >= 0 && r->shape.par[kind] ? relay_forward(r, kind, r->pkt) : RELAY_GO;
     av_packet_unref(r->pkt);
     return rc;
 }
@@ -542,7 +544,7 @@ static void relay_free(relay *r)
 {
     av_packet_free(&r->pkt);
     for (int k = 0; k < MEDIA_KINDS; k++)
-        avcodec_parameters_free(&r->shape[k]);
+        avcodec_parameters_free(&r->shape.par[k]);
 }
 
 void *relay_worker_main(void *arg)
