@@ -40,6 +40,12 @@ static const config_key keys[] = {
     INT("connect_timeout", connect_timeout_s, "10", "source and destination connect timeout, s"),
     INT("history_retention", history_retention_s, "86400", "finished tasks stay queryable, s"),
     INT("max_running_tasks", max_running_tasks, "1000", "relays this node runs at once"),
+    INT("tc_qps_create", tc_qps.create, "50", "Tencent CreateLivePullStreamTask, requests/s"),
+    INT("tc_qps_modify", tc_qps.modify, "20", "Tencent ModifyLivePullStreamTask, requests/s"),
+    INT("tc_qps_delete", tc_qps.del, "50", "Tencent DeleteLivePullStreamTask, requests/s"),
+    INT("tc_qps_describe", tc_qps.describe, "30", "Tencent DescribeLivePullStreamTasks, requests/s"),
+    INT("tc_qps_status", tc_qps.status, "20", "Tencent DescribeLivePullStreamTaskStatus, requests/s"),
+    INT("tc_qps_restart", tc_qps.restart, "20", "Tencent RestartLivePullStreamTask, requests/s"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -96,12 +102,26 @@ static int set_account_key(config_account *a, const char *key, const char *value
         {"ali_access_key_id", a->ali_key_id, sizeof(a->ali_key_id)},
         {"ali_access_key_secret", a->ali_key_secret, sizeof(a->ali_key_secret)},
     };
-    if (strcmp(key, "task_quota") == 0) {
+    struct {
+        const char *name;
+        int *dst;
+    } ints[] = {
+        {"task_quota", &a->task_quota},
+        {"tc_qps_create", &a->tc_qps.create},
+        {"tc_qps_modify", &a->tc_qps.modify},
+        {"tc_qps_delete", &a->tc_qps.del},
+        {"tc_qps_describe", &a->tc_qps.describe},
+        {"tc_qps_status", &a->tc_qps.status},
+        {"tc_qps_restart", &a->tc_qps.restart},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (strcmp(ints[i].name, key) != 0)
+            continue;
         char *end;
         long v = strtol(value, &end, 10);
-        if (*end || v < 0 || v > 10000000)
+        if (*value == '\0' || *end || v < 0 || v > 10000000)
             return -1;
-        a->task_quota = (int)v;
+        *ints[i].dst = (int)v;
         return 0;
     }
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

@@ -8,6 +8,12 @@
 #define CONFIG_MAX_ACCOUNTS 64
 #define CONFIG_STR_MAX 256
 
+/* Requests per second one account may send to each Tencent API action (token buckets of
+ * one second's worth). Globally 0 = unlimited; in an account 0 = the global value. */
+typedef struct config_tc_qps {
+    int create, modify, del, describe, status, restart;
+} config_tc_qps;
+
 typedef struct config_account {
     char name[64];
     char token[CONFIG_STR_MAX];          /* bearer token of the native API */
@@ -17,6 +23,7 @@ typedef struct config_account {
     char ali_key_id[CONFIG_STR_MAX];     /* Alibaba AccessKeyId */
     char ali_key_secret[CONFIG_STR_MAX]; /* Alibaba AccessKeySecret */
     int task_quota;                      /* max tasks; 0 = the global task_quota */
+    config_tc_qps tc_qps;                /* Tencent per-action rates; 0 = the global one */
 } config_account;
 
 typedef struct config {
@@ -36,6 +43,7 @@ typedef struct config {
     int connect_timeout_s;  /* source/destination connect timeout */
     int history_retention_s; /* finished tasks kept this long */
     int max_running_tasks;  /* capacity of this node */
+    config_tc_qps tc_qps;   /* Tencent per-action rates per account */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;
