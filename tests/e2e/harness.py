@@ -186,6 +186,11 @@ rtmp {{
     def is_published(self, app, name):
         return self.publisher_client(app, name) is not None
 
+    def bytes_in(self, app, name):
+        """Bytes nginx has received for app/name (0 when the stream does not exist)."""
+        s = self.stream_stat(app, name)
+        return int(s.findtext("bytes_in") or 0) if s is not None else 0
+
     def publish_count(self, app, name):
         """How many times app/name was published since nginx started: each RTMP
         connection logs `connect: app='..'` then `publish: name='..'` under its own

@@ -42,14 +42,18 @@ def test_relay_starts_on_time(api, nginx, publisher, viewer, metric):
     _, seen = api.wait_state(task["id"], ("running",), start - time.time() + 10)
     delay = seen - start
     metric("start delay (s)", delay)
-    wait_until(lambda: out.count("video") > 0, 10, what="first video frame at the destination")
-    first = out.snapshot()[0]["t"] - start
-    metric("first packet at destination after start (s)", first)
+    # media at the destination, as the RTMP server counts it (a viewer's own probing
+    # would add its latency)
+    wait_until(lambda: nginx.bytes_in("dst", "out") > 0, 10, 0.02,
+               what="media at the destination")
+    first = time.time() - start
+    metric("media at destination after start (s)", first)
 
     assert delay > -0.05, "running %.3fs before start_time" % -delay
     assert delay < START_SLACK + POLL_SLACK, "running %.3fs after start_time" % delay
-    assert first < START_SLACK + 1.0, (
-        "first frame reached the destination %.2fs after start_time" % first)
+    assert first < START_SLACK + POLL_SLACK, (
+        "media reached the destination %.2fs after start_time" % first)
+    wait_until(lambda: out.count("video") > 0, 5, what="a viewer of the destination sees video")
     wait_until(lambda: api.task(task["id"])["progress"]["frames"] > 0, 5,
                what="progress.frames > 0")
     prog = api.task(task["id"])["progress"]
