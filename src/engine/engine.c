@@ -303,8 +303,12 @@ bool worker_wait_until(engine_worker *w, int64_t deadline_ms)
 
 static const char *event_name(engine_event_type t)
 {
-    static const char *const names[] = {"running", "recovering", "failed", "finished",
-                                        "stopped", "file_start", "file_finish", "alarm"};
+    static const char *const names[] = {
+        [ENGINE_EV_RUNNING] = "running",         [ENGINE_EV_RECOVERING] = "recovering",
+        [ENGINE_EV_FAILED] = "failed",           [ENGINE_EV_FINISHED] = "finished",
+        [ENGINE_EV_STOPPED] = "stopped",         [ENGINE_EV_FILE_START] = "file_start",
+        [ENGINE_EV_FILE_FINISH] = "file_finish", [ENGINE_EV_ALARM] = "alarm",
+    };
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -371,22 +375,29 @@ static void rate_add(rate_window *r, int64_t now_ms, int bytes, bool frame)
         r->first_ms = now_ms;
 }
 
+/* Over the last complete seconds (bursty sources such as HLS would make a partial second
+ * swing); until one second is complete, over the time since the first packet. */
 static void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps)
 {
-    int64_t sec = now_ms / 1000, bytes = 0, frames = 0;
+    *kbps = *fps = 0.0;
+    if (!r->first_ms)
+        return;
+    int64_t sec = now_ms / 1000;
+    int64_t lo = sec - (RATE_SLOTS - 1), hi = sec - 1;
+    if (r->first_ms / 1000 >= sec)
+        lo = hi = sec;
+    int64_t bytes = 0, frames = 0;
     for (int i = 0; i < RATE_SLOTS; i++) {
-        if (r->second[i] > sec - RATE_SLOTS && r->second[i] <= sec) {
+        if (r->second[i] >= lo && r->second[i] <= hi) {
             bytes += r->bytes[i];
             frames += r->frames[i];
         }
     }
-    int64_t span_ms = (RATE_SLOTS - 1) * 1000 + now_ms % 1000;
-    if (r->first_ms && now_ms - r->first_ms < span_ms)
-        span_ms = now_ms - r->first_ms;
-    if (span_ms < 1000)
-        span_ms = 1000;
-    *kbps = r->first_ms ? (double)bytes * 8.0 / (double)span_ms : 0.0;
-    *fps = r->first_ms ? (double)frames * 1000.0 / (double)span_ms : 0.0;
+    int64_t from_ms = lo * 1000 > r->first_ms ? lo * 1000 : r->first_ms;
+    int64_t to_ms = hi == sec ? now_ms : (hi + 1) * 1000;
+    int64_t span_ms = to_ms - from_ms < 1000 ? 1000 : to_ms - from_ms;
+    *kbps = (double)bytes * 8.0 / (double)span_ms;
+    *fps = (double)frames * 1000.0 / (double)span_ms;
 }
 
 void progress_set_source(engine_worker *w, const char *url)

@@ -20,8 +20,9 @@ enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
 
 /* ---- the worker record (engine.c owns its lifetime) ---- */
 
-/* Bytes and frames per wall-clock second over the last few seconds. */
-#define RATE_SLOTS 5
+/* Bytes and frames per wall-clock second: the rates cover the last RATE_SLOTS - 1
+ * complete seconds. */
+#define RATE_SLOTS 6
 typedef struct rate_window {
     int64_t second[RATE_SLOTS];
     int64_t bytes[RATE_SLOTS];
@@ -33,11 +34,11 @@ typedef struct engine_worker {
     struct engine_worker *next;        /* registry list, under the registry lock */
     struct engine_worker *predecessor; /* the worker this one replaced: joined first */
     pthread_t thread;
-    bool exited;              /* registry lock: the thread has nothing left but to return */
-    atomic_bool finished;     /* no longer relaying: the final event is due or sent */
-    atomic_llong stop_at_us;  /* 0, or the monotonic time engine_stop asked */
+    bool exited;             /* registry lock: the thread has nothing left but to return */
+    atomic_bool finished;    /* no longer relaying: the final event is due or sent */
+    atomic_llong stop_at_us; /* 0, or the monotonic time engine_stop asked */
     uint64_t generation;
-    engine_job job;           /* strings owned by the worker */
+    engine_job job; /* strings owned by the worker */
 
     pthread_mutex_t wake_lock; /* interruptible waits between attempts */
     pthread_cond_t wake;
@@ -122,8 +123,8 @@ typedef struct output_rtmp {
     AVPacket *pkt;              /* scratch: a reference to the packet being written */
     int stream_of[MEDIA_KINDS]; /* output stream index per kind, -1 = none */
     int64_t last_dts[MEDIA_KINDS];
-    int64_t first_dts;          /* AV_NOPTS_VALUE until the session's first packet */
-    bool need_key;              /* a new session starts on a video keyframe */
+    int64_t first_dts; /* AV_NOPTS_VALUE until the session's first packet */
+    bool need_key;     /* a new session starts on a video keyframe */
     bool header_written;
     uint8_t *extradata[MEDIA_KINDS]; /* codec headers the muxer has sent */
     int extradata_size[MEDIA_KINDS];

@@ -105,8 +105,8 @@ static int output_rtmp_attach_extradata(output_rtmp *o, int kind, const AVCodecP
     if (par->extradata_size == o->extradata_size[kind] &&
         memcmp(par->extradata, o->extradata[kind], (size_t)par->extradata_size) == 0)
         return 0;
-    uint8_t *side = av_packet_new_side_data(o->pkt, AV_PKT_DATA_NEW_EXTRADATA,
-                                            (size_t)par->extradata_size);
+    uint8_t *side =
+        av_packet_new_side_data(o->pkt, AV_PKT_DATA_NEW_EXTRADATA, (size_t)par->extradata_size);
     if (!side)
         return AVERROR(ENOMEM);
     memcpy(side, par->extradata, (size_t)par->extradata_size);
@@ -114,8 +114,7 @@ static int output_rtmp_attach_extradata(output_rtmp *o, int kind, const AVCodecP
 }
 
 /* Whether a session that has not started yet may start with this packet. */
-static bool output_rtmp_session_accepts(output_rtmp *o, int kind, const AVPacket *in,
-                                        int64_t dts)
+static bool output_rtmp_session_accepts(output_rtmp *o, int kind, const AVPacket *in, int64_t dts)
 {
     if (o->need_key) {
         if (kind != MEDIA_VIDEO || !(in->flags & AV_PKT_FLAG_KEY))

@@ -9,9 +9,9 @@
 #include "common/timeutil.h"
 #include "engine/timeline.h"
 
-#define FLV_TICK_US 1000             /* FLV timestamps are milliseconds */
-#define OUTPUT_STOP_GRACE_US 500000  /* a write in flight may finish after a stop request */
-#define OUTPUT_CLOSE_US 500000       /* trailer and unpublish on the way out */
+#define FLV_TICK_US 1000            /* FLV timestamps are milliseconds */
+#define OUTPUT_STOP_GRACE_US 500000 /* a write in flight may finish after a stop request */
+#define OUTPUT_CLOSE_US 500000      /* trailer and unpublish on the way out */
 
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
@@ -60,8 +60,8 @@ static const char *const kind_names[MEDIA_KINDS] = {"video", "audio"};
 
 /* ---------- events and endings ---------- */
 
-static void relay_emit(relay *r, engine_event_type type, engine_failure failure,
-                       const char *error, const char *alarm)
+static void relay_emit(relay *r, engine_event_type type, engine_failure failure, const char *error,
+                       const char *alarm)
 {
     engine_event ev = {.type = type, .failure = failure, .error = error, .alarm = alarm};
     worker_emit(r->w, &ev);
@@ -214,8 +214,8 @@ static void relay_log_source(relay *r)
     char desc[MEDIA_KINDS][64];
     for (int k = 0; k < MEDIA_KINDS; k++) {
         const AVStream *st = source_stream(&r->src, k);
-        snprintf(desc[k], sizeof(desc[k]), "%s", st ? avcodec_get_name(st->codecpar->codec_id)
-                                                    : "none");
+        snprintf(desc[k], sizeof(desc[k]), "%s",
+                 st ? avcodec_get_name(st->codecpar->codec_id) : "none");
     }
     tlog_info(r->job->task_id, "engine: source connected: %s (video %s, audio %s)",
               r->job->sources[0], desc[MEDIA_VIDEO], desc[MEDIA_AUDIO]);
@@ -455,8 +455,7 @@ static int relay_forward(relay *r, int kind, const AVPacket *pkt)
     return rc;
 }
 
-static void relay_describe_read_error(const relay *r, int rc, bool stalled, char *why,
-                                      size_t len)
+static void relay_describe_read_error(const relay *r, int rc, bool stalled, char *why, size_t len)
 {
     if (stalled) {
         snprintf(why, len, "read: stalled, no usable packet for %d ms", r->job->stall_timeout_ms);

@@ -49,8 +49,7 @@ static const AVInputFormat *source_live_format_hint(const char *url)
     return strncmp(url, "rtmp", 4) == 0 ? av_find_input_format("flv") : NULL;
 }
 
-static int source_live_open(engine_source *s, const source_open_args *a, char *err,
-                            size_t errlen)
+static int source_live_open(engine_source *s, const source_open_args *a, char *err, size_t errlen)
 {
     s->stream_of[MEDIA_VIDEO] = s->stream_of[MEDIA_AUDIO] = -1;
     s->ic = avformat_alloc_context();

@@ -96,8 +96,7 @@ static void timeline_keep_monotonic(const timeline *tl, const timeline_track *t,
     }
 }
 
-static void timeline_record(timeline *tl, timeline_track *t, const timeline_pkt *p,
-                            int64_t out_dts)
+static void timeline_record(timeline *tl, timeline_track *t, const timeline_pkt *p, int64_t out_dts)
 {
     t->last_dur = timeline_guess_dur(tl, t, p);
     t->last_in_dts = p->dts_us;

@@ -11,10 +11,10 @@
 #include "engine/timeline.h"
 
 enum { V = 0, A = 1 };
-#define TICK 1000        /* FLV: milliseconds */
-#define VDUR 40000       /* 25 fps */
-#define ADUR 21333       /* AAC 1024 samples at 48 kHz, rounded */
-#define NOW0 1000000000  /* an arbitrary monotonic clock origin */
+#define TICK 1000       /* FLV: milliseconds */
+#define VDUR 40000      /* 25 fps */
+#define ADUR 21333      /* AAC 1024 samples at 48 kHz, rounded */
+#define NOW0 1000000000 /* an arbitrary monotonic clock origin */
 
 typedef struct out_ts {
     int64_t dts, pts;
@@ -23,8 +23,13 @@ typedef struct out_ts {
 static timeline_verdict feed(timeline *tl, int track, bool key, int64_t dts, int64_t pts,
                              int64_t dur, int64_t now, out_ts *o)
 {
-    timeline_pkt p = {.track = track, .is_video = track == V, .is_key = key, .dts_us = dts,
-                      .pts_us = pts, .dur_us = dur, .now_us = now};
+    timeline_pkt p = {.track = track,
+                      .is_video = track == V,
+                      .is_key = key,
+                      .dts_us = dts,
+                      .pts_us = pts,
+                      .dur_us = dur,
+                      .now_us = now};
     out_ts scratch;
     if (!o)
         o = &scratch;
@@ -40,9 +45,9 @@ static void feed_av_seconds(timeline *tl, int64_t in0, int64_t now0, int frames,
         int64_t t = in0 + (int64_t)i * VDUR;
         assert_int_equal(feed(tl, V, i % 25 == 0, t, t, VDUR, now0 + i * VDUR, last_v),
                          TIMELINE_PASS);
-        assert_int_equal(feed(tl, A, true, t + 25000, t + 25000, ADUR, now0 + i * VDUR + 25000,
-                              last_a),
-                         TIMELINE_PASS);
+        assert_int_equal(
+            feed(tl, A, true, t + 25000, t + 25000, ADUR, now0 + i * VDUR + 25000, last_a),
+            TIMELINE_PASS);
     }
 }
 
@@ -92,8 +97,7 @@ static void test_rebase_continues_from_max_end(void **state)
     /* When video ends last, video continues exactly where it stopped. */
     timeline_init(&tl, TICK, true);
     feed_av_seconds(&tl, 0, NOW0, 50, &v, &a);
-    assert_int_equal(feed(&tl, A, true, 1990000, 1990000, 5000, NOW0 + 1990000, &a),
-                     TIMELINE_PASS);
+    assert_int_equal(feed(&tl, A, true, 1990000, 1990000, 5000, NOW0 + 1990000, &a), TIMELINE_PASS);
     timeline_discontinuity(&tl);
     assert_int_equal(feed(&tl, V, true, 0, 0, VDUR, now, &v), TIMELINE_PASS);
     assert_int_equal(v.dts, 1960000 + VDUR);
@@ -108,10 +112,8 @@ static void test_audio_video_share_offset(void **state)
     feed_av_seconds(&tl, 0, NOW0, 10, &v, &a);
     timeline_discontinuity(&tl);
     /* New source on a clock 7 s away; audio 120 ms after the keyframe on that clock. */
-    assert_int_equal(feed(&tl, V, true, 7000000, 7000000, VDUR, NOW0 + 2000000, &v),
-                     TIMELINE_PASS);
-    assert_int_equal(feed(&tl, A, true, 7120000, 7120000, ADUR, NOW0 + 2000000, &a),
-                     TIMELINE_PASS);
+    assert_int_equal(feed(&tl, V, true, 7000000, 7000000, VDUR, NOW0 + 2000000, &v), TIMELINE_PASS);
+    assert_int_equal(feed(&tl, A, true, 7120000, 7120000, ADUR, NOW0 + 2000000, &a), TIMELINE_PASS);
     assert_int_equal(a.dts - v.dts, 120000);
     assert_int_equal(feed(&tl, V, false, 7040000, 7040000, VDUR, NOW0 + 2040000, &v),
                      TIMELINE_PASS);
@@ -164,8 +166,8 @@ static void test_b_frames_keep_pts_offset(void **state)
     int64_t base_in = 3000000;
     out_ts o, prev = {-1, -1};
     for (int i = 0; i < 7; i++) {
-        assert_int_equal(feed(&tl, V, key[i], base_in + dts[i] * 1000, base_in + pts[i] * 1000,
-                              0, NOW0 + dts[i] * 1000, &o),
+        assert_int_equal(feed(&tl, V, key[i], base_in + dts[i] * 1000, base_in + pts[i] * 1000, 0,
+                              NOW0 + dts[i] * 1000, &o),
                          TIMELINE_PASS);
         assert_int_equal(o.dts, dts[i] * 1000);
         assert_int_equal(o.pts - o.dts, (pts[i] - dts[i]) * 1000);
