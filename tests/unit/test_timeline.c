@@ -185,6 +185,23 @@ static void test_b_frames_keep_pts_offset(void **state)
     assert_int_equal(o.pts, 480000);
 }
 
+static void test_missing_or_broken_pts(void **state)
+{
+    timeline tl;
+    timeline_init(&tl, TICK, true);
+    out_ts v;
+    assert_int_equal(feed(&tl, V, true, 500000, TIMELINE_NO_TS, VDUR, NOW0, &v), TIMELINE_PASS);
+    assert_int_equal(v.dts, 0);
+    assert_int_equal(v.pts, 0);
+    /* A pts before its dts cannot be decoded: it is raised to the dts. */
+    assert_int_equal(feed(&tl, V, false, 540000, 520000, VDUR, NOW0 + VDUR, &v), TIMELINE_PASS);
+    assert_int_equal(v.dts, 40000);
+    assert_int_equal(v.pts, 40000);
+    /* No timestamp at all: nothing to place the packet by. */
+    assert_int_equal(feed(&tl, V, false, TIMELINE_NO_TS, TIMELINE_NO_TS, VDUR, NOW0, NULL),
+                     TIMELINE_DROP);
+}
+
 static void test_backward_jump_is_discontinuity(void **state)
 {
     timeline tl;
@@ -318,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_keyframe_wait_drops_until_key),
         cmocka_unit_test(test_first_packet_waits_for_key),
         cmocka_unit_test(test_b_frames_keep_pts_offset),
+        cmocka_unit_test(test_missing_or_broken_pts),
         cmocka_unit_test(test_backward_jump_is_discontinuity),
         cmocka_unit_test(test_forward_jump_beyond_wall_gap),
         cmocka_unit_test(test_jitter_bumped_one_tick),
