@@ -407,8 +407,15 @@ static void resume_all(void)
     if (store_task_all(svc.st, &all, &n, NULL) != 0)
         return;
     for (int i = 0; i < n; i++) {
-        if (all[i].state == TASK_RUNNING || all[i].state == TASK_RECOVERING)
+        /* A task that was live is recovering until its new worker pushes again. */
+        if (all[i].state == TASK_RUNNING) {
+            pthread_mutex_lock(&svc.lock);
+            task_transition(&all[i], TASK_RECOVERING, "Resumed",
+                            "ferryd restarted while the task was live");
+            pthread_mutex_unlock(&svc.lock);
+        } else if (all[i].state == TASK_RECOVERING) {
             note(&all[i], "Resumed", "ferryd restarted while the task was live");
+        }
         if (all[i].state != TASK_OFFLINE)
             runner_post(WORK_SCHEDULE, all[i].id);
     }
