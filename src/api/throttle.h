@@ -1,0 +1,18 @@
+/* throttle.h — request-rate limits per (account, action): token buckets that hold one
+ * second's worth of requests and refill continuously. Shared by the cloud dialects. */
+#ifndef FERRY_API_THROTTLE_H
+#define FERRY_API_THROTTLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Takes one request from the bucket of (account, action), which allows rate requests per
+ * second (rate <= 0: unlimited). now_us is a monotonic clock. True when the request may
+ * go ahead. Thread-safe. Names are compared exactly; action names of the two clouds
+ * differ, so the dialects share one table. */
+bool throttle_take(const char *account, const char *action, int rate, int64_t now_us);
+
+/* Forgets every bucket (tests). */
+void throttle_reset(void);
+
+#endif
