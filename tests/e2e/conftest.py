@@ -14,6 +14,15 @@ from harness import Api, Ferryd, NginxRtmp, Publisher, Viewer, tail  # noqa: E40
 
 ALICE_TOKEN = "alice-e2e-token-0123456789"
 BOB_TOKEN = "bob-e2e-token-9876543210"
+# Tencent Cloud API 3.0 key pairs (SecretId, SecretKey) of the same accounts.
+ALICE_TC = ("AKIDalice0e2e0000000000000000000000", "alice-tc-secret-key-0123456789")
+BOB_TC = ("AKIDbob00e2e0000000000000000000000", "bob-tc-secret-key-9876543210")
+ACCOUNTS = {
+    "alice": {"token": ALICE_TOKEN, "tc_secret_id": ALICE_TC[0], "tc_secret_key": ALICE_TC[1],
+              "tc_app_id": "1250000001"},
+    "bob": {"token": BOB_TOKEN, "tc_secret_id": BOB_TC[0], "tc_secret_key": BOB_TC[1],
+            "tc_app_id": "1250000002"},
+}
 
 # Limits that keep the tests short: a source silent for 3 s counts as failed, and
 # retries may come every second.
@@ -89,8 +98,7 @@ def viewer(nginx, tmp_path):
 
 @pytest.fixture
 def ferryd(tmp_path, request):
-    d = Ferryd(str(tmp_path / "ferryd"), {"alice": ALICE_TOKEN, "bob": BOB_TOKEN},
-               FERRYD_SETTINGS)
+    d = Ferryd(str(tmp_path / "ferryd"), ACCOUNTS, FERRYD_SETTINGS)
     d.start()
     yield d
     problems = []

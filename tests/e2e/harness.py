@@ -461,7 +461,8 @@ def default_binary():
 
 class Ferryd:
     """The ferryd under test (see default_binary), with its own data dir
-    and config file. Every run's stderr goes to its own file, checked for sanitizer
+    and config file. accounts maps a name to its token, or to a dict of its account
+    keys. Every run's stderr goes to its own file, checked for sanitizer
     reports when the fixture ends."""
 
     def __init__(self, workdir, accounts, settings):
@@ -477,8 +478,10 @@ class Ferryd:
         with open(self.config, "w") as f:
             for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))
-            for name, token in accounts.items():
-                f.write("\n[account %s]\ntoken = %s\n" % (name, token))
+            for name, acct in accounts.items():
+                keys = acct if isinstance(acct, dict) else {"token": acct}
+                f.write("\n[account %s]\n" % name)
+                f.write("".join("%s = %s\n" % kv for kv in keys.items()))
 
     @property
     def stderr_path(self):
