@@ -190,12 +190,10 @@ static int read_legacy(tc_call *c, tc_request *r, ferr *err)
     } else if (*r->query) {
         rc = ferr_set(err, FERR_INVALID, "",
                       "A POST carries its parameters in the form body, not in the query.");
-    } else if (req->body_len && !content_type_is(req, "application/x-www-form-urlencoded")) {
-        rc = ferr_set(err, FERR_INVALID, "",
-                      "Send signed parameters as application/x-www-form-urlencoded, or sign "
-                      "with TC3-HMAC-SHA256.");
-    } else {
+    } else if (content_type_is(req, "application/x-www-form-urlencoded")) {
         rc = decode(&r->flat, req->body, req->body_len, err);
+    } else {
+        rc = 0; /* no form, so no SecretId: authentication says the request is unsigned */
     }
     r->action = tc_params_get(&r->flat, "Action");
     r->version = tc_params_get(&r->flat, "Version");

@@ -1,0 +1,154 @@
+"""test_tencent_relay.py — relays driven only through the official Tencent Cloud SDKs, as a
+viewer sees them: a create pushes the live source to the destination (checked with
+ffprobe), pause stops the push and enable brings it back, restart republishes, an earlier
+EndTime ends the relay at once, and delete stops it."""
+
+import os
+import sys
+import time
+
+import pytest
+
+from conftest import ALICE_TC
+from harness import REPO_ROOT, iso, probe, wait_until
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "sdk"))
+from tcsdk import TcClient, ensure_installed  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sdk_installed():
+    ensure_installed()
+
+
+def wait_published(nginx, name, published=True, timeout=15):
+    what = "dst/%s %s" % (name, "published" if published else "gone")
+    wait_until(lambda: nginx.is_published("dst", name) == published, timeout, 0.05, what=what)
+    return time.time()
+
+
+def run_status(client, tid):
+    return client.ok("DescribeLivePullStreamTaskStatus", {"TaskId": tid})["TaskStatusInfo"]
+
+
+def wait_run_status(client, tid, want, timeout=10):
+    last = {}
+
+    def check():
+        last["s"] = run_status(client, tid)
+        return last["s"]["RunStatus"] == want
+
+    try:
+        wait_until(check, timeout, 0.2, what="RunStatus %s" % want)
+    except TimeoutError as e:
+        raise AssertionError("%s; last: %s" % (e, last.get("s")))
+    return last["s"]
+
+
+def live_params(nginx, stream="out", **extra):
+    now = int(time.time())
+    p = {"SourceType": "PullLivePushLive", "SourceUrls": [nginx.url("src", "cam")],
+         "DomainName": "127.0.0.1:%d" % nginx.rtmp_port, "AppName": "dst", "StreamName": stream,
+         "StartTime": iso(now - 1), "EndTime": iso(now + 600), "Operator": "e2e"}
+    p.update(extra)
+    return p
+
+
+def modify(client, tid, **fields):
+    return client.ok("ModifyLivePullStreamTask", dict(fields, TaskId=tid, Operator="e2e"))
+
+
+def test_relay_lifecycle_through_tc3(ferryd, nginx, publisher, sdk_installed, metric):
+    tc = TcClient(ferryd.port, *ALICE_TC, sdk="v4")  # tencentcloud-sdk-nodejs, TC3
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
+
+    t0 = time.time()
+    tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, PushArgs="k=v"))["TaskId"]
+    metric("create -> destination published (s)", wait_published(nginx, "out") - t0)
+    status = wait_run_status(tc, tid, "active")
+    assert status["FileUrl"] == nginx.url("src", "cam"), status
+    assert status["ReportTime"] and status["LoopedTimes"] == 0, status
+    for k, t in (("FileUrl", str), ("LoopedTimes", int), ("OffsetTime", int),
+                 ("ReportTime", str), ("RunStatus", str), ("FileDuration", int),
+                 ("NextFileUrl", str)):
+        assert isinstance(status[k], t), (k, status)
+    info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+    recent = info["RecentPullInfo"]
+    assert recent["FileUrl"] == nginx.url("src", "cam") and recent["ReportTime"], recent
+    assert info["Status"] == "enable" and info["ErrorInfo"] == "", info
+
+    streams, packets = probe(nginx.url("dst", "out"), 2, timeout=15)
+    codecs = {s.get("codec_type"): s.get("codec_name") for s in streams}
+    assert codecs == {"video": "h264", "audio": "aac"}, streams
+    assert sum(1 for p in packets if p["codec_type"] == "video") >= 30, "too few video packets"
+
+    # pause: the push stops; enable: it comes back
+    t0 = time.time()
+    modify(tc, tid, Status="pause")
+    metric("pause -> destination gone (s)", wait_published(nginx, "out", False, 10) - t0)
+    assert wait_run_status(tc, tid, "inactive")["FileUrl"] == ""
+    info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+    assert (info["Status"], info["UpdateBy"]) == ("pause", "e2e"), info
+    before = nginx.publish_count("dst", "out")
+    t0 = time.time()
+    modify(tc, tid, Status="enable")
+    metric("enable -> destination published (s)", wait_published(nginx, "out") - t0)
+    wait_run_status(tc, tid, "active")
+    assert nginx.publish_count("dst", "out") == before + 1
+
+    # restart: the push is interrupted and published again
+    before = nginx.publish_count("dst", "out")
+    t0 = time.time()
+    tc.ok("RestartLivePullStreamTask", {"TaskId": tid, "Operator": "e2e"})
+    wait_until(lambda: nginx.publish_count("dst", "out") > before and
+               nginx.is_published("dst", "out"), 15, 0.05, what="republished after restart")
+    metric("restart -> republished (s)", time.time() - t0)
+    wait_run_status(tc, tid, "active")
+
+    # delete: the relay stops and the task is gone
+    t0 = time.time()
+    tc.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "e2e"})
+    metric("delete -> destination gone (s)", wait_published(nginx, "out", False, 10) - t0)
+    r = tc.error("DescribeLivePullStreamTaskStatus", {"TaskId": tid})
+    assert r["code"] == "InvalidParameter.TaskNotExist", r
+
+
+def test_relay_through_intl_legacy_signature(ferryd, nginx, publisher, sdk_installed, metric):
+    tc = TcClient(ferryd.port, *ALICE_TC, sdk="intl")  # intl-en SDK, HmacSHA256
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
+    t0 = time.time()
+    tid = tc.ok("CreateLivePullStreamTask", live_params(
+        nginx, DomainName="", AppName="", StreamName="",
+        ToUrl=nginx.url("dst", "intl")))["TaskId"]
+    metric("create -> destination published (s)", wait_published(nginx, "intl") - t0)
+    # the intl SDK has no method for the Status action; its generic request reaches it
+    wait_run_status(tc, tid, "active")
+    info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+    assert info["RecentPullInfo"]["FileUrl"] == nginx.url("src", "cam"), info
+    assert (info["DomainName"], info["AppName"], info["StreamName"]) == ("", "", "")
+    tc.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "e2e"})
+    wait_published(nginx, "intl", False, 10)
+
+
+def test_an_earlier_end_time_ends_the_running_relay(ferryd, nginx, publisher, sdk_installed,
+                                                    metric):
+    tc = TcClient(ferryd.port, *ALICE_TC, sdk="v4")
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
+    tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, StreamName="short"))["TaskId"]
+    wait_published(nginx, "short")
+    before = nginx.publish_count("dst", "short")
+    end = int(time.time()) + 3
+    modify(tc, tid, EndTime=iso(end))
+    time.sleep(1)
+    assert nginx.is_published("dst", "short"), "changing EndTime interrupted the relay"
+    assert nginx.publish_count("dst", "short") == before, "changing EndTime republished"
+    gone = wait_published(nginx, "short", False, end - time.time() + 5)
+    metric("destination gone after the new EndTime (s)", gone - end)
+    assert gone - end < 1.5, "the relay ran %.1fs past EndTime" % (gone - end)
+    wait_run_status(tc, tid, "inactive", 5)
+    # an expired task is kept (and counts against the quota)
+    info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+    assert info["EndTime"] == iso(end) and info["Status"] == "enable", info
