@@ -98,6 +98,7 @@ typedef struct source_open_args {
     const char *url;
     AVIOInterruptCB interrupt;
     int64_t rw_timeout_us;
+    int64_t probe_us; /* how much stream time may be read to find the streams */
 } source_open_args;
 
 typedef struct source_ops {

@@ -12,6 +12,9 @@
 #define FLV_TICK_US 1000            /* FLV timestamps are milliseconds */
 #define OUTPUT_STOP_GRACE_US 500000 /* a write in flight may finish after a stop request */
 #define OUTPUT_CLOSE_US 500000      /* trailer and unpublish on the way out */
+#define KEYFRAME_WAIT_MIN_MS 30000  /* packets flow but none is usable (no keyframe) */
+#define PROBE_MIN_US 2000000        /* stream time the probe may read, at least ... */
+#define PROBE_MAX_US 10000000       /* ... and at most; 1 s under connect_timeout if it fits */
 
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
@@ -48,7 +51,8 @@ typedef struct relay {
     output_shape shape;
     bool shaped;
     bool announced_running;
-    int64_t last_pass_us; /* stall watchdog: the last packet the timeline passed */
+    int64_t last_read_us; /* watchdog: the last packet the source gave */
+    int64_t last_pass_us; /* watchdog: the last packet the timeline passed */
     io_guard src_guard, out_guard;
     AVPacket *pkt;
     engine_event_type end;
@@ -135,6 +139,14 @@ static void relay_arm_output(relay *r, int64_t timeout_us, int64_t stop_grace_us
 
 /* ---------- the source side ---------- */
 
+/* The probe must end inside the connect deadline, or a source with one stream (whose probe
+ * always runs to its limit) would never connect. */
+static int64_t relay_probe_us(const relay *r)
+{
+    int64_t us = ((int64_t)r->job->connect_timeout_ms - 1000) * 1000;
+    return us < PROBE_MIN_US ? PROBE_MIN_US : us > PROBE_MAX_US ? PROBE_MAX_US : us;
+}
+
 static void relay_close_source(relay *r)
 {
     if (!r->src_up)
@@ -163,9 +175,21 @@ static void relay_pull_failed(relay *r, const char *why)
         relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
 }
 
+/* Video that FLV carries with global headers (SPS/PPS) is useless without them. */
+static bool relay_lacks_headers(const AVCodecParameters *par)
+{
+    bool needs = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
+    return needs && par->extradata_size <= 0;
+}
+
 static int relay_shape_from(relay *r, int kind, const AVStream *st, char *why, size_t len)
 {
     enum AVCodecID id = st->codecpar->codec_id;
+    if (relay_lacks_headers(st->codecpar)) {
+        snprintf(why, len, "probe: no %s parameter sets before the probe ended",
+                 avcodec_get_name(id));
+        return AVERROR_INVALIDDATA;
+    }
     if (!r->shaped && !output_rtmp_can_carry(id)) {
         snprintf(why, len, "codec: %s %s cannot be carried by FLV", kind_names[kind],
                  avcodec_get_name(id));
@@ -211,6 +235,11 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
 
 static void relay_log_source(relay *r)
 {
+    if (!source_stream(&r->src, MEDIA_VIDEO) && !r->shape.par[MEDIA_VIDEO])
+        tlog_warn(r->job->task_id,
+                  "engine: the source shows no video within %lld ms: "
+                  "the output session carries audio only",
+                  (long long)relay_probe_us(r) / 1000);
     char desc[MEDIA_KINDS][64];
     for (int k = 0; k < MEDIA_KINDS; k++) {
         const AVStream *st = source_stream(&r->src, k);
@@ -227,6 +256,7 @@ static int relay_open_source(relay *r, char *why, size_t len)
         .url = r->job->sources[0],
         .interrupt = io_guard_callback(&r->src_guard),
         .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
+        .probe_us = relay_probe_us(r),
     };
     io_guard_arm(&r->src_guard, (int64_t)r->job->connect_timeout_ms * 1000);
     engine_av_error_clear();
@@ -244,7 +274,7 @@ static int relay_open_source(relay *r, char *why, size_t len)
         return rc;
     }
     relay_log_source(r);
-    r->last_pass_us = time_mono_us();
+    r->last_read_us = r->last_pass_us = time_mono_us();
     return 0;
 }
 
@@ -345,8 +375,10 @@ static int relay_service_outputs(relay *r)
                       o->retry.attempts, r->job->retry_count);
         }
         int rc = relay_open_output(r, i);
-        r->last_pass_us += time_mono_us() - start_us;
-        start_us = time_mono_us();
+        int64_t end_us = time_mono_us();
+        r->last_read_us += end_us - start_us;
+        r->last_pass_us += end_us - start_us;
+        start_us = end_us;
         if (rc != RELAY_GO)
             return RELAY_END;
     }
@@ -383,7 +415,8 @@ static void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt)
     par->extradata_size = (int)size;
 }
 
-static bool relay_timeline_pkt(const relay *r, int kind, const AVPacket *pkt, timeline_pkt *tp)
+static bool relay_timeline_pkt(const relay *r, int kind, const AVPacket *pkt, int64_t now_us,
+                               timeline_pkt *tp)
 {
     AVRational tb = source_stream(&r->src, kind)->time_base;
     int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
@@ -397,7 +430,7 @@ static bool relay_timeline_pkt(const relay *r, int kind, const AVPacket *pkt, ti
         .pts_us = pkt->pts != AV_NOPTS_VALUE ? av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q)
                                              : TIMELINE_NO_TS,
         .dur_us = pkt->duration > 0 ? av_rescale_q(pkt->duration, tb, AV_TIME_BASE_Q) : 0,
-        .now_us = time_mono_us(),
+        .now_us = now_us,
     };
     return true;
 }
@@ -434,11 +467,11 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
     return RELAY_GO;
 }
 
-static int relay_forward(relay *r, int kind, const AVPacket *pkt)
+static int relay_forward(relay *r, int kind, const AVPacket *pkt, int64_t now_us)
 {
     relay_take_new_extradata(r, kind, pkt);
     timeline_pkt tp;
-    if (!relay_timeline_pkt(r, kind, pkt, &tp))
+    if (!relay_timeline_pkt(r, kind, pkt, now_us, &tp))
         return RELAY_GO;
     output_ts ts = {.dur_us = tp.dur_us};
     timeline_verdict v = timeline_map(&r->tl, &tp, &ts.dts_us, &ts.pts_us);
@@ -451,42 +484,55 @@ static int relay_forward(relay *r, int kind, const AVPacket *pkt)
         r->pull = (retry_budget){0};
     }
     int rc = relay_push(r, kind, pkt, &ts);
-    r->last_pass_us = time_mono_us(); /* a slow destination is not a stalled source */
+    /* a slow destination is not a stalled source */
+    r->last_read_us = r->last_pass_us = time_mono_us();
     return rc;
 }
 
-static void relay_describe_read_error(const relay *r, int rc, bool stalled, char *why, size_t len)
+/* The source is stalled when it gives nothing for stall_timeout, or nothing usable (no
+ * keyframe after a discontinuity) for much longer: long GOPs must still get through. */
+static int64_t relay_keyframe_wait_ms(const relay *r)
 {
-    if (stalled) {
-        snprintf(why, len, "read: stalled, no usable packet for %d ms", r->job->stall_timeout_ms);
-        return;
+    int64_t three_stalls = 3 * (int64_t)r->job->stall_timeout_ms;
+    return three_stalls > KEYFRAME_WAIT_MIN_MS ? three_stalls : KEYFRAME_WAIT_MIN_MS;
+}
+
+static void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len)
+{
+    if (r->src_guard.expired && unusable) {
+        snprintf(why, len, "read: no usable packet (keyframe) for %lld ms",
+                 (long long)relay_keyframe_wait_ms(r));
+    } else if (r->src_guard.expired) {
+        snprintf(why, len, "read: stalled, no packet for %d ms", r->job->stall_timeout_ms);
+    } else {
+        char msg[256];
+        snprintf(why, len, "read: %s", engine_averror(rc, msg, sizeof(msg)));
+        relay_add_av_detail(why, len);
     }
-    char msg[256];
-    snprintf(why, len, "read: %s", engine_averror(rc, msg, sizeof(msg)));
-    relay_add_av_detail(why, len);
 }
 
 /* Reads one packet and relays it; a read error or a stall is a source failure. */
 static int relay_pump(relay *r)
 {
-    int64_t stall_us = (int64_t)r->job->stall_timeout_ms * 1000;
-    int64_t left = r->last_pass_us + stall_us - time_mono_us();
+    int64_t silent_until = r->last_read_us + (int64_t)r->job->stall_timeout_ms * 1000;
+    int64_t unusable_until = r->last_pass_us + relay_keyframe_wait_ms(r) * 1000;
+    bool unusable = unusable_until < silent_until;
+    int64_t left = (unusable ? unusable_until : silent_until) - time_mono_us();
+    io_guard_arm(&r->src_guard, left > 0 ? left : 0);
+    engine_av_error_clear();
     int kind = -1;
-    int rc = AVERROR_EXIT;
-    if (left > 0) {
-        io_guard_arm(&r->src_guard, left);
-        engine_av_error_clear();
-        rc = r->src.ops->read(&r->src, r->pkt, &kind);
-    }
+    int rc = r->src.ops->read(&r->src, r->pkt, &kind);
     if (rc < 0) {
         if (worker_stop_requested(r->w))
             return relay_stop(r);
         char why[ENGINE_ERR_MAX];
-        relay_describe_read_error(r, rc, left <= 0 || r->src_guard.expired, why, sizeof(why));
+        relay_describe_read_error(r, rc, unusable, why, sizeof(why));
         relay_pull_failed(r, why);
         return RELAY_GO;
     }
-    rc = kind >= 0 && r->shape.par[kind] ? relay_forward(r, kind, r->pkt) : RELAY_GO;
+    r->last_read_us = time_mono_us();
+    rc = kind >= 0 && r->shape.par[kind] ? relay_forward(r, kind, r->pkt, r->last_read_us)
+                                         : RELAY_GO;
     av_packet_unref(r->pkt);
     return rc;
 }

@@ -8,10 +8,11 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 
-/* Probe little: a live source shows its streams within the first packets, and every
- * probed packet is latency before the first output packet. */
-#define PROBE_BYTES (512 * 1024)
-#define PROBE_DURATION_US 2000000
+/* The probe ends as soon as every stream is known with its codec headers (the usual case:
+ * at the first keyframe). Its limits matter when a stream comes late: a server that starts
+ * a new player's video at the next keyframe (nginx-rtmp) with a long GOP. Stopping early
+ * then would lose the video track for the whole output session. */
+#define PROBE_BYTES (8 * 1024 * 1024)
 
 static void source_live_close(engine_source *s)
 {
@@ -57,7 +58,7 @@ static int source_live_open(engine_source *s, const source_open_args *a, char *e
         return source_live_fail(s, "open", AVERROR(ENOMEM), err, errlen);
     s->ic->interrupt_callback = a->interrupt;
     s->ic->probesize = PROBE_BYTES;
-    s->ic->max_analyze_duration = PROBE_DURATION_US;
+    s->ic->max_analyze_duration = a->probe_us;
     s->ic->fps_probe_size = 0; /* stream copy needs no frame rate guess */
     AVDictionary *opts = NULL;
     if (a->rw_timeout_us > 0)
