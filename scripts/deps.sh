@@ -28,6 +28,12 @@ for pkg in "${wanted[@]}"; do
         missing+=("$pkg")
     fi
 done
+# The cloud SDK tests run the official SDKs on Node.js. A machine may already carry node
+# and npm from another Debian repository; only when the commands are absent do we ask for
+# Debian's own packages.
+if [ "$mode" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
 
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
