@@ -307,9 +307,6 @@ static int check_rate(const tc_call *c, const tc_action *a, ferr *err)
 static int json_params(tc_call *c, const tc_request *r, ferr *err)
 {
     const api_request *req = c->req;
-    if (*r->query)
-        return ferr_set(err, FERR_INVALID, "",
-                        "A POST carries its parameters in the body, not in the query.");
     if (req->body_len && !content_type_is(req, "application/json"))
         return ferr_set(err, FERR_INVALID, "",
                         "Send the parameters as a JSON body (Content-Type: application/json).");
@@ -325,6 +322,9 @@ static int json_params(tc_call *c, const tc_request *r, ferr *err)
 
 static int load_params(tc_call *c, const tc_request *r, const tc_action *a, ferr *err)
 {
+    if (strcmp(c->req->method, "GET") != 0 && *r->query)
+        return ferr_set(err, FERR_INVALID, "",
+                        "A POST carries its parameters in the body, not in the query.");
     if (r->json_body) {
         int rc = json_params(c, r, err);
         if (rc)

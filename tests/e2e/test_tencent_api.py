@@ -4,6 +4,9 @@ default HmacSHA256, and their other signing and HTTP modes): every action, the e
 field types of the replies, the exact error codes for bad input and bad signatures,
 account isolation, throttling and the task quota."""
 
+import datetime
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -459,6 +462,53 @@ def test_malformed_requests_get_tencent_errors(ferryd):
         assert status == 200, (code, status, doc)
         assert list(doc) == ["Response"] and list(doc["Response"]) == ["Error", "RequestId"], doc
         assert doc["Response"]["Error"]["Code"] == code, (headers, doc)
+
+
+def tc3_request(port, action, body=b"", query="", method="POST", signed=("content-type", "host"),
+                content_type="application/json; charset=utf-8", service="live"):
+    """A hand-written TC3 client in the style of Tencent's signature demo: it signs the
+    host with its port and whatever headers it is told to."""
+    ts = int(time.time())
+    date = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%d")
+    headers = {"Host": "127.0.0.1:%d" % port, "Content-Type": content_type,
+               "X-TC-Action": action, "X-TC-Version": "2018-08-01", "X-TC-Timestamp": str(ts)}
+    canonical_headers = "".join("%s:%s\n" % (h, next(v for k, v in headers.items()
+                                                     if k.lower() == h).strip().lower())
+                                for h in signed)
+    canonical = "\n".join([method, "/", query, canonical_headers, ";".join(signed),
+                           hashlib.sha256(body).hexdigest()])
+    scope = "%s/%s/tc3_request" % (date, service)
+    sts = "\n".join(["TC3-HMAC-SHA256", str(ts), scope,
+                     hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("TC3" + ALICE_TC[1]).encode()
+    for part in (date, service, "tc3_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    headers["Authorization"] = "TC3-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, " \
+        "Signature=%s" % (ALICE_TC[0], scope, ";".join(signed), sig)
+    status, doc = raw(port, method, "/" + ("?" + query if query else ""), headers, body)
+    assert status == 200, doc
+    return doc["Response"]
+
+
+def test_hand_written_tc3_clients(ferryd):
+    port = ferryd.port
+    r = tc3_request(port, "DescribeLivePullStreamTasks", b'{"PageSize":5}',
+                    signed=("content-type", "host", "x-tc-action"))
+    assert "Error" not in r and r["PageSize"] == 5, r
+    r = tc3_request(port, "DescribeLivePullStreamTasks", query="PageSize=6&PageNum=1",
+                    method="GET", content_type="application/x-www-form-urlencoded")
+    assert "Error" not in r and r["PageSize"] == 6, r
+    for query, body, method, code in (
+            ("PageSize=6", b"{}", "POST", "InvalidParameter"),  # a POST with a query
+            ("PageSize=6&PageSize=7", b"", "GET", "InvalidParameter"),
+            ("PageSize=%zz", b"", "GET", "InvalidParameter"),
+            ("", b"{\"PageSize\":5", "POST", "InvalidParameter"),
+            ("", b"[]", "POST", "InvalidParameter")):
+        r = tc3_request(port, "DescribeLivePullStreamTasks", body, query, method,
+                        content_type="application/json" if method == "POST" else
+                        "application/x-www-form-urlencoded")
+        assert r.get("Error", {}).get("Code") == code, (query, body, r)
 
 
 # ---------------------------------------------------------------- accounts

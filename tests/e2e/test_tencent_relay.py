@@ -121,8 +121,9 @@ def test_relay_through_intl_legacy_signature(ferryd, nginx, publisher, sdk_insta
     t0 = time.time()
     tid = tc.ok("CreateLivePullStreamTask", live_params(
         nginx, DomainName="", AppName="", StreamName="",
-        ToUrl=nginx.url("dst", "intl")))["TaskId"]
+        ToUrl=nginx.url("dst", "intl"), BackupToUrl=nginx.url("dst", "intl2")))["TaskId"]
     metric("create -> destination published (s)", wait_published(nginx, "intl") - t0)
+    wait_published(nginx, "intl2")  # BackupToUrl: a second destination, pushed at once
     # the intl SDK has no method for the Status action; its generic request reaches it
     wait_run_status(tc, tid, "active")
     info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
@@ -130,6 +131,7 @@ def test_relay_through_intl_legacy_signature(ferryd, nginx, publisher, sdk_insta
     assert (info["DomainName"], info["AppName"], info["StreamName"]) == ("", "", "")
     tc.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "e2e"})
     wait_published(nginx, "intl", False, 10)
+    wait_published(nginx, "intl2", False, 10)
 
 
 def test_an_earlier_end_time_ends_the_running_relay(ferryd, nginx, publisher, sdk_installed,
