@@ -148,6 +148,7 @@ static void job_free_strings(engine_job *j)
 static int job_copy(engine_job *dst, const engine_job *src)
 {
     *dst = *src;
+    dst->task_id[TASK_ID_MAX - 1] = '\0';
     memset(dst->sources, 0, sizeof(dst->sources));
     dst->n_sources = src->n_sources < TASK_MAX_SOURCES ? src->n_sources : TASK_MAX_SOURCES;
     bool oom = false;

@@ -222,6 +222,8 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
         if (rc < 0) {
             if (rc == AVERROR(ENOMEM))
                 snprintf(why, len, "codec: out of memory");
+            for (int j = 0; j < MEDIA_KINDS && !r->shaped; j++)
+                avcodec_parameters_free(&r->shape.par[j]); /* the next source decides */
             return rc;
         }
     }
