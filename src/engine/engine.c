@@ -36,6 +36,11 @@ void engine_log_bind_task(const char *task_id)
     log_task_id = task_id;
 }
 
+const char *engine_log_task(void)
+{
+    return log_task_id;
+}
+
 static log_level engine_log_level_of(int av_level)
 {
     if (av_level <= AV_LOG_FATAL)

@@ -53,6 +53,7 @@ void *relay_worker_main(void *arg);
 
 /* FFmpeg log lines from this thread name the task (NULL = none). */
 void engine_log_bind_task(const char *task_id);
+const char *engine_log_task(void);
 
 /* engine.c services for the worker thread. */
 bool worker_stop_requested(const engine_worker *w);

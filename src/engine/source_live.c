@@ -73,8 +73,8 @@ static int source_live_open(engine_source *s, const source_open_args *a, char *e
     rc = avformat_find_stream_info(s->ic, NULL);
     if (rc < 0)
         return source_live_fail(s, "probe", rc, err, errlen);
-    log_debug("engine: source opened in %lld ms, probed in %lld ms", (long long)(t1 - t0) / 1000,
-              (long long)(time_mono_us() - t1) / 1000);
+    tlog_debug(engine_log_task(), "engine: source opened in %lld ms, probed in %lld ms",
+               (long long)(t1 - t0) / 1000, (long long)(time_mono_us() - t1) / 1000);
     rc = source_live_pick_streams(s);
     if (rc < 0) {
         snprintf(err, errlen, "probe: no audio or video stream");
