@@ -23,6 +23,10 @@ typedef struct engine_job {
     int retry_interval_ms;     /* wait between attempts (the first one is immediate) */
     int stall_timeout_ms;      /* no packet for this long = failure */
     int connect_timeout_ms;
+    /* Pre-roll: when in the future (wall clock, Unix ms), the worker connects the source
+     * at once but opens the destination only at this time, then pushes from the latest
+     * keyframe it holds, so the first frame reaches the destination on time. 0 = at once. */
+    int64_t push_at_ms;
 } engine_job;
 
 typedef enum {
