@@ -288,6 +288,14 @@ def mem_sum(pids):
     return tot
 
 
+def machine_busy():
+    """(busy jiffies, total jiffies) of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
 def thread_count(pid):
     try:
         return len(os.listdir("/proc/%d/task" % pid))
@@ -1032,7 +1040,7 @@ def make_workdir(name):
 
 
 def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None,
-                keep_cpu_series=False):
+                require_live=False):
     """N relays of one contender on a fresh bed: start, wait until every destination is
     published, warm up, then over one window measure the relaying process(es)' CPU and
     memory and record every destination for the frame accounting. Returns a dict."""
@@ -1067,8 +1075,16 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
             "from": {"ffmpeg": "processes spawned", "ferry": "the tasks' start_time",
                      "nginx": "the source published (the relay server already up)"}[contender],
         }
+        if require_live and len(live_at) < n:
+            res["pass"] = False
+            res["error"] = "only %d of %d destinations live after %.0f s" % (
+                len(live_at), n, live_timeout)
+            return res
         time.sleep(warmup)
         pids = c.relay_pids()
+        bed_pids = [bed.src.pid, bed.sink.pid, bed.publisher.pid]
+        bed0 = cpu_ns_sum(bed_pids)
+        busy0 = machine_busy()
         st0 = bed.sink.stat()
         src0 = bed.src.stat().get(("src", "in"), {}).get("bytes_in", 0)
         cpu0 = cpu_ns_sum(pids)
@@ -1076,6 +1092,8 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
         rec = bed.record_window(names, window)
         cpu1 = cpu_ns_sum(pids)
         t1 = time.monotonic()
+        bed1 = cpu_ns_sum(bed_pids)
+        busy1 = machine_busy()
         mem = mem_sum(pids)
         st1 = bed.sink.stat()
         src1 = bed.src.stat().get(("src", "in"), {}).get("bytes_in", 0)
@@ -1095,6 +1113,9 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
             "cpu_ms_per_s_per_relay": round((cpu1[0] - cpu0[0]) / 1e6 / secs / n, 3),
             "cpu_ms_per_s_per_relay_stat": round((cpu1[1] - cpu0[1]) / 1e6 / secs / n, 3),
             "cpu_ms_per_s_total": round((cpu1[0] - cpu0[0]) / 1e6 / secs, 1),
+            "bed_cpu_ms_per_s": round((bed1[0] - bed0[0]) / 1e6 / secs, 1),
+            "machine_busy_pct": round(100.0 * (busy1[0] - busy0[0]) /
+                                      max(1, busy1[1] - busy0[1]), 1),
             "pss_kib_total": mem["Pss"],
             "pss_kib_per_relay": round(mem["Pss"] / n, 1),
             "pss_kib_idle": idle,
