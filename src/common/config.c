@@ -38,6 +38,7 @@ static const config_key keys[] = {
     INT("retry_interval_max", retry_interval_max_s, "300", "largest accepted RetryInterval, s"),
     INT("stall_timeout", stall_timeout_s, "10", "no packet for this long counts as a failure, s"),
     INT("connect_timeout", connect_timeout_s, "10", "source and destination connect timeout, s"),
+    INT("preroll", preroll_s, "3", "connect the source this long before start_time, s"),
     INT("history_retention", history_retention_s, "86400", "finished tasks stay queryable, s"),
     INT("max_running_tasks", max_running_tasks, "1000", "relays this node runs at once"),
     INT("tc_qps_create", tc_qps.create, "50", "Tencent CreateLivePullStreamTask, requests/s"),

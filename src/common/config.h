@@ -41,6 +41,7 @@ typedef struct config {
     int retry_interval_max_s;
     int stall_timeout_s;    /* no packet for this long = failure */
     int connect_timeout_s;  /* source/destination connect timeout */
+    int preroll_s;          /* connect sources this long before StartTime */
     int history_retention_s; /* finished tasks kept this long */
     int max_running_tasks;  /* capacity of this node */
     config_tc_qps tc_qps;   /* Tencent per-action rates per account */

@@ -21,6 +21,7 @@ typedef struct work {
 typedef struct gen_entry {
     char id[TASK_ID_MAX];
     int64_t gen;
+    int64_t push_at; /* the pre-roll push time the worker was started with, 0 = none */
     struct gen_entry *next;
 } gen_entry;
 
@@ -59,7 +60,13 @@ static int64_t gen_get(const char *id)
     return e ? e->gen : 0;
 }
 
-static void gen_set(const char *id, int64_t gen)
+static int64_t gen_push_at(const char *id)
+{
+    gen_entry *e = *gen_find(id);
+    return e ? e->push_at : 0;
+}
+
+static void gen_set(const char *id, int64_t gen, int64_t push_at)
 {
     gen_entry **e = gen_find(id);
     if (!*e) {
@@ -69,6 +76,7 @@ static void gen_set(const char *id, int64_t gen)
         snprintf((*e)->id, sizeof((*e)->id), "%s", id);
     }
     (*e)->gen = gen;
+    (*e)->push_at = push_at;
 }
 
 static void gen_clear(const char *id)
@@ -151,7 +159,7 @@ static work *pop(void)
 
 /* ---------- worker control (runner thread, svc.lock not held) ---------- */
 
-static void start_worker(const task *t)
+static void start_worker(const task *t, int64_t push_at)
 {
     const task_spec *s = &t->spec;
     engine_job job = {
@@ -166,14 +174,19 @@ static void start_worker(const task *t)
         .retry_interval_ms = s->retry_interval_s * 1000,
         .stall_timeout_ms = svc.cfg->stall_timeout_s * 1000,
         .connect_timeout_ms = svc.cfg->connect_timeout_s * 1000,
+        .push_at_ms = push_at,
     };
     snprintf(job.task_id, sizeof(job.task_id), "%s", t->id);
     for (int i = 0; i < s->n_sources; i++)
         job.sources[i] = s->source_urls[i];
     int64_t gen = engine_start(&job);
     if (gen > 0) {
-        gen_set(t->id, gen);
-        tlog_info(t->id, "worker started (generation %lld)", (long long)gen);
+        gen_set(t->id, gen, push_at);
+        if (push_at)
+            tlog_info(t->id, "worker started (generation %lld), pre-roll: pushes in %lld ms",
+                      (long long)gen, (long long)(push_at - time_now_ms()));
+        else
+            tlog_info(t->id, "worker started (generation %lld)", (long long)gen);
     } else {
         tlog_error(t->id, "worker could not start: %s", ferr_name((int)gen));
     }
@@ -197,7 +210,7 @@ static void plan_purge(const task *t)
     sched_set(t->id, SCHED_PURGE, t->exit_ms + (int64_t)svc.cfg->history_retention_s * 1000);
 }
 
-static action decide_window(task *t, int64_t now, bool force)
+static action decide_window(task *t, int64_t now, bool force, int64_t *push_at)
 {
     const task_spec *s = &t->spec;
     if (now >= s->end_ms) {
@@ -215,18 +228,22 @@ static action decide_window(task *t, int64_t now, bool force)
         task_transition(t, TASK_IDLE, "Resumed", "resumed by the user");
     if (t->state == TASK_OFFLINE)
         return ACT_HALT;
-    if (now < s->start_ms) {
+    int64_t preroll_at = s->start_ms - (int64_t)svc.cfg->preroll_s * 1000;
+    if (now < preroll_at) {
         task_transition(t, TASK_IDLE, "Scheduled", "waiting for start_time");
-        sched_set(t->id, SCHED_START, s->start_ms);
+        sched_set(t->id, SCHED_START, preroll_at);
         return ACT_HALT;
     }
     sched_cancel(t->id, SCHED_START);
-    if (!force && gen_get(t->id) > 0 && engine_running(t->id))
+    *push_at = now < s->start_ms ? s->start_ms : 0;
+    bool live = gen_get(t->id) > 0 && engine_running(t->id);
+    /* A worker in pre-roll for another start_time must be replaced. */
+    if (!force && live && (*push_at == 0 || gen_push_at(t->id) == *push_at))
         return ACT_NONE;
     return ACT_START;
 }
 
-static action decide(task *t, bool force)
+static action decide(task *t, bool force, int64_t *push_at)
 {
     int64_t now = time_now_ms();
     if (t->state == TASK_FINISHED) {
@@ -236,7 +253,7 @@ static action decide(task *t, bool force)
         }
         task_transition(t, TASK_IDLE, "WindowExtended", "end_time moved into the future");
     }
-    return decide_window(t, now, force);
+    return decide_window(t, now, force, push_at);
 }
 
 static void reconcile(const char *id, bool force)
@@ -245,13 +262,14 @@ static void reconcile(const char *id, bool force)
     pthread_mutex_lock(&svc.lock);
     int rc = task_load(id, &t);
     action act = ACT_HALT;
+    int64_t push_at = 0;
     if (rc == 0)
-        act = decide(&t, force);
+        act = decide(&t, force, &push_at);
     pthread_mutex_unlock(&svc.lock);
     if (rc != 0)
         sched_cancel(id, -1);
     if (act == ACT_START)
-        start_worker(&t);
+        start_worker(&t, push_at);
     else if (act == ACT_HALT && (gen_get(id) > 0 || engine_running(id)))
         halt_worker(id);
     if (rc == 0)
