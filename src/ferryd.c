@@ -19,16 +19,15 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ferryd [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
-            "              [--log-level LEVEL] [--help]\n\n"
-            "ferry's relay daemon: runs scheduled pull-to-push relay tasks and serves the\n"
-            "native, Tencent-compatible and Alibaba-compatible APIs.\n\n"
-            "  --listen HOST:PORT  API address (default 127.0.0.1:8480)\n"
-            "  --data-dir DIR      where the embedded store lives (default ./var)\n"
-            "  --config FILE       key = value file; see docs/ferry.conf.example\n"
-            "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
-            "Config keys and their defaults:\n");
+    fprintf(out, "usage: ferryd [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
+                 "              [--log-level LEVEL] [--help]\n\n"
+                 "ferry's relay daemon: runs scheduled pull-to-push relay tasks and serves the\n"
+                 "native, Tencent-compatible and Alibaba-compatible APIs.\n\n"
+                 "  --listen HOST:PORT  API address (default 127.0.0.1:8480)\n"
+                 "  --data-dir DIR      where the embedded store lives (default ./var)\n"
+                 "  --config FILE       key = value file; see docs/ferry.conf.example\n"
+                 "  --log-level LEVEL   error, warn, info or debug (default info)\n\n"
+                 "Config keys and their defaults:\n");
     config_print_keys(out);
 }
 
@@ -79,21 +78,33 @@ static int ensure_default_account(config *c)
 static int parse_args(int argc, char **argv, config *c)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'},    {"data-dir", required_argument, 0, 'd'},
-        {"config", required_argument, 0, 'c'},    {"log-level", required_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"listen", required_argument, 0, 'l'}, {"data-dir", required_argument, 0, 'd'},
+        {"config", required_argument, 0, 'c'}, {"log-level", required_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     const char *cli[4] = {0}; /* listen, data_dir, log_level applied over the file */
     const char *file = NULL;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case 'l': cli[0] = optarg; break;
-        case 'd': cli[1] = optarg; break;
-        case 'v': cli[2] = optarg; break;
-        case 'c': file = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'l':
+            cli[0] = optarg;
+            break;
+        case 'd':
+            cli[1] = optarg;
+            break;
+        case 'v':
+            cli[2] = optarg;
+            break;
+        case 'c':
+            file = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {

@@ -19,8 +19,14 @@ typedef struct {
     const char *help;
 } config_key;
 
-#define STR(name, field, def, help) {name, KEY_STR, offsetof(config, field), sizeof(((config *)0)->field), def, help}
-#define INT(name, field, def, help) {name, KEY_INT, offsetof(config, field), 0, def, help}
+#define STR(name, field, def, help)                                                                \
+    {                                                                                              \
+        name, KEY_STR, offsetof(config, field), sizeof(((config *)0)->field), def, help            \
+    }
+#define INT(name, field, def, help)                                                                \
+    {                                                                                              \
+        name, KEY_INT, offsetof(config, field), 0, def, help                                       \
+    }
 
 /* The one place where defaults live. docs/ferry.conf.example documents the same keys. */
 static const config_key keys[] = {
@@ -44,8 +50,10 @@ static const config_key keys[] = {
     INT("tc_qps_create", tc_qps.create, "50", "Tencent CreateLivePullStreamTask, requests/s"),
     INT("tc_qps_modify", tc_qps.modify, "20", "Tencent ModifyLivePullStreamTask, requests/s"),
     INT("tc_qps_delete", tc_qps.del, "50", "Tencent DeleteLivePullStreamTask, requests/s"),
-    INT("tc_qps_describe", tc_qps.describe, "30", "Tencent DescribeLivePullStreamTasks, requests/s"),
-    INT("tc_qps_status", tc_qps.status, "20", "Tencent DescribeLivePullStreamTaskStatus, requests/s"),
+    INT("tc_qps_describe", tc_qps.describe, "30",
+        "Tencent DescribeLivePullStreamTasks, requests/s"),
+    INT("tc_qps_status", tc_qps.status, "20",
+        "Tencent DescribeLivePullStreamTaskStatus, requests/s"),
     INT("tc_qps_restart", tc_qps.restart, "20", "Tencent RestartLivePullStreamTask, requests/s"),
 };
 
@@ -107,12 +115,9 @@ static int set_account_key(config_account *a, const char *key, const char *value
         const char *name;
         int *dst;
     } ints[] = {
-        {"task_quota", &a->task_quota},
-        {"tc_qps_create", &a->tc_qps.create},
-        {"tc_qps_modify", &a->tc_qps.modify},
-        {"tc_qps_delete", &a->tc_qps.del},
-        {"tc_qps_describe", &a->tc_qps.describe},
-        {"tc_qps_status", &a->tc_qps.status},
+        {"task_quota", &a->task_quota},           {"tc_qps_create", &a->tc_qps.create},
+        {"tc_qps_modify", &a->tc_qps.modify},     {"tc_qps_delete", &a->tc_qps.del},
+        {"tc_qps_describe", &a->tc_qps.describe}, {"tc_qps_status", &a->tc_qps.status},
         {"tc_qps_restart", &a->tc_qps.restart},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {

@@ -30,21 +30,21 @@ typedef struct config {
     char listen[CONFIG_STR_MAX];   /* API address, HOST:PORT */
     char data_dir[CONFIG_STR_MAX]; /* where the store lives */
     char log_level[16];
-    int http_threads;       /* libmicrohttpd thread pool size */
-    int max_body_bytes;     /* larger request bodies are refused */
-    int task_quota;         /* default tasks per account */
-    int task_window_max_s;  /* max EndTime - StartTime */
+    int http_threads;      /* libmicrohttpd thread pool size */
+    int max_body_bytes;    /* larger request bodies are refused */
+    int task_quota;        /* default tasks per account */
+    int task_window_max_s; /* max EndTime - StartTime */
     int retry_count_default;
     int retry_count_max;
     int retry_interval_default_s;
     int retry_interval_min_s;
     int retry_interval_max_s;
-    int stall_timeout_s;    /* no packet for this long = failure */
-    int connect_timeout_s;  /* source/destination connect timeout */
-    int preroll_s;          /* connect sources this long before StartTime */
+    int stall_timeout_s;     /* no packet for this long = failure */
+    int connect_timeout_s;   /* source/destination connect timeout */
+    int preroll_s;           /* connect sources this long before StartTime */
     int history_retention_s; /* finished tasks kept this long */
-    int max_running_tasks;  /* capacity of this node */
-    config_tc_qps tc_qps;   /* Tencent per-action rates per account */
+    int max_running_tasks;   /* capacity of this node */
+    config_tc_qps tc_qps;    /* Tencent per-action rates per account */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;

@@ -5,23 +5,23 @@
 
 typedef enum {
     FERR_OK = 0,
-    FERR_INVALID = -1,         /* a parameter has a bad value (generic) */
-    FERR_MISSING = -2,         /* a required parameter is absent */
-    FERR_TASK_TIME = -3,       /* StartTime/EndTime window rules */
-    FERR_SOURCE_URL = -4,      /* source URL list or scheme */
-    FERR_DST_URL = -5,         /* destination URL */
-    FERR_BACKUP_DST_URL = -6,  /* second destination */
-    FERR_CALLBACK_URL = -7,    /* callback URL */
-    FERR_WATERMARK = -8,       /* watermark list */
-    FERR_NOT_FOUND = -9,       /* no such task for this account */
-    FERR_EXISTS = -10,         /* id or destination already taken */
-    FERR_QUOTA = -11,          /* the account's task quota is used up */
-    FERR_STATE = -12,          /* not allowed in the task's current state */
-    FERR_TOO_LARGE = -13,      /* request body over the limit */
-    FERR_MALFORMED = -14,      /* unparsable request (JSON syntax) */
-    FERR_UNAUTHORIZED = -15,   /* missing or wrong credentials */
-    FERR_INTERNAL = -16,       /* store or system failure */
-    FERR_UNAVAILABLE = -17,    /* capacity exhausted */
+    FERR_INVALID = -1,        /* a parameter has a bad value (generic) */
+    FERR_MISSING = -2,        /* a required parameter is absent */
+    FERR_TASK_TIME = -3,      /* StartTime/EndTime window rules */
+    FERR_SOURCE_URL = -4,     /* source URL list or scheme */
+    FERR_DST_URL = -5,        /* destination URL */
+    FERR_BACKUP_DST_URL = -6, /* second destination */
+    FERR_CALLBACK_URL = -7,   /* callback URL */
+    FERR_WATERMARK = -8,      /* watermark list */
+    FERR_NOT_FOUND = -9,      /* no such task for this account */
+    FERR_EXISTS = -10,        /* id or destination already taken */
+    FERR_QUOTA = -11,         /* the account's task quota is used up */
+    FERR_STATE = -12,         /* not allowed in the task's current state */
+    FERR_TOO_LARGE = -13,     /* request body over the limit */
+    FERR_MALFORMED = -14,     /* unparsable request (JSON syntax) */
+    FERR_UNAUTHORIZED = -15,  /* missing or wrong credentials */
+    FERR_INTERNAL = -16,      /* store or system failure */
+    FERR_UNAVAILABLE = -17,   /* capacity exhausted */
 } ferr_code;
 
 typedef struct ferr {

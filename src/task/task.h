@@ -64,17 +64,17 @@ typedef struct task_spec {
     char *source_protocol; /* "" = derive from URL; rtmp, srt, http-flv, hls, ... */
     int n_sources;
     char *source_urls[TASK_MAX_SOURCES];
-    char *dst_url;           /* full push URL */
-    char *backup_dst_url;    /* second destination pushed at the same time; "" = none */
+    char *dst_url;        /* full push URL */
+    char *backup_dst_url; /* second destination pushed at the same time; "" = none */
     task_source_kind backup_source_kind;
-    char *backup_source_url; /* used when the main live source fails; "" = none */
-    char *pad_url;           /* filler file played while the main source is down */
+    char *backup_source_url;  /* used when the main live source fails; "" = none */
+    char *pad_url;            /* filler file played while the main source is down */
     int64_t start_ms, end_ms; /* Unix ms */
-    int loop_count;  /* total plays of the playlist: -1 = until EndTime, >= 1 */
-    int file_index;  /* 0-based start file, first loop only */
-    int offset_s;    /* seconds into the start file, first loop only */
-    int retry_count;      /* retries before offline; -1 = the configured default */
-    int retry_interval_s; /* seconds between retries; -1 = the configured default */
+    int loop_count;           /* total plays of the playlist: -1 = until EndTime, >= 1 */
+    int file_index;           /* 0-based start file, first loop only */
+    int offset_s;             /* seconds into the start file, first loop only */
+    int retry_count;          /* retries before offline; -1 = the configured default */
+    int retry_interval_s;     /* seconds between retries; -1 = the configured default */
     char *callback_url;
     unsigned callback_events; /* TASK_EV_* bits; 0 = all */
     bool paused;              /* user asked to pause (Tencent Status=pause, Stop) */
@@ -104,17 +104,17 @@ typedef struct task {
 
 /* Live progress read from the engine without blocking it. */
 typedef struct task_progress {
-    bool active;            /* a worker is running for the task */
+    bool active; /* a worker is running for the task */
     char source_url[TASK_URL_MAX + 1];
-    int file_index;         /* current playlist entry, 0-based */
-    int64_t offset_ms;      /* position in the current file */
+    int file_index;    /* current playlist entry, 0-based */
+    int64_t offset_ms; /* position in the current file */
     int64_t file_duration_ms;
     int loops_done;
     char next_url[TASK_URL_MAX + 1];
-    int64_t frames;         /* video frames (or audio packets when audio-only) pushed */
+    int64_t frames; /* video frames (or audio packets when audio-only) pushed */
     int64_t packets;
     int64_t bytes;
-    double bitrate_kbps;    /* over the last seconds */
+    double bitrate_kbps; /* over the last seconds */
     double fps;
     int64_t last_packet_ms; /* wall clock of the last pushed packet, 0 = none */
     int64_t report_ms;      /* when this snapshot was taken */
@@ -147,10 +147,9 @@ int task_source_kind_parse(const char *name, task_source_kind *out);
 /* --- validation (task_validate.c) --- */
 /* Validates a complete spec against the rules and the config's limits, at time now_ms.
  * is_create: creation also demands EndTime > now. Returns FERR_OK or a typed error. */
-int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is_create,
-                  ferr *err);
+int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is_create, ferr *err);
 /* URL scheme checks the dialects share. */
-bool task_url_is_push(const char *url);   /* rtmp:// or rtmps:// with a host */
+bool task_url_is_push(const char *url); /* rtmp:// or rtmps:// with a host */
 bool task_url_is_source(const char *url, task_source_kind kind);
 
 /* --- state machine (task_state.c) --- */
@@ -192,8 +191,8 @@ typedef struct task_filter {
     const char *id_exact;
     int dialect; /* -1 any */
 } task_filter;
-int task_list(const char *account, const task_filter *filter, int offset, int limit,
-              task **out, int *n_out, int *total, ferr *err);
+int task_list(const char *account, const task_filter *filter, int offset, int limit, task **out,
+              int *n_out, int *total, ferr *err);
 void task_list_free(task *list, int n);
 /* Replaces the spec with new_spec (validated) and applies the difference to the running
  * relay: window changes reschedule, paused toggles pause/resume, source or destination

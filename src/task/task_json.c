@@ -16,7 +16,10 @@ typedef struct {
     size_t offset;
 } spec_field;
 
-#define FIELD(n, t, m) {n, t, offsetof(task_spec, m)}
+#define FIELD(n, t, m)                                                                             \
+    {                                                                                              \
+        n, t, offsetof(task_spec, m)                                                               \
+    }
 
 static const spec_field fields[] = {
     FIELD("name", F_STR, name),
@@ -71,8 +74,8 @@ static json_t *marks_json(const task_spec *s)
         const task_watermark *w = &s->watermarks[i];
         json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "picture_url",
                                            w->picture_url ? w->picture_url : "", "x", w->x, "y",
-                                           w->y, "width", w->width, "height", w->height,
-                                           "location", w->location));
+                                           w->y, "width", w->width, "height", w->height, "location",
+                                           w->location));
     }
     return a;
 }
@@ -358,8 +361,8 @@ static json_t *progress_json(const task_progress *p)
 {
     return json_pack("{s:b, s:s, s:i, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:f, s:f, s:o, s:o, "
                      "s:i, s:s}",
-                     "active", p->active, "source_url", p->source_url, "file_index",
-                     p->file_index, "offset_ms", (json_int_t)p->offset_ms, "file_duration_ms",
+                     "active", p->active, "source_url", p->source_url, "file_index", p->file_index,
+                     "offset_ms", (json_int_t)p->offset_ms, "file_duration_ms",
                      (json_int_t)p->file_duration_ms, "loops_done", p->loops_done, "next_url",
                      p->next_url, "frames", (json_int_t)p->frames, "packets",
                      (json_int_t)p->packets, "bytes", (json_int_t)p->bytes, "bitrate_kbps",
@@ -398,8 +401,8 @@ json_t *task_history_json(const task_history_entry *h, int n)
     json_t *a = json_array();
     for (int i = 0; i < n; i++) {
         json_t *e = json_pack("{s:o, s:s, s:s, s:s, s:s}", "at", time_or_null(h[i].at_ms), "from",
-                              task_state_name(h[i].from), "to", task_state_name(h[i].to),
-                              "reason", h[i].reason, "detail", h[i].detail);
+                              task_state_name(h[i].from), "to", task_state_name(h[i].to), "reason",
+                              h[i].reason, "detail", h[i].detail);
         json_array_append_new(a, e);
     }
     return a;

@@ -16,10 +16,10 @@ int task_str_set(char **field, const char *value)
 }
 
 /* Every heap string of a spec, so init/copy/free walk one list. */
-#define SPEC_STRINGS(s)                                                                      \
-    &(s)->name, &(s)->source_protocol, &(s)->dst_url, &(s)->backup_dst_url,                  \
-        &(s)->backup_source_url, &(s)->pad_url, &(s)->callback_url, &(s)->comment,           \
-        &(s)->created_by, &(s)->updated_by, &(s)->region, &(s)->vod_refresh_type,            \
+#define SPEC_STRINGS(s)                                                                            \
+    &(s)->name, &(s)->source_protocol, &(s)->dst_url, &(s)->backup_dst_url,                        \
+        &(s)->backup_source_url, &(s)->pad_url, &(s)->callback_url, &(s)->comment,                 \
+        &(s)->created_by, &(s)->updated_by, &(s)->region, &(s)->vod_refresh_type,                  \
         &(s)->dialect_extra
 
 void task_spec_init(task_spec *s)

@@ -412,9 +412,10 @@ static void on_engine_event(void *ctx, const char *task_id, const engine_event *
 static void on_deadline(void *ctx, const char *task_id, sched_kind kind)
 {
     (void)ctx;
-    static const work_type by_kind[SCHED_KINDS] = {
-        [SCHED_START] = WORK_START, [SCHED_STOP] = WORK_END, [SCHED_RETRY] = WORK_SCHEDULE,
-        [SCHED_PURGE] = WORK_PURGE};
+    static const work_type by_kind[SCHED_KINDS] = {[SCHED_START] = WORK_START,
+                                                   [SCHED_STOP] = WORK_END,
+                                                   [SCHED_RETRY] = WORK_SCHEDULE,
+                                                   [SCHED_PURGE] = WORK_PURGE};
     runner_post(by_kind[kind], task_id);
 }
 

@@ -38,11 +38,11 @@ int task_transition(task *t, task_state to, const char *reason, const char *deta
     ferr err;
     int rc = store_task_update(svc.st, t, &h, &err);
     if (rc != 0)
-        tlog_error(t->id, "cannot record %s -> %s: %s", task_state_name(from),
-                   task_state_name(to), err.msg);
+        tlog_error(t->id, "cannot record %s -> %s: %s", task_state_name(from), task_state_name(to),
+                   err.msg);
     else
-        tlog_info(t->id, "state %s -> %s reason=%s%s%s", task_state_name(from),
-                  task_state_name(to), h.reason, h.detail[0] ? " detail=" : "", h.detail);
+        tlog_info(t->id, "state %s -> %s reason=%s%s%s", task_state_name(from), task_state_name(to),
+                  h.reason, h.detail[0] ? " detail=" : "", h.detail);
     return rc;
 }
 
@@ -161,8 +161,8 @@ static bool media_changed(const task_spec *a, const task_spec *b)
 {
     if (a->source_kind != b->source_kind || a->n_sources != b->n_sources ||
         a->loop_count != b->loop_count || a->retry_count != b->retry_count ||
-        a->retry_interval_s != b->retry_interval_s ||
-        str_differs(a->dst_url, b->dst_url) || str_differs(a->backup_dst_url, b->backup_dst_url) ||
+        a->retry_interval_s != b->retry_interval_s || str_differs(a->dst_url, b->dst_url) ||
+        str_differs(a->backup_dst_url, b->backup_dst_url) ||
         str_differs(a->backup_source_url, b->backup_source_url))
         return true;
     for (int i = 0; i < a->n_sources; i++)

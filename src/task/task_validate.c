@@ -48,16 +48,15 @@ static int check_sources(const task_spec *s, ferr *err)
         return ferr_set(err, FERR_MISSING, "source_urls", "source_urls is required");
     if (s->n_sources > max)
         return ferr_set(err, FERR_SOURCE_URL, "source_urls",
-                        "a %s task takes at most %d source URL%s", task_source_kind_name(s->source_kind),
-                        max, max > 1 ? "s" : "");
+                        "a %s task takes at most %d source URL%s",
+                        task_source_kind_name(s->source_kind), max, max > 1 ? "s" : "");
     for (int i = 0; i < s->n_sources; i++)
         if (!task_url_is_source(s->source_urls[i], s->source_kind))
             return ferr_set(err, FERR_SOURCE_URL, "source_urls",
                             "source_urls[%d] is not a valid %s source URL (%s)", i,
                             task_source_kind_name(s->source_kind),
-                            s->source_kind == TASK_SOURCE_LIVE
-                                ? "rtmp, rtmps, srt, http(s) or rtsp"
-                                : "http or https");
+                            s->source_kind == TASK_SOURCE_LIVE ? "rtmp, rtmps, srt, http(s) or rtsp"
+                                                               : "http or https");
     if (s->backup_source_url[0] && !task_url_is_source(s->backup_source_url, s->backup_source_kind))
         return ferr_set(err, FERR_SOURCE_URL, "backup_source_url",
                         "backup_source_url is not a valid source URL");
@@ -149,7 +148,8 @@ static int check_watermark(const task_watermark *w, int i, ferr *err)
 static int check_misc(const task_spec *s, ferr *err)
 {
     static const char *const http[] = {"http", "https", NULL};
-    if (s->callback_url[0] && !(url_well_formed(s->callback_url) && has_scheme(s->callback_url, http)))
+    if (s->callback_url[0] &&
+        !(url_well_formed(s->callback_url) && has_scheme(s->callback_url, http)))
         return ferr_set(err, FERR_CALLBACK_URL, "callback_url",
                         "callback_url must be an http:// or https:// URL");
     if (strlen(s->comment) > TASK_COMMENT_MAX)
@@ -163,8 +163,7 @@ static int check_misc(const task_spec *s, ferr *err)
     return 0;
 }
 
-int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is_create,
-                  ferr *err)
+int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is_create, ferr *err)
 {
     int rc;
     if ((rc = check_sources(s, err)) || (rc = check_destinations(s, err)) ||

@@ -61,8 +61,11 @@ static void test_file_with_accounts(void **state)
 
 static void test_bad_lines(void **state)
 {
-    const char *bad[] = {"nonsense\n", "no_such_key = 1\n", "stall_timeout = abc\n",
-                         "[account a]\nbogus = 1\n", "[account a]\n[account a]\n",
+    const char *bad[] = {"nonsense\n",
+                         "no_such_key = 1\n",
+                         "stall_timeout = abc\n",
+                         "[account a]\nbogus = 1\n",
+                         "[account a]\n[account a]\n",
                          "task_quota = -4\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         config c;

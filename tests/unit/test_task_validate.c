@@ -220,8 +220,9 @@ static void test_time_parsing(void **state)
     assert_int_equal(ms, 1546941600000LL);
     char buf[32];
     assert_string_equal(time_format_iso(ms, buf, sizeof(buf)), "2019-01-08T10:00:00Z");
-    const char *bad[] = {"2019-01-08T10:00:00", "2019-1-08T10:00:00Z", "2019-02-30T10:00:00Z",
-                         "2019-01-08T24:00:00Z", "2019-01-08T10:00:00+08:00", ""};
+    const char *bad[] = {"2019-01-08T10:00:00",       "2019-1-08T10:00:00Z",
+                         "2019-02-30T10:00:00Z",      "2019-01-08T24:00:00Z",
+                         "2019-01-08T10:00:00+08:00", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(time_parse_iso(bad[i], &ms), -1);
     assert_int_equal(time_parse_iso("2024-02-29T00:00:00Z", &ms), 0);
