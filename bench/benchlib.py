@@ -328,9 +328,15 @@ def machine():
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    rev = first_line(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"])
-    dirty = first_line(["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no",
-                        "--", "src"])
+    binary = ferryd_binary()
+    # A ferryd built from a clean tree of a commit (see bench/README.md) says which.
+    commit_file = os.path.join(os.path.dirname(binary), "FERRY_COMMIT")
+    if os.path.exists(commit_file):
+        rev, dirty = open(commit_file).read().strip(), ""
+    else:
+        rev = first_line(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"])
+        dirty = first_line(["git", "-C", REPO_ROOT, "status", "--porcelain",
+                            "--untracked-files=no", "--", "src"])
     return {
         "cores": os.cpu_count(),
         "cpu_model": model,
@@ -338,10 +344,12 @@ def machine():
         "mem_gib": round(mem_kb / 1048576, 1),
         "kernel": platform.release(),
         "os": first_line(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
-        "ffmpeg": first_line(["ffmpeg", "-hide_banner", "-version"]),
+        "ffmpeg": first_line(["ffmpeg", "-hide_banner", "-version"]).split(" Copyright")[0],
         "nginx": first_line(["nginx", "-v"]),
         "nginx_rtmp": first_line(["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-rtmp"]),
         "ferry_commit": rev + (" (src modified)" if dirty else ""),
+        "ferryd": os.path.relpath(binary, REPO_ROOT) if binary.startswith(REPO_ROOT)
+        else "$FERRYD",
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
     }
 
@@ -480,6 +488,9 @@ def recorder_block(path):
             "record_suffix .flv; }" % path)
 
 
+LIVE_BYTES = 4096  # more than an RTMP connect + publish; less than one keyframe
+
+
 class TestBed:
     """The source server (app `src`, one publisher, N relays play from it) and the sink
     (app `dst`, every relay publishes one stream into it). Both record on demand into
@@ -537,10 +548,13 @@ class TestBed:
         shutil.rmtree(self.recdir, ignore_errors=True)
 
     def live_streams(self, names):
-        """The destination streams (of names) being published now, with bytes_in."""
+        """The destination streams (of names) published now and carrying media: more
+        than LIVE_BYTES received (a publish alone, or a session opened ahead of its start
+        time, does not count)."""
         st = self.sink.stat()
         return {n: st[("dst", n)] for n in names
-                if ("dst", n) in st and st[("dst", n)]["publishing"]}
+                if ("dst", n) in st and st[("dst", n)]["publishing"] and
+                st[("dst", n)]["bytes_in"] > LIVE_BYTES}
 
     # --- frame accounting
 
@@ -553,20 +567,22 @@ class TestBed:
         if not ok:
             raise RuntimeError("could not record the source: %s" % src_path)
         time.sleep(0.5)
-        paths, failed = {}, []
+        paths, failed, began, lasted = {}, [], {}, {}
         for n in names:
             ok, p = self.sink.record("start", "dst", n)
             if ok and p:
                 paths[n] = p
+                began[n] = time.time()
             else:
                 failed.append(n)
         t1 = time.time()
         time.sleep(max(0.0, seconds - (t1 - t0 - 0.5)))
         for n in paths:
             self.sink.record("stop", "dst", n)
+            lasted[n] = time.time() - began[n]
         time.sleep(0.5)
         self.src.record("stop", "src", "in")
-        return {"src": src_path, "dst": paths, "not_recording": failed,
+        return {"src": src_path, "dst": paths, "not_recording": failed, "lasted": lasted,
                 "window_s": round(time.time() - t0, 2)}
 
     def frame_report(self, rec):
@@ -579,6 +595,9 @@ class TestBed:
         per = {}
         for n, path in rec["dst"].items():
             per[n] = match_frames(src, index, read_flv_frames(path))
+            # A relay that keeps up covers the recording but for the wait for the first
+            # keyframe (GOP 1 s); one that falls behind covers less and less.
+            per[n]["behind_s"] = round(rec["lasted"][n] - per[n]["span_s"], 2)
             try:
                 os.unlink(path)
             except OSError:
@@ -885,8 +904,11 @@ class Ferryd:
         os.makedirs(self.data, exist_ok=True)
         self.port = free_port()
         self.conf = os.path.join(self.dir, "ferry.conf")
+        # preroll = 0: a task starts at its start_time, not 3 s before (the default), so
+        # "start to live" is measured like ffmpeg's spawn to live.
         settings = {"log_level": "warn", "task_quota": 20000, "retry_interval_min": 1,
-                    "max_running_tasks": 5000, "stall_timeout": 10, "connect_timeout": 10}
+                    "max_running_tasks": 5000, "stall_timeout": 10, "connect_timeout": 10,
+                    "preroll": 0}
         settings.update(extra or {})
         with open(self.conf, "w") as f:
             for k, v in settings.items():
@@ -1038,6 +1060,10 @@ def make_workdir(name):
 
 # ---------------------------------------------------------------- one relay trial
 
+# A destination "keeps up" when its recording covers the window but for at most this much
+# (the recorder starts at a keyframe: up to one GOP, 1 s, plus scheduling slack).
+KEEP_UP_S = 1.5
+
 
 def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None,
                 require_live=False):
@@ -1105,6 +1131,7 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
         byte_ratios = [(st1.get(("dst", nm), {}).get("bytes_in", 0) -
                         st0.get(("dst", nm), {}).get("bytes_in", 0)) / src_bytes for nm in names]
         ratios = [frames.get(nm, {}).get("frames_ratio", 0.0) for nm in names]
+        behind = [frames.get(nm, {}).get("behind_s", 99.0) for nm in names]
         idle = c.idle_pss_kb()
         res.update({
             "processes": len(pids),
@@ -1124,13 +1151,15 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
             "live_at_end": live_end,
             "frames_min_ratio": round(min(ratios), 4) if ratios else None,
             "frames_ok": sum(1 for r in ratios if r >= 0.99),
+            "behind_s_max": max(behind) if behind else None,
             "bytes_min_ratio": round(min(byte_ratios), 4) if byte_ratios else None,
             "unmatched_frames": sum(frames.get(nm, {}).get("unmatched", 0) for nm in names),
             "dts_regressions": sum(frames.get(nm, {}).get("dts_regressions", 0) for nm in names),
             "recorded_span_s_min": min((frames.get(nm, {}).get("span_s", 0) for nm in names),
                                        default=None),
         })
-        res["pass"] = live_end == n and res["frames_ok"] == n
+        res["pass"] = (live_end == n and res["frames_ok"] == n and
+                       res["behind_s_max"] <= KEEP_UP_S)
         worst = sorted(names, key=lambda nm: frames.get(nm, {}).get("frames_ratio", 0))[:3]
         res["worst"] = {nm: frames.get(nm) for nm in worst}
     except Exception as e:  # a failed trial is a result too

@@ -23,8 +23,8 @@ def main(argv):
     ap.add_argument("--profiles", default="720p,360p")
     ap.add_argument("--n", default="1,10,100", help="relay counts, comma separated")
     ap.add_argument("--contenders", default="ffmpeg,nginx,ferry")
-    ap.add_argument("--warmup", type=float, default=3.0, help="seconds after all are live")
-    ap.add_argument("--window", type=float, default=6.0, help="measurement window, seconds")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds after all are live")
+    ap.add_argument("--window", type=float, default=5.0, help="measurement window, seconds")
     ap.add_argument("--out", default=None, help="directory of the JSON report")
     args = ap.parse_args(argv)
     B.raise_nofile()
@@ -102,6 +102,9 @@ def main(argv):
                       "window; each destination frame matched to a source frame by a hash of "
                       "its coded payload; ratio = frames received / frames the source sent "
                       "between the first and last matched frame, the worse of video and audio",
+            "pass": "every destination published at the end, frames ratio >= 0.99, and "
+                    "each recording covers its window but for at most %.1f s (the wait for "
+                    "the first keyframe): a relay falling behind fails" % B.KEEP_UP_S,
         },
     })
     doc["results"] = results
