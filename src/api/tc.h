@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api/api_internal.h"
+#include "api/form.h"
 #include "common/config.h"
 #include "common/ferr.h"
 #include "task/task.h"
@@ -33,16 +34,9 @@ enum {
 
 /* ---------- parameters (tc_params.c): pure functions, no I/O ---------- */
 
-/* One decoded name=value pair; both heap-owned. */
-typedef struct tc_param {
-    char *key;
-    char *value;
-} tc_param;
-
-typedef struct tc_params {
-    int n, cap;
-    tc_param *v;
-} tc_params;
+/* Decoded name=value pairs: the shared form decoder's types (api/form.h). */
+typedef form_param tc_param;
+typedef form_params tc_params;
 
 /* Appends the pairs of an application/x-www-form-urlencoded text (a query string or a
  * form body): '+' is a space, %XX a byte. Returns 0, or -1 with a reason in why (bad
