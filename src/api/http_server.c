@@ -34,12 +34,14 @@
 static const api_dialect healthz_dialect;
 
 extern const api_dialect api_tencent_dialect; /* tc_dialect.c */
+extern const api_dialect api_alibaba_dialect; /* ali_dialect.c */
 
 /* The router's table, tried in order. Cloud dialects at "/" go last. */
 static const api_dialect *const dialects[] = {
     &healthz_dialect,
     &api_native_dialect,
     &api_tencent_dialect,
+    &api_alibaba_dialect,
 };
 
 #define N_DIALECTS (sizeof(dialects) / sizeof(dialects[0]))

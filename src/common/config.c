@@ -55,6 +55,11 @@ static const config_key keys[] = {
     INT("tc_qps_status", tc_qps.status, "20",
         "Tencent DescribeLivePullStreamTaskStatus, requests/s"),
     INT("tc_qps_restart", tc_qps.restart, "20", "Tencent RestartLivePullStreamTask, requests/s"),
+    INT("ali_qps", ali_qps, "10", "Alibaba: requests/s per AccessKey to each action"),
+    STR("ali_regions", ali_regions,
+        "cn-shanghai,cn-beijing,cn-shenzhen,ap-southeast-1,ap-southeast-5",
+        "Alibaba Regions whose tasks this deployment runs"),
+    STR("vod_media_map", vod_media_map, "", "file of MEDIA_ID URL lines for Alibaba vod tasks"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -118,7 +123,7 @@ static int set_account_key(config_account *a, const char *key, const char *value
         {"task_quota", &a->task_quota},           {"tc_qps_create", &a->tc_qps.create},
         {"tc_qps_modify", &a->tc_qps.modify},     {"tc_qps_delete", &a->tc_qps.del},
         {"tc_qps_describe", &a->tc_qps.describe}, {"tc_qps_status", &a->tc_qps.status},
-        {"tc_qps_restart", &a->tc_qps.restart},
+        {"tc_qps_restart", &a->tc_qps.restart},   {"ali_qps", &a->ali_qps},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (strcmp(ints[i].name, key) != 0)

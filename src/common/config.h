@@ -24,6 +24,7 @@ typedef struct config_account {
     char ali_key_secret[CONFIG_STR_MAX]; /* Alibaba AccessKeySecret */
     int task_quota;                      /* max tasks; 0 = the global task_quota */
     config_tc_qps tc_qps;                /* Tencent per-action rates; 0 = the global one */
+    int ali_qps;                         /* Alibaba rate of each action; 0 = the global one */
 } config_account;
 
 typedef struct config {
@@ -45,6 +46,9 @@ typedef struct config {
     int history_retention_s; /* finished tasks kept this long */
     int max_running_tasks;   /* capacity of this node */
     config_tc_qps tc_qps;    /* Tencent per-action rates per account */
+    int ali_qps;             /* Alibaba requests/s per AccessKey and action; 0 = unlimited */
+    char ali_regions[CONFIG_STR_MAX];   /* Alibaba Regions this deployment runs, a,b,c */
+    char vod_media_map[CONFIG_STR_MAX]; /* file of "MEDIA_ID URL" lines; "" = none */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;

@@ -202,6 +202,9 @@ int task_modify(const char *account, const char *id, const task_spec *new_spec, 
 int task_delete(const char *account, const char *id, ferr *err);
 /* Stops the relay now and goes offline (reason TriggerByUser). */
 int task_stop(const char *account, const char *id, ferr *err);
+/* Ends the task now as finished with reason (Alibaba's Delete: TriggerByUser): the relay
+ * stops, and the task stays readable for history_retention seconds, then goes. */
+int task_retire(const char *account, const char *id, const char *reason, ferr *err);
 /* Restarts the relay with the latest spec (running, recovering, offline). */
 int task_restart(const char *account, const char *id, ferr *err);
 int task_get_progress(const char *account, const char *id, task_progress *out, ferr *err);

@@ -253,6 +253,24 @@ int task_stop(const char *account, const char *id, ferr *err)
     return rc;
 }
 
+int task_retire(const char *account, const char *id, const char *reason, ferr *err)
+{
+    task t;
+    pthread_mutex_lock(&svc.lock);
+    int rc = load_owned(account, id, &t, err);
+    if (rc == 0) {
+        if (t.state != TASK_FINISHED)
+            rc = task_transition(&t, TASK_FINISHED, reason, "ended through the API");
+        if (rc != 0)
+            ferr_set(err, rc, "", "the task could not be ended: the store refused the write");
+        task_free(&t);
+    }
+    pthread_mutex_unlock(&svc.lock);
+    if (rc == 0) /* the runner halts the worker and plans the purge */
+        runner_post(WORK_HALT, id);
+    return rc;
+}
+
 int task_restart(const char *account, const char *id, ferr *err)
 {
     task t;
