@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test.sh — the whole test run: dependencies, a normal build with unit and end-to-end
-# tests, then an AddressSanitizer/UBSan build with the same tests again.
+# test.sh — the whole test run: dependencies, a normal build with unit, end-to-end and cloud
+# SDK compatibility tests, then an AddressSanitizer/UBSan build with the same tests again.
 # Exits non-zero if any step fails; every step runs even after an earlier failure
 # (unless the build it needs failed) so one run shows every problem.
 set -uo pipefail
@@ -58,12 +58,14 @@ unit() {
     return "$rc"
 }
 
-# e2e FERRYD: the pytest end-to-end suite against that binary. Exit 5 (nothing ran)
-# is a failure too.
+# e2e FERRYD: the pytest suites against that binary: end to end (tests/e2e) and through the
+# official cloud SDKs (tests/compat), in one run that shares tests/conftest.py. Exit 5
+# (nothing ran) is a failure too.
 e2e() {
     local bin="$1" log="$LOGDIR/e2e-${1//\//_}.log"
-    step "end-to-end tests (FERRYD=$bin)"
-    FERRYD="$bin" "$PYTHON" -m pytest tests/e2e -v -ra -p no:cacheprovider 2>&1 | tee "$log"
+    step "end-to-end and SDK compatibility tests (FERRYD=$bin)"
+    FERRYD="$bin" "$PYTHON" -m pytest tests/e2e tests/compat -v -ra -p no:cacheprovider 2>&1 |
+        tee "$log"
     local rc=${PIPESTATUS[0]}
     count_pytest "$log"
     if [ "$rc" -eq 5 ]; then
@@ -94,7 +96,7 @@ if build build --buildtype=debugoptimized; then
     unit build
     record "unit tests" $?
     e2e "$(ferryd_in build)"
-    record "e2e tests" $?
+    record "e2e and compat tests" $?
 else
     record "build" 1
 fi
@@ -106,7 +108,7 @@ if build build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=
     unit build-asan
     record "unit tests (asan)" $?
     e2e "$(ferryd_in build-asan)"
-    record "e2e tests (asan)" $?
+    record "e2e and compat tests (asan)" $?
 else
     record "build (asan)" 1
 fi

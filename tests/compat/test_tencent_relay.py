@@ -3,17 +3,13 @@ viewer sees them: a create pushes the live source to the destination (checked wi
 ffprobe), pause stops the push and enable brings it back, restart republishes, an earlier
 EndTime ends the relay at once, and delete stops it."""
 
-import os
-import sys
 import time
 
 import pytest
 
 from conftest import ALICE_TC
-from harness import REPO_ROOT, iso, probe, wait_until
-
-sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "sdk"))
-from tcsdk import TcClient, ensure_installed  # noqa: E402
+from harness import iso, probe, wait_until
+from tcsdk import TcClient, ensure_installed
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""tcsdk.py — the e2e tests' handle on Tencent Cloud's official Node SDKs: installs them
-(npm ci) when tests/sdk/node_modules is missing, and runs tc.js with a plan of calls."""
+"""tcsdk.py — the compatibility tests' handle on Tencent Cloud's official Node SDKs:
+installs them (npm ci) when tests/compat/node_modules is missing, and runs tc.js with a
+plan of calls."""
 
 import json
 import os
@@ -11,7 +12,7 @@ _install_lock = threading.Lock()
 
 
 def ensure_installed():
-    """npm ci in tests/sdk unless node_modules is there; the lock file pins the versions."""
+    """npm ci in tests/compat unless node_modules is there; the lock file pins the versions."""
     with _install_lock:
         if os.path.isdir(os.path.join(SDK_DIR, "node_modules", "tencentcloud-sdk-nodejs")) and \
                 os.path.isdir(os.path.join(SDK_DIR, "node_modules",
@@ -20,7 +21,7 @@ def ensure_installed():
         r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SDK_DIR,
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
-            raise RuntimeError("npm ci in tests/sdk failed:\n" + r.stdout[-2000:] +
+            raise RuntimeError("npm ci in tests/compat failed:\n" + r.stdout[-2000:] +
                                r.stderr[-4000:])
 
 

@@ -1,14 +1,15 @@
-"""conftest.py — fixtures of the end-to-end suite: a private nginx-rtmp, ffmpeg
-publishers, ffprobe viewers and a ferryd with two accounts, all on 127.0.0.1 with ports
-picked at run time. ferryd comes from $FERRYD (default build/ferryd); its stderr is
-checked for sanitizer reports when each test ends."""
+"""conftest.py — fixtures shared by the end-to-end suite (tests/e2e) and the cloud SDK
+compatibility suite (tests/compat): a private nginx-rtmp, ffmpeg publishers, ffprobe
+viewers and a ferryd with two accounts, all on 127.0.0.1 with ports picked at run time.
+ferryd comes from $FERRYD (default build/ferryd); its stderr is checked for sanitizer
+reports when each test ends. The process wrappers live in tests/lib/harness.py."""
 
 import os
 import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 from harness import Api, Ferryd, NginxRtmp, Publisher, Viewer, tail  # noqa: E402
 
@@ -44,7 +45,7 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     if _metrics:
-        terminalreporter.section("ferry e2e measurements")
+        terminalreporter.section("ferry measurements")
         for test, name, value in _metrics:
             terminalreporter.write_line("%-48s %-28s %s" % (test, name, value))
 

@@ -9,17 +9,13 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
-import sys
 import time
 
 import pytest
 
 from conftest import ACCOUNTS, ALICE_TC, ALICE_TOKEN, BOB_TC, FERRYD_SETTINGS
-from harness import REPO_ROOT, Ferryd, iso, tail
-
-sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "sdk"))
-from tcsdk import TcClient, ensure_installed  # noqa: E402
+from harness import Ferryd, iso, tail
+from tcsdk import TcClient, ensure_installed
 
 SDKS = ["v4", "intl"]
 
