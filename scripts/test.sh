@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the whole test run: dependencies, a normal build with unit, end-to-end and cloud
-# SDK compatibility tests, then an AddressSanitizer/UBSan build with the same tests again.
+# SDK compatibility tests, then an AddressSanitizer/UBSan build with the same tests again,
+# then the libFuzzer targets built with clang and run briefly from their seed corpora.
 # Exits non-zero if any step fails; every step runs even after an earlier failure
 # (unless the build it needs failed) so one run shows every problem.
 set -uo pipefail
@@ -74,6 +75,28 @@ e2e() {
     return "$rc"
 }
 
+# fuzz DIR NAME: runs tests/fuzz/fuzz_NAME for FUZZ_SECONDS from the seeds in
+# tests/fuzz/corpus_NAME (new inputs go to a scratch corpus, so the seeds stay as they are).
+# A crash, leak, sanitizer report or slow input fails it and leaves the input in DIR.
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+fuzz() {
+    local dir="$1" name="$2" log="$LOGDIR/fuzz-$2.log" work="$LOGDIR/corpus-$2"
+    step "fuzz_$name (${FUZZ_SECONDS}s)"
+    mkdir -p "$work"
+    "$dir/tests/fuzz/fuzz_$name" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="$dir/" "$work" "tests/fuzz/corpus_$name" \
+        >"$log" 2>&1
+    local rc=$?
+    tail -n 25 "$log"
+    if [ "$rc" -eq 0 ]; then
+        tests_passed=$((tests_passed + 1))
+    else
+        tests_failed=$((tests_failed + 1))
+        echo "fuzz_$name failed (exit $rc); the input that failed is in $dir/"
+    fi
+    return "$rc"
+}
+
 # ferryd_in DIR: the binary in a build dir (meson puts it in DIR/ or DIR/src/).
 ferryd_in() {
     if [ -x "$1/ferryd" ]; then echo "$1/ferryd"; else echo "$1/src/ferryd"; fi
@@ -111,6 +134,19 @@ if build build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=
     record "e2e and compat tests (asan)" $?
 else
     record "build (asan)" 1
+fi
+
+# Fuzzing: clang with libFuzzer, ASan and UBSan over the project's own sources; only the
+# fuzz targets are built there.
+step "build build-fuzz (clang, libFuzzer)"
+if { [ -f build-fuzz/build.ninja ] ||
+    CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+        -Db_lundef=false --buildtype=debugoptimized; } &&
+    ninja -C build-fuzz tests/fuzz/fuzz_tc; then
+    fuzz build-fuzz tc
+    record "fuzz_tc" $?
+else
+    record "build (fuzz)" 1
 fi
 
 echo
