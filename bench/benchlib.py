@@ -992,6 +992,18 @@ class FerryRelays(Contender):
     def relay_pids(self):
         return [self.ferryd.pid] if self.ferryd.proc.poll() is None else []
 
+    def describe_tasks(self, indexes):
+        """State, reason and last error of some tasks (why they are not live)."""
+        out = {}
+        for i in indexes:
+            st, doc = self.ferryd.api.call("GET", "/v1/tasks/relay-%d" % i)
+            doc = doc or {}
+            prog = doc.get("progress") or {}
+            out["relay-%d" % i] = {"state": doc.get("state"), "reason": doc.get("reason"),
+                                   "last_error": doc.get("last_error"),
+                                   "packets": prog.get("packets")}
+        return out
+
     def idle_pss_kb(self):
         return self._idle
 
@@ -1101,6 +1113,9 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
             "from": {"ffmpeg": "processes spawned", "ferry": "the tasks' start_time",
                      "nginx": "the source published (the relay server already up)"}[contender],
         }
+        if len(live_at) < n and contender == "ferry":
+            res["not_live_tasks"] = c.describe_tasks(
+                [i for i in range(n) if "out%d" % i not in live_at][:5])
         if require_live and len(live_at) < n:
             res["pass"] = False
             res["error"] = "only %d of %d destinations live after %.0f s" % (
@@ -1143,6 +1158,10 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
             "bed_cpu_ms_per_s": round((bed1[0] - bed0[0]) / 1e6 / secs, 1),
             "machine_busy_pct": round(100.0 * (busy1[0] - busy0[0]) /
                                       max(1, busy1[1] - busy0[1]), 1),
+            # what neither the relays nor the bed used: other work on the machine
+            "others_cpu_ms_per_s": round(
+                (busy1[0] - busy0[0]) * 1000.0 / CLK_TCK / secs -
+                ((cpu1[0] - cpu0[0]) + (bed1[0] - bed0[0])) / 1e6 / secs, 1),
             "pss_kib_total": mem["Pss"],
             "pss_kib_per_relay": round(mem["Pss"] / n, 1),
             "pss_kib_idle": idle,
@@ -1164,6 +1183,9 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
         res["worst"] = {nm: frames.get(nm) for nm in worst}
     except Exception as e:  # a failed trial is a result too
         res["error"] = "%s: %s" % (type(e).__name__, e)
+        if isinstance(e, (TimeoutError, socket.timeout)):
+            res["error"] += " (the test bed's /stat or /control did not answer in time: " \
+                            "the machine is overloaded)"
         res["pass"] = False
     finally:
         if c is not None:

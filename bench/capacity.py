@@ -5,7 +5,7 @@ search: climb a ladder of N until the first failure, then (with --refine K) bise
 between the last N that held and the first that did not. Each step is one relay-cost
 trial (bench/relay_cost.py) on a fresh test bed.
 
-    bench/capacity.py                               # default: 720p, ladder 200,400,800
+    bench/capacity.py                               # default: 720p, ladder 200,400
     bench/capacity.py --ladder 100,200,300,400,600,800,1000 --refine 2
 """
 
@@ -59,7 +59,7 @@ def search(profile, contender, ladder, refine, warmup, window, step):
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="720p")
-    ap.add_argument("--ladder", default="200,400,800")
+    ap.add_argument("--ladder", default="200,400")
     ap.add_argument("--refine", type=int, default=0, help="bisection steps after a failure")
     ap.add_argument("--step", type=int, default=20, help="resolution of the bisection")
     ap.add_argument("--contenders", default="ffmpeg,nginx,ferry")

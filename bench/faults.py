@@ -53,7 +53,9 @@ def analyse(lines, t_kill, t_restart):
                 elif sess == psess:
                     max_fwd = max(max_fwd, dts - pdts)
             last[kind] = (dts, sess)
+        after = [t for t in times if t > t_restart]
         out["source" if idx == 0 else "destination"] = {
+            "first_packet_after_restart_s": round(after[0] - t_restart, 3) if after else None,
             "packets": len(pk),
             "viewer_sessions": max((p[5] for p in pk), default=0),
             "largest_gap_s": round(gap, 3),
@@ -165,13 +167,16 @@ def main(argv):
         rows.append([r["mode"], r["contender"], r.get("destination_publishes"),
                      "yes" if r.get("session_survived") else "no", s.get("largest_gap_s"),
                      d.get("largest_gap_s"), r.get("output_gap_minus_source_gap_s"),
+                     "%s / %s" % (s.get("first_packet_after_restart_s"),
+                                  d.get("first_packet_after_restart_s")),
                      d.get("dts_regressions_within_session"),
                      d.get("dts_regressions_across_sessions"),
                      "yes" if r.get("live_after") else "no",
                      "yes" if r.get("pass") else "no", r.get("error", "")])
     B.print_table("Publisher killed, back after %.0f s" % args.down,
                   ["source server", "contender", "dst publishes", "one session", "source gap s", "output gap s",
-                   "output - source s", "DTS back (in session)", "DTS back (new session)",
+                   "output - source s", "back after restart s (src / dst)",
+                   "DTS back (in session)", "DTS back (new session)",
                    "live after", "meets target", "error"], rows)
     doc = B.report_header("faults", argv, {
         "profile": B.PROFILES[args.profile]["desc"], "down_s": args.down,

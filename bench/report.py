@@ -78,10 +78,12 @@ def capacity(doc, out):
                      fmt(best.get("cpu_ms_per_s_per_relay")), fmt(best.get("cpu_ms_per_s_total"),
                                                                    "%.0f"),
                      fmt(best.get("bed_cpu_ms_per_s"), "%.0f"),
+                     fmt(best.get("others_cpu_ms_per_s"), "%.0f"),
                      fmt(best.get("machine_busy_pct"), "%.0f"), trials])
     out.append(B.markdown_table(
         ["contender", "holds N", "fails at N", "CPU ms/s per relay at held N",
-         "relay CPU ms/s total", "test bed CPU ms/s", "machine busy %", "trials"], rows))
+         "relay CPU ms/s total", "test bed CPU ms/s", "other work on the machine, CPU ms/s",
+         "machine busy %", "trials"], rows))
     if doc.get("capacity_ratio_ferry_over_peer"):
         out.append("\nCapacity ratio ferry / peer: %s\n" % ", ".join(
             "%s %.2f" % kv for kv in doc["capacity_ratio_ferry_over_peer"].items()))
@@ -120,13 +122,16 @@ def faults(doc, out):
                                                                        "%.3f"),
                      fmt(d.get("largest_gap_s"), "%.3f"),
                      fmt(r.get("output_gap_minus_source_gap_s"), "%.3f"),
+                     "%s / %s" % (fmt(s.get("first_packet_after_restart_s"), "%.2f"),
+                                  fmt(d.get("first_packet_after_restart_s"), "%.2f")),
                      "%s / %s" % (d.get("dts_regressions_within_session"),
                                   d.get("dts_regressions_across_sessions")),
                      d.get("largest_dts_step_ms"), "yes" if r.get("pass") else "no",
                      extra or r.get("error", "")])
     out.append(B.markdown_table(
         ["source server", "contender", "destination publishes", "one session", "source gap s",
-         "output gap s", "output − source s", "DTS regressions (same / new viewer session)",
+         "output gap s", "output − source s", "first packet after the restart s (source / destination)",
+         "DTS regressions (same / new viewer session)",
          "largest DTS step ms", "meets target", "notes"], rows))
     out.append("")
 
