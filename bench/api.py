@@ -4,7 +4,7 @@ one after another over one keep-alive connection (each a durable commit: SQLite 
 synchronous=FULL), which gives the creation latency; then `wrk` (Debian package) drives
 get-one-task and list-tasks.
 
-    bench/api.py                          # default: 10,000 tasks, wrk 2 threads 16 conns 8 s
+    bench/api.py                          # default: 10,000 tasks, wrk 2 threads 16 conns 6 s
 """
 
 import argparse
@@ -53,7 +53,7 @@ def main(argv):
     ap.add_argument("--tasks", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections")
-    ap.add_argument("--seconds", type=int, default=8, help="wrk duration per endpoint")
+    ap.add_argument("--seconds", type=int, default=6, help="wrk duration per endpoint")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if not shutil.which("wrk"):

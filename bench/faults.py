@@ -145,8 +145,8 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="720p")
     ap.add_argument("--down", type=float, default=3.0, help="seconds the publisher is away")
-    ap.add_argument("--before", type=float, default=3.0)
-    ap.add_argument("--after", type=float, default=8.0)
+    ap.add_argument("--before", type=float, default=2.0)
+    ap.add_argument("--after", type=float, default=6.0)
     ap.add_argument("--contenders", default="ffmpeg,nginx,ferry")
     ap.add_argument("--modes", default="stall,drop",
                     help="stall: the source server keeps its players while the publisher is "

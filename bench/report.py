@@ -92,14 +92,18 @@ def capacity(doc, out):
 
 def latency(doc, out):
     out.append("### Added latency\n")
-    out.append("`%s` — %s, %s, %s relay(s), %s s.\n" % (
-        doc["command"], doc["date"], doc["settings"]["profile"], doc["settings"]["n"],
-        doc["settings"]["seconds"]))
+    out.append("`%s` — %s, %s, %s relay(s), %s rounds of %s s; each figure the median "
+               "over the rounds, max the largest.\n" % (
+                   doc["command"], doc["date"], doc["settings"]["profile"],
+                   doc["settings"]["n"], doc["settings"].get("rounds", 1),
+                   doc["settings"]["seconds"]))
     rows = [[r["contender"], r.get("matched"), r.get("unmatched"), fmt(r.get("p50_ms"), "%.3f"),
              fmt(r.get("p90_ms"), "%.3f"), fmt(r.get("p99_ms"), "%.3f"),
-             fmt(r.get("max_ms"), "%.3f"), r.get("error", "")] for r in doc["results"]]
+             fmt(r.get("max_ms"), "%.3f"),
+             ", ".join("%.1f" % x for x in r.get("p99_ms_rounds", [])), r.get("error", "")]
+            for r in doc["results"]]
     out.append(B.markdown_table(["contender", "packets matched", "unmatched", "p50 ms", "p90 ms",
-                                 "p99 ms", "max ms", "error"], rows))
+                                 "p99 ms", "max ms", "p99 of each round", "error"], rows))
     out.append("")
 
 
