@@ -18,11 +18,17 @@ BOB_TOKEN = "bob-e2e-token-9876543210"
 # Tencent Cloud API 3.0 key pairs (SecretId, SecretKey) of the same accounts.
 ALICE_TC = ("AKIDalice0e2e0000000000000000000000", "alice-tc-secret-key-0123456789")
 BOB_TC = ("AKIDbob00e2e0000000000000000000000", "bob-tc-secret-key-9876543210")
+# Alibaba Cloud key pairs (AccessKeyId, AccessKeySecret). alice may send 200 requests per
+# second to each action so that batches of calls never throttle; bob has the default 10.
+ALICE_ALI = ("LTAIalice0e2e00000000", "alice-ali-secret-0123456789")
+BOB_ALI = ("LTAIbob00e2e000000000", "bob-ali-secret-9876543210")
 ACCOUNTS = {
     "alice": {"token": ALICE_TOKEN, "tc_secret_id": ALICE_TC[0], "tc_secret_key": ALICE_TC[1],
-              "tc_app_id": "1250000001"},
+              "tc_app_id": "1250000001", "ali_access_key_id": ALICE_ALI[0],
+              "ali_access_key_secret": ALICE_ALI[1], "ali_qps": 200},
     "bob": {"token": BOB_TOKEN, "tc_secret_id": BOB_TC[0], "tc_secret_key": BOB_TC[1],
-            "tc_app_id": "1250000002"},
+            "tc_app_id": "1250000002", "ali_access_key_id": BOB_ALI[0],
+            "ali_access_key_secret": BOB_ALI[1]},
 }
 
 # Limits that keep the tests short: a source silent for 3 s counts as failed, and
