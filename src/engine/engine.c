@@ -63,6 +63,11 @@ const char *engine_av_error_last(void)
     return last_av_error;
 }
 
+void engine_av_error_set(const char *line)
+{
+    snprintf(last_av_error, sizeof(last_av_error), "%s", line);
+}
+
 static void strip_newlines(char *s)
 {
     size_t n = strlen(s);
@@ -107,17 +112,26 @@ void io_guard_init(io_guard *g, const engine_worker *w, int64_t stop_grace_us)
     g->deadline_us = INT64_MAX;
     g->stop_grace_us = stop_grace_us;
     g->expired = false;
+    atomic_init(&g->cut, false);
 }
 
 void io_guard_arm(io_guard *g, int64_t timeout_us)
 {
     g->deadline_us = time_mono_us() + timeout_us;
     g->expired = false;
+    atomic_store(&g->cut, false);
+}
+
+void io_guard_cut(io_guard *g)
+{
+    atomic_store(&g->cut, true);
 }
 
 static int io_guard_interrupt(void *opaque)
 {
     io_guard *g = opaque;
+    if (atomic_load(&g->cut))
+        return 1;
     int64_t now = time_mono_us();
     int64_t stop_at = atomic_load(&g->w->stop_at_us);
     if (stop_at && now - stop_at >= g->stop_grace_us)

@@ -75,16 +75,20 @@ void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame);
 /* ---- bounded, interruptible libavformat I/O ---- */
 
 /* The interrupt callback's state: a deadline armed before every blocking call, and the
- * worker's stop request. Only the worker thread touches it. */
+ * worker's stop request. One thread at a time uses it: the worker, or during pre-roll the
+ * reader thread for a read the worker armed (read_ahead.h); cut may come from any thread. */
 typedef struct io_guard {
     const engine_worker *w;
     int64_t deadline_us;   /* monotonic; INT64_MAX = none */
     int64_t stop_grace_us; /* how long I/O may go on after a stop request */
     bool expired;          /* the deadline (not a stop) caused the last interrupt */
+    atomic_bool cut;       /* the worker abandons the call in flight (on another thread) */
 } io_guard;
 
 void io_guard_init(io_guard *g, const engine_worker *w, int64_t stop_grace_us);
 void io_guard_arm(io_guard *g, int64_t timeout_us);
+/* Ends the guarded call at once, from any thread; the next io_guard_arm clears it. */
+void io_guard_cut(io_guard *g);
 AVIOInterruptCB io_guard_callback(io_guard *g);
 
 /* ---- sources: one descriptor per kind (live now; playlist and backup later) ---- */
@@ -157,6 +161,8 @@ bool output_rtmp_can_carry(enum AVCodecID id);
 /* The first FFmpeg error line logged on this thread since the last clear ("" = none). */
 void engine_av_error_clear(void);
 const char *engine_av_error_last(void);
+/* Makes line this thread's first error line (a read done on a helper thread). */
+void engine_av_error_set(const char *line);
 
 /* "Connection refused" for an AVERROR, the text of av_strerror. */
 const char *engine_averror(int averror, char *buf, size_t len);

@@ -1,5 +1,5 @@
 /* relay_worker.c — one task's worker thread: pulls the source, maps packets through the
- * timeline, pushes them to the output sessions; owns reconnects and the retry policy. */
+ * timeline, pushes them to the output sessions; owns reconnects, retries and the pre-roll. */
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
@@ -7,6 +7,8 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "engine/gop_buffer.h"
+#include "engine/read_ahead.h"
 #include "engine/timeline.h"
 
 #define FLV_TICK_US 1000            /* FLV timestamps are milliseconds */
@@ -50,9 +52,18 @@ typedef struct relay {
      * latest source so a new session or a codec-header change sends the right headers. */
     output_shape shape;
     bool shaped;
+    bool src_has_video; /* kept apart: outputs must not look at the source mid-read */
     bool announced_running;
-    int64_t last_read_us; /* watchdog: the last packet the source gave */
-    int64_t last_pass_us; /* watchdog: the last packet the timeline passed */
+    /* Pre-roll (engine.h, push_at_ms): the source is read, the outputs wait for push time;
+     * reads go through a helper thread so the wait for a packet can end at push time. */
+    bool preroll;
+    int64_t push_mono_us; /* push_at_ms on the monotonic clock */
+    gop_buffer gop;
+    read_ahead ahead;
+    bool ahead_unusable;    /* the read in flight is armed with the no-keyframe deadline */
+    bool ahead_unavailable; /* no helper thread: pre-roll reads on the worker (less exact) */
+    int64_t last_read_us;   /* watchdog: the last packet the source gave */
+    int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
     io_guard src_guard, out_guard;
     AVPacket *pkt;
     engine_event_type end;
@@ -147,18 +158,29 @@ static int64_t relay_probe_us(const relay *r)
     return us < PROBE_MIN_US ? PROBE_MIN_US : us > PROBE_MAX_US ? PROBE_MAX_US : us;
 }
 
+/* The helper thread must be idle before the source closes; a read in flight is abandoned. */
+static void relay_end_read_ahead(relay *r)
+{
+    if (read_ahead_pending(&r->ahead))
+        io_guard_cut(&r->src_guard);
+    read_ahead_stop(&r->ahead);
+}
+
 static void relay_close_source(relay *r)
 {
+    relay_end_read_ahead(r);
     if (!r->src_up)
         return;
     r->src.ops->close(&r->src);
     r->src_up = false;
+    r->src_has_video = false;
 }
 
 /* The source failed: close it, start a new timeline epoch, open or go on with the episode. */
 static void relay_pull_failed(relay *r, const char *why)
 {
     relay_close_source(r);
+    gop_buffer_reset(&r->gop, r->gop.has_video); /* held packets belong to the lost session */
     if (r->tl.epoch_open)
         timeline_discontinuity(&r->tl);
     relay_sync_discontinuities(r);
@@ -228,8 +250,10 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
         }
     }
     r->shaped = true;
-    bool video = source_stream(&r->src, MEDIA_VIDEO) && r->shape.par[MEDIA_VIDEO];
+    r->src_has_video = source_stream(&r->src, MEDIA_VIDEO) != NULL;
+    bool video = r->src_has_video && r->shape.par[MEDIA_VIDEO];
     timeline_set_has_video(&r->tl, video);
+    gop_buffer_reset(&r->gop, video);
     for (int i = 0; i < r->n_outs && !video; i++)
         r->outs[i].out.need_key = false;
     return 0;
@@ -356,7 +380,7 @@ static int relay_open_output(relay *r, int i)
         return relay_push_failed(r, i, why);
     }
     o->up = true;
-    if (!source_stream(&r->src, MEDIA_VIDEO))
+    if (!r->src_has_video)
         o->out.need_key = false;
     tlog_info(r->job->task_id, "engine: output %d connected: %s", i, o->url);
     return RELAY_GO;
@@ -469,26 +493,59 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
     return RELAY_GO;
 }
 
-static int relay_forward(relay *r, int kind, const AVPacket *pkt, int64_t now_us)
+static void relay_pull_recovered(relay *r)
 {
+    if (!r->pull.failing)
+        return;
+    tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)", r->pull.attempts);
+    r->pull = (retry_budget){0};
+}
+
+/* Maps a packet through the timeline and writes it to the outputs. */
+static int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
+{
+    output_ts ts = {.dur_us = tp->dur_us};
+    timeline_verdict v = timeline_map(&r->tl, tp, &ts.dts_us, &ts.pts_us);
+    relay_sync_discontinuities(r);
+    if (v == TIMELINE_DROP)
+        return RELAY_GO;
+    relay_pull_recovered(r);
+    int rc = relay_push(r, tp->track, pkt, &ts);
+    /* a slow destination is not a stalled source */
+    r->last_read_us = r->last_pass_us = time_mono_us();
+    return rc;
+}
+
+/* Pre-roll: the packet joins the GOP buffer instead of the outputs. */
+static void relay_hold(relay *r, AVPacket *pkt, const timeline_pkt *tp)
+{
+    int rc = gop_buffer_push(&r->gop, pkt, tp);
+    if (rc == GOP_KEPT) {
+        relay_pull_recovered(r);
+        r->last_pass_us = tp->now_us; /* usable: the no-keyframe watchdog rests */
+    } else if (rc == GOP_OVERFLOW) {
+        tlog_warn(r->job->task_id,
+                  "engine: pre-roll: a GOP outgrew the buffer (%d packets, %d bytes): "
+                  "dropped; holding again from the next keyframe",
+                  r->gop.max_packets, (int)r->gop.max_bytes);
+    } else if (rc < 0) {
+        tlog_warn(r->job->task_id, "engine: pre-roll: out of memory; a packet was dropped");
+    }
+}
+
+/* A packet the source gave: relayed, or held during pre-roll. */
+static int relay_take_packet(relay *r, int kind, AVPacket *pkt, int64_t now_us)
+{
+    if (kind < 0 || !r->shape.par[kind])
+        return RELAY_GO;
     relay_take_new_extradata(r, kind, pkt);
     timeline_pkt tp;
     if (!relay_timeline_pkt(r, kind, pkt, now_us, &tp))
         return RELAY_GO;
-    output_ts ts = {.dur_us = tp.dur_us};
-    timeline_verdict v = timeline_map(&r->tl, &tp, &ts.dts_us, &ts.pts_us);
-    relay_sync_discontinuities(r);
-    if (v == TIMELINE_DROP)
-        return RELAY_GO;
-    if (r->pull.failing) {
-        tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)",
-                  r->pull.attempts);
-        r->pull = (retry_budget){0};
-    }
-    int rc = relay_push(r, kind, pkt, &ts);
-    /* a slow destination is not a stalled source */
-    r->last_read_us = r->last_pass_us = time_mono_us();
-    return rc;
+    if (!r->preroll)
+        return relay_forward(r, pkt, &tp);
+    relay_hold(r, pkt, &tp);
+    return RELAY_GO;
 }
 
 /* The source is stalled when it gives nothing for stall_timeout, or nothing usable (no
@@ -513,8 +570,9 @@ static void relay_describe_read_error(const relay *r, int rc, bool unusable, cha
     }
 }
 
-/* Reads one packet and relays it; a read error or a stall is a source failure. */
-static int relay_pump(relay *r)
+/* Arms the source guard for one read: it ends at the stall deadline, or at the no-keyframe
+ * deadline when that comes first (then the result is true). */
+static bool relay_arm_read(relay *r)
 {
     int64_t silent_until = r->last_read_us + (int64_t)r->job->stall_timeout_ms * 1000;
     int64_t unusable_until = r->last_pass_us + relay_keyframe_wait_ms(r) * 1000;
@@ -522,8 +580,12 @@ static int relay_pump(relay *r)
     int64_t left = (unusable ? unusable_until : silent_until) - time_mono_us();
     io_guard_arm(&r->src_guard, left > 0 ? left : 0);
     engine_av_error_clear();
-    int kind = -1;
-    int rc = r->src.ops->read(&r->src, r->pkt, &kind);
+    return unusable;
+}
+
+/* What one read gave: a read error or a stall is a source failure; a packet goes on. */
+static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusable)
+{
     if (rc < 0) {
         if (worker_stop_requested(r->w))
             return relay_stop(r);
@@ -532,11 +594,116 @@ static int relay_pump(relay *r)
         relay_pull_failed(r, why);
         return RELAY_GO;
     }
-    r->last_read_us = time_mono_us();
-    rc = kind >= 0 && r->shape.par[kind] ? relay_forward(r, kind, r->pkt, r->last_read_us)
-                                         : RELAY_GO;
+    r->last_read_us = at_us;
+    rc = relay_take_packet(r, kind, r->pkt, at_us);
     av_packet_unref(r->pkt);
     return rc;
+}
+
+/* Until when the worker may wait for a packet: push time once there is something to push
+ * (and the destination's next attempt is due), else for the packet itself. */
+static int64_t relay_wake_at(const relay *r)
+{
+    if (!r->preroll || !gop_buffer_ready(&r->gop))
+        return INT64_MAX;
+    int64_t retry_us = r->outs[0].retry.next_ms * 1000;
+    return retry_us > r->push_mono_us ? retry_us : r->push_mono_us;
+}
+
+/* A read on the helper thread: asked once, waited for until push time. */
+static int relay_pump_ahead(relay *r)
+{
+    if (!read_ahead_pending(&r->ahead)) {
+        r->ahead_unusable = relay_arm_read(r);
+        read_ahead_ask(&r->ahead);
+    }
+    read_result res;
+    if (!read_ahead_wait(&r->ahead, relay_wake_at(r), &res))
+        return RELAY_GO; /* push time: the read goes on meanwhile */
+    engine_av_error_set(res.av_error);
+    int rc = relay_take_read(r, res.rc, res.kind, res.at_us, r->ahead_unusable);
+    if (!r->preroll)
+        read_ahead_stop(&r->ahead); /* pre-roll is over: the worker reads by itself again */
+    return rc;
+}
+
+static void relay_start_read_ahead(relay *r)
+{
+    if (r->ahead.started || r->ahead_unavailable)
+        return;
+    if (read_ahead_start(&r->ahead, &r->src, r->pkt, r->job->task_id) < 0) {
+        r->ahead_unavailable = true;
+        tlog_warn(r->job->task_id, "engine: pre-roll: no reader thread; the push may come "
+                                   "one packet late");
+    }
+}
+
+/* Reads one packet and relays (or holds) it. */
+static int relay_pump(relay *r)
+{
+    if (r->preroll)
+        relay_start_read_ahead(r);
+    if (r->ahead.started)
+        return relay_pump_ahead(r);
+    bool unusable = relay_arm_read(r);
+    int kind = -1;
+    int rc = r->src.ops->read(&r->src, r->pkt, &kind);
+    return relay_take_read(r, rc, kind, time_mono_us(), unusable);
+}
+
+/* ---------- pre-roll ---------- */
+
+/* push_at in the future: the source connects now, the destination at push_at. The wall time
+ * is carried to the monotonic clock once, rounded up: never early. */
+static void relay_plan_preroll(relay *r)
+{
+    int64_t lead_ms = r->job->push_at_ms - time_now_ms();
+    if (r->job->push_at_ms <= 0 || lead_ms <= 0)
+        return;
+    r->preroll = true;
+    r->push_mono_us = time_mono_us() + lead_ms * 1000;
+    tlog_info(r->job->task_id,
+              "engine: pre-roll: the source connects now, the destination in %lld ms",
+              (long long)lead_ms);
+}
+
+static bool relay_preroll_due(const relay *r)
+{
+    return r->preroll && gop_buffer_ready(&r->gop) && time_mono_us() >= relay_wake_at(r);
+}
+
+/* Push time: the held GOP goes out as one burst, from its keyframe on, through the timeline;
+ * the relay is live from here on. */
+static int relay_flush_gop(relay *r)
+{
+    tlog_info(r->job->task_id,
+              "engine: pre-roll over %lld ms after push time: pushing %d held packet(s), "
+              "%lld ms of media",
+              (long long)(time_mono_us() - r->push_mono_us) / 1000, r->gop.count,
+              (long long)gop_buffer_span_us(&r->gop) / 1000);
+    r->preroll = false;
+    int rc = RELAY_GO;
+    gop_entry *e;
+    while (rc == RELAY_GO && (e = gop_buffer_front(&r->gop))) {
+        if (worker_stop_requested(r->w)) {
+            rc = relay_stop(r);
+        } else {
+            relay_take_new_extradata(r, e->tp.track, e->pkt); /* headers in packet order */
+            rc = relay_forward(r, e->pkt, &e->tp);
+        }
+        gop_buffer_pop(&r->gop);
+    }
+    gop_buffer_free(&r->gop);
+    return rc;
+}
+
+/* Opens the outputs; once the destination is up, pushes what is held. A destination that
+ * fails keeps the pre-roll going (the buffer follows the source) until a retry connects. */
+static int relay_preroll_end(relay *r)
+{
+    if (relay_service_outputs(r) != RELAY_GO)
+        return RELAY_END;
+    return r->outs[0].up ? relay_flush_gop(r) : RELAY_GO;
 }
 
 /* ---------- the thread ---------- */
@@ -554,6 +721,8 @@ static int relay_init(relay *r, engine_worker *w)
     timeline_init(&r->tl, FLV_TICK_US, true);
     io_guard_init(&r->src_guard, w, 0);
     io_guard_init(&r->out_guard, w, OUTPUT_STOP_GRACE_US);
+    gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
+    relay_plan_preroll(r);
     r->pkt = av_packet_alloc();
     return r->pkt ? 0 : -1;
 }
@@ -567,7 +736,11 @@ static void relay_run(relay *r)
         }
         if (!r->src_up && relay_connect_source(r) != RELAY_GO)
             return;
-        if (relay_service_outputs(r) != RELAY_GO || relay_pump(r) != RELAY_GO)
+        if (relay_preroll_due(r) && relay_preroll_end(r) != RELAY_GO)
+            return;
+        if (!r->preroll && relay_service_outputs(r) != RELAY_GO)
+            return;
+        if (relay_pump(r) != RELAY_GO)
             return;
     }
 }
@@ -589,6 +762,7 @@ static void relay_finish(relay *r)
 
 static void relay_free(relay *r)
 {
+    gop_buffer_free(&r->gop);
     av_packet_free(&r->pkt);
     for (int k = 0; k < MEDIA_KINDS; k++)
         avcodec_parameters_free(&r->shape.par[k]);
