@@ -100,18 +100,14 @@ static const char *named_id(const tc_call *c)
     return custom && *custom ? custom : NULL;
 }
 
-/* The caller's Tencent task with that id. Tasks of other accounts, and tasks made through
- * another dialect, do not exist here. */
+/* The caller's task with that id, whichever API created it (one task model: each API
+ * shows every task of the account in its own shape). Other accounts' tasks do not exist. */
 static int load_task(const tc_call *c, const char *id, task *t, ferr *err)
 {
     if (!id)
         return ferr_set(err, FERR_MISSING, "TaskId",
                         "The request is missing a required parameter `TaskId`.");
     int rc = task_get(c->account->name, id, t, err);
-    if (rc == 0 && t->dialect != TASK_DIALECT_TENCENT) {
-        task_free(t);
-        rc = FERR_NOT_FOUND;
-    }
     if (rc == FERR_NOT_FOUND)
         ferr_set(err, FERR_NOT_FOUND, "TaskId", "The task does not exist.");
     return rc;
@@ -285,7 +281,7 @@ static void describe_tasks(tc_call *c)
         page_arg(c, "PageSize", PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, &size) != 0)
         return;
     const char *id = named_id(c);
-    task_filter f = {.id_exact = id, .dialect = TASK_DIALECT_TENCENT};
+    task_filter f = {.id_exact = id, .dialect = -1};
     task *list = NULL;
     int n = 0, total = 0;
     ferr err = {0};

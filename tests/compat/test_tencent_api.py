@@ -594,3 +594,19 @@ def test_native_token_is_not_a_tencent_key(ferryd, sdk_installed):
     r = TcClient(ferryd.port, "alice", ALICE_TOKEN, sdk="v4").error(
         "DescribeLivePullStreamTasks", {})
     assert r["code"] == "AuthFailure.SecretIdNotFound", r
+
+
+def test_tasks_of_other_apis_are_visible(tc, api):
+    """One task model: a task made through the native API is listed, described and paused
+    through the Tencent API, in Tencent's shape."""
+    start, end = later()
+    native = api.create_task(source_type="live", source_urls=["rtmp://127.0.0.1:9/src/x"],
+                             destination="rtmp://127.0.0.1:9/dst/native", start_time=start,
+                             end_time=end)
+    info = describe_one(tc, native["id"])
+    assert info["TaskId"] == native["id"]
+    assert info["SourceType"] == "PullLivePushLive"
+    assert info["SourceUrls"] == ["rtmp://127.0.0.1:9/src/x"]
+    assert info["StartTime"] == start and info["Status"] == "enable"
+    tc.ok("ModifyLivePullStreamTask", {"TaskId": native["id"], "Operator": "t", "Status": "pause"})
+    assert api.task(native["id"])["paused"] is True
