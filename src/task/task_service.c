@@ -159,8 +159,9 @@ static bool str_differs(const char *a, const char *b)
 /* True when the running worker must be rebuilt to apply the new spec. */
 static bool media_changed(const task_spec *a, const task_spec *b)
 {
+    bool loops_matter = a->source_kind != TASK_SOURCE_LIVE; /* a live source never loops */
     if (a->source_kind != b->source_kind || a->n_sources != b->n_sources ||
-        a->loop_count != b->loop_count || a->retry_count != b->retry_count ||
+        (loops_matter && a->loop_count != b->loop_count) || a->retry_count != b->retry_count ||
         a->retry_interval_s != b->retry_interval_s || str_differs(a->dst_url, b->dst_url) ||
         str_differs(a->backup_dst_url, b->backup_dst_url) ||
         str_differs(a->backup_source_url, b->backup_source_url))
