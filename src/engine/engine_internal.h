@@ -102,7 +102,8 @@ typedef struct engine_source {
 typedef struct source_open_args {
     const char *url;
     AVIOInterruptCB interrupt;
-    int64_t rw_timeout_us;
+    int64_t rw_timeout_us;      /* a read that gives nothing for this long fails */
+    int64_t connect_timeout_us; /* for protocols with a connect timeout of their own */
     int64_t probe_us; /* how much stream time may be read to find the streams */
 } source_open_args;
 

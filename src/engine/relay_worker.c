@@ -8,12 +8,12 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "engine/gop_buffer.h"
+#include "engine/output_queue.h"
 #include "engine/read_ahead.h"
 #include "engine/timeline.h"
 
 #define FLV_TICK_US 1000            /* FLV timestamps are milliseconds */
-#define OUTPUT_STOP_GRACE_US 500000 /* a write in flight may finish after a stop request */
-#define OUTPUT_CLOSE_US 500000      /* trailer and unpublish on the way out */
+#define QUEUE_ALARM_EVERY_MS 10000  /* at most one PushStreamUnstable per output this often */
 #define KEYFRAME_WAIT_MIN_MS 30000  /* packets flow but none is usable (no keyframe) */
 #define PROBE_MIN_US 2000000        /* stream time the probe may read, at least ... */
 #define PROBE_MAX_US 10000000       /* ... and at most; 1 s under connect_timeout if it fits */
@@ -29,8 +29,9 @@ typedef struct retry_budget {
 
 typedef struct relay_output {
     const char *url;
-    output_rtmp out;
-    bool up;      /* a session is open */
+    output_queue *q;           /* its writer thread, from the first connect on */
+    bool up;                   /* packets go to the queue: a session is open or opening */
+    int64_t unstable_alarm_ms; /* the last queue-full alarm */
     bool gave_up; /* the second destination, abandoned after its retries */
     retry_budget retry;
     char error[ENGINE_ERR_MAX];
@@ -64,7 +65,7 @@ typedef struct relay {
     bool ahead_unavailable; /* no helper thread: pre-roll reads on the worker (less exact) */
     int64_t last_read_us;   /* watchdog: the last packet the source gave */
     int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
-    io_guard src_guard, out_guard;
+    io_guard src_guard;
     AVPacket *pkt;
     engine_event_type end;
     engine_failure end_failure;
@@ -138,14 +139,6 @@ static void relay_add_av_detail(char *why, size_t len)
     size_t n = strlen(why);
     if (detail[0] && !strstr(detail, reason) && !strstr(why, detail) && n + 4 < len)
         snprintf(why + n, len - n, " (%s)", detail);
-}
-
-/* Output I/O: connects stop at once on engine_stop, a write in flight gets a grace. */
-static void relay_arm_output(relay *r, int64_t timeout_us, int64_t stop_grace_us)
-{
-    r->out_guard.stop_grace_us = stop_grace_us;
-    io_guard_arm(&r->out_guard, timeout_us);
-    engine_av_error_clear();
 }
 
 /* ---------- the source side ---------- */
@@ -255,7 +248,8 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
     timeline_set_has_video(&r->tl, video);
     gop_buffer_reset(&r->gop, video);
     for (int i = 0; i < r->n_outs && !video; i++)
-        r->outs[i].out.need_key = false;
+        if (r->outs[i].q)
+            output_queue_expect_video(r->outs[i].q, false);
     return 0;
 }
 
@@ -282,6 +276,7 @@ static int relay_open_source(relay *r, char *why, size_t len)
         .url = r->job->sources[0],
         .interrupt = io_guard_callback(&r->src_guard),
         .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
+        .connect_timeout_us = (int64_t)r->job->connect_timeout_ms * 1000,
         .probe_us = relay_probe_us(r),
     };
     io_guard_arm(&r->src_guard, (int64_t)r->job->connect_timeout_ms * 1000);
@@ -331,13 +326,11 @@ static int relay_connect_source(relay *r)
 
 /* ---------- the output side ---------- */
 
-/* An output failed (connect or write): its session is gone; schedule the next attempt.
- * The destination drives the task's state; the second one raises alarms only. */
+/* An output failed (connect or write): its writer closed the session; schedule the next
+ * attempt. The destination drives the task's state; the second one raises alarms only. */
 static int relay_push_failed(relay *r, int i, const char *why)
 {
     relay_output *o = &r->outs[i];
-    if (o->up)
-        output_rtmp_close(&o->out, false);
     o->up = false;
     if (worker_stop_requested(r->w))
         return relay_stop(r);
@@ -366,23 +359,27 @@ static int relay_push_failed(relay *r, int i, const char *why)
     return RELAY_GO;
 }
 
+/* Asks the output's writer thread for a session: it connects while the relay goes on and
+ * reports the outcome to relay_poll_outputs. */
 static int relay_open_output(relay *r, int i)
 {
     relay_output *o = &r->outs[i];
-    char why[ENGINE_ERR_MAX];
-    relay_arm_output(r, (int64_t)r->job->connect_timeout_ms * 1000, 0);
-    int rc = output_rtmp_open(&o->out, o->url, &r->shape, io_guard_callback(&r->out_guard),
-                              (int64_t)r->job->stall_timeout_ms * 1000, why, sizeof(why));
-    if (rc < 0) {
-        relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->connect_timeout_ms);
-        if (!r->out_guard.expired)
-            relay_add_av_detail(why, sizeof(why));
-        return relay_push_failed(r, i, why);
+    if (!o->q) {
+        output_queue_args a = {
+            .w = r->w,
+            .url = o->url,
+            .index = i,
+            .shape = &r->shape,
+            .connect_timeout_us = (int64_t)r->job->connect_timeout_ms * 1000,
+            .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
+        };
+        char msg[256];
+        int rc = output_queue_start(&o->q, &a);
+        if (rc < 0)
+            return relay_push_failed(r, i, engine_averror(rc, msg, sizeof(msg)));
     }
+    output_queue_connect(o->q, r->src_has_video);
     o->up = true;
-    if (!r->src_has_video)
-        o->out.need_key = false;
-    tlog_info(r->job->task_id, "engine: output %d connected: %s", i, o->url);
     return RELAY_GO;
 }
 
@@ -461,36 +458,56 @@ static bool relay_timeline_pkt(const relay *r, int kind, const AVPacket *pkt, in
     return true;
 }
 
-/* Writes a mapped packet to every open output. */
+/* What the writers did since the last look: packets written (the first one on the
+ * destination means running), or a session that ended. */
+static int relay_poll_outputs(relay *r)
+{
+    for (int i = 0; i < r->n_outs; i++) {
+        relay_output *o = &r->outs[i];
+        output_report rep;
+        if (!o->q)
+            continue;
+        output_queue_poll(o->q, &rep);
+        if (rep.written > 0 && !rep.failed) {
+            relay_output_recovered(r, i);
+            if (i == 0)
+                relay_announce_running(r);
+        }
+        if (rep.failed && o->up && relay_push_failed(r, i, rep.error) != RELAY_GO)
+            return RELAY_END;
+    }
+    return RELAY_GO;
+}
+
+/* A queue dropped packets: its destination takes less than real time. */
+static void relay_queue_dropped(relay *r, int i, int dropped)
+{
+    relay_output *o = &r->outs[i];
+    int64_t now = time_mono_ms();
+    if (o->unstable_alarm_ms && now - o->unstable_alarm_ms < QUEUE_ALARM_EVERY_MS)
+        return;
+    o->unstable_alarm_ms = now;
+    char why[ENGINE_ERR_MAX];
+    snprintf(why, sizeof(why), "push %s: too slow: %d packet(s) dropped from its queue", o->url,
+             dropped);
+    relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, why, "PushStreamUnstable");
+}
+
+/* Hands a mapped packet to every output's queue: never waits for a destination. */
 static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts)
 {
-    bool wrote_any = false, wrote_primary = false;
     for (int i = 0; i < r->n_outs; i++) {
         relay_output *o = &r->outs[i];
         if (!o->up)
             continue;
-        char why[ENGINE_ERR_MAX];
-        relay_arm_output(r, (int64_t)r->job->stall_timeout_ms * 1000, OUTPUT_STOP_GRACE_US);
-        int rc = output_rtmp_write(&o->out, kind, pkt, ts, r->shape.par[kind], why, sizeof(why));
-        if (rc < 0) {
-            relay_explain_timeout(&r->out_guard, why, sizeof(why), r->job->stall_timeout_ms);
-            if (!r->out_guard.expired)
-                relay_add_av_detail(why, sizeof(why));
-            if (relay_push_failed(r, i, why) != RELAY_GO)
-                return RELAY_END;
-            continue;
-        }
-        if (rc > 0) {
-            relay_output_recovered(r, i);
-            wrote_any = true;
-            wrote_primary |= i == 0;
-        }
+        int dropped = output_queue_push(o->q, kind, pkt, ts, r->shape.par[kind]);
+        if (dropped > 0)
+            relay_queue_dropped(r, i, dropped);
+        else if (dropped < 0)
+            tlog_warn(r->job->task_id, "engine: output %d: out of memory; a packet was dropped",
+                      i);
     }
-    if (wrote_any)
-        progress_note_packet(r->w, pkt->size, kind == MEDIA_VIDEO || !r->shape.par[MEDIA_VIDEO]);
-    if (wrote_primary)
-        relay_announce_running(r);
-    return RELAY_GO;
+    return relay_poll_outputs(r);
 }
 
 static void relay_pull_recovered(relay *r)
@@ -720,7 +737,6 @@ static int relay_init(relay *r, engine_worker *w)
             r->outs[r->n_outs++].url = w->job.outputs[i];
     timeline_init(&r->tl, FLV_TICK_US, true);
     io_guard_init(&r->src_guard, w, 0);
-    io_guard_init(&r->out_guard, w, OUTPUT_STOP_GRACE_US);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
     relay_plan_preroll(r);
     r->pkt = av_packet_alloc();
@@ -738,6 +754,8 @@ static void relay_run(relay *r)
             return;
         if (relay_preroll_due(r) && relay_preroll_end(r) != RELAY_GO)
             return;
+        if (relay_poll_outputs(r) != RELAY_GO)
+            return;
         if (!r->preroll && relay_service_outputs(r) != RELAY_GO)
             return;
         if (relay_pump(r) != RELAY_GO)
@@ -750,10 +768,8 @@ static void relay_finish(relay *r)
 {
     relay_close_source(r);
     for (int i = 0; i < r->n_outs; i++) {
-        if (!r->outs[i].up)
-            continue;
-        relay_arm_output(r, OUTPUT_CLOSE_US, INT64_MAX);
-        output_rtmp_close(&r->outs[i].out, true);
+        output_queue_stop(r->outs[i].q, r->outs[i].up); /* the trailer, when a session is up */
+        r->outs[i].q = NULL;
         r->outs[i].up = false;
     }
     bool failed = r->end == ENGINE_EV_FAILED;

@@ -1,5 +1,5 @@
-/* source_live.c — a live source: any URL libavformat opens (rtmp, rtmps, srt, http-flv, hls),
- * opened with a bounded, interruptible probe; picks one video and one audio stream. */
+/* source_live.c — a live source: rtmp, rtmps, srt, http-flv, hls or rtsp, each a small
+ * descriptor (format hint, timeouts in that protocol's own option names); bounded probe. */
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
@@ -13,6 +13,86 @@
  * a new player's video at the next keyframe (nginx-rtmp) with a long GOP. Stopping early
  * then would lose the video track for the whole output session. */
 #define PROBE_BYTES (8 * 1024 * 1024)
+
+/* One live protocol. Every one also gets the generic rw_timeout and the worker's interrupt
+ * deadlines (connect, stall); these options add the protocol's own socket timeouts so a
+ * blocking call inside FFmpeg ends on its own too. Option names differ per protocol, and
+ * some are traps: rtmp's "timeout" and rtsp's "listen_timeout" turn on listening. */
+typedef struct live_protocol {
+    const char *name;
+    const char *format; /* input format to skip probing for, NULL = probe */
+    void (*options)(AVDictionary **opts, const source_open_args *a);
+} live_protocol;
+
+/* rtmp, rtmps: tcp_nodelay reaches TCP through the RTMP layer; no other timeout exists. */
+static void live_rtmp_options(AVDictionary **opts, const source_open_args *a)
+{
+    (void)a;
+    av_dict_set(opts, "tcp_nodelay", "1", 0);
+}
+
+/* http, https, hls: "timeout" goes down to TCP, bounding the connect and each socket I/O. */
+static void live_http_options(AVDictionary **opts, const source_open_args *a)
+{
+    if (a->rw_timeout_us > 0)
+        av_dict_set_int(opts, "timeout", a->rw_timeout_us, 0);
+    av_dict_set(opts, "tcp_nodelay", "1", 0);
+}
+
+/* srt (caller): connect_timeout in ms, timeout in us; latency and streamid stay in the URL,
+ * where libsrt reads them. */
+static void live_srt_options(AVDictionary **opts, const source_open_args *a)
+{
+    if (a->connect_timeout_us > 0)
+        av_dict_set_int(opts, "connect_timeout", a->connect_timeout_us / 1000, 0);
+    if (a->rw_timeout_us > 0)
+        av_dict_set_int(opts, "timeout", a->rw_timeout_us, 0);
+}
+
+/* rtsp: "timeout" (us) bounds socket I/O on the control and the media channels. */
+static void live_rtsp_options(AVDictionary **opts, const source_open_args *a)
+{
+    if (a->rw_timeout_us > 0)
+        av_dict_set_int(opts, "timeout", a->rw_timeout_us, 0);
+}
+
+static const live_protocol live_rtmp = {"rtmp", "flv", live_rtmp_options};
+static const live_protocol live_http_flv = {"http-flv", "flv", live_http_options};
+static const live_protocol live_hls = {"hls", "hls", live_http_options};
+static const live_protocol live_http = {"http", NULL, live_http_options};
+static const live_protocol live_srt = {"srt", "mpegts", live_srt_options};
+static const live_protocol live_rtsp = {"rtsp", NULL, live_rtsp_options};
+static const live_protocol live_other = {"other", NULL, live_rtmp_options};
+
+static bool url_has_scheme(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+/* The path's extension, before any query: "flv" for ".../live.flv?token=1". */
+static bool url_path_ends_with(const char *url, const char *ext)
+{
+    size_t end = strcspn(url, "?#"), n = strlen(ext);
+    return end > n && url[end - n - 1] == '.' && strncmp(url + end - n, ext, n) == 0;
+}
+
+static const live_protocol *live_protocol_of(const char *url)
+{
+    if (url_has_scheme(url, "rtmp") || url_has_scheme(url, "rtmps"))
+        return &live_rtmp;
+    if (url_has_scheme(url, "srt"))
+        return &live_srt;
+    if (url_has_scheme(url, "rtsp") || url_has_scheme(url, "rtsps"))
+        return &live_rtsp;
+    if (!url_has_scheme(url, "http") && !url_has_scheme(url, "https"))
+        return &live_other;
+    if (url_path_ends_with(url, "flv"))
+        return &live_http_flv;
+    if (url_path_ends_with(url, "m3u8") || url_path_ends_with(url, "m3u"))
+        return &live_hls;
+    return &live_http;
+}
 
 static void source_live_close(engine_source *s)
 {
@@ -44,10 +124,18 @@ static int source_live_pick_streams(engine_source *s)
     return v >= 0 || a >= 0 ? 0 : AVERROR_STREAM_NOT_FOUND;
 }
 
-/* RTMP always carries FLV: naming it skips a probe that waits for 2 KB of live data. */
-static const AVInputFormat *source_live_format_hint(const char *url)
+/* Connects and reads the stream headers: the format named by the protocol skips a probe
+ * that would wait for 2 KB of live data. */
+static int source_live_connect(engine_source *s, const source_open_args *a, const live_protocol *p)
 {
-    return strncmp(url, "rtmp", 4) == 0 ? av_find_input_format("flv") : NULL;
+    AVDictionary *opts = NULL;
+    if (a->rw_timeout_us > 0)
+        av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
+    p->options(&opts, a);
+    const AVInputFormat *fmt = p->format ? av_find_input_format(p->format) : NULL;
+    int rc = avformat_open_input(&s->ic, a->url, fmt, &opts);
+    av_dict_free(&opts);
+    return rc;
 }
 
 static int source_live_open(engine_source *s, const source_open_args *a, char *err, size_t errlen)
@@ -60,20 +148,16 @@ static int source_live_open(engine_source *s, const source_open_args *a, char *e
     s->ic->probesize = PROBE_BYTES;
     s->ic->max_analyze_duration = a->probe_us;
     s->ic->fps_probe_size = 0; /* stream copy needs no frame rate guess */
-    AVDictionary *opts = NULL;
-    if (a->rw_timeout_us > 0)
-        av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
-    av_dict_set(&opts, "tcp_nodelay", "1", 0); /* handed down to TCP by rtmp and http */
+    const live_protocol *p = live_protocol_of(a->url);
     int64_t t0 = time_mono_us();
-    int rc = avformat_open_input(&s->ic, a->url, source_live_format_hint(a->url), &opts);
-    av_dict_free(&opts);
+    int rc = source_live_connect(s, a, p);
     if (rc < 0)
         return source_live_fail(s, "open", rc, err, errlen);
     int64_t t1 = time_mono_us();
     rc = avformat_find_stream_info(s->ic, NULL);
     if (rc < 0)
         return source_live_fail(s, "probe", rc, err, errlen);
-    tlog_debug(engine_log_task(), "engine: source opened in %lld ms, probed in %lld ms",
+    tlog_debug(engine_log_task(), "engine: %s source opened in %lld ms, probed in %lld ms", p->name,
                (long long)(t1 - t0) / 1000, (long long)(time_mono_us() - t1) / 1000);
     rc = source_live_pick_streams(s);
     if (rc < 0) {
