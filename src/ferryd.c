@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "notify/notify.h"
 #include "store/store.h"
 #include "task/task.h"
 
@@ -144,8 +145,17 @@ static int run(config *c)
         log_error("cannot open the store in %s: %s", c->data_dir, err.msg);
         return 1;
     }
+    /* The formats are known before the first task changes; the notifier delivers what
+     * an earlier run left in the outbox and whatever the task service adds. */
+    api_register_callback_formats();
+    if (notify_start(c, st) != 0) {
+        log_error("cannot start the notifier");
+        store_close(st);
+        return 1;
+    }
     if (task_service_start(c, st) != 0) {
         log_error("cannot start the task service");
+        notify_stop();
         store_close(st);
         return 1;
     }
@@ -153,6 +163,7 @@ static int run(config *c)
     if (api_start(c, why, sizeof(why)) != 0) {
         log_error("cannot start the API on %s: %s", c->listen, why);
         task_service_stop();
+        notify_stop();
         store_close(st);
         return 1;
     }
@@ -163,6 +174,7 @@ static int run(config *c)
     api_set_ready(0);
     api_stop();
     task_service_stop();
+    notify_stop();
     store_close(st);
     log_info("ferryd stopped");
     return 0;

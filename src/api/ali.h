@@ -148,4 +148,9 @@ const char *ali_param_for_field(const char *field);
 /* True when region is one of config's ali_regions (comma-separated). */
 bool ali_region_served(const config *cfg, const char *region);
 
+/* ---------- callbacks (ali_callback.c) ---------- */
+struct notify_event; /* notify/notify.h */
+/* The payload of a task event (notify_format_fn); NULL when the cloud sends none. */
+json_t *ali_callback_format(const task *t, const struct notify_event *ev, const config_account *acct);
+
 #endif

@@ -10,5 +10,7 @@ int api_start(const config *cfg, char *err, size_t errlen);
 /* /healthz answers 200 only after this (the store is open and tasks are resumed). */
 void api_set_ready(int ready);
 void api_stop(void);
+/* Registers each dialect's callback payload format with the notifier (before tasks change). */
+void api_register_callback_formats(void);
 
 #endif

@@ -22,6 +22,9 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "api/ali.h"
+#include "api/tc.h"
+#include "notify/notify.h"
 
 /* Room for the request line, the headers and the read buffer of one connection. Query
  * strings of the cloud dialects can carry 30 source URLs, hence more than the default. */
@@ -574,4 +577,10 @@ void api_stop(void)
     MHD_stop_daemon(daemon_handle); /* closes the listener and every connection */
     daemon_handle = NULL;
     atomic_store(&server_ready, 0);
+}
+
+void api_register_callback_formats(void)
+{
+    notify_register_format(TASK_DIALECT_TENCENT, tc_callback_format);
+    notify_register_format(TASK_DIALECT_ALIBABA, ali_callback_format);
 }

@@ -174,4 +174,9 @@ json_t *tc_status_info(const task_progress *p);
 /* The Tencent parameter that a model field name stands for ("end_time" -> "EndTime"). */
 const char *tc_param_for_field(const char *field);
 
+/* ---------- callbacks (tc_callback.c) ---------- */
+struct notify_event; /* notify/notify.h */
+/* The payload of a task event (notify_format_fn); NULL when the cloud sends none. */
+json_t *tc_callback_format(const task *t, const struct notify_event *ev, const config_account *acct);
+
 #endif

@@ -60,6 +60,8 @@ static const config_key keys[] = {
         "cn-shanghai,cn-beijing,cn-shenzhen,ap-southeast-1,ap-southeast-5",
         "Alibaba Regions whose tasks this deployment runs"),
     STR("vod_media_map", vod_media_map, "", "file of MEDIA_ID URL lines for Alibaba vod tasks"),
+    STR("file_cache_dir", file_cache_dir, "", "VodLocalMode download cache; empty = DATA_DIR/cache"),
+    INT("file_cache_max_mb", file_cache_max_mb, "2048", "VodLocalMode cache size limit, MiB"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -49,6 +49,8 @@ typedef struct config {
     int ali_qps;             /* Alibaba requests/s per AccessKey and action; 0 = unlimited */
     char ali_regions[CONFIG_STR_MAX];   /* Alibaba Regions this deployment runs, a,b,c */
     char vod_media_map[CONFIG_STR_MAX]; /* file of "MEDIA_ID URL" lines; "" = none */
+    char file_cache_dir[CONFIG_STR_MAX];  /* VodLocalMode downloads; "" = DATA_DIR/cache */
+    int file_cache_max_mb;                /* the cache's size limit, MiB */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;

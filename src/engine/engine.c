@@ -198,13 +198,16 @@ static int job_check(const engine_job *job)
 {
     if (!job || !job->task_id[0])
         return FERR_INVALID;
-    if (job->kind != TASK_SOURCE_LIVE) {
+    if (job->kind != TASK_SOURCE_LIVE && job->kind != TASK_SOURCE_FILES) {
         tlog_error(job->task_id, "engine: source kind %s is not supported yet",
                    task_source_kind_name(job->kind));
         return FERR_INVALID;
     }
-    if (job->n_sources < 1 || !job->sources[0] || !job->sources[0][0])
+    if (job->n_sources < 1 || job->n_sources > TASK_MAX_SOURCES)
         return FERR_SOURCE_URL;
+    for (int i = 0; i < job->n_sources; i++)
+        if (!job->sources[i] || !job->sources[i][0])
+            return FERR_SOURCE_URL;
     if (!job->outputs[0] || !job->outputs[0][0])
         return FERR_DST_URL;
     return 0;
@@ -438,6 +441,27 @@ void progress_set_discontinuities(engine_worker *w, int n)
 {
     pthread_mutex_lock(&w->progress_lock);
     w->progress.discontinuities = n;
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+void progress_set_file(engine_worker *w, const char *url, int index, int64_t duration_ms,
+                       int loops_done, const char *next_url)
+{
+    pthread_mutex_lock(&w->progress_lock);
+    task_progress *p = &w->progress;
+    snprintf(p->source_url, sizeof(p->source_url), "%s", url);
+    snprintf(p->next_url, sizeof(p->next_url), "%s", next_url);
+    p->file_index = index;
+    p->file_duration_ms = duration_ms;
+    p->loops_done = loops_done;
+    p->offset_ms = 0;
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+void progress_set_offset(engine_worker *w, int64_t offset_ms)
+{
+    pthread_mutex_lock(&w->progress_lock);
+    w->progress.offset_ms = offset_ms;
     pthread_mutex_unlock(&w->progress_lock);
 }
 

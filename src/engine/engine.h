@@ -27,6 +27,8 @@ typedef struct engine_job {
      * at once but opens the destination only at this time, then pushes from the latest
      * keyframe it holds, so the first frame reaches the destination on time. 0 = at once. */
     int64_t push_at_ms;
+    int vod_local_mode;   /* files: 1 = play from the local download cache */
+    const config *config; /* the process's config (outlives workers): the cache's place */
 } engine_job;
 
 typedef enum {

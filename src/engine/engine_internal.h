@@ -11,6 +11,8 @@
 #include <libavformat/avformat.h>
 
 #include "engine/engine.h"
+#include "engine/file_cache.h"
+#include "engine/playlist.h"
 
 /* Output tracks by media type: one video, one audio; other source streams are ignored. */
 enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
@@ -71,6 +73,10 @@ void progress_set_source(engine_worker *w, const char *url);
 void progress_set_error(engine_worker *w, const char *error);
 void progress_set_discontinuities(engine_worker *w, int n);
 void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame);
+/* Files: the entry now playing, and the next one ("" = none). */
+void progress_set_file(engine_worker *w, const char *url, int index, int64_t duration_ms,
+                       int loops_done, const char *next_url);
+void progress_set_offset(engine_worker *w, int64_t offset_ms);
 
 /* ---- bounded, interruptible libavformat I/O ---- */
 
@@ -117,6 +123,51 @@ typedef struct source_ops {
 } source_ops;
 
 extern const source_ops source_live_ops;
+
+/* ---- the file playlist (source_playlist.c): entries opened one after another into the
+ * relay's engine_source, the next one opened ahead on a helper thread ---- */
+
+typedef struct file_prefetch file_prefetch;
+
+typedef struct file_feed {
+    engine_worker *w;
+    playlist pl;
+    source_open_args base;  /* interrupt, timeouts; url set per entry */
+    int64_t connect_timeout_us;
+    bool local;             /* VodLocalMode: play from the download cache */
+    file_cache_conf cache;
+    char cache_dir[512];
+    int64_t start_us;       /* the entry's first timestamp (its start_time) */
+    int64_t duration_ms;    /* 0 = unknown */
+    int64_t position_ms;    /* of the latest packet passed */
+    bool played;            /* the entry has passed a packet */
+    file_prefetch *pre;     /* the next entry, opening or open; NULL = none */
+    /* An entry's contexts keep the interrupt guard they were opened with: the current
+     * entry uses guards[cur], the one opened next the other. */
+    io_guard guards[2];
+    int cur;
+} file_feed;
+
+/* base: the interrupt, timeouts and probe of the worker's own opens. */
+void file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base);
+void file_feed_free(file_feed *f);
+/* Opens the current entry into src: the one opened ahead, or now (from the cache in local
+ * mode), at the first loop's offset. 0, or a negative AVERROR with why set. */
+int file_feed_open(file_feed *f, engine_source *src, char *why, size_t len);
+/* The interrupt guard of the entry file_feed_open opened last. */
+io_guard *file_feed_guard(file_feed *f);
+/* The entry opened (src holds it): its start time and duration. */
+void file_feed_opened(file_feed *f, const engine_source *src);
+/* The entry opened and fits the output: FILE_START, progress. */
+void file_feed_started(file_feed *f);
+/* A packet of the entry passed (source DTS): progress, and the next entry opens ahead
+ * once the entry's end is near. */
+void file_feed_note_packet(file_feed *f, int64_t dts_us);
+/* The current entry is over: played to its end (why NULL), failed to open or fit (played
+ * false), or cut short. Emits FILE_FINISH or an alarm and moves on. False when nothing
+ * follows: the loops are done or every entry failed (file_feed_all_failed). */
+bool file_feed_next(file_feed *f, const char *why);
+bool file_feed_all_failed(const file_feed *f);
 
 static inline const AVStream *source_stream(const engine_source *s, int kind)
 {

@@ -17,6 +17,8 @@
 #define KEYFRAME_WAIT_MIN_MS 30000  /* packets flow but none is usable (no keyframe) */
 #define PROBE_MIN_US 2000000        /* stream time the probe may read, at least ... */
 #define PROBE_MAX_US 10000000       /* ... and at most; 1 s under connect_timeout if it fits */
+#define PACE_LEAD_US 500000         /* files: how far the output runs ahead of the clock */
+#define PACE_RESYNC_US 2000000      /* files: further behind than this, the clock restarts */
 
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
@@ -66,6 +68,14 @@ typedef struct relay {
     int64_t last_read_us;   /* watchdog: the last packet the source gave */
     int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
     io_guard src_guard;
+    io_guard *sg; /* the source's guard: src_guard, or for files the feed's (one per entry) */
+    /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
+    bool files;
+    file_feed feed;
+    bool push_wait;       /* files: the first entry is open; the push waits for push_at */
+    bool pace_set;
+    int64_t pace_wall_us; /* monotonic time at which ... */
+    int64_t pace_dts_us;  /* ... this output DTS was due */
     AVPacket *pkt;
     engine_event_type end;
     engine_failure end_failure;
@@ -155,7 +165,7 @@ static int64_t relay_probe_us(const relay *r)
 static void relay_end_read_ahead(relay *r)
 {
     if (read_ahead_pending(&r->ahead))
-        io_guard_cut(&r->src_guard);
+        io_guard_cut(r->sg);
     read_ahead_stop(&r->ahead);
 }
 
@@ -253,7 +263,7 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
     return 0;
 }
 
-static void relay_log_source(relay *r)
+static void relay_log_source(relay *r, const char *url)
 {
     if (!source_stream(&r->src, MEDIA_VIDEO) && !r->shape.par[MEDIA_VIDEO])
         tlog_warn(r->job->task_id,
@@ -267,18 +277,23 @@ static void relay_log_source(relay *r)
                  st ? avcodec_get_name(st->codecpar->codec_id) : "none");
     }
     tlog_info(r->job->task_id, "engine: source connected: %s (video %s, audio %s)",
-              r->job->sources[0], desc[MEDIA_VIDEO], desc[MEDIA_AUDIO]);
+              url, desc[MEDIA_VIDEO], desc[MEDIA_AUDIO]);
 }
 
-static int relay_open_source(relay *r, char *why, size_t len)
+static source_open_args relay_open_args(relay *r)
 {
-    source_open_args a = {
+    return (source_open_args){
         .url = r->job->sources[0],
         .interrupt = io_guard_callback(&r->src_guard),
         .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
         .connect_timeout_us = (int64_t)r->job->connect_timeout_ms * 1000,
         .probe_us = relay_probe_us(r),
     };
+}
+
+static int relay_open_source(relay *r, char *why, size_t len)
+{
+    source_open_args a = relay_open_args(r);
     io_guard_arm(&r->src_guard, (int64_t)r->job->connect_timeout_ms * 1000);
     engine_av_error_clear();
     int rc = r->src.ops->open(&r->src, &a, why, len);
@@ -294,15 +309,104 @@ static int relay_open_source(relay *r, char *why, size_t len)
         relay_close_source(r);
         return rc;
     }
-    relay_log_source(r);
+    relay_log_source(r, r->job->sources[0]);
     r->last_read_us = r->last_pass_us = time_mono_us();
     return 0;
+}
+
+/* ---------- the file playlist ---------- */
+
+/* The current entry is over (why NULL: played to its end); the next one opens at the next
+ * connect. Ends the relay when the loops are done or every entry failed. */
+static int relay_file_over(relay *r, const char *why)
+{
+    relay_close_source(r);
+    if (r->tl.epoch_open)
+        timeline_discontinuity(&r->tl);
+    relay_sync_discontinuities(r);
+    if (file_feed_next(&r->feed, why))
+        return RELAY_GO;
+    if (!file_feed_all_failed(&r->feed)) {
+        r->end = ENGINE_EV_FINISHED;
+        return RELAY_END;
+    }
+    char err[ENGINE_ERR_MAX];
+    snprintf(err, sizeof(err), "playlist: every file failed (the last: %.400s)",
+             why ? why : "no packet");
+    progress_set_error(r->w, err);
+    return relay_fail(r, ENGINE_FAIL_PULL, err);
+}
+
+/* Opens the entry and checks it against the output session. */
+static int relay_open_file(relay *r, char *why, size_t len)
+{
+    int rc = file_feed_open(&r->feed, &r->src, why, len);
+    if (rc < 0) {
+        relay_add_av_detail(why, len);
+        return rc;
+    }
+    r->src_up = true;
+    r->sg = file_feed_guard(&r->feed);
+    file_feed_opened(&r->feed, &r->src);
+    rc = relay_adopt_source(r, why, len);
+    if (rc < 0)
+        relay_close_source(r);
+    return rc;
+}
+
+/* Opens the playlist's current entry; an entry that fails is skipped with an alarm. */
+static int relay_connect_file(relay *r)
+{
+    for (;;) {
+        if (worker_stop_requested(r->w))
+            return relay_stop(r);
+        char why[ENGINE_ERR_MAX];
+        if (relay_open_file(r, why, sizeof(why)) == 0) {
+            relay_log_source(r, r->job->sources[r->feed.pl.index]);
+            r->last_read_us = r->last_pass_us = time_mono_us();
+            file_feed_started(&r->feed);
+            return RELAY_GO;
+        }
+        if (worker_stop_requested(r->w))
+            return relay_stop(r);
+        if (relay_file_over(r, why) != RELAY_GO)
+            return RELAY_END;
+    }
+}
+
+/* Files play in real time: a packet leaves when the clock reaches its output DTS (less the
+ * lead). Far behind (a slow open), the clock restarts rather than bursting. */
+static int relay_pace(relay *r, int64_t out_dts_us)
+{
+    int64_t now = time_mono_us();
+    int64_t due = r->pace_wall_us + (out_dts_us - r->pace_dts_us) - PACE_LEAD_US;
+    if (!r->pace_set || due < now - PACE_RESYNC_US || due > now + PACE_RESYNC_US) {
+        r->pace_set = true;
+        r->pace_wall_us = now;
+        r->pace_dts_us = out_dts_us;
+        return RELAY_GO;
+    }
+    if (due > now && worker_wait_until(r->w, (due + 999) / 1000))
+        return relay_stop(r);
+    return RELAY_GO;
+}
+
+/* Files with a push time ahead: the first entry is open; the outputs wait for push time. */
+static int relay_wait_push(relay *r)
+{
+    r->push_wait = false;
+    if (worker_wait_until(r->w, (r->push_mono_us + 999) / 1000))
+        return relay_stop(r);
+    r->last_read_us = r->last_pass_us = time_mono_us();
+    return RELAY_GO;
 }
 
 /* Connects the source: at once, then every retry_interval, at most retry_count attempts
  * per failure episode. Waits are cut short by engine_stop. */
 static int relay_connect_source(relay *r)
 {
+    if (r->files)
+        return relay_connect_file(r);
     for (;;) {
         if (r->pull.failing) {
             if (r->pull.attempts >= r->job->retry_count)
@@ -527,7 +631,11 @@ static int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
     if (v == TIMELINE_DROP)
         return RELAY_GO;
     relay_pull_recovered(r);
+    if (r->files && relay_pace(r, ts.dts_us) != RELAY_GO)
+        return RELAY_END;
     int rc = relay_push(r, tp->track, pkt, &ts);
+    if (r->files)
+        file_feed_note_packet(&r->feed, tp->dts_us);
     /* a slow destination is not a stalled source */
     r->last_read_us = r->last_pass_us = time_mono_us();
     return rc;
@@ -575,10 +683,10 @@ static int64_t relay_keyframe_wait_ms(const relay *r)
 
 static void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len)
 {
-    if (r->src_guard.expired && unusable) {
+    if (r->sg->expired && unusable) {
         snprintf(why, len, "read: no usable packet (keyframe) for %lld ms",
                  (long long)relay_keyframe_wait_ms(r));
-    } else if (r->src_guard.expired) {
+    } else if (r->sg->expired) {
         snprintf(why, len, "read: stalled, no packet for %d ms", r->job->stall_timeout_ms);
     } else {
         char msg[256];
@@ -595,7 +703,7 @@ static bool relay_arm_read(relay *r)
     int64_t unusable_until = r->last_pass_us + relay_keyframe_wait_ms(r) * 1000;
     bool unusable = unusable_until < silent_until;
     int64_t left = (unusable ? unusable_until : silent_until) - time_mono_us();
-    io_guard_arm(&r->src_guard, left > 0 ? left : 0);
+    io_guard_arm(r->sg, left > 0 ? left : 0);
     engine_av_error_clear();
     return unusable;
 }
@@ -606,8 +714,12 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
     if (rc < 0) {
         if (worker_stop_requested(r->w))
             return relay_stop(r);
+        if (r->files && rc == AVERROR_EOF)
+            return relay_file_over(r, NULL);
         char why[ENGINE_ERR_MAX];
         relay_describe_read_error(r, rc, unusable, why, sizeof(why));
+        if (r->files)
+            return relay_file_over(r, why);
         relay_pull_failed(r, why);
         return RELAY_GO;
     }
@@ -737,8 +849,18 @@ static int relay_init(relay *r, engine_worker *w)
             r->outs[r->n_outs++].url = w->job.outputs[i];
     timeline_init(&r->tl, FLV_TICK_US, true);
     io_guard_init(&r->src_guard, w, 0);
+    r->sg = &r->src_guard;
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
-    relay_plan_preroll(r);
+    r->files = w->job.kind == TASK_SOURCE_FILES;
+    if (r->files) {
+        source_open_args base = relay_open_args(r);
+        file_feed_init(&r->feed, w, &base);
+        int64_t lead_ms = w->job.push_at_ms - time_now_ms();
+        r->push_wait = w->job.push_at_ms > 0 && lead_ms > 0;
+        r->push_mono_us = time_mono_us() + lead_ms * 1000;
+    } else {
+        relay_plan_preroll(r);
+    }
     r->pkt = av_packet_alloc();
     return r->pkt ? 0 : -1;
 }
@@ -751,6 +873,8 @@ static void relay_run(relay *r)
             return;
         }
         if (!r->src_up && relay_connect_source(r) != RELAY_GO)
+            return;
+        if (r->push_wait && relay_wait_push(r) != RELAY_GO)
             return;
         if (relay_preroll_due(r) && relay_preroll_end(r) != RELAY_GO)
             return;
@@ -778,6 +902,8 @@ static void relay_finish(relay *r)
 
 static void relay_free(relay *r)
 {
+    if (r->files)
+        file_feed_free(&r->feed);
     gop_buffer_free(&r->gop);
     av_packet_free(&r->pkt);
     for (int k = 0; k < MEDIA_KINDS; k++)

@@ -1,5 +1,5 @@
-/* store.h — durable tasks and task history behind one interface (SQLite in WAL mode).
- * Every call is thread-safe; every write the API acknowledges is committed synchronously. */
+/* store.h — durable tasks, task history and the callback event outbox behind one interface
+ * (SQLite in WAL mode). Every call is thread-safe; every acknowledged write is committed. */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
 
@@ -7,6 +7,24 @@
 #include "task/task.h"
 
 typedef struct store store;
+
+/* One callback event in the outbox: the payload is formatted when the event happens, so it
+ * can be delivered after its task is gone. Lists are linked through next. */
+typedef struct store_event {
+    int64_t seq;                     /* outbox order, set by the store */
+    char id[40];                     /* unique event id (UUID) */
+    char task_id[TASK_ID_MAX];
+    char account[TASK_ACCOUNT_MAX];
+    int dialect;                     /* task_dialect: decides signing at delivery */
+    char type[32];                   /* TaskStart, LivePullToPushExit, task_state, ... */
+    char *url, *body;                /* heap */
+    int attempts;                    /* deliveries tried so far */
+    int64_t created_ms, next_ms;     /* next_ms: not before this time */
+    struct store_event *next;
+} store_event;
+
+/* Frees a list of events (NULL is fine). */
+void store_event_free(store_event *list);
 
 /* Opens (creating if needed) DATA_DIR/ferry.db, applies pending schema migrations. */
 int store_open(const char *data_dir, store **out, ferr *err);
@@ -19,8 +37,13 @@ int store_task_insert(store *st, const task *t, const task_history_entry *h, fer
 /* Rewrites an existing task (spec and runtime state) and appends h when not NULL, in one
  * transaction. FERR_NOT_FOUND when the id is absent. */
 int store_task_update(store *st, const task *t, const task_history_entry *h, ferr *err);
+/* store_task_update plus the events of the list evs (may be NULL), all in one transaction. */
+int store_task_update_ev(store *st, const task *t, const task_history_entry *h,
+                         const store_event *evs, ferr *err);
 /* Deletes a task and its history. FERR_NOT_FOUND when absent. */
 int store_task_delete(store *st, const char *id, ferr *err);
+/* store_task_delete plus the events of evs (may be NULL), in one transaction. */
+int store_task_delete_ev(store *st, const char *id, const store_event *evs, ferr *err);
 /* Reads one task by id (any account; the service checks ownership). */
 int store_task_get(store *st, const char *id, task *out, ferr *err);
 /* One page of an account's tasks, newest updated_ms first (then id). total counts every
@@ -33,7 +56,23 @@ int store_task_count(store *st, const char *account);
 
 /* Appends a history line on its own (progress notes that change no state). */
 int store_history_add(store *st, const char *id, const task_history_entry *h, ferr *err);
+/* store_history_add plus the events of evs (may be NULL), in one transaction. */
+int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
+                         const store_event *evs, ferr *err);
 /* The task's history, oldest first (caller frees *out with free()). */
 int store_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
+
+/* --- the outbox: events wait here until their receiver answers 2xx --- */
+/* The oldest live (not dead) event of each task, soonest next_ms first, at most limit of
+ * them: only these may be in flight, which keeps each task's events in order. */
+int store_outbox_heads(store *st, int limit, store_event **out, ferr *err);
+/* Removes a delivered event. */
+int store_outbox_done(store *st, int64_t seq, ferr *err);
+/* Records a failed try: attempts, the next try's time, the error; dead ends the retries
+ * (the row stays, counted by store_outbox_counts). */
+int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bool dead,
+                       const char *error, ferr *err);
+/* Events waiting for delivery and events whose retries ran out. */
+int store_outbox_counts(store *st, int *pending, int *dead, ferr *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* store_sqlite.c — the embedded store: one SQLite connection (WAL, synchronous=FULL) behind
- * one mutex, prepared statements, and each write committed with its history line. */
+ * one mutex, prepared statements, each write committed with its history line and events. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -52,6 +52,11 @@ enum {
     Q_COUNT_ALL,
     Q_HIST_ADD,
     Q_HIST_LIST,
+    Q_EV_ADD,
+    Q_OB_HEADS,
+    Q_OB_DONE,
+    Q_OB_RETRY,
+    Q_OB_COUNTS,
     Q_COUNT_OF,
 };
 
@@ -78,6 +83,15 @@ static const char *const queries[Q_COUNT_OF] = {
                    "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_HIST_LIST] = "SELECT at_ms, from_state, to_state, reason, detail FROM task_history "
                     "WHERE task_id = ?1 ORDER BY seq",
+    [Q_EV_ADD] = "INSERT INTO outbox(event_id, task_id, account, dialect, type, url, body, "
+                 "created_ms, attempts, next_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)",
+    [Q_OB_HEADS] = "SELECT seq, event_id, task_id, account, dialect, type, url, body, attempts, "
+                   "created_ms, next_ms FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox "
+                   "WHERE dead = 0 GROUP BY task_id) ORDER BY next_ms, seq LIMIT ?1",
+    [Q_OB_DONE] = "DELETE FROM outbox WHERE seq = ?1",
+    [Q_OB_RETRY] = "UPDATE outbox SET attempts = ?2, next_ms = ?3, dead = ?4, last_error = ?5 "
+                   "WHERE seq = ?1",
+    [Q_OB_COUNTS] = "SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox",
 };
 
 struct store {
@@ -355,11 +369,35 @@ static int update_row(store *st, const task *t, const char *spec_json, ferr *err
     return FERR_OK;
 }
 
+static int event_insert(store *st, const store_event *ev, ferr *err)
+{
+    sqlite3_stmt *s = st->q[Q_EV_ADD];
+    bind_str(s, 1, ev->id);
+    bind_str(s, 2, ev->task_id);
+    bind_str(s, 3, ev->account);
+    sqlite3_bind_int(s, 4, ev->dialect);
+    bind_str(s, 5, ev->type);
+    bind_str(s, 6, ev->url);
+    bind_str(s, 7, ev->body);
+    sqlite3_bind_int64(s, 8, ev->created_ms);
+    sqlite3_bind_int64(s, 9, ev->next_ms);
+    return run(st, s, "add event of task", ev->task_id, err) == SQLITE_OK ? FERR_OK
+                                                                          : FERR_INTERNAL;
+}
+
+static int events_insert(store *st, const store_event *evs, ferr *err)
+{
+    int rc = FERR_OK;
+    for (const store_event *ev = evs; ev && rc == FERR_OK; ev = ev->next)
+        rc = event_insert(st, ev, err);
+    return rc;
+}
+
 typedef int (*row_writer)(store *st, const task *t, const char *spec_json, ferr *err);
 
-/* The row and its history line commit together or not at all. */
+/* The row, its history line and its events commit together or not at all. */
 static int write_task(store *st, row_writer write, const task *t, const task_history_entry *h,
-                      ferr *err)
+                      const store_event *evs, ferr *err)
 {
     char *spec_json = task_spec_to_json(&t->spec);
     if (!spec_json)
@@ -370,6 +408,8 @@ static int write_task(store *st, row_writer write, const task *t, const task_his
         rc = write(st, t, spec_json, err);
         if (rc == FERR_OK && h)
             rc = history_insert(st, t->id, h, err);
+        if (rc == FERR_OK)
+            rc = events_insert(st, evs, err);
         rc = tx_end(st, rc, err);
     }
     unlock(st);
@@ -379,33 +419,68 @@ static int write_task(store *st, row_writer write, const task *t, const task_his
 
 int store_task_insert(store *st, const task *t, const task_history_entry *h, ferr *err)
 {
-    return write_task(st, insert_row, t, h, err);
+    return write_task(st, insert_row, t, h, NULL, err);
 }
 
 int store_task_update(store *st, const task *t, const task_history_entry *h, ferr *err)
 {
-    return write_task(st, update_row, t, h, err);
+    return write_task(st, update_row, t, h, NULL, err);
 }
 
-/* The history goes with the row (ON DELETE CASCADE). */
-int store_task_delete(store *st, const char *id, ferr *err)
+int store_task_update_ev(store *st, const task *t, const task_history_entry *h,
+                         const store_event *evs, ferr *err)
 {
-    lock(st);
+    return write_task(st, update_row, t, h, evs, err);
+}
+
+static int delete_row(store *st, const char *id, ferr *err)
+{
     sqlite3_stmt *s = st->q[Q_DELETE];
     bind_str(s, 1, id);
     int rc = run(st, s, "delete task", id, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
     if (rc == FERR_OK && sqlite3_changes(st->db) == 0)
         rc = ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
+    return rc;
+}
+
+/* The history goes with the row (ON DELETE CASCADE); the events stay in the outbox. */
+int store_task_delete_ev(store *st, const char *id, const store_event *evs, ferr *err)
+{
+    lock(st);
+    int rc = tx_begin(st, err);
+    if (rc == FERR_OK) {
+        rc = delete_row(st, id, err);
+        if (rc == FERR_OK)
+            rc = events_insert(st, evs, err);
+        rc = tx_end(st, rc, err);
+    }
+    unlock(st);
+    return rc;
+}
+
+int store_task_delete(store *st, const char *id, ferr *err)
+{
+    return store_task_delete_ev(st, id, NULL, err);
+}
+
+int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
+                         const store_event *evs, ferr *err)
+{
+    lock(st);
+    int rc = tx_begin(st, err);
+    if (rc == FERR_OK) {
+        rc = history_insert(st, id, h, err);
+        if (rc == FERR_OK)
+            rc = events_insert(st, evs, err);
+        rc = tx_end(st, rc, err);
+    }
     unlock(st);
     return rc;
 }
 
 int store_history_add(store *st, const char *id, const task_history_entry *h, ferr *err)
 {
-    lock(st);
-    int rc = history_insert(st, id, h, err);
-    unlock(st);
-    return rc;
+    return store_history_add_ev(st, id, h, NULL, err);
 }
 
 /* --- reads --- */
@@ -664,6 +739,111 @@ int store_history_list(store *st, const char *id, task_history_entry **out, int 
     sqlite3_stmt *s = st->q[Q_HIST_LIST];
     bind_str(s, 1, id);
     int rc = collect_history(st, s, out, n, err);
+    unlock(st);
+    return rc;
+}
+
+/* --- the outbox --- */
+
+void store_event_free(store_event *list)
+{
+    while (list) {
+        store_event *next = list->next;
+        free(list->url);
+        free(list->body);
+        free(list);
+        list = next;
+    }
+}
+
+static store_event *read_event(sqlite3_stmt *s)
+{
+    store_event *ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return NULL;
+    ev->seq = sqlite3_column_int64(s, 0);
+    snprintf(ev->id, sizeof(ev->id), "%s", col_str(s, 1));
+    snprintf(ev->task_id, sizeof(ev->task_id), "%s", col_str(s, 2));
+    snprintf(ev->account, sizeof(ev->account), "%s", col_str(s, 3));
+    ev->dialect = sqlite3_column_int(s, 4);
+    snprintf(ev->type, sizeof(ev->type), "%s", col_str(s, 5));
+    ev->url = strdup(col_str(s, 6));
+    ev->body = strdup(col_str(s, 7));
+    ev->attempts = sqlite3_column_int(s, 8);
+    ev->created_ms = sqlite3_column_int64(s, 9);
+    ev->next_ms = sqlite3_column_int64(s, 10);
+    if (!ev->url || !ev->body) {
+        store_event_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+int store_outbox_heads(store *st, int limit, store_event **out, ferr *err)
+{
+    *out = NULL;
+    store_event **tail = out;
+    int rc = FERR_OK, step;
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_OB_HEADS];
+    sqlite3_bind_int(s, 1, limit);
+    while (rc == FERR_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        *tail = read_event(s);
+        if (!*tail)
+            rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+        else
+            tail = &(*tail)->next;
+    }
+    if (rc == FERR_OK && step != SQLITE_DONE)
+        rc = db_error(st, err, "read the outbox", NULL);
+    finish(s);
+    unlock(st);
+    if (rc != FERR_OK) {
+        store_event_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int store_outbox_done(store *st, int64_t seq, ferr *err)
+{
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_OB_DONE];
+    sqlite3_bind_int64(s, 1, seq);
+    int rc = run(st, s, "remove delivered event", NULL, err) == SQLITE_OK ? FERR_OK
+                                                                        : FERR_INTERNAL;
+    unlock(st);
+    return rc;
+}
+
+int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bool dead,
+                       const char *error, ferr *err)
+{
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_OB_RETRY];
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int(s, 2, attempts);
+    sqlite3_bind_int64(s, 3, next_ms);
+    sqlite3_bind_int(s, 4, dead ? 1 : 0);
+    bind_str(s, 5, error);
+    int rc = run(st, s, "record a failed delivery", NULL, err) == SQLITE_OK ? FERR_OK
+                                                                           : FERR_INTERNAL;
+    unlock(st);
+    return rc;
+}
+
+int store_outbox_counts(store *st, int *pending, int *dead, ferr *err)
+{
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_OB_COUNTS];
+    int rc = FERR_OK;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *pending = sqlite3_column_int(s, 0);
+        *dead = sqlite3_column_int(s, 1);
+    } else {
+        rc = db_error(st, err, "count the outbox", NULL);
+    }
+    finish(s);
     unlock(st);
     return rc;
 }

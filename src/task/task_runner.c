@@ -175,6 +175,8 @@ static void start_worker(const task *t, int64_t push_at)
         .stall_timeout_ms = svc.cfg->stall_timeout_s * 1000,
         .connect_timeout_ms = svc.cfg->connect_timeout_s * 1000,
         .push_at_ms = push_at,
+        .vod_local_mode = s->vod_local_mode,
+        .config = svc.cfg,
     };
     snprintf(job.task_id, sizeof(job.task_id), "%s", t->id);
     for (int i = 0; i < s->n_sources; i++)

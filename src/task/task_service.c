@@ -8,6 +8,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "notify/notify.h"
 
 task_service svc = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -17,7 +18,40 @@ int task_load(const char *id, task *t)
     return store_task_get(svc.st, id, t, NULL);
 }
 
-int task_transition(task *t, task_state to, const char *reason, const char *detail)
+/* The outbox rows of what just happened to t (NULL when nobody listens). */
+static store_event *event_rows(const task *t, int kind, task_state from, const char *reason,
+                               const char *detail)
+{
+    if (kind < 0)
+        return NULL;
+    notify_event ev = {.kind = (notify_kind)kind, .at_ms = t->updated_ms, .from = from,
+                       .to = t->state, .reason = reason ? reason : "",
+                       .detail = detail ? detail : ""};
+    return notify_event_rows(svc.cfg, t, &ev);
+}
+
+/* Appends list b to list a; returns the head. */
+static store_event *rows_join(store_event *a, store_event *b)
+{
+    store_event **tail = &a;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = b;
+    return a;
+}
+
+/* Writes t with its history line h and the events rows in one transaction; frees rows. */
+static int write_with_events(task *t, const task_history_entry *h, store_event *rows, ferr *err)
+{
+    int rc = store_task_update_ev(svc.st, t, h, rows, err);
+    if (rc == 0 && rows)
+        notify_kick();
+    store_event_free(rows);
+    return rc;
+}
+
+/* task_transition; reset adds a ResetTaskConfig event (a modify that changed the state). */
+static int transition(task *t, task_state to, const char *reason, const char *detail, bool reset)
 {
     task_state from = t->state;
     if (!task_transition_allowed(from, to))
@@ -36,7 +70,11 @@ int task_transition(task *t, task_state to, const char *reason, const char *deta
     snprintf(h.reason, sizeof(h.reason), "%s", reason ? reason : "");
     snprintf(h.detail, sizeof(h.detail), "%s", detail ? detail : "");
     ferr err;
-    int rc = store_task_update(svc.st, t, &h, &err);
+    store_event *rows =
+        event_rows(t, notify_transition_kind(from, to), from, h.reason, h.detail);
+    if (reset)
+        rows = rows_join(rows, event_rows(t, NOTIFY_RESET_CONFIG, to, "Modified", ""));
+    int rc = write_with_events(t, &h, rows, &err);
     if (rc != 0)
         tlog_error(t->id, "cannot record %s -> %s: %s", task_state_name(from), task_state_name(to),
                    err.msg);
@@ -44,6 +82,11 @@ int task_transition(task *t, task_state to, const char *reason, const char *deta
         tlog_info(t->id, "state %s -> %s reason=%s%s%s", task_state_name(from), task_state_name(to),
                   h.reason, h.detail[0] ? " detail=" : "", h.detail);
     return rc;
+}
+
+int task_transition(task *t, task_state to, const char *reason, const char *detail)
+{
+    return transition(t, to, reason, detail, false);
 }
 
 /* Loads a task and checks that it belongs to the account. */
@@ -190,14 +233,15 @@ static int apply_modify(task *t, const task_spec *new_spec, bool *restart, ferr 
     t->spec = next;
     /* Pause and resume show in the reply at once; the runner then stops or starts. */
     if (pausing && !task_state_is_terminal(t->state))
-        return task_transition(t, TASK_PAUSED, "Paused", "paused by the user");
+        return transition(t, TASK_PAUSED, "Paused", "paused by the user", true);
     if (resuming && t->state == TASK_PAUSED)
-        return task_transition(t, TASK_IDLE, "Resumed", "resumed by the user");
+        return transition(t, TASK_IDLE, "Resumed", "resumed by the user", true);
     t->updated_ms = time_now_ms();
     task_history_entry h = {.at_ms = t->updated_ms, .from = t->state, .to = t->state};
     snprintf(h.reason, sizeof(h.reason), "Modified");
     snprintf(h.detail, sizeof(h.detail), "%s", *restart ? "media changed: relay restarts" : "");
-    return store_task_update(svc.st, t, &h, err);
+    return write_with_events(t, &h, event_rows(t, NOTIFY_RESET_CONFIG, t->state, "Modified", ""),
+                             err);
 }
 
 int task_modify(const char *account, const char *id, const task_spec *new_spec, task *out,
@@ -219,13 +263,32 @@ int task_modify(const char *account, const char *id, const task_spec *new_spec, 
     return rc;
 }
 
+/* A live task that is deleted ends: its TaskExit goes out with the delete. */
+static store_event *delete_rows(task *t)
+{
+    if (t->state != TASK_RUNNING && t->state != TASK_RECOVERING)
+        return NULL;
+    task_state from = t->state;
+    t->state = TASK_FINISHED;
+    t->updated_ms = t->exit_ms = time_now_ms();
+    task_str_set(&t->reason, "TriggerByUser");
+    notify_event ev = {.kind = NOTIFY_TASK_EXIT, .at_ms = t->exit_ms, .from = from,
+                       .to = TASK_FINISHED, .reason = "TriggerByUser",
+                       .detail = "deleted through the API", .deleted = true};
+    return notify_event_rows(svc.cfg, t, &ev);
+}
+
 int task_delete(const char *account, const char *id, ferr *err)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
     int rc = load_owned(account, id, &t, err);
     if (rc == 0) {
-        rc = store_task_delete(svc.st, id, err);
+        store_event *rows = delete_rows(&t);
+        rc = store_task_delete_ev(svc.st, id, rows, err);
+        if (rc == 0 && rows)
+            notify_kick();
+        store_event_free(rows);
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);

@@ -1,0 +1,250 @@
+/* file_cache.c — the VodLocalMode download cache: names from a hash of the URL, libcurl
+ * downloads to NAME.part.N renamed when complete, mtime as the LRU clock, eviction by size. */
+#include "engine/file_cache.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STALE_PART_S 3600        /* a .part file this old was left by a crash */
+#define CONNECT_TIMEOUT_S 10     /* download connect timeout */
+#define LOW_SPEED_BYTES 1024     /* slower than this ... */
+#define LOW_SPEED_S 15           /* ... for this long ends the download */
+
+static pthread_mutex_t evict_lock = PTHREAD_MUTEX_INITIALIZER; /* one eviction scan at a time */
+static atomic_uint part_serial;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---------- names ---------- */
+
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The URL path's extension (".mp4"), without query or fragment; "" when none fits. */
+static void url_extension(const char *url, char *ext, size_t len)
+{
+    size_t end = strcspn(url, "?#");
+    const char *dot = NULL;
+    for (size_t i = 0; i < end; i++) {
+        if (url[i] == '/')
+            dot = NULL;
+        else if (url[i] == '.')
+            dot = url + i;
+    }
+    size_t n = dot ? (size_t)(url + end - dot) : 0;
+    if (n < 2 || n > 6 || n >= len)
+        n = 0;
+    memcpy(ext, dot ? dot : "", n);
+    ext[n] = '\0';
+}
+
+bool file_cache_accepts(const char *url)
+{
+    char ext[8];
+    url_extension(url, ext, sizeof(ext));
+    return strcasecmp(ext, ".m3u8") != 0 && strcasecmp(ext, ".m3u") != 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+        return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---------- eviction ---------- */
+
+typedef struct cache_entry {
+    char name[256];
+    int64_t size;
+    time_t used;
+} cache_entry;
+
+/* The oldest complete file other than keep; removes stale .part files on the way. */
+static bool cache_scan(const char *dir, const char *keep, int64_t *total, cache_entry *oldest)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    *total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[1300];
+        struct stat st;
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(oldest->name))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (strstr(e->d_name, ".part.")) {
+            if (time(NULL) - st.st_mtime > STALE_PART_S)
+                unlink(path);
+            continue;
+        }
+        *total += st.st_size;
+        if (strcmp(e->d_name, keep) != 0 && (!found || st.st_mtime < oldest->used)) {
+            snprintf(oldest->name, sizeof(oldest->name), "%s", e->d_name);
+            oldest->size = st.st_size;
+            oldest->used = st.st_mtime;
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Removes the least recently used files until the cache fits, never keep itself. A file a
+ * worker has open stays readable until it closes it. */
+static void cache_evict(const file_cache_conf *conf, const char *keep)
+{
+    pthread_mutex_lock(&evict_lock);
+    int64_t total;
+    cache_entry old;
+    while (cache_scan(conf->dir, keep, &total, &old) && total > conf->max_bytes) {
+        char path[1300];
+        snprintf(path, sizeof(path), "%s/%s", conf->dir, old.name);
+        if (unlink(path) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&evict_lock);
+}
+
+/* ---------- download ---------- */
+
+typedef struct download {
+    FILE *f;
+    int64_t written, max_bytes;
+    file_cache_cancel_fn cancel;
+    void *cancel_ctx;
+    bool too_big;
+} download;
+
+static size_t download_write(char *data, size_t size, size_t n, void *opaque)
+{
+    download *dl = opaque;
+    size_t len = size * n;
+    if (dl->written + (int64_t)len > dl->max_bytes) {
+        dl->too_big = true;
+        return 0;
+    }
+    dl->written += (int64_t)len;
+    return fwrite(data, 1, len, dl->f);
+}
+
+static int download_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                             curl_off_t un)
+{
+    download *dl = opaque;
+    return dl->cancel && dl->cancel(dl->cancel_ctx) ? 1 : 0;
+}
+
+static void download_setup(CURL *c, const char *url, download *dl, char *curl_err)
+{
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_S);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, download_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, dl);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, download_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, dl);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+}
+
+/* Downloads url into tmp; 0 or -1 with err. */
+static int download_to(const char *url, const char *tmp, download *dl, char *err, size_t errlen)
+{
+    dl->f = fopen(tmp, "wb");
+    if (!dl->f) {
+        snprintf(err, errlen, "cache: create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    pthread_once(&curl_once, curl_init_once);
+    CURL *c = curl_easy_init();
+    char curl_err[CURL_ERROR_SIZE] = "";
+    CURLcode rc = CURLE_FAILED_INIT;
+    if (c) {
+        download_setup(c, url, dl, curl_err);
+        rc = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+    }
+    bool closed = fclose(dl->f) == 0;
+    if (rc == CURLE_OK && closed)
+        return 0;
+    if (dl->too_big)
+        snprintf(err, errlen, "cache: the file is larger than the cache (%lld bytes)",
+                 (long long)dl->max_bytes);
+    else
+        snprintf(err, errlen, "cache: download: %s", curl_err[0] ? curl_err :
+                 rc != CURLE_OK ? curl_easy_strerror(rc) : "write failed");
+    unlink(tmp);
+    return -1;
+}
+
+int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_cancel_fn cancel,
+                   void *cancel_ctx, char *path, size_t pathlen, char *err, size_t errlen)
+{
+    char ext[8], name[64];
+    url_extension(url, ext, sizeof(ext));
+    snprintf(name, sizeof(name), "%016llx%s", (unsigned long long)fnv1a64(url), ext);
+    if (snprintf(path, pathlen, "%s/%s", conf->dir, name) >= (int)pathlen) {
+        snprintf(err, errlen, "cache: the path is too long");
+        return -1;
+    }
+    if (access(path, R_OK) == 0) {
+        utimensat(AT_FDCWD, path, NULL, 0); /* the LRU clock */
+        return 0;
+    }
+    if (mkdir_p(conf->dir) != 0) {
+        snprintf(err, errlen, "cache: mkdir %s: %s", conf->dir, strerror(errno));
+        return -1;
+    }
+    char tmp[1300];
+    snprintf(tmp, sizeof(tmp), "%s.part.%d.%u", path, (int)getpid(),
+             atomic_fetch_add(&part_serial, 1));
+    download dl = {.max_bytes = conf->max_bytes, .cancel = cancel, .cancel_ctx = cancel_ctx};
+    if (download_to(url, tmp, &dl, err, errlen) != 0)
+        return -1;
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cache: rename: %s", strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    cache_evict(conf, name);
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* file_cache.h — VodLocalMode: playlist files downloaded once into a bounded local cache
+ * (least recently used evicted) and played from disk; a partial download is never played. */
+#ifndef FERRY_ENGINE_FILE_CACHE_H
+#define FERRY_ENGINE_FILE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct file_cache_conf {
+    const char *dir;   /* the cache directory, created on demand */
+    int64_t max_bytes; /* total size the cache keeps after a download */
+} file_cache_conf;
+
+/* Returns true when the download should end (the worker stops). */
+typedef bool (*file_cache_cancel_fn)(void *ctx);
+
+/* Whether url names a single file the cache can hold (an HLS playlist is not one). */
+bool file_cache_accepts(const char *url);
+/* Fills path with a complete local copy of url: cached before (then marked recently used)
+ * or downloaded now (to a temporary name, renamed when complete, then older files are
+ * evicted down to max_bytes). Returns 0, or -1 with err saying why (the caller then
+ * streams the URL). */
+int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_cancel_fn cancel,
+                   void *cancel_ctx, char *path, size_t pathlen, char *err, size_t errlen);
+
+#endif
