@@ -11,6 +11,7 @@ build_pkgs=(gcc meson ninja-build pkg-config
             libavformat-dev libavcodec-dev libavutil-dev
             libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev)
 test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
+           libnginx-mod-stream openssl # RTMPS tests: TLS in front of nginx-rtmp
            clang libclang-rt-14-dev) # clang and its runtime: the libFuzzer targets
 
 case "$mode" in

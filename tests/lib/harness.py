@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"  # from libnginx-mod-rtmp
+STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # from libnginx-mod-stream
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 
@@ -103,6 +104,29 @@ class NginxRtmp:
         self.conf = os.path.join(self.dir, "nginx.conf")
         self.error_log = os.path.join(self.dir, "error.log")
         self.proc = None
+        self.hls_dir = None  # enable_hls: src/<name> also as HLS at /hls/<name>.m3u8
+        self.tls_port = None  # enable_rtmps: RTMPS (TLS in front of the RTMP port)
+        self.tls_files = None
+
+    def enable_hls(self):
+        """Before start: the src application also writes HLS (1 s fragments), served by
+        the http server under /hls/."""
+        self.hls_dir = os.path.join(self.dir, "hls")
+        os.makedirs(self.hls_dir, exist_ok=True)
+        return self
+
+    def hls_url(self, name):
+        return "http://127.0.0.1:%d/hls/%s.m3u8" % (self.http_port, name)
+
+    def enable_rtmps(self, cert, key):
+        """Before start: nginx's stream module terminates TLS on tls_port and passes the
+        bytes on to the RTMP port."""
+        self.tls_port = free_port()
+        self.tls_files = (cert, key)
+        return self
+
+    def rtmps_url(self, app, name):
+        return "rtmps://127.0.0.1:%d/%s/%s" % (self.tls_port, app, name)
 
     def url(self, app, name):
         return "rtmp://127.0.0.1:%d/%s/%s" % (self.rtmp_port, app, name)
@@ -111,9 +135,20 @@ class NginxRtmp:
         d = self.dir
         temp = "".join("    %s_temp_path %s/%s;\n" % (k, d, k)
                        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        hls_app = hls_http = stream = load_stream = ""
+        if self.hls_dir:
+            hls_app = f" hls on; hls_path {self.hls_dir}; hls_fragment 1s; hls_playlist_length 4s;"
+            hls_http = ("        location /hls/ { root %s; types { "
+                        "application/vnd.apple.mpegurl m3u8; video/mp2t ts; } }\n" % d)
+        if self.tls_port:
+            load_stream = f"load_module {STREAM_MODULE};\n"
+            stream = (f"stream {{ server {{ listen 127.0.0.1:{self.tls_port} ssl; "
+                      f"ssl_certificate {self.tls_files[0]}; "
+                      f"ssl_certificate_key {self.tls_files[1]}; "
+                      f"proxy_pass 127.0.0.1:{self.rtmp_port}; }} }}\n")
         with open(self.conf, "w") as f:
             f.write(f"""load_module {RTMP_MODULE};
-daemon off;
+{load_stream}daemon off;
 master_process off;
 pid {d}/nginx.pid;
 error_log {self.error_log} info;
@@ -123,13 +158,13 @@ http {{
 {temp}    server {{
         listen 127.0.0.1:{self.http_port};
         location /stat {{ rtmp_stat all; }}
-    }}
+{hls_http}    }}
 }}
-rtmp {{
+{stream}rtmp {{
     server {{
         listen 127.0.0.1:{self.rtmp_port};
         chunk_size 4096;
-        application src {{ live on; }}
+        application src {{ live on;{hls_app} }}
         application dst {{ live on; }}
     }}
 }}
@@ -183,6 +218,14 @@ rtmp {{
                 return (c.findtext("id"), int(c.findtext("time") or 0))
         return None
 
+    def player_clients(self, app, name):
+        """Ids of the clients playing app/name."""
+        s = self.stream_stat(app, name)
+        if s is None:
+            return []
+        return [c.findtext("id") for c in s.findall("client")
+                if c.find("publishing") is None]
+
     def is_published(self, app, name):
         return self.publisher_client(app, name) is not None
 
@@ -212,22 +255,29 @@ rtmp {{
 # ---------------------------------------------------------------- ffmpeg / ffprobe
 
 
-class Publisher:
-    """An ffmpeg pushing a live test picture (H.264, 30 fps, keyframe every second) and a
-    440 Hz tone (AAC) in real time to an RTMP URL."""
+def test_stream_args():
+    """ffmpeg arguments of a live test picture (H.264, 30 fps, keyframe every second) and a
+    440 Hz tone (AAC), in real time; the output's format and URL follow."""
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
 
-    def __init__(self, url, logpath):
+
+class Publisher:
+    """An ffmpeg pushing the test stream (test_stream_args) to a URL: FLV over RTMP unless
+    out_args say otherwise (e.g. ["-f", "mpegts", "srt://...?mode=listener"])."""
+
+    def __init__(self, url, logpath, out_args=None):
         self.url = url
         self.logpath = logpath
+        self.out_args = out_args or ["-f", "flv", url]
         self.proc = None
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, "publisher already running"
-        cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", "-re",
-               "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-               "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-               "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
-               "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv", self.url]
+        cmd = test_stream_args() + self.out_args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(self.logpath, "a"))
         return self
