@@ -62,6 +62,13 @@ static const config_key keys[] = {
     STR("vod_media_map", vod_media_map, "", "file of MEDIA_ID URL lines for Alibaba vod tasks"),
     STR("file_cache_dir", file_cache_dir, "", "VodLocalMode download cache; empty = DATA_DIR/cache"),
     INT("file_cache_max_mb", file_cache_max_mb, "2048", "VodLocalMode cache size limit, MiB"),
+    INT("callback_retry_count", callback_retry_count, "12", "retries of a failed callback"),
+    INT("callback_retry_interval", callback_retry_interval_s, "60", "between callback tries, s"),
+    INT("callback_timeout", callback_timeout_s, "20", "a callback unanswered this long fails, s"),
+    INT("callback_concurrency", callback_concurrency, "32", "callbacks in flight at once"),
+    INT("callback_per_host", callback_per_host, "4", "callbacks in flight to one host"),
+    STR("callback_allow", callback_allow, "",
+        "private/loopback callback targets allowed, CIDRs: 10.0.0.0/8,::1/128"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -117,6 +124,7 @@ static int set_account_key(config_account *a, const char *key, const char *value
         {"tc_app_id", a->tc_app_id, sizeof(a->tc_app_id)},
         {"ali_access_key_id", a->ali_key_id, sizeof(a->ali_key_id)},
         {"ali_access_key_secret", a->ali_key_secret, sizeof(a->ali_key_secret)},
+        {"callback_secret", a->callback_secret, sizeof(a->callback_secret)},
     };
     struct {
         const char *name;

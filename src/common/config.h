@@ -25,6 +25,7 @@ typedef struct config_account {
     int task_quota;                      /* max tasks; 0 = the global task_quota */
     config_tc_qps tc_qps;                /* Tencent per-action rates; 0 = the global one */
     int ali_qps;                         /* Alibaba rate of each action; 0 = the global one */
+    char callback_secret[CONFIG_STR_MAX]; /* HMAC key of native callbacks; "" = unsigned */
 } config_account;
 
 typedef struct config {
@@ -51,6 +52,12 @@ typedef struct config {
     char vod_media_map[CONFIG_STR_MAX]; /* file of "MEDIA_ID URL" lines; "" = none */
     char file_cache_dir[CONFIG_STR_MAX];  /* VodLocalMode downloads; "" = DATA_DIR/cache */
     int file_cache_max_mb;                /* the cache's size limit, MiB */
+    int callback_retry_count;           /* retries after a callback's first try */
+    int callback_retry_interval_s;      /* seconds between tries */
+    int callback_timeout_s;             /* no answer in this long = a failed try */
+    int callback_concurrency;           /* callbacks in flight at once */
+    int callback_per_host;              /* of which to one host */
+    char callback_allow[CONFIG_STR_MAX]; /* CIDRs of private targets allowed, a/n,b/n */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "notify/notify.h"
 
 typedef struct work {
     work_type type;
@@ -293,6 +294,22 @@ static void note(task *t, const char *reason, const char *detail)
     store_history_add(svc.st, t->id, &h, NULL);
 }
 
+/* A note that is also a callback event (file start/finish, alarm): one transaction. */
+static void note_event(task *t, notify_kind kind, const char *reason, const engine_event *e)
+{
+    task_history_entry h = {.at_ms = time_now_ms(), .from = t->state, .to = t->state};
+    const char *detail = kind == NOTIFY_ALARM ? e->error : e->url;
+    snprintf(h.reason, sizeof(h.reason), "%s", reason);
+    snprintf(h.detail, sizeof(h.detail), "%s", detail ? detail : "");
+    notify_event ev = {.kind = kind, .at_ms = h.at_ms, .from = t->state, .to = t->state,
+                       .reason = h.reason, .detail = h.detail, .url = e->url, .index = e->index,
+                       .duration_ms = e->duration_ms, .alarm = e->alarm};
+    store_event *rows = notify_event_rows(svc.cfg, t, &ev);
+    if (store_history_add_ev(svc.st, t->id, &h, rows, NULL) == 0 && rows)
+        notify_kick();
+    store_event_free(rows);
+}
+
 static void on_recovering(task *t, const engine_event *ev)
 {
     task_str_set(&t->last_error, ev->error);
@@ -324,13 +341,13 @@ static bool apply_event(task *t, const engine_event *ev)
         worker_ended = true;
         break;
     case ENGINE_EV_FILE_START:
-        note(t, "FileStart", ev->url);
+        note_event(t, NOTIFY_FILE_START, "FileStart", ev);
         break;
     case ENGINE_EV_FILE_FINISH:
-        note(t, "FileFinish", ev->url);
+        note_event(t, NOTIFY_FILE_FINISH, "FileFinish", ev);
         break;
     case ENGINE_EV_ALARM:
-        note(t, ev->alarm, ev->error);
+        note_event(t, NOTIFY_ALARM, ev->alarm, ev);
         break;
     case ENGINE_EV_STOPPED:
         break;
