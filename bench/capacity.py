@@ -5,7 +5,7 @@ search: climb a ladder of N until the first failure, then (with --refine K) bise
 between the last N that held and the first that did not. Each step is one relay-cost
 trial (bench/relay_cost.py) on a fresh test bed.
 
-    bench/capacity.py                               # default: 720p, ladder 200,400
+    bench/capacity.py                               # default: 720p, ladder 250,300
     bench/capacity.py --ladder 100,200,300,400,600,800,1000 --refine 2
 """
 
@@ -25,7 +25,7 @@ def search(profile, contender, ladder, refine, warmup, window, step):
         B.log("capacity: %s N=%d" % (contender, n))
         t = time.monotonic()
         r = B.relay_trial(profile, contender, n, warmup=warmup, window=window,
-                          live_timeout=30 + 0.05 * n, require_live=True)
+                          live_timeout=20 + 0.05 * n, require_live=True)
         r["trial_s"] = round(time.monotonic() - t, 1)
         r.pop("worst", None)
         B.log("  -> %s (frames min %s, live %s, cpu %s ms/s/relay, machine busy %s%%)%s" % (
@@ -59,7 +59,7 @@ def search(profile, contender, ladder, refine, warmup, window, step):
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="720p")
-    ap.add_argument("--ladder", default="200,400")
+    ap.add_argument("--ladder", default="250,300")
     ap.add_argument("--refine", type=int, default=0, help="bisection steps after a failure")
     ap.add_argument("--step", type=int, default=20, help="resolution of the bisection")
     ap.add_argument("--contenders", default="ffmpeg,nginx,ferry")
@@ -102,7 +102,7 @@ def main(argv):
         "warmup_s": args.warmup, "window_s": args.window,
         "criterion": "all N destinations published at the end of the window and each "
                      "received >= 99% of the source's frames (video and audio) within it; "
-                     "all N live within 30 s + 0.05 s x N of the start",
+                     "all N live within 20 s + 0.05 s x N of the start",
         "note": "the test bed (source and sink nginx, publisher) runs on the same 2 cores",
     })
     doc["results"] = results

@@ -6,7 +6,7 @@ arrival at the source. p50 / p99 / max per contender. The contenders take turns 
 rounds and each figure is the median over the rounds (max: the largest), so a burst of
 other work on the machine during one round does not decide the result.
 
-    bench/latency.py                         # default: 720p, one relay, 3 rounds of 5 s
+    bench/latency.py                         # default: 720p, one relay, 3 rounds of 4 s
     bench/latency.py --n 100 --seconds 20    # the measured relay is one of 100
 """
 
@@ -78,7 +78,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="720p")
     ap.add_argument("--n", type=int, default=1, help="relays running; the probe watches one")
-    ap.add_argument("--seconds", type=float, default=5.0, help="per round")
+    ap.add_argument("--seconds", type=float, default=4.0, help="per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--contenders", default="ffmpeg,nginx,ferry")

@@ -23,7 +23,7 @@ def main(argv):
     ap.add_argument("--profiles", default="720p,360p")
     ap.add_argument("--n", default="1,10,100", help="relay counts, comma separated")
     ap.add_argument("--contenders", default="ffmpeg,nginx,ferry")
-    ap.add_argument("--warmup", type=float, default=2.0, help="seconds after all are live")
+    ap.add_argument("--warmup", type=float, default=1.5, help="seconds after all are live")
     ap.add_argument("--window", type=float, default=5.0, help="measurement window, seconds")
     ap.add_argument("--out", default=None, help="directory of the JSON report")
     args = ap.parse_args(argv)
