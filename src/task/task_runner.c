@@ -23,6 +23,8 @@ typedef struct gen_entry {
     char id[TASK_ID_MAX];
     int64_t gen;
     int64_t push_at; /* the pre-roll push time the worker was started with, 0 = none */
+    engine_event held_start; /* a FILE_START that came before RUNNING; url is heap */
+    bool holding;
     struct gen_entry *next;
 } gen_entry;
 
@@ -86,6 +88,7 @@ static void gen_clear(const char *id)
     if (*e) {
         gen_entry *dead = *e;
         *e = dead->next;
+        free((char *)dead->held_start.url);
         free(dead);
     }
 }
@@ -310,6 +313,30 @@ static void note_event(task *t, notify_kind kind, const char *reason, const engi
     store_event_free(rows);
 }
 
+/* A worker opens its first file before its packets reach the destination: that file's
+ * start is told after TaskStart (api-compat §1.5 order), when RUNNING arrives. */
+static void hold_file_start(const char *id, const engine_event *ev)
+{
+    gen_entry *e = *gen_find(id);
+    if (!e)
+        return;
+    free((char *)e->held_start.url);
+    e->held_start = *ev;
+    e->held_start.url = strdup(ev->url ? ev->url : "");
+    e->holding = e->held_start.url != NULL;
+}
+
+static void release_file_start(task *t)
+{
+    gen_entry *e = *gen_find(t->id);
+    if (!e || !e->holding)
+        return;
+    note_event(t, NOTIFY_FILE_START, "FileStart", &e->held_start);
+    free((char *)e->held_start.url);
+    e->held_start.url = NULL;
+    e->holding = false;
+}
+
 static void on_recovering(task *t, const engine_event *ev)
 {
     task_str_set(&t->last_error, ev->error);
@@ -326,6 +353,7 @@ static bool apply_event(task *t, const engine_event *ev)
     case ENGINE_EV_RUNNING:
         if (t->state == TASK_IDLE || t->state == TASK_RECOVERING)
             task_transition(t, TASK_RUNNING, "Running", "packets reach the destination");
+        release_file_start(t);
         break;
     case ENGINE_EV_RECOVERING:
         on_recovering(t, ev);
@@ -341,9 +369,13 @@ static bool apply_event(task *t, const engine_event *ev)
         worker_ended = true;
         break;
     case ENGINE_EV_FILE_START:
-        note_event(t, NOTIFY_FILE_START, "FileStart", ev);
+        if (t->state == TASK_RUNNING)
+            note_event(t, NOTIFY_FILE_START, "FileStart", ev);
+        else
+            hold_file_start(t->id, ev);
         break;
     case ENGINE_EV_FILE_FINISH:
+        release_file_start(t);
         note_event(t, NOTIFY_FILE_FINISH, "FileFinish", ev);
         break;
     case ENGINE_EV_ALARM:
@@ -495,6 +527,7 @@ void runner_stop(void)
         while (rq.gens[i]) {
             gen_entry *e = rq.gens[i];
             rq.gens[i] = e->next;
+            free((char *)e->held_start.url);
             free(e);
         }
 }

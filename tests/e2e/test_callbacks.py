@@ -1,7 +1,8 @@
 """test_callbacks.py — task event callbacks as a webhook receiver sees them: a real HTTP
 server (Python standard library) on loopback records every POST. Covers the Tencent
 payload of a live task (TaskStart, ResetTaskConfig, TaskExit at EndTime, field types,
-double-encoded msg), the CallbackEvents filter, the signed native format, a receiver
+double-encoded msg), a 3-file playlist (VodSourceFileStart/Finish per file), the
+CallbackEvents filter, the signed native format, a receiver
 that is down for 10 s, a kill -9 with undelivered events, and the private-address guard."""
 
 import datetime
@@ -10,7 +11,9 @@ import hmac
 import http.client
 import http.server
 import json
+import functools
 import os
+import subprocess
 import threading
 import time
 
@@ -161,7 +164,7 @@ def events(calls, field="callback_event"):
 # ---------------------------------------------------------------- Tencent
 
 
-def check_tencent_common(p, tid, nginx, stream):
+def check_tencent_common(p, tid, nginx, stream, sources=None):
     types = {"appid": int, "callback_event": str, "event_type": int, "interface": str,
              "product_name": str, "msg": str, "source_urls": str, "stream_id": str,
              "task_id": str, "to_url": str, "event_time": str, "event_id": str}
@@ -172,7 +175,7 @@ def check_tencent_common(p, tid, nginx, stream):
     assert p["task_id"] == tid and p["stream_id"] == stream, p
     assert p["to_url"].startswith(nginx.url("dst", stream)), p
     assert p["source_urls"].endswith("\n"), p
-    assert json.loads(p["source_urls"]) == [nginx.url("src", "cam")], p
+    assert json.loads(p["source_urls"]) == (sources or [nginx.url("src", "cam")]), p
     assert abs(int(p["event_time"]) - time.time()) < 30, p
     return json.loads(p["msg"])  # msg is a JSON object inside a string
 
@@ -210,6 +213,53 @@ def test_tencent_live_sequence_and_filter(cbd, nginx, publisher, receiver, metri
     assert events(filtered) == ["TaskExit"], events(filtered)
     assert filtered[0]["json"]["task_id"] == only_exit
     print("TENCENT PAYLOADS\n" + "\n".join(c["body"].decode() for c in got))
+
+
+def serve_dir(path):
+    """A static HTTP server of path on loopback; returns (server, base URL)."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=path)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
+def test_tencent_playlist_file_events(cbd, nginx, receiver, tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in ("a", "b", "c"):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i",
+                        "sine=frequency=440:sample_rate=44100", "-t", "1", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                        str(media / (name + ".flv"))], check=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    srv, base = serve_dir(str(media))
+    try:
+        urls = [base + "/%s.flv" % n for n in ("a", "b", "c")]
+        params = tc_live_params(nginx, "pl", time.time() + 60, SourceType="PullVodPushLive",
+                                SourceUrls=urls, VodLoopTimes="0",
+                                CallbackUrl=receiver.url("/pl"))
+        tid = tc_call(cbd.port, "CreateLivePullStreamTask", params)["TaskId"]
+        receiver.wait(lambda r: "TaskExit" in events(r.got("/pl")), 30, "the playlist's TaskExit")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    got = receiver.got("/pl")
+    names = events(got)
+    assert names == ["TaskStart"] + ["VodSourceFileStart", "VodSourceFileFinish"] * 3 + \
+        ["TaskExit"], names
+    for i, c in enumerate(got[1:7]):
+        msg = check_tencent_common(c["json"], tid, nginx, "pl", urls)
+        assert msg["index"] == i // 2 and msg["url"] == urls[i // 2], msg
+        assert isinstance(msg["duration"], int) and msg["duration"] in (0, 1), msg
+        assert c["json"]["callback_url"] == receiver.url("/pl"), c["json"]
+    exit_msg = check_tencent_common(got[-1]["json"], tid, nginx, "pl", urls)
+    assert exit_msg["code"] == 0 and exit_msg["message"] == "all loops played", exit_msg
+    print("PLAYLIST PAYLOADS\n" + "\n".join(c["body"].decode() for c in got))
 
 
 # ---------------------------------------------------------------- native
