@@ -9,8 +9,8 @@
 
 static bool is_failure(const char *reason)
 {
-    return reason && (strcmp(reason, "PullStreamFailed") == 0 ||
-                      strcmp(reason, "PushStreamFailed") == 0);
+    return reason &&
+           (strcmp(reason, "PullStreamFailed") == 0 || strcmp(reason, "PushStreamFailed") == 0);
 }
 
 /* Moves field name from state into doc (when present and, for strings, not empty). */
@@ -59,4 +59,3 @@ json_t *ali_callback_format(const task *t, const notify_event *ev, const config_
     json_decref(state);
     return doc;
 }
-

@@ -112,10 +112,10 @@ json_t *tc_callback_format(const task *t, const notify_event *ev, const config_a
         "general_callback", "product_name", "pullpush", "msg", msg, "source_urls",
         encoded(source_urls(&t->spec), "\n"), "stream_id", stream_id(&t->spec), "task_id", t->id,
         "to_url", t->spec.dst_url, "event_time", when, "event_id", ev->id);
-    if (doc && file && json_object_set_new(doc, "callback_url", json_string(t->spec.callback_url))) {
+    if (doc && file &&
+        json_object_set_new(doc, "callback_url", json_string(t->spec.callback_url))) {
         json_decref(doc);
         return NULL;
     }
     return doc;
 }
-

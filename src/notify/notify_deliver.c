@@ -217,8 +217,8 @@ static int64_t fill(void)
 static void record_dead(const store_event *ev, const char *why)
 {
     count(&nt.stats.dead);
-    tlog_warn(ev->task_id, "callback %s %s undelivered after %d tries, kept as dead: %s",
-              ev->type, ev->id, ev->attempts, why);
+    tlog_warn(ev->task_id, "callback %s %s undelivered after %d tries, kept as dead: %s", ev->type,
+              ev->id, ev->attempts, why);
     task t;
     if (store_task_get(nt.st, ev->task_id, &t, NULL) != 0)
         return;
@@ -241,8 +241,8 @@ static void failed(flight *f, const char *why)
     if (dead)
         record_dead(ev, why);
     else
-        tlog_info(ev->task_id, "callback %s %s: try %d failed: %s", ev->type, ev->id,
-                  ev->attempts, why);
+        tlog_info(ev->task_id, "callback %s %s: try %d failed: %s", ev->type, ev->id, ev->attempts,
+                  why);
 }
 
 static void finished(flight *f, CURLcode result)

@@ -23,9 +23,12 @@ static const char *const kind_names[NOTIFY_KINDS] = {
 
 /* Native type names: snake_case like the rest of the native API. */
 static const char *const native_names[NOTIFY_KINDS] = {
-    [NOTIFY_TASK_START] = "task_start",       [NOTIFY_TASK_EXIT] = "task_exit",
-    [NOTIFY_TASK_STATE] = "task_state",       [NOTIFY_FILE_START] = "file_start",
-    [NOTIFY_FILE_FINISH] = "file_finish",     [NOTIFY_RESET_CONFIG] = "config_reset",
+    [NOTIFY_TASK_START] = "task_start",
+    [NOTIFY_TASK_EXIT] = "task_exit",
+    [NOTIFY_TASK_STATE] = "task_state",
+    [NOTIFY_FILE_START] = "file_start",
+    [NOTIFY_FILE_FINISH] = "file_finish",
+    [NOTIFY_RESET_CONFIG] = "config_reset",
     [NOTIFY_ALARM] = "alarm",
 };
 
@@ -43,8 +46,8 @@ const char *notify_kind_name(notify_kind kind)
 unsigned notify_kind_bit(notify_kind kind)
 {
     static const unsigned bits[NOTIFY_KINDS] = {
-        [NOTIFY_TASK_START] = TASK_EV_TASK_START,   [NOTIFY_TASK_EXIT] = TASK_EV_TASK_EXIT,
-        [NOTIFY_FILE_START] = TASK_EV_FILE_START,   [NOTIFY_FILE_FINISH] = TASK_EV_FILE_FINISH,
+        [NOTIFY_TASK_START] = TASK_EV_TASK_START,     [NOTIFY_TASK_EXIT] = TASK_EV_TASK_EXIT,
+        [NOTIFY_FILE_START] = TASK_EV_FILE_START,     [NOTIFY_FILE_FINISH] = TASK_EV_FILE_FINISH,
         [NOTIFY_RESET_CONFIG] = TASK_EV_RESET_CONFIG, [NOTIFY_ALARM] = TASK_EV_ALARM,
     };
     return (unsigned)kind < NOTIFY_KINDS ? bits[kind] : 0;
@@ -101,7 +104,7 @@ store_event *notify_event_rows(const config *cfg, const task *t, notify_event *e
     if (!ev->at_ms)
         ev->at_ms = time_now_ms();
     notify_format_fn f = (unsigned)t->dialect < 3 && formats[t->dialect] ? formats[t->dialect]
-                                                                          : notify_native_format;
+                                                                         : notify_native_format;
     json_t *doc = f(t, ev, config_find_account(cfg, t->account));
     if (!doc)
         return NULL;
@@ -125,20 +128,19 @@ static json_t *iso_time(int64_t ms)
 static int add_file(json_t *doc, const notify_event *ev)
 {
     return json_object_set_new(doc, "file",
-                               json_pack("{s:s, s:i, s:I}", "url", ev->url ? ev->url : "",
-                                         "index", ev->index, "duration_ms",
-                                         (json_int_t)ev->duration_ms));
+                               json_pack("{s:s, s:i, s:I}", "url", ev->url ? ev->url : "", "index",
+                                         ev->index, "duration_ms", (json_int_t)ev->duration_ms));
 }
 
 json_t *notify_native_format(const task *t, const notify_event *ev, const config_account *acct)
 {
     (void)acct;
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:s, s:s}", "id", ev->id,
-                            "type", native_names[ev->kind], "task_id", t->id, "at",
-                            iso_time(ev->at_ms), "at_ms", (json_int_t)ev->at_ms, "state", task_state_name(ev->to), "from_state",
-                            task_state_name(ev->from), "reason", ev->reason ? ev->reason : "",
-                            "detail", ev->detail ? ev->detail : "", "task_name",
-                            t->spec.name ? t->spec.name : "");
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:s, s:s}", "id", ev->id, "type",
+                  native_names[ev->kind], "task_id", t->id, "at", iso_time(ev->at_ms), "at_ms",
+                  (json_int_t)ev->at_ms, "state", task_state_name(ev->to), "from_state",
+                  task_state_name(ev->from), "reason", ev->reason ? ev->reason : "", "detail",
+                  ev->detail ? ev->detail : "", "task_name", t->spec.name ? t->spec.name : "");
     int rc = doc ? 0 : -1;
     if (rc == 0 && (ev->kind == NOTIFY_FILE_START || ev->kind == NOTIFY_FILE_FINISH))
         rc = add_file(doc, ev);

@@ -53,8 +53,12 @@ static config_account alice(void)
 
 static notify_event event(notify_kind kind, task_state from, task_state to, const char *reason)
 {
-    notify_event ev = {.kind = kind, .at_ms = 1712893433250, .from = from, .to = to,
-                       .reason = reason, .detail = ""};
+    notify_event ev = {.kind = kind,
+                       .at_ms = 1712893433250,
+                       .from = from,
+                       .to = to,
+                       .reason = reason,
+                       .detail = ""};
     snprintf(ev.id, sizeof(ev.id), "0b6d2f1e-5c1a-4a8e-9d3e-2f4b8c7a9e10");
     return ev;
 }
@@ -100,9 +104,9 @@ static bool allowed(const char *text, const char *allow)
 
 static void test_address_guard(void **state)
 {
-    const char *refused[] = {"127.0.0.1", "10.1.2.3",    "172.16.0.1", "192.168.1.1",
-                             "169.254.169.254", "0.0.0.0", "::1",        "fe80::1",
-                             "fd00::1",   "::ffff:127.0.0.1", "100.64.0.1"};
+    const char *refused[] = {"127.0.0.1",       "10.1.2.3",         "172.16.0.1", "192.168.1.1",
+                             "169.254.169.254", "0.0.0.0",          "::1",        "fe80::1",
+                             "fd00::1",         "::ffff:127.0.0.1", "100.64.0.1"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         assert_false(allowed(refused[i], ""));
     assert_true(allowed("93.184.216.34", ""));
@@ -119,7 +123,8 @@ static void test_signature(void **state)
     char sig[72];
     /* RFC 4231 test case 2. */
     notify_sign("Jefe", "what do ya want for nothing?", 28, sig);
-    assert_string_equal(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_string_equal(sig,
+                        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 static void test_transition_kinds(void **state)
