@@ -40,6 +40,15 @@ int64_t timeline_next_dts(const timeline *tl)
     return next;
 }
 
+int64_t timeline_next_pts(const timeline *tl)
+{
+    int64_t next = 0;
+    for (int i = 0; i < TIMELINE_MAX_TRACKS; i++)
+        if (tl->tracks[i].seen && tl->tracks[i].out_end > next)
+            next = tl->tracks[i].out_end;
+    return next;
+}
+
 /* An in-track step that no live source makes on its own: backwards beyond jitter, or
  * forward by more than the time that really passed. */
 static bool timeline_track_jumped(const timeline_track *t, const timeline_pkt *p)
@@ -65,8 +74,17 @@ static bool timeline_track_off_epoch(const timeline *tl, const timeline_pkt *p)
 /* Opens an epoch on packet p: one offset for every track, continuing the output. */
 static void timeline_rebase(timeline *tl, const timeline_pkt *p)
 {
-    tl->epoch_out_us = timeline_next_dts(tl);
-    tl->offset_us = tl->epoch_out_us - p->dts_us;
+    int64_t pts = p->pts_us == TIMELINE_NO_TS || p->pts_us < p->dts_us ? p->dts_us : p->pts_us;
+    int64_t offset = timeline_next_pts(tl) - pts;
+    /* ...but the keyframe's DTS must still follow its own track's last DTS: its decoder
+     * delay has to fit after what that track already sent. (Other tracks' packets start
+     * near the keyframe's presentation time, so they land after their own ends.) */
+    const timeline_track *t = &tl->tracks[p->track];
+    int64_t min_dts = t->seen ? t->last_out_dts + tl->tick_us : 0; /* output starts at 0 */
+    if (p->dts_us + offset < min_dts)
+        offset = min_dts - p->dts_us;
+    tl->offset_us = offset;
+    tl->epoch_out_us = p->dts_us + offset;
     tl->epoch_in_us = p->dts_us;
     tl->epoch_wall = p->now_us;
     tl->epoch_open = true;
@@ -96,9 +114,12 @@ static void timeline_keep_monotonic(const timeline *tl, const timeline_track *t,
     }
 }
 
-static void timeline_record(timeline *tl, timeline_track *t, const timeline_pkt *p, int64_t out_dts)
+static void timeline_record(timeline *tl, timeline_track *t, const timeline_pkt *p, int64_t out_dts,
+                            int64_t out_pts)
 {
     t->last_dur = timeline_guess_dur(tl, t, p);
+    if (!t->seen || out_pts + t->last_dur > t->out_end)
+        t->out_end = out_pts + t->last_dur;
     t->last_in_dts = p->dts_us;
     t->last_out_dts = out_dts;
     t->last_wall = p->now_us;
@@ -131,7 +152,7 @@ timeline_verdict timeline_map(timeline *tl, const timeline_pkt *p, int64_t *out_
     timeline_keep_monotonic(tl, t, &dts, &pts);
     if (pts < dts)
         pts = dts;
-    timeline_record(tl, t, p, dts);
+    timeline_record(tl, t, p, dts, pts);
     *out_dts_us = dts;
     *out_pts_us = pts;
     return TIMELINE_PASS;

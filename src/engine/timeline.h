@@ -38,6 +38,7 @@ typedef struct timeline_track {
     int64_t last_in_dts;  /* input DTS of the last passed packet */
     int64_t last_out_dts; /* output DTS of the last passed packet */
     int64_t last_dur;     /* its duration (given or guessed) */
+    int64_t out_end;      /* max over passed packets of output PTS + duration */
     int64_t last_wall;    /* now_us of the last passed packet */
 } timeline_track;
 
@@ -61,8 +62,12 @@ void timeline_init(timeline *tl, int64_t tick_us, bool has_video);
 void timeline_set_has_video(timeline *tl, bool has_video);
 /* The source restarted: the next epoch continues from timeline_next_dts(). */
 void timeline_discontinuity(timeline *tl);
-/* Where the next epoch starts: max over tracks of last output DTS + duration (0 at first). */
+/* Max over tracks of last output DTS + duration (0 at first). */
 int64_t timeline_next_dts(const timeline *tl);
+/* Where the next epoch's first frame is presented: max over tracks of output PTS + duration
+ * (0 at first). Rebasing on presentation time keeps B-frame sources gap-free: the new
+ * keyframe is shown right after the last frame shown, and its DTS keeps the decoder delay. */
+int64_t timeline_next_pts(const timeline *tl);
 /* Maps one packet. PASS fills out_dts_us/out_pts_us (pts >= dts, per-track DTS strictly
  * increasing by at least one tick); DROP means the packet must not be written. */
 timeline_verdict timeline_map(timeline *tl, const timeline_pkt *p, int64_t *out_dts_us,

@@ -97,10 +97,11 @@ static void test_rebase_continues_from_max_end(void **state)
     /* When video ends last, video continues exactly where it stopped. */
     timeline_init(&tl, TICK, true);
     feed_av_seconds(&tl, 0, NOW0, 50, &v, &a);
-    assert_int_equal(feed(&tl, A, true, 1990000, 1990000, 5000, NOW0 + 1990000, &a), TIMELINE_PASS);
+    assert_int_equal(feed(&tl, V, false, 2000000, 2000000, VDUR, NOW0 + 2000000, &v),
+                     TIMELINE_PASS);
     timeline_discontinuity(&tl);
     assert_int_equal(feed(&tl, V, true, 0, 0, VDUR, now, &v), TIMELINE_PASS);
-    assert_int_equal(v.dts, 1960000 + VDUR);
+    assert_int_equal(v.dts, 2000000 + VDUR);
     assert_int_equal(tl.discontinuities, 1);
 }
 
@@ -183,6 +184,33 @@ static void test_b_frames_keep_pts_offset(void **state)
     assert_int_equal(feed(&tl, V, false, 40000, 200000, 0, NOW0 + 940000, &o), TIMELINE_PASS);
     assert_int_equal(o.dts, 320000);
     assert_int_equal(o.pts, 480000);
+}
+
+/* A file switch between B-frame files: the new keyframe is presented right after the last
+ * frame shown (no gap of the decoder delay), and every track's DTS still increases. */
+static void test_b_frame_switch_has_no_presentation_gap(void **state)
+{
+    timeline tl;
+    timeline_init(&tl, TICK, true);
+    /* File A: I P B B, delay 80 ms; audio ends with the video's presentation. */
+    static const int64_t dts[] = {-80, -40, 0, 40};
+    static const int64_t pts[] = {0, 120, 40, 80};
+    out_ts o, a;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(feed(&tl, V, i == 0, dts[i] * 1000, pts[i] * 1000, VDUR,
+                              NOW0 + (dts[i] + 80) * 1000, &o),
+                         TIMELINE_PASS);
+    assert_int_equal(feed(&tl, A, true, 0, 0, 160000, NOW0 + 80000, &a), TIMELINE_PASS);
+    int64_t shown_end = 120000 + 80000 + VDUR; /* last pts (out) + duration */
+    assert_int_equal(timeline_next_pts(&tl), shown_end);
+    /* File B starts the same way: keyframe dts -80 ms, pts 0. */
+    timeline_discontinuity(&tl);
+    assert_int_equal(feed(&tl, V, true, -80000, 0, VDUR, NOW0 + 400000, &o), TIMELINE_PASS);
+    assert_int_equal(o.pts, shown_end);
+    assert_int_equal(o.pts - o.dts, 80000);
+    assert_true(o.dts > 40000 + 80000); /* after file A's last video DTS */
+    assert_int_equal(feed(&tl, A, true, 0, 0, 21333, NOW0 + 400000, &a), TIMELINE_PASS);
+    assert_int_equal(a.dts, shown_end); /* audio on the same base, no gap either */
 }
 
 static void test_missing_or_broken_pts(void **state)
@@ -335,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_keyframe_wait_drops_until_key),
         cmocka_unit_test(test_first_packet_waits_for_key),
         cmocka_unit_test(test_b_frames_keep_pts_offset),
+        cmocka_unit_test(test_b_frame_switch_has_no_presentation_gap),
         cmocka_unit_test(test_missing_or_broken_pts),
         cmocka_unit_test(test_backward_jump_is_discontinuity),
         cmocka_unit_test(test_forward_jump_beyond_wall_gap),
