@@ -13,6 +13,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "notify/notify.h"
 #include "task/task.h"
 
 #define PAGE_SIZE_DEFAULT 20
@@ -287,6 +288,20 @@ static void task_history(native_call *c)
     free(h);
 }
 
+/* ---------- node statistics ---------- */
+
+/* GET /v1/stats: the node's callback delivery counters (all accounts). */
+static void node_stats(native_call *c)
+{
+    notify_stats n;
+    notify_get_stats(&n);
+    json_t *cb = json_pack("{s:I, s:I, s:I, s:I, s:i, s:i, s:i}", "delivered",
+                           (json_int_t)n.delivered, "failed", (json_int_t)n.failed, "dead",
+                           (json_int_t)n.dead, "dead_removed", (json_int_t)n.purged, "in_flight",
+                           n.in_flight, "pending", n.pending, "dead_kept", n.dead_kept);
+    api_reply_json(c->resp, 200, json_pack("{s:o}", "callbacks", cb));
+}
+
 /* ---------- listing ---------- */
 
 /* An optional integer query argument within [min, max]. */
@@ -435,6 +450,7 @@ static const native_route routes[] = {
     {"POST", "/v1/tasks/{id}/pause", pause_task},
     {"POST", "/v1/tasks/{id}/resume", resume_task},
     {"GET", "/v1/tasks/{id}/history", task_history},
+    {"GET", "/v1/stats", node_stats},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

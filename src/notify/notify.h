@@ -84,8 +84,12 @@ typedef struct notify_stats {
     long delivered; /* 2xx answers since start */
     long failed;    /* failed tries since start */
     long dead;      /* events whose retries ran out since start */
-    int in_flight;
+    long purged;    /* dead events removed after callback_dead_retention since start */
+    int in_flight;  /* deliveries under way */
+    int pending;    /* events in the outbox waiting for delivery (store) */
+    int dead_kept;  /* dead events in the outbox (store) */
 } notify_stats;
+/* The counters; pending and dead_kept are read from the store (0 before notify_start). */
 void notify_get_stats(notify_stats *out);
 
 #endif

@@ -16,12 +16,14 @@
 #include "common/timeutil.h"
 
 #define IDLE_WAIT_MS 5000 /* look at the outbox at least this often */
+#define HEADS_PAGE 64     /* outbox heads read at once */
+#define HOST_KEY_MAX 300  /* "host:port" */
 
 typedef struct flight {
     store_event *ev; /* owned; the body is the POST data */
     CURL *easy;
     struct curl_slist *headers;
-    char host[256];
+    char host[HOST_KEY_MAX]; /* host:port, the unit of callback_per_host */
     char refused[160]; /* why the socket was refused, "" when it was not */
     char errbuf[CURL_ERROR_SIZE];
     struct flight *next;
@@ -38,6 +40,7 @@ static struct {
     CURLM *multi;
     flight *flights;
     int n_flights;
+    int64_t next_purge_ms; /* when dead events are looked at again */
     notify_stats stats;
 } nt = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -78,15 +81,19 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static void url_host(const char *url, char *out, size_t len)
+/* "host:port" of url (the scheme's port when it has none): receivers on one address but
+ * different ports are different hosts for callback_per_host. */
+static void host_key(const char *url, char *out, size_t len)
 {
     CURLU *u = curl_url();
-    char *host = NULL;
+    char *host = NULL, *port = NULL;
     out[0] = '\0';
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        snprintf(out, len, "%s", host);
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        snprintf(out, len, "%s:%s", host, port);
     curl_free(host);
+    curl_free(port);
     curl_url_cleanup(u);
 }
 
@@ -154,7 +161,7 @@ static void launch(store_event *ev)
     }
     ev->next = NULL;
     f->ev = ev;
-    url_host(ev->url, f->host, sizeof(f->host));
+    host_key(ev->url, f->host, sizeof(f->host));
     f->easy = curl_easy_init();
     f->headers = make_headers(ev);
     if (!f->easy || !f->headers) {
@@ -186,28 +193,44 @@ static bool in_flight(int64_t seq, const char *host, int *same_host)
     return false;
 }
 
-/* Starts every due head that fits the limits; returns ms until the next one is due. */
+/* Starts ev (taking it) when it is due, not in flight and within the limits, else frees
+ * it; lowers *wait to the time until ev is due when it is not yet. */
+static void consider(store_event *ev, int64_t now, int64_t *wait)
+{
+    char host[HOST_KEY_MAX];
+    int same_host;
+    host_key(ev->url, host, sizeof(host));
+    bool busy = in_flight(ev->seq, host, &same_host);
+    if (!busy && ev->next_ms > now && ev->next_ms - now < *wait)
+        *wait = ev->next_ms - now;
+    if (busy || ev->next_ms > now || nt.n_flights >= nt.cfg->callback_concurrency ||
+        same_host >= nt.cfg->callback_per_host)
+        store_event_free(ev);
+    else
+        launch(ev);
+}
+
+/* Starts every due head that fits the limits; returns ms until the next one is due. Pages
+ * on past heads that are in flight or wait for their host, so however many tasks a stuck
+ * receiver holds, the due heads of other receivers are reached. */
 static int64_t fill(void)
 {
-    store_event *heads = NULL, *next;
-    int limit = nt.cfg->callback_concurrency * 2 + 16;
-    if (store_outbox_heads(nt.st, limit, &heads, NULL) != 0)
-        return 1000;
-    int64_t now = time_now_ms(), wait = IDLE_WAIT_MS;
-    for (store_event *ev = heads; ev; ev = next) {
-        next = ev->next;
-        ev->next = NULL;
-        char host[256];
-        int same_host;
-        url_host(ev->url, host, sizeof(host));
-        bool busy = in_flight(ev->seq, host, &same_host);
-        if (!busy && ev->next_ms > now && ev->next_ms - now < wait)
-            wait = ev->next_ms - now;
-        if (busy || ev->next_ms > now || nt.n_flights >= nt.cfg->callback_concurrency ||
-            same_host >= nt.cfg->callback_per_host)
-            store_event_free(ev);
-        else
-            launch(ev);
+    int64_t now = time_now_ms(), wait = IDLE_WAIT_MS, after_ms = INT64_MIN, after_seq = 0;
+    bool more = true;
+    while (more && nt.n_flights < nt.cfg->callback_concurrency) {
+        store_event *heads = NULL, *next;
+        if (store_outbox_heads(nt.st, HEADS_PAGE, after_ms, after_seq, &heads, NULL) != 0)
+            return 1000;
+        int n = 0;
+        for (store_event *ev = heads; ev; ev = next, n++) {
+            next = ev->next;
+            ev->next = NULL;
+            after_ms = ev->next_ms;
+            after_seq = ev->seq;
+            more = ev->next_ms <= now; /* heads come soonest first: the rest wait too */
+            consider(ev, now, &wait);
+        }
+        more = more && n == HEADS_PAGE;
     }
     return wait;
 }
@@ -235,9 +258,11 @@ static void failed(flight *f, const char *why)
     store_event *ev = f->ev;
     bool dead;
     ev->attempts++;
-    int64_t at = notify_retry_at(nt.cfg, ev->attempts, time_now_ms(), &dead);
+    int64_t now = time_now_ms();
+    int64_t at = notify_retry_at(nt.cfg, ev->attempts, now, &dead);
     count(&nt.stats.failed);
-    store_outbox_retry(nt.st, ev->seq, ev->attempts, at, dead, why, NULL);
+    /* a dead row's next_ms is when it died: callback_dead_retention counts from there */
+    store_outbox_retry(nt.st, ev->seq, ev->attempts, dead ? now : at, dead, why, NULL);
     if (dead)
         record_dead(ev, why);
     else
@@ -298,6 +323,25 @@ static int reap(void)
 
 /* ---------- the thread ---------- */
 
+/* Removes the dead events older than callback_dead_retention (0 keeps them); looks at
+ * most every minute, and at least ten times per retention period. */
+static void purge_dead(void)
+{
+    int64_t now = time_now_ms(), keep_ms = (int64_t)nt.cfg->callback_dead_retention_s * 1000;
+    if (keep_ms <= 0 || now < nt.next_purge_ms)
+        return;
+    int64_t every = keep_ms / 10;
+    nt.next_purge_ms = now + (every < 1000 ? 1000 : every > 60000 ? 60000 : every);
+    int removed = 0;
+    if (store_outbox_purge(nt.st, now - keep_ms, &removed, NULL) != 0 || removed == 0)
+        return;
+    pthread_mutex_lock(&nt.mu);
+    nt.stats.purged += removed;
+    pthread_mutex_unlock(&nt.mu);
+    log_info("notify: removed %d dead callback events older than %d s", removed,
+             nt.cfg->callback_dead_retention_s);
+}
+
 static void *notify_main(void *arg)
 {
     (void)arg;
@@ -305,6 +349,7 @@ static void *notify_main(void *arg)
     bool reaped = true;
     while (!atomic_load(&nt.stop)) {
         int64_t now = time_now_ms();
+        purge_dead();
         if (atomic_exchange(&nt.kicked, false) || reaped || now >= due)
             due = now + fill();
         int running = 0;
@@ -321,6 +366,7 @@ int notify_start(const config *cfg, store *st)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     nt.cfg = cfg;
     nt.st = st;
+    nt.next_purge_ms = 0;
     atomic_store(&nt.stop, false);
     pthread_mutex_lock(&nt.mu);
     nt.multi = curl_multi_init();
@@ -367,5 +413,9 @@ void notify_get_stats(notify_stats *out)
     pthread_mutex_lock(&nt.mu);
     *out = nt.stats;
     out->in_flight = nt.n_flights;
+    store *st = nt.st;
     pthread_mutex_unlock(&nt.mu);
+    out->pending = out->dead_kept = 0;
+    if (st)
+        store_outbox_counts(st, &out->pending, &out->dead_kept, NULL);
 }

@@ -64,15 +64,20 @@ int store_history_list(store *st, const char *id, task_history_entry **out, int 
 
 /* --- the outbox: events wait here until their receiver answers 2xx --- */
 /* The oldest live (not dead) event of each task, soonest next_ms first, at most limit of
- * them: only these may be in flight, which keeps each task's events in order. */
-int store_outbox_heads(store *st, int limit, store_event **out, ferr *err);
+ * them: only these may be in flight, which keeps each task's events in order. Only heads
+ * after (after_ms, after_seq) in that order are listed (INT64_MIN, 0: from the start), so
+ * the caller can page past heads it cannot start now. */
+int store_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq, store_event **out,
+                       ferr *err);
 /* Removes a delivered event. */
 int store_outbox_done(store *st, int64_t seq, ferr *err);
 /* Records a failed try: attempts, the next try's time, the error; dead ends the retries
- * (the row stays, counted by store_outbox_counts). */
+ * (the row stays, counted by store_outbox_counts, and next_ms is then the time it died). */
 int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bool dead,
                        const char *error, ferr *err);
 /* Events waiting for delivery and events whose retries ran out. */
 int store_outbox_counts(store *st, int *pending, int *dead, ferr *err);
+/* Removes the dead events that died before before_ms; *removed tells how many. */
+int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err);
 
 #endif

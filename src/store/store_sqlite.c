@@ -57,6 +57,7 @@ enum {
     Q_OB_DONE,
     Q_OB_RETRY,
     Q_OB_COUNTS,
+    Q_OB_PURGE,
     Q_COUNT_OF,
 };
 
@@ -87,11 +88,13 @@ static const char *const queries[Q_COUNT_OF] = {
                  "created_ms, attempts, next_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)",
     [Q_OB_HEADS] = "SELECT seq, event_id, task_id, account, dialect, type, url, body, attempts, "
                    "created_ms, next_ms FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox "
-                   "WHERE dead = 0 GROUP BY task_id) ORDER BY next_ms, seq LIMIT ?1",
+                   "WHERE dead = 0 GROUP BY task_id) AND (next_ms, seq) > (?2, ?3) "
+                   "ORDER BY next_ms, seq LIMIT ?1",
     [Q_OB_DONE] = "DELETE FROM outbox WHERE seq = ?1",
     [Q_OB_RETRY] = "UPDATE outbox SET attempts = ?2, next_ms = ?3, dead = ?4, last_error = ?5 "
                    "WHERE seq = ?1",
     [Q_OB_COUNTS] = "SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox",
+    [Q_OB_PURGE] = "DELETE FROM outbox WHERE dead = 1 AND next_ms < ?1",
 };
 
 struct store {
@@ -779,7 +782,8 @@ static store_event *read_event(sqlite3_stmt *s)
     return ev;
 }
 
-int store_outbox_heads(store *st, int limit, store_event **out, ferr *err)
+int store_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq, store_event **out,
+                       ferr *err)
 {
     *out = NULL;
     store_event **tail = out;
@@ -787,6 +791,8 @@ int store_outbox_heads(store *st, int limit, store_event **out, ferr *err)
     lock(st);
     sqlite3_stmt *s = st->q[Q_OB_HEADS];
     sqlite3_bind_int(s, 1, limit);
+    sqlite3_bind_int64(s, 2, after_ms);
+    sqlite3_bind_int64(s, 3, after_seq);
     while (rc == FERR_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
         *tail = read_event(s);
         if (!*tail)
@@ -844,6 +850,18 @@ int store_outbox_counts(store *st, int *pending, int *dead, ferr *err)
         rc = db_error(st, err, "count the outbox", NULL);
     }
     finish(s);
+    unlock(st);
+    return rc;
+}
+
+int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err)
+{
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_OB_PURGE];
+    sqlite3_bind_int64(s, 1, before_ms);
+    int rc =
+        run(st, s, "remove expired dead events", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
+    *removed = rc == FERR_OK ? sqlite3_changes(st->db) : 0;
     unlock(st);
     return rc;
 }

@@ -2,8 +2,10 @@
 server (Python standard library) on loopback records every POST. Covers the Tencent
 payload of a live task (TaskStart, ResetTaskConfig, TaskExit at EndTime, field types,
 double-encoded msg), a 3-file playlist (VodSourceFileStart/Finish per file), the
-CallbackEvents filter, the signed native format, a receiver
-that is down for 10 s, a kill -9 with undelivered events, and the private-address guard."""
+CallbackEvents filter, a TaskAlarm for a missing playlist file, the signed native format,
+a receiver that is down for 10 s, a receiver that never answers (other tasks' events go
+on), a kill -9 with undelivered events, dead events counted in /v1/stats and removed after
+callback_dead_retention, and the private-address guard."""
 
 import datetime
 import hashlib
@@ -13,6 +15,7 @@ import http.server
 import json
 import functools
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -262,6 +265,45 @@ def test_tencent_playlist_file_events(cbd, nginx, receiver, tmp_path):
     print("PLAYLIST PAYLOADS\n" + "\n".join(c["body"].decode() for c in got))
 
 
+def make_media(media, names):
+    media.mkdir()
+    for name in names:
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i",
+                        "sine=frequency=440:sample_rate=44100", "-t", "1", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                        str(media / (name + ".flv"))], check=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+
+
+def test_tencent_task_alarm_missing_file(cbd, nginx, receiver, tmp_path):
+    make_media(tmp_path / "media", ("a", "b"))
+    srv, base = serve_dir(str(tmp_path / "media"))
+    try:
+        urls = [base + "/a.flv", base + "/gone.flv", base + "/b.flv"]  # gone.flv: 404
+        params = tc_live_params(nginx, "alarm", time.time() + 60, SourceType="PullVodPushLive",
+                                SourceUrls=urls, VodLoopTimes="0",
+                                CallbackUrl=receiver.url("/alarm"))
+        tid = tc_call(cbd.port, "CreateLivePullStreamTask", params)["TaskId"]
+        receiver.wait(lambda r: "TaskExit" in events(r.got("/alarm")), 30, "the TaskExit")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    got = receiver.got("/alarm")
+    names = events(got)
+    alarms = [c["json"] for c in got if c["json"]["callback_event"] == "TaskAlarm"]
+    assert len(alarms) == 1, names
+    at = names.index("TaskAlarm")
+    assert names[:at] == ["TaskStart", "VodSourceFileStart", "VodSourceFileFinish"], names
+    assert names[at + 1:] == ["VodSourceFileStart", "VodSourceFileFinish", "TaskExit"], names
+    alarm = alarms[0]
+    msg = check_tencent_common(alarm, tid, nginx, "alarm", urls)
+    assert msg == {"type": "PullFileFailed"} and isinstance(msg["type"], str), msg
+    assert "callback_url" not in alarm, alarm
+    assert json.loads(got[at + 1]["json"]["msg"])["index"] == 2, got[at + 1]["json"]
+    print("TASKALARM PAYLOAD\n" + got[at]["body"].decode())
+
+
 # ---------------------------------------------------------------- native
 
 
@@ -334,6 +376,101 @@ def test_kill9_with_undelivered_events(cbd):
         assert len({c["json"]["id"] for c in got}) == 3
     finally:
         down.stop()
+
+
+# ---------------------------------------------------------------- isolation
+
+
+class Stuck:
+    """Accepts connections on 127.0.0.1 and never answers them."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def stats(api):
+    st, doc = api.get("/v1/stats")
+    assert st == 200, doc
+    return doc["callbacks"]
+
+
+def test_stuck_receiver_does_not_delay_other_tasks(tmp_path, receiver, metric):
+    # Two slots, one per host:port, 20 s timeout: 24 tasks of the stuck receiver hold more
+    # outbox heads than one read of the outbox returns, and one slot for the whole test.
+    settings = dict(SETTINGS, callback_timeout=20, callback_concurrency=2, callback_per_host=1)
+    d = Ferryd(str(tmp_path / "ferryd"), {"alice": ALICE_TOKEN}, settings).start()
+    stuck = Stuck()
+    try:
+        api = Api(d.port, ALICE_TOKEN)
+        for _ in range(24):
+            make_events(api, "http://127.0.0.1:%d/stuck" % stuck.port, 2)
+        wait_until(lambda: stuck.conns, 5, 0.05, what="the stuck receiver's connection")
+        t = api.create_task(**idle_task(callback_url=receiver.url("/ok")))
+        worst = 0.0
+        for i in range(3):
+            t0 = time.time()
+            assert api.patch("/v1/tasks/" + t["id"], {"comment": "b%d" % i})[0] == 200
+            receiver.wait(lambda r: len(r.got("/ok")) > i, 5, "B's event %d" % i)
+            worst = max(worst, receiver.got("/ok")[i]["t"] - t0)
+        metric("healthy receiver's event delay next to a stuck one (s)", worst)
+        assert worst < 1.0, worst
+        assert comments_in_order(receiver.got("/ok"), 3)
+        assert len(stuck.conns) == 1, len(stuck.conns)  # callback_per_host = 1
+        s = stats(api)
+        assert s["in_flight"] == 1 and s["pending"] == 48 and s["delivered"] == 3, s
+    finally:
+        d.terminate()
+        stuck.close()
+    assert not d.sanitizer_reports(), d.sanitizer_reports()
+
+
+# ---------------------------------------------------------------- dead events
+
+
+def test_dead_events_counted_then_removed(tmp_path, receiver):
+    settings = dict(SETTINGS, callback_retry_count=1, callback_dead_retention=3)
+    d = Ferryd(str(tmp_path / "ferryd"), {"alice": ALICE_TOKEN}, settings).start()
+    bad = Receiver().start()
+    bad.status = 500
+    try:
+        api = Api(d.port, ALICE_TOKEN)
+        make_events(api, receiver.url("/good"), 1)
+        make_events(api, bad.url("/bad"), 1)
+        s = wait_until(lambda: (lambda x: x if x["dead_kept"] == 1 else None)(stats(api)), 10,
+                       0.1, what="one dead event")
+        for k in ("delivered", "failed", "dead", "dead_removed", "in_flight", "pending",
+                  "dead_kept"):
+            assert isinstance(s[k], int), (k, s)
+        assert s["delivered"] == 1 and s["failed"] == 2 and s["dead"] == 1, s
+        assert s["pending"] == 0 and s["dead_removed"] == 0, s
+        assert len(bad.got()) == 2 and len(receiver.got()) == 1
+        t_dead = time.time()
+        s = wait_until(lambda: (lambda x: x if x["dead_kept"] == 0 else None)(stats(api)), 10,
+                       0.1, what="the dead event removed")
+        assert s["dead_removed"] == 1 and s["dead"] == 1, s
+        assert time.time() - t_dead > 1.5, "removed before callback_dead_retention"
+    finally:
+        bad.stop()
+        d.terminate()
+    assert not d.sanitizer_reports(), d.sanitizer_reports()
 
 
 # ---------------------------------------------------------------- safety

@@ -727,6 +727,65 @@ static void test_threads(void **state)
     assert_int_equal(store_task_count(fx->st, "acct0"), THREADS * 25 / 2);
 }
 
+/* One outbox event of task tid, due at next_ms, added with a history line. */
+static void add_event(store *st, const char *tid, int64_t next_ms)
+{
+    store_event ev = {.dialect = 0, .created_ms = next_ms, .next_ms = next_ms};
+    snprintf(ev.id, sizeof(ev.id), "ev-%s-%lld", tid, (long long)next_ms);
+    snprintf(ev.task_id, sizeof(ev.task_id), "%s", tid);
+    snprintf(ev.account, sizeof(ev.account), "acct");
+    snprintf(ev.type, sizeof(ev.type), "config_reset");
+    ev.url = "http://127.0.0.1:9/hook";
+    ev.body = "{}";
+    task_history_entry h = {.at_ms = next_ms};
+    ferr err = {0};
+    assert_int_equal(store_history_add_ev(st, tid, &h, &ev, &err), FERR_OK);
+}
+
+/* Heads page on from a (next_ms, seq) cursor; dead rows leave the heads and are purged
+ * once they died before the cut-off, live ones never. */
+static void test_outbox_paging_and_purge(void **state)
+{
+    fixture *fx = *state;
+    const char *ids[] = {"ob-a", "ob-b", "ob-c"};
+    for (int i = 0; i < 3; i++) {
+        task t;
+        make_task(&t, ids[i], "acct", 1000);
+        insert_ok(fx->st, &t, NULL);
+        task_free(&t);
+        add_event(fx->st, ids[i], 100 + i);
+    }
+    add_event(fx->st, "ob-a", 500); /* a's second event: not a head */
+    store_event *page = NULL;
+    ferr err = {0};
+    assert_int_equal(store_outbox_heads(fx->st, 2, INT64_MIN, 0, &page, &err), FERR_OK);
+    assert_non_null(page);
+    assert_non_null(page->next);
+    assert_null(page->next->next);
+    assert_string_equal(page->next->task_id, "ob-b");
+    int64_t after_ms = page->next->next_ms, after_seq = page->next->seq, dead_seq = page->seq;
+    store_event_free(page);
+    assert_int_equal(store_outbox_heads(fx->st, 2, after_ms, after_seq, &page, &err), FERR_OK);
+    assert_non_null(page);
+    assert_string_equal(page->task_id, "ob-c");
+    assert_null(page->next);
+    store_event_free(page);
+
+    assert_int_equal(store_outbox_retry(fx->st, dead_seq, 3, 1000, true, "HTTP 500", &err),
+                     FERR_OK);
+    int pending = -1, dead = -1, removed = -1;
+    assert_int_equal(store_outbox_counts(fx->st, &pending, &dead, &err), FERR_OK);
+    assert_int_equal(pending, 3);
+    assert_int_equal(dead, 1);
+    assert_int_equal(store_outbox_purge(fx->st, 1000, &removed, &err), FERR_OK);
+    assert_int_equal(removed, 0); /* died at 1000: not before the cut-off */
+    assert_int_equal(store_outbox_purge(fx->st, 1001, &removed, &err), FERR_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(store_outbox_counts(fx->st, &pending, &dead, &err), FERR_OK);
+    assert_int_equal(pending, 3);
+    assert_int_equal(dead, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -747,6 +806,7 @@ int main(void)
         T(test_newer_schema_refused),
         T(test_survives_kill9),
         T(test_threads),
+        T(test_outbox_paging_and_purge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
