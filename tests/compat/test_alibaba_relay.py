@@ -4,6 +4,12 @@ Update follows the rules of the running state, Stop takes it offline (TriggerByU
 the push stops, Restart brings it back, EndTime ends it as exited (OverEndTime), Delete
 ends it as exited (TriggerByUser), and a dead source goes offline after its retries."""
 
+import functools
+import http.server
+import os
+import re
+import subprocess
+import threading
 import time
 
 import pytest
@@ -155,3 +161,133 @@ def test_dead_source_goes_offline_after_its_retries(ferryd, nginx, sdk_installed
     assert ali.ok("StopLivePullToPush", q)["TaskId"] == tid
     s = state(ali, tid)
     assert (s["TaskStatus"], s["TaskInvalidReason"]) == (3, "TriggerByUser"), s
+
+
+# ---------------------------------------------------------------- SourceType url: playlists
+
+CLIP_SECONDS = 2
+
+
+def make_clip(path, size):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=%s:rate=30" % size, "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=44100", "-t", str(CLIP_SECONDS),
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt",
+                    "yuv420p", "-c:a", "aac", "-b:a", "64k", path],
+                   check=True, stdin=subprocess.DEVNULL, timeout=120)
+
+
+class RangeFiles(http.server.SimpleHTTPRequestHandler):
+    """Static files that honour a single `Range: bytes=a-b`: the MP4 demuxer seeks to the
+    index at the end of the file, as it may on any real file server."""
+
+    def do_GET(self):
+        m = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range", ""))
+        path = self.translate_path(self.path)
+        if not m or not os.path.isfile(path):
+            return super().do_GET()
+        size = os.path.getsize(path)
+        first, last = int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)
+        if first >= size:
+            return self.send_error(416)
+        self.send_response(206)
+        self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(first)
+            try:
+                self.wfile.write(f.read(last - first + 1))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """a.mp4, b.mp4 and c.flv of CLIP_SECONDS each, served over HTTP on loopback."""
+    d = str(tmp_path_factory.mktemp("ali-media"))
+    for name, size in (("a.mp4", "640x360"), ("b.mp4", "320x240"), ("c.flv", "640x360")):
+        make_clip(os.path.join(d, name), size)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                          functools.partial(RangeFiles, directory=d))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:%d/" % srv.server_address[1]
+    yield [base + n for n in ("a.mp4", "b.mp4", "c.flv")]
+    srv.shutdown()
+    srv.server_close()
+
+
+def url_params(nginx, urls, stream, **extra):
+    now = int(time.time())
+    p = {"Region": "cn-shanghai", "SourceType": "url", "SourceUrls": urls,
+         "DstUrl": nginx.url("dst", stream), "StartTime": iso(now - 1),
+         "EndTime": iso(now + 600), "TaskName": "playlist", "RetryCount": 1}
+    p.update(extra)
+    return p
+
+
+def file_starts(api, tid):
+    st, doc = api.get("/v1/tasks/%s/history" % tid)
+    assert st == 200, (st, doc)
+    return [h["detail"] for h in doc["history"] if h.get("reason") == "FileStart"]
+
+
+def test_url_playlist_plays_twice_and_exits(ferryd, nginx, api, clips, sdk_installed,
+                                            metric):
+    ali = AliClient(ferryd.port, *ALICE_ALI, sdk="openapi")
+    t0 = time.time()
+    tid = ali.ok("CreateLivePullToPush", url_params(nginx, clips, "pl", RepeatNumber=1))["TaskId"]
+    metric("url create -> destination published (s)", wait_published(nginx, "pl") - t0)
+    probed = {}
+    prober = threading.Thread(target=lambda: probed.update(
+        zip(("streams", "packets"), probe(nginx.url("dst", "pl"), 2, timeout=12))))
+    prober.start()
+
+    # the position moves while the files play
+    samples = []
+    deadline = time.time() + 2 * 3 * CLIP_SECONDS + 20
+    while time.time() < deadline:
+        s = state(ali, tid)
+        samples.append((s["TaskStatus"], s["CurrentFileIndex"], s["CurrentOffset"]))
+        if s["TaskStatus"] == -1:
+            break
+        time.sleep(0.1)
+    prober.join()
+    metric("url playlist 2 x 3 files played in (s)", time.time() - t0)
+    print("Describe samples (TaskStatus, CurrentFileIndex, CurrentOffset):", samples)
+    running = [x for x in samples if x[0] == 1]
+    assert {i for _, i, _ in running} >= {0, 1, 2}, samples
+    assert any(o >= 1 for _, _, o in running), "CurrentOffset never moved: %s" % samples
+    indices = [i for _, i, _ in running]
+    assert any(b < a for a, b in zip(indices, indices[1:])), \
+        "the second play never started over at file 0: %s" % samples
+
+    codecs = {x.get("codec_type"): x.get("codec_name") for x in probed.get("streams", [])}
+    assert codecs == {"video": "h264", "audio": "aac"}, probed.get("streams")
+
+    s = state(ali, tid)
+    assert s["TaskStatus"] == -1, s
+    assert (s["TaskExitReason"], s["TaskInvalidReason"]) == ("PlaylistFinished", ""), s
+    assert abs(s["TaskExitTime"] - time.time()) < 15, s
+    assert s["TaskInfo"]["RepeatNumber"] == 1 and s["TaskInfo"]["SourceUrls"] == clips, s
+    assert file_starts(api, tid) == clips * 2
+    wait_published(nginx, "pl", False, 5)
+    assert nginx.publish_count("dst", "pl") == 1, "more than one destination session"
+
+
+def test_url_playlist_starts_at_file_index_and_offset(ferryd, nginx, api, clips,
+                                                      sdk_installed):
+    ali = AliClient(ferryd.port, *ALICE_ALI, sdk="pop", method="POST", sourceUrls="array")
+    tid = ali.ok("CreateLivePullToPush", url_params(
+        nginx, clips, "from1", FileIndex=1, Offset=1))["TaskId"]
+    s = state(ali, tid)
+    assert (s["TaskInfo"]["FileIndex"], s["TaskInfo"]["Offset"]) == (1, 1), s
+    wait_published(nginx, "from1")
+    s = wait_status(ali, tid, -1, 3 * CLIP_SECONDS + 15)
+    assert s["TaskExitReason"] == "PlaylistFinished", s
+    assert file_starts(api, tid) == clips[1:]
