@@ -535,17 +535,18 @@ def test_accounts_are_isolated(tc, bob_tc, ferryd):
         bobs]
 
 
-def test_native_tasks_are_not_tencent_tasks(v4, api):
-    """A task made through the native API keeps its own fields; the Tencent dialect does
-    not show it (but it counts in the account's quota)."""
+def test_native_tasks_are_tencent_tasks_too(v4, api):
+    """One task model: a task made through the native API keeps its own fields and is
+    listed and deleted through the Tencent dialect as well."""
     st, doc = api.post("/v1/tasks", {
         "source_type": "live", "source_urls": ["rtmp://127.0.0.1:9/src/x"],
         "destination": "rtmp://127.0.0.1:9/dst/x", "start_time": now_iso(3600),
         "end_time": now_iso(7200)})
     assert st == 201, doc
-    assert v4.ok("DescribeLivePullStreamTasks", {})["TotalNum"] == 0
-    assert v4.error("DeleteLivePullStreamTask", {"TaskId": doc["id"], "Operator": "o"})[
-        "code"] == "InvalidParameter.TaskNotExist"
+    listed = v4.ok("DescribeLivePullStreamTasks", {})
+    assert [t["TaskId"] for t in listed["TaskInfos"]] == [doc["id"]]
+    v4.ok("DeleteLivePullStreamTask", {"TaskId": doc["id"], "Operator": "o"})
+    assert api.get("/v1/tasks/" + doc["id"])[0] == 404
 
 
 # ---------------------------------------------------------------- limits
