@@ -431,7 +431,9 @@ def test_stuck_receiver_does_not_delay_other_tasks(tmp_path, receiver, metric):
             receiver.wait(lambda r: len(r.got("/ok")) > i, 5, "B's event %d" % i)
             worst = max(worst, receiver.got("/ok")[i]["t"] - t0)
         metric("healthy receiver's event delay next to a stuck one (s)", worst)
-        assert worst < 1.0, worst
+        # The stuck receiver holds its slot for the 20 s timeout; anything well under that
+        # shows B did not queue behind it (3 s leaves room for a loaded sanitizer build).
+        assert worst < 3.0, worst
         assert comments_in_order(receiver.got("/ok"), 3)
         assert len(stuck.conns) == 1, len(stuck.conns)  # callback_per_host = 1
         # the receiver records a call before ferryd has read the answer
