@@ -27,7 +27,6 @@ def search(profile, contender, ladder, refine, warmup, window, step):
         r = B.relay_trial(profile, contender, n, warmup=warmup, window=window,
                           live_timeout=20 + 0.05 * n, require_live=True)
         r["trial_s"] = round(time.monotonic() - t, 1)
-        r.pop("worst", None)
         B.log("  -> %s (frames min %s, live %s, cpu %s ms/s/relay, machine busy %s%%)%s" % (
             "holds" if r["pass"] else "does NOT hold", r.get("frames_min_ratio"),
             r.get("live_at_end", (r.get("start") or {}).get("live")),
