@@ -74,7 +74,8 @@ def capacity(doc, out):
             t.get("error") or "frames %s, behind %s s, live %s" % (
                 t.get("frames_min_ratio"), t.get("behind_s_max"), t.get("live_at_end"))))
             for t in r["trials"])
-        rows.append([r["contender"], r["holds"] or "–", r["fails_at"] or "none tried",
+        rows.append([r["contender"], r["holds"] or "< %s" % r["fails_at"],
+                     r["fails_at"] or "none tried",
                      fmt(best.get("cpu_ms_per_s_per_relay")), fmt(best.get("cpu_ms_per_s_total"),
                                                                    "%.0f"),
                      fmt(best.get("bed_cpu_ms_per_s"), "%.0f"),
@@ -84,9 +85,10 @@ def capacity(doc, out):
         ["contender", "holds N", "fails at N", "CPU ms/s per relay at held N",
          "relay CPU ms/s total", "test bed CPU ms/s", "other work on the machine, CPU ms/s",
          "machine busy %", "trials"], rows))
-    if doc.get("capacity_ratio_ferry_over_peer"):
-        out.append("\nCapacity ratio ferry / peer: %s\n" % ", ".join(
-            "%s %.2f" % kv for kv in doc["capacity_ratio_ferry_over_peer"].items()))
+    ratios = {k: v for k, v in (doc.get("capacity_ratio_ferry_over_peer") or {}).items() if v}
+    if ratios:
+        out.append("\nCapacity ratio ferry / peer (lower bounds of the search): %s\n" %
+                   ", ".join("%s %.2f" % kv for kv in ratios.items()))
     out.append("")
 
 
@@ -116,8 +118,11 @@ def faults(doc, out):
         s, d = r.get("source", {}), r.get("destination", {})
         extra = ""
         if "ffmpeg_exit_status" in r:
-            extra = "first ffmpeg exit status %s, restarts %s" % (r["ffmpeg_exit_status"],
-                                                                  r.get("ffmpeg_restarts"))
+            if r["ffmpeg_exit_status"] is None:
+                extra = "the ffmpeg relay kept running"
+            else:
+                extra = "the ffmpeg relay exited with status %s; restarts %s" % (
+                    r["ffmpeg_exit_status"], r.get("ffmpeg_restarts"))
         if "ferry_task" in r:
             extra = "task %s, discontinuities %s" % (r["ferry_task"]["state"],
                                                      r["ferry_task"]["discontinuities"])
@@ -198,9 +203,13 @@ def targets(d, out):
         by = {r["contender"]: r for r in cap["results"]}
         if "ferry" in by and "ffmpeg" in by and by["ffmpeg"]["holds"]:
             f, g = by["ferry"], by["ffmpeg"]
-            bound = lambda r: "%s%s" % (r["holds"], "" if r["fails_at"] else "+")  # noqa: E731
-            add("capacity vs ffmpeg", "≥ 3×", "%s vs %s relays = %.2f×%s" % (
-                bound(f), bound(g), f["holds"] / g["holds"],
+            def bound(r):
+                if not r["holds"]:
+                    return "< %s" % r["fails_at"]
+                return "%s%s" % (r["holds"], "" if r["fails_at"] else "+")
+            ratio = (f["holds"] or f["fails_at"]) / g["holds"]
+            add("capacity vs ffmpeg", "≥ 3×", "%s vs %s relays = %s%.2f×%s" % (
+                bound(f), bound(g), "< " if not f["holds"] else "", ratio,
                 " (ffmpeg's bound not reached)" if not g["fails_at"] else ""),
                 f["holds"] >= 3 * g["holds"] if g["fails_at"] else None)
     if lat:
