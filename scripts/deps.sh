@@ -2,6 +2,7 @@
 # deps.sh — installs the Debian 12 packages ferry needs, only those that are missing.
 # Usage: scripts/deps.sh run    build dependencies only
 #        scripts/deps.sh test   build dependencies plus what the tests use
+#        scripts/deps.sh bench  the test set plus the benchmarks' load and trace tools
 # Idempotent and silent when everything is already installed.
 set -euo pipefail
 
@@ -13,12 +14,14 @@ build_pkgs=(gcc meson ninja-build pkg-config
 test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            libnginx-mod-stream openssl # RTMPS tests: TLS in front of nginx-rtmp
            clang libclang-rt-14-dev) # clang and its runtime: the libFuzzer targets
+bench_pkgs=(wrk strace) # the API load (bench/api.py) and system call counts (bench/syscalls.py)
 
 case "$mode" in
     run) wanted=("${build_pkgs[@]}") ;;
     test) wanted=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+    bench) wanted=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
     *)
-        echo "usage: $0 run|test" >&2
+        echo "usage: $0 run|test|bench" >&2
         exit 2
         ;;
 esac
@@ -33,7 +36,7 @@ done
 # The cloud SDK tests run the official SDKs on Node.js. A machine may already carry node
 # and npm from another Debian repository; only when the commands are absent do we ask for
 # Debian's own packages.
-if [ "$mode" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+if [ "$mode" != run ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
     missing+=(nodejs npm)
 fi
 
