@@ -1,6 +1,7 @@
 /* ali_sign.c — verification of Alibaba Cloud request signatures: RPC v1 (HMAC-SHA1) and
  * ACS3-HMAC-SHA256 (spec/wire.md §7). Pure functions; the clock is an argument. */
 #include "api/ali.h"
+#include "api/sign_util.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "common/timeutil.h"
 
@@ -18,31 +18,6 @@
 #define MAX_SIGNED_HEADERS 64
 
 /* ---------- small helpers ---------- */
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    hex_encode(md, n, out);
-}
-
-/* Equal lengths and equal bytes, compared in constant time. */
-static bool same_secret(const char *a, const char *b)
-{
-    size_t n = strlen(a);
-    return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
-}
 
 char *ali_pct(const char *s)
 {
@@ -140,14 +115,12 @@ char *ali_rpc_string_to_sign(const char *method, const char *canonicalized)
 void ali_rpc_signature(const char *secret, const char *sts, char out[29])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
     char *key = NULL;
     out[0] = '\0';
     if (asprintf(&key, "%s&", secret) < 0)
         return;
-    if (HMAC(EVP_sha1(), key, (int)strlen(key), (const unsigned char *)sts, strlen(sts), mac, &n) &&
-        n == 20)
-        EVP_EncodeBlock((unsigned char *)out, mac, (int)n);
+    if (sign_hmac(EVP_sha1(), key, strlen(key), sts, mac) == 20)
+        EVP_EncodeBlock((unsigned char *)out, mac, 20);
     OPENSSL_cleanse(key, strlen(key));
     free(key);
 }
@@ -190,7 +163,7 @@ ali_sig ali_rpc_verify(const char *method, const form_params *p, const char *sec
     if (sts)
         ali_rpc_signature(secret, sts, sig);
     free(canonical);
-    if (sig[0] && same_secret(sig, form_get(p, "Signature"))) {
+    if (sig[0] && sign_same_secret(sig, form_get(p, "Signature"))) {
         free(sts);
         return ALI_SIG_OK;
     }
@@ -205,31 +178,6 @@ ali_sig ali_rpc_verify(const char *method, const form_params *p, const char *sec
 
 /* ---------- ACS3-HMAC-SHA256 ---------- */
 
-/* Copies the text after prefix up to stop (or the end) into out; -1 if absent or too long. */
-static int take_field(const char **p, const char *prefix, char stop, char *out, size_t len)
-{
-    size_t plen = strlen(prefix);
-    if (strncmp(*p, prefix, plen) != 0)
-        return -1;
-    const char *v = *p + plen;
-    const char *end = stop ? strchr(v, stop) : v + strlen(v);
-    if (!end || end == v || (size_t)(end - v) >= len)
-        return -1;
-    memcpy(out, v, (size_t)(end - v));
-    out[end - v] = '\0';
-    *p = end;
-    return 0;
-}
-
-static bool lists_header(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL)
-        if (strncmp(p, name, n) == 0 && (p[n] == ';' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
 static bool signed_headers_ok(const char *list)
 {
     static const char *const required[] = {
@@ -243,7 +191,7 @@ static bool signed_headers_ok(const char *list)
               list[i] == '-' || list[i] == ';' || list[i] == '_' || list[i] == '.'))
             return false;
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-        if (!lists_header(list, required[i]))
+        if (!sign_lists_header(list, required[i]))
             return false;
     return true;
 }
@@ -251,26 +199,17 @@ static bool signed_headers_ok(const char *list)
 int ali_acs3_parse_authorization(const char *value, ali_acs3_auth *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!value)
+    const char *p = sign_after_scheme(value, ACS3);
+    if (!p)
         return -1;
-    const char *p = value + strspn(value, " ");
-    if (strncmp(p, ACS3 " ", strlen(ACS3) + 1) != 0)
+    if (sign_take_field(&p, "Credential=", ',', out->key_id, sizeof(out->key_id)) != 0)
         return -1;
-    p += strlen(ACS3) + 1;
-    p += strspn(p, " ");
-    if (take_field(&p, "Credential=", ',', out->key_id, sizeof(out->key_id)) != 0)
+    sign_next_field(&p);
+    if (sign_take_field(&p, "SignedHeaders=", ',', out->signed_headers,
+                        sizeof(out->signed_headers)))
         return -1;
-    p += 1 + strspn(p + 1, " ");
-    if (take_field(&p, "SignedHeaders=", ',', out->signed_headers, sizeof(out->signed_headers)))
-        return -1;
-    p += 1 + strspn(p + 1, " ");
-    if (take_field(&p, "Signature=", '\0', out->signature, sizeof(out->signature)) != 0)
-        return -1;
-    size_t slen = strlen(out->signature);
-    while (slen && out->signature[slen - 1] == ' ')
-        out->signature[--slen] = '\0';
-    if (slen != 64 || strspn(out->signature, "0123456789abcdef") != 64 ||
-        !signed_headers_ok(out->signed_headers))
+    sign_next_field(&p);
+    if (sign_take_signature(&p, out->signature) != 0 || !signed_headers_ok(out->signed_headers))
         return -1;
     return 0;
 }
@@ -347,7 +286,7 @@ char *ali_acs3_canonical_request(const ali_acs3_request *r, const ali_acs3_auth 
 char *ali_acs3_string_to_sign(const char *canonical)
 {
     char hash[65], *out = NULL;
-    sha256_hex(canonical, strlen(canonical), hash);
+    sign_sha256_hex(canonical, strlen(canonical), hash);
     if (asprintf(&out, ACS3 "\n%s", hash) < 0)
         return NULL;
     return out;
@@ -356,20 +295,14 @@ char *ali_acs3_string_to_sign(const char *canonical)
 void ali_acs3_signature(const char *secret, const char *sts, char hex[65])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
     hex[0] = '\0';
-    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)sts, strlen(sts),
-             mac, &n) &&
-        n == 32)
-        hex_encode(mac, n, hex);
+    if (sign_hmac(EVP_sha256(), secret, strlen(secret), sts, mac) == 32)
+        sign_hex_encode(mac, 32, hex);
 }
 
 static const char *find_header(const ali_acs3_request *r, const char *name)
 {
-    for (int i = 0; i < r->n_headers; i++)
-        if (strcasecmp(r->headers[i].key, name) == 0)
-            return r->headers[i].value ? r->headers[i].value : "";
-    return NULL;
+    return sign_find_header(r->headers, r->n_headers, name);
 }
 
 ali_sig ali_acs3_verify(const ali_acs3_request *r, const ali_acs3_auth *a, const char *secret,
@@ -384,7 +317,7 @@ ali_sig ali_acs3_verify(const ali_acs3_request *r, const ali_acs3_auth *a, const
     if (rc != ALI_SIG_OK)
         return rc;
     char body_hash[65];
-    sha256_hex(r->body ? r->body : "", r->body_len, body_hash);
+    sign_sha256_hex(r->body ? r->body : "", r->body_len, body_hash);
     if (strcasecmp(given, body_hash) != 0) {
         snprintf(why, whylen, "x-acs-content-sha256 is not the SHA-256 of the body.");
         return ALI_SIG_MISMATCH;
@@ -395,7 +328,7 @@ ali_sig ali_acs3_verify(const ali_acs3_request *r, const ali_acs3_auth *a, const
     if (sts)
         ali_acs3_signature(secret, sts, hex);
     free(canonical);
-    if (hex[0] && same_secret(hex, a->signature)) {
+    if (hex[0] && sign_same_secret(hex, a->signature)) {
         free(sts);
         return ALI_SIG_OK;
     }

@@ -1,63 +1,20 @@
 /* tc_sign.c — verification of Tencent Cloud API 3.0 request signatures: TC3-HMAC-SHA256 and
  * the legacy HmacSHA1/HmacSHA256 (spec/wire.md §3). Pure functions; the clock is an argument. */
 #include "api/tc.h"
+#include "api/sign_util.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #define TC3_ALGORITHM "TC3-HMAC-SHA256"
 
 /* ---------- small helpers ---------- */
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    hex_encode(md, n, out);
-}
-
-static unsigned hmac(const EVP_MD *md, const void *key, size_t klen, const char *msg,
-                     unsigned char out[EVP_MAX_MD_SIZE])
-{
-    unsigned int n = 0;
-    if (!HMAC(md, key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n))
-        return 0;
-    return n;
-}
-
-/* Equal lengths and equal bytes, compared in constant time. */
-static bool same_secret(const char *a, const char *b)
-{
-    size_t n = strlen(a);
-    return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
-}
-
-static const char *find_header(const api_kv *h, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (strcasecmp(h[i].key, name) == 0)
-            return h[i].value ? h[i].value : "";
-    return NULL;
-}
 
 /* Parses a decimal Unix time of 1..12 digits. */
 static int parse_timestamp(const char *s, int64_t *out)
@@ -94,22 +51,6 @@ static bool host_without_port(const char *host, char *out, size_t len)
 
 /* ---------- TC3-HMAC-SHA256 ---------- */
 
-/* Copies the text after prefix up to stop (or the end) into out; -1 if absent or too long. */
-static int take_field(const char **p, const char *prefix, char stop, char *out, size_t len)
-{
-    size_t plen = strlen(prefix);
-    if (strncmp(*p, prefix, plen) != 0)
-        return -1;
-    const char *v = *p + plen;
-    const char *end = stop ? strchr(v, stop) : v + strlen(v);
-    if (!end || end == v || (size_t)(end - v) >= len)
-        return -1;
-    memcpy(out, v, (size_t)(end - v));
-    out[end - v] = '\0';
-    *p = end;
-    return 0;
-}
-
 /* "ID/YYYY-MM-DD/service/tc3_request" */
 static int split_credential(const char *cred, tc3_auth *out)
 {
@@ -143,41 +84,24 @@ static bool signed_headers_ok(const char *list)
     return true;
 }
 
-static bool lists_header(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL)
-        if (strncmp(p, name, n) == 0 && (p[n] == ';' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
 int tc3_parse_authorization(const char *value, tc3_auth *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!value)
-        return -1;
-    const char *p = value + strspn(value, " ");
+    const char *p = sign_after_scheme(value, TC3_ALGORITHM);
     char cred[CONFIG_STR_MAX + 96];
-    if (strncmp(p, TC3_ALGORITHM " ", strlen(TC3_ALGORITHM) + 1) != 0)
+    if (!p)
         return -1;
-    p += strlen(TC3_ALGORITHM) + 1;
-    p += strspn(p, " ");
-    if (take_field(&p, "Credential=", ',', cred, sizeof(cred)) != 0 ||
+    if (sign_take_field(&p, "Credential=", ',', cred, sizeof(cred)) != 0 ||
         split_credential(cred, out) != 0)
         return -1;
-    p += 1 + strspn(p + 1, " ");
-    if (take_field(&p, "SignedHeaders=", ',', out->signed_headers, sizeof(out->signed_headers)))
+    sign_next_field(&p);
+    if (sign_take_field(&p, "SignedHeaders=", ',', out->signed_headers,
+                        sizeof(out->signed_headers)))
         return -1;
-    p += 1 + strspn(p + 1, " ");
-    if (take_field(&p, "Signature=", '\0', out->signature, sizeof(out->signature)) != 0)
-        return -1;
-    size_t slen = strlen(out->signature);
-    while (slen && out->signature[slen - 1] == ' ')
-        out->signature[--slen] = '\0';
-    if (slen != 64 || strspn(out->signature, "0123456789abcdef") != 64 ||
-        !signed_headers_ok(out->signed_headers) || !lists_header(out->signed_headers, "host") ||
-        !lists_header(out->signed_headers, "content-type"))
+    sign_next_field(&p);
+    if (sign_take_signature(&p, out->signature) != 0 || !signed_headers_ok(out->signed_headers) ||
+        !sign_lists_header(out->signed_headers, "host") ||
+        !sign_lists_header(out->signed_headers, "content-type"))
         return -1;
     return 0;
 }
@@ -207,7 +131,7 @@ static int canonical_headers(FILE *f, const tc3_request *r, const char *list, co
             return -1;
         snprintf(name, sizeof(name), "%.*s", (int)n, p);
         const char *v =
-            strcmp(name, "host") == 0 ? host : find_header(r->headers, r->n_headers, name);
+            strcmp(name, "host") == 0 ? host : sign_find_header(r->headers, r->n_headers, name);
         if (!v)
             return -1;
         canonical_header(f, name, n, v);
@@ -224,7 +148,7 @@ char *tc3_canonical_request(const tc3_request *r, const tc3_auth *a, const char 
     if (!f)
         return NULL;
     char body_hash[65];
-    sha256_hex(r->body ? r->body : "", r->body_len, body_hash);
+    sign_sha256_hex(r->body ? r->body : "", r->body_len, body_hash);
     fprintf(f, "%s\n/\n%s\n", r->method, r->query ? r->query : "");
     int rc = canonical_headers(f, r, a->signed_headers, host);
     fprintf(f, "\n%s\n%s", a->signed_headers, body_hash);
@@ -238,7 +162,7 @@ char *tc3_canonical_request(const tc3_request *r, const tc3_auth *a, const char 
 char *tc3_string_to_sign(const char *timestamp, const tc3_auth *a, const char *canonical)
 {
     char hash[65];
-    sha256_hex(canonical, strlen(canonical), hash);
+    sign_sha256_hex(canonical, strlen(canonical), hash);
     char *out = NULL;
     if (asprintf(&out, TC3_ALGORITHM "\n%s\n%s/%s/tc3_request\n%s", timestamp, a->date, a->service,
                  hash) < 0)
@@ -255,12 +179,12 @@ void tc3_signature(const char *secret_key, const tc3_auth *a, const char *sts, c
     if (asprintf(&key, "TC3%s", secret_key) < 0)
         return;
     const EVP_MD *md = EVP_sha256();
-    unsigned n = hmac(md, key, strlen(key), a->date, k1);
-    n = n ? hmac(md, k1, n, a->service, k2) : 0;
-    n = n ? hmac(md, k2, n, "tc3_request", k3) : 0;
-    n = n ? hmac(md, k3, n, sts, sig) : 0;
+    unsigned n = sign_hmac(md, key, strlen(key), a->date, k1);
+    n = n ? sign_hmac(md, k1, n, a->service, k2) : 0;
+    n = n ? sign_hmac(md, k2, n, "tc3_request", k3) : 0;
+    n = n ? sign_hmac(md, k3, n, sts, sig) : 0;
     if (n)
-        hex_encode(sig, n, hex);
+        sign_hex_encode(sig, n, hex);
     OPENSSL_cleanse(key, strlen(key));
     free(key);
     OPENSSL_cleanse(k1, sizeof(k1));
@@ -279,7 +203,7 @@ static bool tc3_matches(const tc3_request *r, const tc3_auth *a, const char *tim
         tc3_signature(secret_key, a, sts, hex);
     free(canonical);
     free(sts);
-    return hex[0] && same_secret(hex, a->signature);
+    return hex[0] && sign_same_secret(hex, a->signature);
 }
 
 static bool date_of(int64_t ts, const char *date)
@@ -295,8 +219,8 @@ static bool date_of(int64_t ts, const char *date)
 tc_sig tc3_verify(const tc3_request *r, const tc3_auth *a, const char *secret_key, int64_t now_s,
                   char *why, size_t whylen)
 {
-    const char *timestamp = find_header(r->headers, r->n_headers, "X-TC-Timestamp");
-    const char *host = find_header(r->headers, r->n_headers, "Host");
+    const char *timestamp = sign_find_header(r->headers, r->n_headers, "X-TC-Timestamp");
+    const char *host = sign_find_header(r->headers, r->n_headers, "Host");
     int64_t ts;
     if (parse_timestamp(timestamp, &ts) != 0) {
         snprintf(why, whylen, "X-TC-Timestamp must be the Unix time in seconds.");
@@ -366,7 +290,7 @@ int tc_legacy_signature(const char *secret_key, const char *method, const char *
     else
         return -1;
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned n = hmac(md, secret_key, strlen(secret_key), sts, mac);
+    unsigned n = sign_hmac(md, secret_key, strlen(secret_key), sts, mac);
     if (n == 0)
         return -1;
     EVP_EncodeBlock((unsigned char *)out, mac, (int)n);
@@ -380,7 +304,7 @@ static bool legacy_matches(const char *http_method, const char *host, const tc_p
     char sig[45] = "";
     int rc = sts ? tc_legacy_signature(secret_key, method, sts, sig) : -1;
     free(sts);
-    return rc == 0 && same_secret(sig, given);
+    return rc == 0 && sign_same_secret(sig, given);
 }
 
 /* The fields every legacy request must carry; TC_SIG_OK when they are well-formed. */
