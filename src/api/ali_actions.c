@@ -1,6 +1,7 @@
 /* ali_actions.c — the seven *LivePullToPush actions of ApsaraVideo Live 2016-11-01
  * (spec/api-compat.md §2.2) and what each asks of the task service. */
 #include "api/ali.h"
+#include "api/dialect_util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -113,22 +114,26 @@ static void create_task(ali_call *c)
 
 /* ---------- UpdateLivePullToPush ---------- */
 
+/* What an Update applies: the call and the task as it stands. */
+struct update {
+    const ali_call *c;
+    const task *t;
+};
+
+static int apply_update(const void *arg, task_spec *s, ferr *err)
+{
+    const struct update *u = arg;
+    return ali_spec_apply_update(&u->c->params, u->c->req->cfg, u->t, s, time_now_ms(), err);
+}
+
 static void update_task(ali_call *c)
 {
     task t;
     if (load_task(c, &t) != 0)
         return;
-    task_spec spec;
     ferr err = {0};
-    int rc = task_spec_copy(&spec, &t.spec);
-    if (rc != 0) {
-        rc = ferr_set(&err, FERR_INTERNAL, "", "The server ran out of memory.");
-    } else {
-        rc = ali_spec_apply_update(&c->params, c->req->cfg, &t, &spec, time_now_ms(), &err);
-        if (rc == 0)
-            rc = task_modify(c->account->name, t.id, &spec, NULL, &err);
-        task_spec_free(&spec);
-    }
+    struct update u = {c, &t};
+    int rc = dialect_modify_task(c->account->name, &t, apply_update, &u, &err);
     task_free(&t);
     if (rc != 0)
         fail(c, rc, &err);

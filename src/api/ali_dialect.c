@@ -1,6 +1,7 @@
 /* ali_dialect.c — the Alibaba Cloud RPC front end at "/": which requests are its, merging
  * query and form, authentication and nonces, version, action, throttling, reply envelopes. */
 #include "api/ali.h"
+#include "api/dialect_util.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -101,9 +102,7 @@ void ali_fail(ali_call *c, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    for (char *s = msg; *s; s++) /* messages quote client input: keep them ASCII */
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-            *s = '?';
+    dialect_ascii_only(msg); /* messages quote client input: keep them ASCII */
     int i = error_index(code);
     const char *name = i < 0 ? "InternalError" : errors[i].name;
     unsigned status = i < 0 ? 500 : errors[i].status;
@@ -131,24 +130,6 @@ void ali_fail_ferr(ali_call *c, const ferr *err)
 
 /* ---------- reading the request ---------- */
 
-static bool content_type_is(const api_request *req, const char *type)
-{
-    const char *ct = api_header(req, "Content-Type");
-    if (!ct)
-        return false;
-    ct += strspn(ct, " \t");
-    size_t n = strcspn(ct, "; \t");
-    return n == strlen(type) && strncasecmp(ct, type, n) == 0;
-}
-
-static int decode(form_params *out, const char *text, size_t len, ferr *err)
-{
-    char why[256];
-    if (form_decode(out, text, len, why, sizeof(why)) != 0)
-        return ferr_set(err, FERR_INVALID, "", "%s", why);
-    return 0;
-}
-
 /* JSON replies quote parameters: every value must be UTF-8. */
 static int utf8_values(const form_params *p, ferr *err)
 {
@@ -170,15 +151,15 @@ static int read_params(ali_call *c, form_params *query, ferr *err)
         return ferr_set(err, API_ERR_METHOD, "", "Only GET and POST are supported.");
     const char *q = strchr(req->raw_uri, '?');
     q = q ? q + 1 : "";
-    int rc = decode(query, q, strlen(q), err);
+    int rc = dialect_decode(query, q, strlen(q), err);
     if (rc == 0)
-        rc = decode(&c->params, q, strlen(q), err);
+        rc = dialect_decode(&c->params, q, strlen(q), err);
     if (rc == 0 && req->body_len) {
-        if (!content_type_is(req, "application/x-www-form-urlencoded"))
+        if (!dialect_content_type_is(req, "application/x-www-form-urlencoded"))
             return ferr_set(err, API_ERR_MEDIA_TYPE, "",
                             "Send the parameters in the query or in an "
                             "application/x-www-form-urlencoded body.");
-        rc = decode(&c->params, req->body, req->body_len, err);
+        rc = dialect_decode(&c->params, req->body, req->body_len, err);
     }
     return rc ? rc : utf8_values(&c->params, err);
 }

@@ -1,6 +1,7 @@
 /* ali_model.c — Alibaba's task fields and ferry's task model, both ways: Create and Update
  * parameters onto a task_spec (with Update's rules per state), a task as TaskInfo. */
 #include "api/ali.h"
+#include "api/dialect_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,7 @@ static const char *const regions[] = {"cn-shanghai", "cn-beijing", "cn-shenzhen"
 static const char *const stored[] = {"AuthKey", "ReqAuth", "NotifyItemSwitch"};
 
 /* Model field names (in ferr.field) and the Alibaba parameter each comes from. */
-static const struct {
-    const char *field, *param;
-} field_params[] = {
+static const dialect_field_param field_params[] = {
     {"source_urls", "SourceUrls"},
     {"destination", "DstUrl"},
     {"start_time", "StartTime"},
@@ -36,10 +35,8 @@ static const struct {
 
 const char *ali_param_for_field(const char *field)
 {
-    for (size_t i = 0; i < sizeof(field_params) / sizeof(field_params[0]); i++)
-        if (strcmp(field_params[i].field, field) == 0)
-            return field_params[i].param;
-    return NULL;
+    return dialect_param_for_field(field_params, sizeof(field_params) / sizeof(field_params[0]),
+                                   field);
 }
 
 /* One Create or Update being applied. */
@@ -51,11 +48,6 @@ typedef struct edit {
     int status;    /* Update: the task's TaskStatus; Create: 0 */
     bool create;
 } edit;
-
-static int oom(ferr *err)
-{
-    return ferr_set(err, FERR_INTERNAL, "", "The server ran out of memory.");
-}
 
 /* Update while running may change only some fields: a changed value of another is refused. */
 static int may_change(const edit *e, const char *name, bool differs, ferr *err)
@@ -75,13 +67,7 @@ static int set_text(const edit *e, const char *name, size_t max, char **field, f
         return 0;
     if (strlen(v) > max)
         return ferr_set(err, FERR_INVALID, name, "%s is limited to %zu characters.", name, max);
-    return task_str_set(field, v) == 0 ? 0 : oom(err);
-}
-
-static const char *extra_str(const json_t *extra, const char *name)
-{
-    const char *v = json_string_value(json_object_get(extra, name));
-    return v ? v : "";
+    return task_str_set(field, v) == 0 ? 0 : dialect_oom(err);
 }
 
 /* ---------- Region, SourceType, SourceProtocol ---------- */
@@ -103,7 +89,7 @@ static int set_region(edit *e, ferr *err)
                         "No ferry node runs tasks of Region %s (config ali_regions).", v);
     if (e->status != 0) /* Region changes only before the task starts */
         return 0;
-    return task_str_set(&e->s->region, v) == 0 ? 0 : oom(err);
+    return task_str_set(&e->s->region, v) == 0 ? 0 : dialect_oom(err);
 }
 
 static int set_source_type(edit *e, ferr *err)
@@ -117,7 +103,7 @@ static int set_source_type(edit *e, ferr *err)
         e->s->source_kind = TASK_SOURCE_FILES;
     else
         return ferr_set(err, FERR_INVALID, "SourceType", "SourceType must be live, vod or url.");
-    return json_object_set_new(e->extra, "SourceType", json_string(v)) == 0 ? 0 : oom(err);
+    return json_object_set_new(e->extra, "SourceType", json_string(v)) == 0 ? 0 : dialect_oom(err);
 }
 
 /* True when url's scheme is one a live SourceProtocol pulls with. */
@@ -151,7 +137,7 @@ static int set_protocol(edit *e, ferr *err)
     if (s->source_kind == TASK_SOURCE_LIVE && s->n_sources && !protocol_fits(v, s->source_urls[0]))
         return ferr_set(err, FERR_INVALID, "SourceProtocol",
                         "SourceProtocol %s does not match the scheme of the live SourceUrl.", v);
-    return task_str_set(&e->s->source_protocol, v) == 0 ? 0 : oom(err);
+    return task_str_set(&e->s->source_protocol, v) == 0 ? 0 : dialect_oom(err);
 }
 
 /* ---------- SourceUrls ---------- */
@@ -174,7 +160,7 @@ static int put_urls(task_spec *s, const json_t *urls, ferr *err)
     for (size_t i = 0; i < json_array_size(urls); i++) {
         s->source_urls[i] = NULL;
         if (task_str_set(&s->source_urls[i], json_string_value(json_array_get(urls, i))) != 0)
-            return oom(err);
+            return dialect_oom(err);
         s->n_sources++;
     }
     return 0;
@@ -187,7 +173,7 @@ static int set_sources(edit *e, ferr *err)
     int rc = ali_source_urls(e->p, &given, err);
     if (rc != 0 || !given)
         return rc;
-    bool vod = strcmp(extra_str(e->extra, "SourceType"), "vod") == 0;
+    bool vod = strcmp(dialect_extra_str(e->extra, "SourceType"), "vod") == 0;
     if (e->s->source_kind == TASK_SOURCE_LIVE && json_array_size(given) != 1)
         rc = ferr_set(err, FERR_INVALID, "SourceUrls", "A live task takes exactly one URL in SourceUrls.");
     if (rc == 0 && vod)
@@ -199,7 +185,7 @@ static int set_sources(edit *e, ferr *err)
     if (rc == 0)
         rc = put_urls(e->s, urls, err);
     if (rc == 0 && vod && json_object_set(e->extra, "MediaIds", given) != 0)
-        rc = oom(err);
+        rc = dialect_oom(err);
     if (rc == 0 && !vod)
         json_object_del(e->extra, "MediaIds");
     if (rc == 0 && !e->create && !form_get(e->p, "FileIndex") &&
@@ -220,7 +206,7 @@ static int set_destination(edit *e, ferr *err)
     if (strncasecmp(v, "rtmp://", 7) != 0 || strlen(v) > TASK_URL_MAX)
         return ferr_set(err, FERR_DST_URL, "DstUrl",
                         "DstUrl must be an rtmp:// URL of at most %d characters.", TASK_URL_MAX);
-    return task_str_set(&e->s->dst_url, v) == 0 ? 0 : oom(err);
+    return task_str_set(&e->s->dst_url, v) == 0 ? 0 : dialect_oom(err);
 }
 
 static int set_time(edit *e, const char *name, int64_t *field, ferr *err)
@@ -313,29 +299,11 @@ static const edit_step steps[] = {set_region,   set_source_type, set_sources,
 static int run_steps(edit *e, ferr *err)
 {
     if (!e->extra)
-        return oom(err);
+        return dialect_oom(err);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
         rc = steps[i](e, err);
-    char *text = rc == 0 ? json_dumps(e->extra, JSON_COMPACT) : NULL;
-    if (rc == 0 && !text)
-        rc = oom(err);
-    if (text) {
-        free(e->s->dialect_extra);
-        e->s->dialect_extra = text;
-    }
-    json_decref(e->extra);
-    return rc;
-}
-
-static json_t *extra_load(const task_spec *s)
-{
-    json_t *x = json_loads(s->dialect_extra ? s->dialect_extra : "{}", 0, NULL);
-    if (!json_is_object(x)) {
-        json_decref(x);
-        x = json_object();
-    }
-    return x;
+    return dialect_extra_save(e->s, e->extra, rc, err);
 }
 
 int ali_spec_from_create(const form_params *p, const config *cfg, task_spec *s, int64_t now_ms,
@@ -368,6 +336,6 @@ int ali_spec_apply_update(const form_params *p, const config *cfg, const task *t
     if (status == -1)
         return ferr_set(err, FERR_STATE, "", "The task has exited (%s); create a new task instead.",
                         t->reason ? t->reason : "");
-    edit e = {.p = p, .cfg = cfg, .s = s, .extra = extra_load(s), .status = status};
+    edit e = {.p = p, .cfg = cfg, .s = s, .extra = dialect_extra_load(s), .status = status};
     return run_steps(&e, err);
 }

@@ -1,6 +1,7 @@
 /* tc_actions.c — the six *LivePullStreamTask* actions of Tencent CSS 2018-08-01: their
  * parameter tables (spec/api-compat.md §1.2) and what each asks of the task service. */
 #include "api/tc.h"
+#include "api/dialect_util.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -188,22 +189,19 @@ static void create_task(tc_call *c)
 
 /* ---------- ModifyLivePullStreamTask ---------- */
 
+static int apply_modify(const void *arg, task_spec *s, ferr *err)
+{
+    const tc_call *c = arg;
+    return tc_spec_apply_modify(c->params, s, time_now_ms(), err);
+}
+
 static void modify_task(tc_call *c)
 {
     task t;
     if (load_named(c, &t) != 0)
         return;
-    task_spec spec;
     ferr err = {0};
-    int rc = task_spec_copy(&spec, &t.spec);
-    if (rc != 0) {
-        rc = ferr_set(&err, FERR_INTERNAL, "", "The server ran out of memory.");
-    } else {
-        rc = tc_spec_apply_modify(c->params, &spec, time_now_ms(), &err);
-        if (rc == 0)
-            rc = task_modify(c->account->name, t.id, &spec, NULL, &err);
-        task_spec_free(&spec);
-    }
+    int rc = dialect_modify_task(c->account->name, &t, apply_modify, c, &err);
     task_free(&t);
     reply_result(c, rc, &err);
 }

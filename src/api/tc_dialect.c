@@ -1,6 +1,7 @@
 /* tc_dialect.c — the Tencent Cloud API 3.0 front end at "/": which requests are its, reading
  * action, version and parameters, authentication, throttling, and the Response envelope. */
 #include "api/tc.h"
+#include "api/dialect_util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,14 +66,6 @@ static const char *error_name(int code)
 
 /* ---------- replies ---------- */
 
-/* Messages quote client input and may be cut anywhere by a fixed buffer: keep them ASCII. */
-static void ascii_only(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-            *s = '?';
-}
-
 static bool printable(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -109,7 +102,7 @@ void tc_fail(tc_call *c, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    ascii_only(msg);
+    dialect_ascii_only(msg);
     const char *name = error_name(code);
     if (code == FERR_INTERNAL)
         log_warn("tencent: internal error: %s", msg);
@@ -141,24 +134,6 @@ typedef struct tc_request {
     bool json_body;      /* TC3 POST with a JSON body */
 } tc_request;
 
-static bool content_type_is(const api_request *req, const char *type)
-{
-    const char *ct = api_header(req, "Content-Type");
-    if (!ct)
-        return false;
-    ct += strspn(ct, " \t");
-    size_t n = strcspn(ct, "; \t");
-    return n == strlen(type) && strncasecmp(ct, type, n) == 0;
-}
-
-static int decode(tc_params *out, const char *text, size_t len, ferr *err)
-{
-    char why[256];
-    if (tc_params_decode(out, text, len, why, sizeof(why)) != 0)
-        return ferr_set(err, FERR_INVALID, "", "%s", why);
-    return 0;
-}
-
 /* TC3: action and version in headers; parameters in a JSON body, the query or a form. */
 static int read_tc3(tc_call *c, tc_request *r, const char *authz, ferr *err)
 {
@@ -173,9 +148,9 @@ static int read_tc3(tc_call *c, tc_request *r, const char *authz, ferr *err)
     const char *region = api_header(req, "X-TC-Region");
     c->region = region ? region : "";
     if (strcmp(req->method, "GET") == 0)
-        return decode(&r->flat, r->query, strlen(r->query), err);
-    if (content_type_is(req, "application/x-www-form-urlencoded"))
-        return decode(&r->flat, req->body, req->body_len, err);
+        return dialect_decode(&r->flat, r->query, strlen(r->query), err);
+    if (dialect_content_type_is(req, "application/x-www-form-urlencoded"))
+        return dialect_decode(&r->flat, req->body, req->body_len, err);
     r->json_body = true;
     return 0;
 }
@@ -186,12 +161,12 @@ static int read_legacy(tc_call *c, tc_request *r, ferr *err)
     const api_request *req = c->req;
     int rc;
     if (strcmp(req->method, "GET") == 0) {
-        rc = decode(&r->flat, r->query, strlen(r->query), err);
+        rc = dialect_decode(&r->flat, r->query, strlen(r->query), err);
     } else if (*r->query) {
         rc = ferr_set(err, FERR_INVALID, "",
                       "A POST carries its parameters in the form body, not in the query.");
-    } else if (content_type_is(req, "application/x-www-form-urlencoded")) {
-        rc = decode(&r->flat, req->body, req->body_len, err);
+    } else if (dialect_content_type_is(req, "application/x-www-form-urlencoded")) {
+        rc = dialect_decode(&r->flat, req->body, req->body_len, err);
     } else {
         rc = 0; /* no form, so no SecretId: authentication says the request is unsigned */
     }
@@ -307,7 +282,7 @@ static int check_rate(const tc_call *c, const tc_action *a, ferr *err)
 static int json_params(tc_call *c, const tc_request *r, ferr *err)
 {
     const api_request *req = c->req;
-    if (req->body_len && !content_type_is(req, "application/json"))
+    if (req->body_len && !dialect_content_type_is(req, "application/json"))
         return ferr_set(err, FERR_INVALID, "",
                         "Send the parameters as a JSON body (Content-Type: application/json).");
     json_error_t je;
@@ -396,7 +371,7 @@ static bool tc_claims(const api_request *req)
     if (api_query(req, "AccessKeyId"))
         return false;
     return strcmp(req->method, "POST") == 0 && !strchr(req->raw_uri, '?') &&
-           content_type_is(req, "application/x-www-form-urlencoded");
+           dialect_content_type_is(req, "application/x-www-form-urlencoded");
 }
 
 const api_dialect api_tencent_dialect = {

@@ -1,6 +1,7 @@
 /* tc_model.c — Tencent's task fields and ferry's task model, both ways: Create and Modify
  * parameters onto a task_spec, and a task as PullStreamTaskInfo / TaskStatusInfo. */
 #include "api/tc.h"
+#include "api/dialect_util.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -40,9 +41,7 @@ static const struct {
 };
 
 /* Model field names (in ferr.field) and the Tencent parameter each comes from. */
-static const struct {
-    const char *field, *param;
-} field_params[] = {
+static const dialect_field_param field_params[] = {
     {"source_urls", "SourceUrls"},
     {"backup_source_url", "BackupSourceUrl"},
     {"destination", "ToUrl or DomainName/AppName/StreamName"},
@@ -62,10 +61,8 @@ static const struct {
 
 const char *tc_param_for_field(const char *field)
 {
-    for (size_t i = 0; i < sizeof(field_params) / sizeof(field_params[0]); i++)
-        if (strcmp(field_params[i].field, field) == 0)
-            return field_params[i].param;
-    return NULL;
+    return dialect_param_for_field(field_params, sizeof(field_params) / sizeof(field_params[0]),
+                                   field);
 }
 
 /* One Create or Modify being applied. extra is the spec's dialect_extra, parsed. */
@@ -77,14 +74,9 @@ typedef struct edit {
     bool modify;
 } edit;
 
-static int oom(ferr *err)
-{
-    return ferr_set(err, FERR_INTERNAL, "", "The server ran out of memory.");
-}
-
 static int set_str(char **field, const char *value, ferr *err)
 {
-    return task_str_set(field, value) == 0 ? 0 : oom(err);
+    return task_str_set(field, value) == 0 ? 0 : dialect_oom(err);
 }
 
 /* Copies a present string parameter into a model field. */
@@ -102,13 +94,7 @@ static int keep_param(const edit *e, const char *name, ferr *err)
         return 0;
     if (strlen(v) > TC_STORED_MAX)
         return ferr_set(err, FERR_INVALID, name, "%s is limited to %d bytes.", name, TC_STORED_MAX);
-    return json_object_set_new(e->extra, name, json_string(v)) == 0 ? 0 : oom(err);
-}
-
-static const char *extra_str(const json_t *extra, const char *name)
-{
-    const char *v = json_string_value(json_object_get(extra, name));
-    return v ? v : "";
+    return json_object_set_new(e->extra, name, json_string(v)) == 0 ? 0 : dialect_oom(err);
 }
 
 /* ---------- source ---------- */
@@ -143,7 +129,7 @@ static int set_sources(edit *e, ferr *err)
     for (size_t i = 0; i < n; i++) {
         s->source_urls[i] = NULL;
         if (task_str_set(&s->source_urls[i], json_string_value(json_array_get(urls, i))) != 0)
-            return oom(err);
+            return dialect_oom(err);
         s->n_sources++;
     }
     if (e->modify && !json_object_get(e->p, "FileIndex") && s->file_index >= s->n_sources)
@@ -178,7 +164,7 @@ static int build_push_url(const char *domain, const char *app, const char *strea
         return ferr_set(err, FERR_DST_URL, "PushArgs", "PushArgs must not hold spaces or '#'.");
     char *url = NULL;
     if (asprintf(&url, "rtmp://%s/%s/%s%s%s", domain, app, stream, *args ? "?" : "", args) < 0)
-        return oom(err);
+        return dialect_oom(err);
     free(*out);
     *out = url;
     return 0;
@@ -202,9 +188,10 @@ static int set_destination(edit *e, ferr *err)
     }
     if (to && *to)
         return set_str(&e->s->dst_url, to, err);
-    return build_push_url(extra_str(e->extra, "DomainName"), extra_str(e->extra, "AppName"),
-                          extra_str(e->extra, "StreamName"), extra_str(e->extra, "PushArgs"),
-                          &e->s->dst_url, err);
+    return build_push_url(dialect_extra_str(e->extra, "DomainName"),
+                          dialect_extra_str(e->extra, "AppName"),
+                          dialect_extra_str(e->extra, "StreamName"),
+                          dialect_extra_str(e->extra, "PushArgs"), &e->s->dst_url, err);
 }
 
 /* ---------- window ---------- */
@@ -244,7 +231,8 @@ static int set_loop(edit *e, ferr *err)
         return ferr_set(err, FERR_INVALID, "VodLoopTimes",
                         "VodLoopTimes must be -1 (until EndTime), 0 (once) or a number of plays.");
     e->s->loop_count = n == 0 ? 1 : (int)n;
-    return json_object_set_new(e->extra, "VodLoopTimes", json_integer(n)) == 0 ? 0 : oom(err);
+    return json_object_set_new(e->extra, "VodLoopTimes", json_integer(n)) == 0 ? 0
+                                                                               : dialect_oom(err);
 }
 
 static int set_position(edit *e, ferr *err)
@@ -298,7 +286,7 @@ static int set_callbacks(edit *e, ferr *err)
         }
         e->s->callback_events = bits; /* none listed = all */
         if (json_object_set_new(e->extra, "CallbackEvents", json_deep_copy(list)) != 0)
-            return oom(err);
+            return dialect_oom(err);
     }
     return copy_param(e, "CallbackUrl", &e->s->callback_url, err);
 }
@@ -364,7 +352,7 @@ static int read_mark(const json_t *o, size_t i, task_watermark *w, ferr *err)
     if (!url)
         return ferr_set(err, FERR_WATERMARK, "WatermarkList",
                         "WatermarkList.%zu.PictureUrl is required.", i);
-    return task_str_set(&w->picture_url, url) == 0 ? 0 : oom(err);
+    return task_str_set(&w->picture_url, url) == 0 ? 0 : dialect_oom(err);
 }
 
 static bool same_place(const task_watermark *a, const task_watermark *b)
@@ -448,32 +436,14 @@ static const edit_step steps[] = {
     set_operator,    set_status,    set_misc,
 };
 
-static json_t *extra_load(const task_spec *s)
-{
-    json_t *x = json_loads(s->dialect_extra ? s->dialect_extra : "{}", 0, NULL);
-    if (!json_is_object(x)) {
-        json_decref(x);
-        x = json_object();
-    }
-    return x;
-}
-
 static int run_steps(edit *e, ferr *err)
 {
     if (!e->extra)
-        return oom(err);
+        return dialect_oom(err);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
         rc = steps[i](e, err);
-    char *text = rc == 0 ? json_dumps(e->extra, JSON_COMPACT) : NULL;
-    if (rc == 0 && !text)
-        rc = oom(err);
-    if (text) {
-        free(e->s->dialect_extra);
-        e->s->dialect_extra = text;
-    }
-    json_decref(e->extra);
-    return rc;
+    return dialect_extra_save(e->s, e->extra, rc, err);
 }
 
 int tc_spec_from_create(const json_t *p, const char *region, task_spec *s, int64_t now_ms,
@@ -481,14 +451,14 @@ int tc_spec_from_create(const json_t *p, const char *region, task_spec *s, int64
 {
     task_spec_init(s);
     if (task_str_set(&s->region, region) != 0)
-        return oom(err);
+        return dialect_oom(err);
     edit e = {.p = p, .s = s, .extra = json_object(), .now_ms = now_ms, .modify = false};
     return run_steps(&e, err);
 }
 
 int tc_spec_apply_modify(const json_t *p, task_spec *s, int64_t now_ms, ferr *err)
 {
-    edit e = {.p = p, .s = s, .extra = extra_load(s), .now_ms = now_ms, .modify = true};
+    edit e = {.p = p, .s = s, .extra = dialect_extra_load(s), .now_ms = now_ms, .modify = true};
     return run_steps(&e, err);
 }
 
@@ -566,7 +536,7 @@ static const char *backup_type(const task_spec *s, const json_t *extra)
 {
     if (!s->backup_source_url[0])
         return "";
-    const char *v = extra_str(extra, "BackupSourceType");
+    const char *v = dialect_extra_str(extra, "BackupSourceType");
     return *v ? v : source_type_name(s->backup_source_kind);
 }
 
@@ -585,12 +555,12 @@ static json_t *info_head(const task *t, const json_t *x)
     return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:o}",
                      "TaskId", t->id, "SourceType", source_type_name(s->source_kind), "SourceUrls",
                      strings_json(s->source_urls, s->n_sources), "DomainName",
-                     extra_str(x, "DomainName"), "AppName", extra_str(x, "AppName"), "StreamName",
-                     extra_str(x, "StreamName"), "PushArgs", extra_str(x, "PushArgs"), "StartTime",
-                     iso_or_empty(s->start_ms), "EndTime", iso_or_empty(s->end_ms), "Region",
-                     s->region, "VodLoopTimes", loop_times(s, x), "VodRefreshType",
-                     s->vod_refresh_type, "CreateTime", iso_or_empty(t->created_ms), "UpdateTime",
-                     iso_or_empty(t->updated_ms));
+                     dialect_extra_str(x, "DomainName"), "AppName", dialect_extra_str(x, "AppName"),
+                     "StreamName", dialect_extra_str(x, "StreamName"), "PushArgs",
+                     dialect_extra_str(x, "PushArgs"), "StartTime", iso_or_empty(s->start_ms),
+                     "EndTime", iso_or_empty(s->end_ms), "Region", s->region, "VodLoopTimes",
+                     loop_times(s, x), "VodRefreshType", s->vod_refresh_type, "CreateTime",
+                     iso_or_empty(t->created_ms), "UpdateTime", iso_or_empty(t->updated_ms));
 }
 
 static json_t *info_tail(const task *t, const json_t *x, const task_progress *p)
@@ -604,14 +574,14 @@ static json_t *info_tail(const task *t, const json_t *x, const task_progress *p)
                      "RecentPullInfo", p ? recent_pull(p) : json_null(), "Comment", s->comment,
                      "BackupSourceType", backup_type(s, x), "BackupSourceUrl", s->backup_source_url,
                      "WatermarkList", marks_json(s), "VodLocalMode", s->vod_local_mode,
-                     "RecordTemplateId", extra_str(x, "RecordTemplateId"), "BackupToUrl",
+                     "RecordTemplateId", dialect_extra_str(x, "RecordTemplateId"), "BackupToUrl",
                      s->backup_dst_url, "TranscodeTemplateName",
-                     extra_str(x, "TranscodeTemplateName"));
+                     dialect_extra_str(x, "TranscodeTemplateName"));
 }
 
 json_t *tc_task_info(const task *t, const task_progress *p)
 {
-    json_t *x = extra_load(&t->spec);
+    json_t *x = dialect_extra_load(&t->spec);
     json_t *head = x ? info_head(t, x) : NULL;
     json_t *tail = x ? info_tail(t, x, p) : NULL;
     json_decref(x);
