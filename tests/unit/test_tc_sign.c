@@ -13,52 +13,7 @@
 
 #include "api/tc.h"
 #include "api/throttle.h"
-
-static json_t *vectors;
-
-static int load_vectors(void **state)
-{
-    const char *root = getenv("FERRY_SOURCE_ROOT");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/tests/data/signature-vectors.json", root ? root : ".");
-    json_error_t je;
-    vectors = json_load_file(path, 0, &je);
-    if (!vectors)
-        fprintf(stderr, "cannot load %s: %s\n", path, je.text);
-    return vectors ? 0 : -1;
-}
-
-static int free_vectors(void **state)
-{
-    json_decref(vectors);
-    return 0;
-}
-
-static const char *field(const json_t *o, const char *a, const char *b)
-{
-    const json_t *v = json_object_get(o, a);
-    return json_string_value(b ? json_object_get(v, b) : v);
-}
-
-/* The rawHeaders array as api_kv pairs (pointing into the JSON). */
-static int headers_of(const json_t *vec, api_kv *out, int max)
-{
-    const json_t *raw = json_object_get(vec, "rawHeaders");
-    int n = 0;
-    for (size_t i = 0; i + 1 < json_array_size(raw) && n < max; i += 2, n++) {
-        out[n].key = json_string_value(json_array_get(raw, i));
-        out[n].value = json_string_value(json_array_get(raw, i + 1));
-    }
-    return n;
-}
-
-static const char *header(const api_kv *h, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (strcasecmp(h[i].key, name) == 0)
-            return h[i].value;
-    return NULL;
-}
+#include "vectors.h"
 
 /* ---------- TC3 ---------- */
 
