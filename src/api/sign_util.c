@@ -58,7 +58,8 @@ bool sign_lists_header(const char *list, const char *name)
     return false;
 }
 
-const char *sign_after_scheme(const char *value, const char *scheme)
+/* The text after scheme, a space and any more spaces, or NULL. */
+static const char *sign_after_scheme(const char *value, const char *scheme)
 {
     if (!value)
         return NULL;
@@ -70,7 +71,9 @@ const char *sign_after_scheme(const char *value, const char *scheme)
     return p + strspn(p, " ");
 }
 
-int sign_take_field(const char **p, const char *prefix, char stop, char *out, size_t len)
+/* Copies the text after prefix up to stop (or the end) into out and moves *p to stop;
+ * -1 if absent, empty or too long. */
+static int sign_take_field(const char **p, const char *prefix, char stop, char *out, size_t len)
 {
     size_t plen = strlen(prefix);
     if (strncmp(*p, prefix, plen) != 0)
@@ -85,12 +88,14 @@ int sign_take_field(const char **p, const char *prefix, char stop, char *out, si
     return 0;
 }
 
-void sign_next_field(const char **p)
+/* Steps *p over the separator at *p and the spaces after it. */
+static void sign_next_field(const char **p)
 {
     *p += 1 + strspn(*p + 1, " ");
 }
 
-int sign_take_signature(const char **p, char out[65])
+/* Takes "Signature=HEX", trailing spaces dropped. */
+static int sign_take_signature(const char **p, char out[65])
 {
     if (sign_take_field(p, "Signature=", '\0', out, 65) != 0)
         return -1;
@@ -98,4 +103,17 @@ int sign_take_signature(const char **p, char out[65])
     while (slen && out[slen - 1] == ' ')
         out[--slen] = '\0';
     return slen == 64 && strspn(out, "0123456789abcdef") == 64 ? 0 : -1;
+}
+
+int sign_parse_authorization(const char *value, const char *scheme, char *cred, size_t clen,
+                             char *headers, size_t hlen, char signature[65])
+{
+    const char *p = sign_after_scheme(value, scheme);
+    if (!p || sign_take_field(&p, "Credential=", ',', cred, clen) != 0)
+        return -1;
+    sign_next_field(&p);
+    if (sign_take_field(&p, "SignedHeaders=", ',', headers, hlen) != 0)
+        return -1;
+    sign_next_field(&p);
+    return sign_take_signature(&p, signature);
 }

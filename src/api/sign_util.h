@@ -24,15 +24,10 @@ const char *sign_find_header(const api_kv *h, int n, const char *name);
 /* True when the ';'-separated list names name. */
 bool sign_lists_header(const char *list, const char *name);
 
-/* Parsing "SCHEME Credential=...,SignedHeaders=...,Signature=HEX": */
-/* The text after scheme, a space and any more spaces (leading spaces allowed), or NULL. */
-const char *sign_after_scheme(const char *value, const char *scheme);
-/* Copies the text after prefix up to stop (or the end) into out and moves *p to stop;
- * -1 if absent, empty or too long. */
-int sign_take_field(const char **p, const char *prefix, char stop, char *out, size_t len);
-/* Steps *p over the separator at *p and the spaces after it. */
-void sign_next_field(const char **p);
-/* Takes "Signature=HEX" (trailing spaces dropped); -1 unless HEX is 64 lowercase hex digits. */
-int sign_take_signature(const char **p, char out[65]);
+/* Parses "SCHEME Credential=C, SignedHeaders=H, Signature=HEX" (leading spaces, spaces
+ * after each comma and after HEX allowed) into cred, headers and signature: 0, or -1 unless
+ * every field is there, non-empty and fits, and HEX is 64 lowercase hex digits. */
+int sign_parse_authorization(const char *value, const char *scheme, char *cred, size_t clen,
+                             char *headers, size_t hlen, char signature[65]);
 
 #endif

@@ -87,19 +87,10 @@ static bool signed_headers_ok(const char *list)
 int tc3_parse_authorization(const char *value, tc3_auth *out)
 {
     memset(out, 0, sizeof(*out));
-    const char *p = sign_after_scheme(value, TC3_ALGORITHM);
     char cred[CONFIG_STR_MAX + 96];
-    if (!p)
-        return -1;
-    if (sign_take_field(&p, "Credential=", ',', cred, sizeof(cred)) != 0 ||
-        split_credential(cred, out) != 0)
-        return -1;
-    sign_next_field(&p);
-    if (sign_take_field(&p, "SignedHeaders=", ',', out->signed_headers,
-                        sizeof(out->signed_headers)))
-        return -1;
-    sign_next_field(&p);
-    if (sign_take_signature(&p, out->signature) != 0 || !signed_headers_ok(out->signed_headers) ||
+    if (sign_parse_authorization(value, TC3_ALGORITHM, cred, sizeof(cred), out->signed_headers,
+                                 sizeof(out->signed_headers), out->signature) != 0 ||
+        split_credential(cred, out) != 0 || !signed_headers_ok(out->signed_headers) ||
         !sign_lists_header(out->signed_headers, "host") ||
         !sign_lists_header(out->signed_headers, "content-type"))
         return -1;
