@@ -79,16 +79,7 @@ static void check_rpc(const json_t *vec)
 
 static void test_rpc_vectors(void **state)
 {
-    size_t i, n = 0;
-    json_t *vec;
-    json_array_foreach(vectors, i, vec)
-    {
-        if (strcmp(field(vec, "scheme", NULL), "ali-rpc-v1") == 0) {
-            check_rpc(vec);
-            n++;
-        }
-    }
-    assert_int_equal(n, 16);
+    assert_int_equal(each_vector("ali-rpc-v1", check_rpc), 16);
 }
 
 static void test_rpc_fields(void **state)
@@ -170,16 +161,7 @@ static void check_acs3(const json_t *vec)
 
 static void test_acs3_vectors(void **state)
 {
-    size_t i, n = 0;
-    json_t *vec;
-    json_array_foreach(vectors, i, vec)
-    {
-        if (strcmp(field(vec, "scheme", NULL), "ali-acs3") == 0) {
-            check_acs3(vec);
-            n++;
-        }
-    }
-    assert_int_equal(n, 16);
+    assert_int_equal(each_vector("ali-acs3", check_acs3), 16);
 }
 
 static void test_acs3_authorization(void **state)

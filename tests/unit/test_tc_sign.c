@@ -73,16 +73,7 @@ static void check_tc3(const json_t *vec)
 
 static void test_tc3_vectors(void **state)
 {
-    size_t i, n = 0;
-    json_t *vec;
-    json_array_foreach(vectors, i, vec)
-    {
-        if (strcmp(field(vec, "scheme", NULL), "tc3") == 0) {
-            check_tc3(vec);
-            n++;
-        }
-    }
-    assert_int_equal(n, 16);
+    assert_int_equal(each_vector("tc3", check_tc3), 16);
 }
 
 /* ---------- legacy ---------- */
@@ -132,16 +123,7 @@ static void check_legacy(const json_t *vec)
 
 static void test_legacy_vectors(void **state)
 {
-    size_t i, n = 0;
-    json_t *vec;
-    json_array_foreach(vectors, i, vec)
-    {
-        if (strcmp(field(vec, "scheme", NULL), "tc-legacy") == 0) {
-            check_legacy(vec);
-            n++;
-        }
-    }
-    assert_int_equal(n, 10);
+    assert_int_equal(each_vector("tc-legacy", check_legacy), 10);
 }
 
 /* ---------- Authorization parsing ---------- */

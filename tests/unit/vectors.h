@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include <jansson.h>
@@ -61,6 +62,21 @@ static inline const char *header(const api_kv *h, int n, const char *name)
         if (strcasecmp(h[i].key, name) == 0)
             return h[i].value;
     return NULL;
+}
+
+/* Runs check on every vector of scheme; how many there were. */
+static inline size_t each_vector(const char *scheme, void (*check)(const json_t *vec))
+{
+    size_t i, n = 0;
+    json_t *vec;
+    json_array_foreach(vectors, i, vec)
+    {
+        if (strcmp(field(vec, "scheme", NULL), scheme) == 0) {
+            check(vec);
+            n++;
+        }
+    }
+    return n;
 }
 
 #endif
