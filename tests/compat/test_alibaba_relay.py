@@ -4,11 +4,7 @@ Update follows the rules of the running state, Stop takes it offline (TriggerByU
 the push stops, Restart brings it back, EndTime ends it as exited (OverEndTime), Delete
 ends it as exited (TriggerByUser), and a dead source goes offline after its retries."""
 
-import functools
-import http.server
 import os
-import re
-import subprocess
 import threading
 import time
 
@@ -17,6 +13,7 @@ import pytest
 from alisdk import AliClient, ensure_installed
 from conftest import ALICE_ALI
 from harness import iso, probe, wait_until
+from media import FileServer, make_clip
 
 
 @pytest.fixture(scope="session")
@@ -168,58 +165,16 @@ def test_dead_source_goes_offline_after_its_retries(ferryd, nginx, sdk_installed
 CLIP_SECONDS = 2
 
 
-def make_clip(path, size):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=%s:rate=30" % size, "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=44100", "-t", str(CLIP_SECONDS),
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt",
-                    "yuv420p", "-c:a", "aac", "-b:a", "64k", path],
-                   check=True, stdin=subprocess.DEVNULL, timeout=120)
-
-
-class RangeFiles(http.server.SimpleHTTPRequestHandler):
-    """Static files that honour a single `Range: bytes=a-b`: the MP4 demuxer seeks to the
-    index at the end of the file, as it may on any real file server."""
-
-    def do_GET(self):
-        m = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range", ""))
-        path = self.translate_path(self.path)
-        if not m or not os.path.isfile(path):
-            return super().do_GET()
-        size = os.path.getsize(path)
-        first, last = int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)
-        if first >= size:
-            return self.send_error(416)
-        self.send_response(206)
-        self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
-        self.send_header("Content-Length", str(last - first + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        with open(path, "rb") as f:
-            f.seek(first)
-            try:
-                self.wfile.write(f.read(last - first + 1))
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     """a.mp4, b.mp4 and c.flv of CLIP_SECONDS each, served over HTTP on loopback."""
     d = str(tmp_path_factory.mktemp("ali-media"))
     for name, size in (("a.mp4", "640x360"), ("b.mp4", "320x240"), ("c.flv", "640x360")):
-        make_clip(os.path.join(d, name), size)
+        make_clip(os.path.join(d, name), size, CLIP_SECONDS)
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                          functools.partial(RangeFiles, directory=d))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    base = "http://127.0.0.1:%d/" % srv.server_address[1]
-    yield [base + n for n in ("a.mp4", "b.mp4", "c.flv")]
-    srv.shutdown()
-    srv.server_close()
+    srv = FileServer(d)
+    yield [srv.url(n) for n in ("a.mp4", "b.mp4", "c.flv")]
+    srv.stop()
 
 
 def url_params(nginx, urls, stream, **extra):

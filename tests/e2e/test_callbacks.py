@@ -13,10 +13,8 @@ import hmac
 import http.client
 import http.server
 import json
-import functools
 import os
 import socket
-import subprocess
 import threading
 import time
 
@@ -24,6 +22,7 @@ import pytest
 
 from conftest import ACCOUNTS, ALICE_TC, ALICE_TOKEN
 from harness import Api, Ferryd, free_port, idle_task, iso, tail, wait_until
+from media import FileServer, make_clip
 
 SECRET = "alice-callback-secret"
 SETTINGS = {
@@ -218,39 +217,19 @@ def test_tencent_live_sequence_and_filter(cbd, nginx, publisher, receiver, metri
     print("TENCENT PAYLOADS\n" + "\n".join(c["body"].decode() for c in got))
 
 
-def serve_dir(path):
-    """A static HTTP server of path on loopback; returns (server, base URL)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=path)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
-
-
 def test_tencent_playlist_file_events(cbd, nginx, receiver, tmp_path):
     media = tmp_path / "media"
-    media.mkdir()
-    for name in ("a", "b", "c"):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i",
-                        "sine=frequency=440:sample_rate=44100", "-t", "1", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                        str(media / (name + ".flv"))], check=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
-    srv, base = serve_dir(str(media))
+    make_media(media, ("a", "b", "c"))
+    srv = FileServer(str(media))
     try:
-        urls = [base + "/%s.flv" % n for n in ("a", "b", "c")]
+        urls = [srv.url("%s.flv" % n) for n in ("a", "b", "c")]
         params = tc_live_params(nginx, "pl", time.time() + 60, SourceType="PullVodPushLive",
                                 SourceUrls=urls, VodLoopTimes="0",
                                 CallbackUrl=receiver.url("/pl"))
         tid = tc_call(cbd.port, "CreateLivePullStreamTask", params)["TaskId"]
         receiver.wait(lambda r: "TaskExit" in events(r.got("/pl")), 30, "the playlist's TaskExit")
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.stop()
     got = receiver.got("/pl")
     names = events(got)
     assert names == ["TaskStart"] + ["VodSourceFileStart", "VodSourceFileFinish"] * 3 + \
@@ -266,29 +245,24 @@ def test_tencent_playlist_file_events(cbd, nginx, receiver, tmp_path):
 
 
 def make_media(media, names):
+    """One-second 320x240 FLV clips named names in the new directory media."""
     media.mkdir()
     for name in names:
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i",
-                        "sine=frequency=440:sample_rate=44100", "-t", "1", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                        str(media / (name + ".flv"))], check=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
+        make_clip(str(media / (name + ".flv")), "320x240", 1)
 
 
 def test_tencent_task_alarm_missing_file(cbd, nginx, receiver, tmp_path):
     make_media(tmp_path / "media", ("a", "b"))
-    srv, base = serve_dir(str(tmp_path / "media"))
+    srv = FileServer(str(tmp_path / "media"))
     try:
-        urls = [base + "/a.flv", base + "/gone.flv", base + "/b.flv"]  # gone.flv: 404
+        urls = [srv.url("a.flv"), srv.url("gone.flv"), srv.url("b.flv")]  # gone.flv: 404
         params = tc_live_params(nginx, "alarm", time.time() + 60, SourceType="PullVodPushLive",
                                 SourceUrls=urls, VodLoopTimes="0",
                                 CallbackUrl=receiver.url("/alarm"))
         tid = tc_call(cbd.port, "CreateLivePullStreamTask", params)["TaskId"]
         receiver.wait(lambda r: "TaskExit" in events(r.got("/alarm")), 30, "the TaskExit")
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.stop()
     got = receiver.got("/alarm")
     names = events(got)
     alarms = [c["json"] for c in got if c["json"]["callback_event"] == "TaskAlarm"]
