@@ -31,11 +31,14 @@ ACCOUNTS = {
             "ali_access_key_secret": BOB_ALI[1]},
 }
 
-# Limits that keep the tests short: a source silent for 3 s counts as failed, and
-# retries may come every second.
+# Limits that keep the tests short: a source silent for 3 s counts as failed (1 s when a
+# backup or pad can take over, which is then tried every second), and retries may come
+# every second.
 FERRYD_SETTINGS = {
     "retry_interval_min": 1,
     "stall_timeout": 3,
+    "failover_timeout": 1,
+    "main_recheck_interval": 1,
     "connect_timeout": 5,
 }
 

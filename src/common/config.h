@@ -16,15 +16,15 @@ typedef struct config_tc_qps {
 
 typedef struct config_account {
     char name[64];
-    char token[CONFIG_STR_MAX];          /* bearer token of the native API */
-    char tc_secret_id[CONFIG_STR_MAX];   /* Tencent SecretId */
-    char tc_secret_key[CONFIG_STR_MAX];  /* Tencent SecretKey */
-    char tc_app_id[64];                  /* Tencent AppId */
-    char ali_key_id[CONFIG_STR_MAX];     /* Alibaba AccessKeyId */
-    char ali_key_secret[CONFIG_STR_MAX]; /* Alibaba AccessKeySecret */
-    int task_quota;                      /* max tasks; 0 = the global task_quota */
-    config_tc_qps tc_qps;                /* Tencent per-action rates; 0 = the global one */
-    int ali_qps;                         /* Alibaba rate of each action; 0 = the global one */
+    char token[CONFIG_STR_MAX];           /* bearer token of the native API */
+    char tc_secret_id[CONFIG_STR_MAX];    /* Tencent SecretId */
+    char tc_secret_key[CONFIG_STR_MAX];   /* Tencent SecretKey */
+    char tc_app_id[64];                   /* Tencent AppId */
+    char ali_key_id[CONFIG_STR_MAX];      /* Alibaba AccessKeyId */
+    char ali_key_secret[CONFIG_STR_MAX];  /* Alibaba AccessKeySecret */
+    int task_quota;                       /* max tasks; 0 = the global task_quota */
+    config_tc_qps tc_qps;                 /* Tencent per-action rates; 0 = the global one */
+    int ali_qps;                          /* Alibaba rate of each action; 0 = the global one */
     char callback_secret[CONFIG_STR_MAX]; /* HMAC key of native callbacks; "" = unsigned */
 } config_account;
 
@@ -41,23 +41,25 @@ typedef struct config {
     int retry_interval_default_s;
     int retry_interval_min_s;
     int retry_interval_max_s;
-    int stall_timeout_s;     /* no packet for this long = failure */
-    int connect_timeout_s;   /* source/destination connect timeout */
-    int preroll_s;           /* connect sources this long before StartTime */
-    int history_retention_s; /* finished tasks kept this long */
-    int max_running_tasks;   /* capacity of this node */
-    config_tc_qps tc_qps;    /* Tencent per-action rates per account */
-    int ali_qps;             /* Alibaba requests/s per AccessKey and action; 0 = unlimited */
-    char ali_regions[CONFIG_STR_MAX];   /* Alibaba Regions this deployment runs, a,b,c */
-    char vod_media_map[CONFIG_STR_MAX]; /* file of "MEDIA_ID URL" lines; "" = none */
-    char file_cache_dir[CONFIG_STR_MAX];  /* VodLocalMode downloads; "" = DATA_DIR/cache */
-    int file_cache_max_mb;                /* the cache's size limit, MiB */
-    int callback_retry_count;           /* retries after a callback's first try */
-    int callback_retry_interval_s;      /* seconds between tries */
-    int callback_timeout_s;             /* no answer in this long = a failed try */
-    int callback_concurrency;           /* callbacks in flight at once */
-    int callback_per_host;              /* of which to one host */
-    int callback_dead_retention_s;      /* dead events are removed after this long */
+    int stall_timeout_s;         /* no packet for this long = failure */
+    int failover_timeout_s;      /* with a backup or pad: main source silence that switches */
+    int main_recheck_interval_s; /* on a live backup: how often the main source is tried */
+    int connect_timeout_s;       /* source/destination connect timeout */
+    int preroll_s;               /* connect sources this long before StartTime */
+    int history_retention_s;     /* finished tasks kept this long */
+    int max_running_tasks;       /* capacity of this node */
+    config_tc_qps tc_qps;        /* Tencent per-action rates per account */
+    int ali_qps;                 /* Alibaba requests/s per AccessKey and action; 0 = unlimited */
+    char ali_regions[CONFIG_STR_MAX];    /* Alibaba Regions this deployment runs, a,b,c */
+    char vod_media_map[CONFIG_STR_MAX];  /* file of "MEDIA_ID URL" lines; "" = none */
+    char file_cache_dir[CONFIG_STR_MAX]; /* VodLocalMode downloads; "" = DATA_DIR/cache */
+    int file_cache_max_mb;               /* the cache's size limit, MiB */
+    int callback_retry_count;            /* retries after a callback's first try */
+    int callback_retry_interval_s;       /* seconds between tries */
+    int callback_timeout_s;              /* no answer in this long = a failed try */
+    int callback_concurrency;            /* callbacks in flight at once */
+    int callback_per_host;               /* of which to one host */
+    int callback_dead_retention_s;       /* dead events are removed after this long */
     char callback_allow[CONFIG_STR_MAX]; /* CIDRs of private targets allowed, a/n,b/n */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];

@@ -160,6 +160,7 @@ static void job_free_strings(engine_job *j)
     for (int i = 0; i < TASK_MAX_SOURCES; i++)
         free((void *)j->sources[i]);
     free((void *)j->backup_source);
+    free((void *)j->pad_url);
     free((void *)j->outputs[0]);
     free((void *)j->outputs[1]);
 }
@@ -176,6 +177,9 @@ static int job_copy(engine_job *dst, const engine_job *src)
         oom |= src->sources[i] && src->sources[i][0] && !dst->sources[i];
     }
     dst->backup_source = dup_or_null(src->backup_source);
+    dst->pad_url = dup_or_null(src->pad_url);
+    oom |= (src->backup_source && src->backup_source[0] && !dst->backup_source) ||
+           (src->pad_url && src->pad_url[0] && !dst->pad_url);
     dst->outputs[0] = dup_or_null(src->outputs[0]);
     dst->outputs[1] = dup_or_null(src->outputs[1]);
     oom |= !dst->outputs[0] || (src->outputs[1] && src->outputs[1][0] && !dst->outputs[1]);
@@ -190,6 +194,10 @@ static void job_apply_defaults(engine_job *j)
         j->retry_interval_ms = 0;
     if (j->stall_timeout_ms <= 0)
         j->stall_timeout_ms = DEFAULT_STALL_MS;
+    if (j->failover_timeout_ms <= 0 || j->failover_timeout_ms > j->stall_timeout_ms)
+        j->failover_timeout_ms = j->stall_timeout_ms;
+    if (j->recheck_ms <= 0)
+        j->recheck_ms = j->retry_interval_ms;
     if (j->connect_timeout_ms <= 0)
         j->connect_timeout_ms = DEFAULT_CONNECT_MS;
 }
@@ -213,10 +221,40 @@ static int job_check(const engine_job *job)
     return 0;
 }
 
+void engine_job_clear(engine_job *j)
+{
+    job_free_strings(j);
+    memset(j->sources, 0, sizeof(j->sources));
+    j->backup_source = j->pad_url = j->outputs[0] = j->outputs[1] = NULL;
+}
+
+void engine_job_free(engine_job *j)
+{
+    if (!j)
+        return;
+    job_free_strings(j);
+    free(j);
+}
+
+/* A heap copy of job with the defaults applied, or NULL. */
+static engine_job *job_dup(const engine_job *job)
+{
+    engine_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    if (job_copy(j, job) != 0) {
+        engine_job_free(j);
+        return NULL;
+    }
+    job_apply_defaults(j);
+    return j;
+}
+
 static void worker_free(engine_worker *w)
 {
     if (!w)
         return;
+    engine_job_free(w->update);
     job_free_strings(&w->job);
     pthread_mutex_destroy(&w->wake_lock);
     pthread_cond_destroy(&w->wake);
@@ -238,6 +276,7 @@ static engine_worker *worker_new(const engine_job *job)
     pthread_mutex_init(&w->progress_lock, NULL);
     atomic_init(&w->finished, false);
     atomic_init(&w->stop_at_us, 0);
+    atomic_init(&w->update_pending, false);
     if (job_copy(&w->job, job) != 0) {
         worker_free(w);
         return NULL;
@@ -245,6 +284,7 @@ static engine_worker *worker_new(const engine_job *job)
     job_apply_defaults(&w->job);
     w->progress.active = true;
     snprintf(w->progress.source_url, sizeof(w->progress.source_url), "%s", w->job.sources[0]);
+    snprintf(w->progress.source_role, sizeof(w->progress.source_role), "main");
     return w;
 }
 
@@ -312,16 +352,48 @@ bool worker_stop_requested(const engine_worker *w)
     return atomic_load(&w->stop_at_us) != 0;
 }
 
-bool worker_wait_until(engine_worker *w, int64_t deadline_ms)
+static bool worker_woken(const engine_worker *w, bool by_update)
+{
+    return worker_stop_requested(w) || (by_update && atomic_load(&w->update_pending));
+}
+
+static bool worker_wait(engine_worker *w, int64_t deadline_ms, bool by_update)
 {
     struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
     pthread_mutex_lock(&w->wake_lock);
-    while (!worker_stop_requested(w) && time_mono_ms() < deadline_ms) {
+    while (!worker_woken(w, by_update) && time_mono_ms() < deadline_ms) {
         if (pthread_cond_timedwait(&w->wake, &w->wake_lock, &ts) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&w->wake_lock);
     return worker_stop_requested(w);
+}
+
+bool worker_wait_until(engine_worker *w, int64_t deadline_ms)
+{
+    return worker_wait(w, deadline_ms, false);
+}
+
+bool worker_wait_until_update(engine_worker *w, int64_t deadline_ms)
+{
+    return worker_wait(w, deadline_ms, true);
+}
+
+bool worker_update_pending(const engine_worker *w)
+{
+    return atomic_load(&w->update_pending);
+}
+
+engine_job *worker_take_update(engine_worker *w)
+{
+    if (!atomic_load(&w->update_pending))
+        return NULL;
+    pthread_mutex_lock(&w->wake_lock);
+    engine_job *j = w->update;
+    w->update = NULL;
+    atomic_store(&w->update_pending, false);
+    pthread_mutex_unlock(&w->wake_lock);
+    return j;
 }
 
 static const char *event_name(engine_event_type t)
@@ -423,10 +495,11 @@ static void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double
     *fps = (double)frames * 1000.0 / (double)span_ms;
 }
 
-void progress_set_source(engine_worker *w, const char *url)
+void progress_set_source(engine_worker *w, const char *url, const char *role)
 {
     pthread_mutex_lock(&w->progress_lock);
     snprintf(w->progress.source_url, sizeof(w->progress.source_url), "%s", url);
+    snprintf(w->progress.source_role, sizeof(w->progress.source_role), "%s", role);
     pthread_mutex_unlock(&w->progress_lock);
 }
 
@@ -581,6 +654,31 @@ int engine_stop(const char *task_id)
         worker_request_stop(w);
     pthread_mutex_unlock(&reg.lock);
     return found ? 0 : FERR_NOT_FOUND;
+}
+
+int engine_update(const engine_job *job)
+{
+    int rc = job_check(job);
+    if (rc != 0)
+        return rc;
+    engine_job *j = job_dup(job);
+    if (!j)
+        return FERR_INTERNAL;
+    pthread_mutex_lock(&reg.lock);
+    engine_worker *w = registry_find(job->task_id);
+    bool live = w && !w->exited && !atomic_load(&w->finished) && !worker_stop_requested(w);
+    if (live) {
+        pthread_mutex_lock(&w->wake_lock);
+        engine_job_free(w->update); /* a newer update replaces one not yet taken */
+        w->update = j;
+        j = NULL;
+        atomic_store(&w->update_pending, true);
+        pthread_cond_broadcast(&w->wake);
+        pthread_mutex_unlock(&w->wake_lock);
+    }
+    pthread_mutex_unlock(&reg.lock);
+    engine_job_free(j);
+    return live ? 0 : FERR_NOT_FOUND;
 }
 
 bool engine_running(const char *task_id)

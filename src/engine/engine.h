@@ -14,7 +14,9 @@ typedef struct engine_job {
     task_source_kind kind;
     int n_sources;
     const char *sources[TASK_MAX_SOURCES];
-    const char *backup_source; /* NULL or "" = none */
+    const char *backup_source; /* live: played while the main source is down; NULL = none */
+    bool backup_is_file;       /* the backup is a file (PullVodPushLive), played through */
+    const char *pad_url;       /* live: a file played when the main and backup are down */
     const char *outputs[2];    /* [0] the destination, [1] the second one or NULL */
     int loop_count;            /* files: -1 forever, >= 1 total plays */
     int file_index;            /* files: first loop start entry */
@@ -22,24 +24,29 @@ typedef struct engine_job {
     int retry_count;           /* reconnect attempts after a failure before giving up */
     int retry_interval_ms;     /* wait between attempts (the first one is immediate) */
     int stall_timeout_ms;      /* no packet for this long = failure */
+    int failover_timeout_ms;   /* live, with a backup or pad: main silence that switches */
+    int recheck_ms;            /* live, on a backup or pad: how often main is tried */
     int connect_timeout_ms;
     /* Pre-roll: when in the future (wall clock, Unix ms), the worker connects the source
      * at once but opens the destination only at this time, then pushes from the latest
      * keyframe it holds, so the first frame reaches the destination on time. 0 = at once. */
     int64_t push_at_ms;
-    int vod_local_mode;   /* files: 1 = play from the local download cache */
+    int vod_local_mode; /* files: 1 = play from the local download cache */
+    /* files, on a live update (engine_update) that changes the list: true = the entry
+     * playing finishes first (ContinueBreakPoint), false = the new list starts at once. */
+    bool continue_breakpoint;
     const config *config; /* the process's config (outlives workers): the cache's place */
 } engine_job;
 
 typedef enum {
-    ENGINE_EV_RUNNING = 0,  /* packets flow to the destination (first time or after recovery) */
-    ENGINE_EV_RECOVERING,   /* a failure: retrying; error says why */
-    ENGINE_EV_FAILED,       /* retries exhausted: the worker has ended */
-    ENGINE_EV_FINISHED,     /* the playlist's loops are done: the worker has ended */
-    ENGINE_EV_STOPPED,      /* ended because engine_stop asked (no state change implied) */
-    ENGINE_EV_FILE_START,   /* a playlist entry started */
-    ENGINE_EV_FILE_FINISH,  /* a playlist entry ended */
-    ENGINE_EV_ALARM,        /* something worth a warning; the relay goes on */
+    ENGINE_EV_RUNNING = 0, /* packets flow to the destination (first time or after recovery) */
+    ENGINE_EV_RECOVERING,  /* a failure: retrying; error says why */
+    ENGINE_EV_FAILED,      /* retries exhausted: the worker has ended */
+    ENGINE_EV_FINISHED,    /* the playlist's loops are done: the worker has ended */
+    ENGINE_EV_STOPPED,     /* ended because engine_stop asked (no state change implied) */
+    ENGINE_EV_FILE_START,  /* a playlist entry started */
+    ENGINE_EV_FILE_FINISH, /* a playlist entry ended */
+    ENGINE_EV_ALARM,       /* something worth a warning; the relay goes on */
 } engine_event_type;
 
 typedef enum { ENGINE_FAIL_NONE = 0, ENGINE_FAIL_PULL, ENGINE_FAIL_PUSH } engine_failure;
@@ -70,6 +77,13 @@ int64_t engine_start(const engine_job *job);
 /* Asks the task's worker to stop; returns at once. The worker closes its outputs and
  * emits ENGINE_EV_STOPPED. Returns 0, or FERR_NOT_FOUND when none runs. */
 int engine_stop(const char *task_id);
+/* Hands the task's running worker a new job (a live modification); it applies it between
+ * packets without a new destination session where it can: a new live source or playlist,
+ * loops, retries, the backup and pad, VodLocalMode; only a changed destination opens a new
+ * session on it. A new list starts at its first entry, or at job->file_index/offset_s when
+ * those changed. Returns 0, or FERR_NOT_FOUND when no worker is relaying for the task
+ * (start one instead). */
+int engine_update(const engine_job *job);
 bool engine_running(const char *task_id);
 /* Copies the worker's latest progress snapshot; FERR_NOT_FOUND when none runs. */
 int engine_progress(const char *task_id, task_progress *out);

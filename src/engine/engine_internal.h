@@ -44,6 +44,8 @@ typedef struct engine_worker {
 
     pthread_mutex_t wake_lock; /* interruptible waits between attempts */
     pthread_cond_t wake;
+    engine_job *update; /* wake_lock: a live modification not yet taken (engine_update) */
+    atomic_bool update_pending;
 
     pthread_mutex_t progress_lock;
     task_progress progress; /* counters and strings; rates are derived on read */
@@ -61,6 +63,14 @@ const char *engine_log_task(void);
 bool worker_stop_requested(const engine_worker *w);
 /* Sleeps until the monotonic deadline or a stop request; true when stop was asked. */
 bool worker_wait_until(engine_worker *w, int64_t deadline_ms);
+/* The same, but an update (engine_update) ends the wait too; true when stop was asked. */
+bool worker_wait_until_update(engine_worker *w, int64_t deadline_ms);
+bool worker_update_pending(const engine_worker *w);
+/* The latest update, or NULL; the caller frees it with engine_job_free. */
+engine_job *worker_take_update(engine_worker *w);
+void engine_job_free(engine_job *j);
+/* Frees the strings of a job held by value. */
+void engine_job_clear(engine_job *j);
 /* Fills ev->generation, logs the event and calls the registered callback. */
 void worker_emit(engine_worker *w, engine_event *ev);
 /* The first thing a worker thread does: waits for the worker it replaced and frees it, so
@@ -69,7 +79,7 @@ void worker_join_predecessor(engine_worker *w);
 /* The last thing a worker thread does: lets the registry reap it. */
 void worker_exited(engine_worker *w);
 
-void progress_set_source(engine_worker *w, const char *url);
+void progress_set_source(engine_worker *w, const char *url, const char *role);
 void progress_set_error(engine_worker *w, const char *error);
 void progress_set_discontinuities(engine_worker *w, int n);
 void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame);
@@ -110,7 +120,7 @@ typedef struct source_open_args {
     AVIOInterruptCB interrupt;
     int64_t rw_timeout_us;      /* a read that gives nothing for this long fails */
     int64_t connect_timeout_us; /* for protocols with a connect timeout of their own */
-    int64_t probe_us; /* how much stream time may be read to find the streams */
+    int64_t probe_us;           /* how much stream time may be read to find the streams */
 } source_open_args;
 
 typedef struct source_ops {
@@ -124,32 +134,60 @@ typedef struct source_ops {
 
 extern const source_ops source_live_ops;
 
+/* ---- a source opened on a helper thread (source_opener.c) ---- */
+
+/* Opens src with guard as its interrupt: 0, or a negative AVERROR with why set. */
+typedef int (*source_open_fn)(void *ctx, engine_source *src, io_guard *guard, char *why,
+                              size_t len);
+typedef struct source_opener source_opener;
+
+/* Runs fn(ctx, ...) on a helper thread; the context it opens keeps guard for its life.
+ * NULL when no thread could start. */
+source_opener *source_opener_start(source_open_fn fn, void *ctx, io_guard *guard,
+                                   const char *task_id);
+bool source_opener_done(const source_opener *o);
+/* Waits for the helper and frees o: 0 with *src open, or the error with why set. FFmpeg's
+ * first error line of the open becomes this thread's. */
+int source_opener_take(source_opener *o, engine_source *src, char *why, size_t len);
+/* Waits (ending the open at once when cut), closes what it opened, frees o. NULL is fine. */
+void source_opener_drop(source_opener *o, bool cut);
+
 /* ---- the file playlist (source_playlist.c): entries opened one after another into the
  * relay's engine_source, the next one opened ahead on a helper thread ---- */
 
 typedef struct file_prefetch file_prefetch;
 
+/* A list of entries with its loops and the first loop's start (copied from a job). */
+typedef struct feed_list {
+    int n;
+    char *urls[TASK_MAX_SOURCES];
+    int loop_count, file_index, offset_s;
+} feed_list;
+
 typedef struct file_feed {
     engine_worker *w;
     playlist pl;
-    source_open_args base;  /* interrupt, timeouts; url set per entry */
+    feed_list list; /* the entries pl walks */
+    feed_list next; /* ContinueBreakPoint: the list after the entry playing */
+    bool next_pending;
+    source_open_args base; /* interrupt, timeouts; url set per entry */
     int64_t connect_timeout_us;
-    bool local;             /* VodLocalMode: play from the download cache */
+    bool local; /* VodLocalMode: play from the download cache */
     file_cache_conf cache;
     char cache_dir[512];
-    int64_t start_us;       /* the entry's first timestamp (its start_time) */
-    int64_t duration_ms;    /* 0 = unknown */
-    int64_t position_ms;    /* of the latest packet passed */
-    bool played;            /* the entry has passed a packet */
-    file_prefetch *pre;     /* the next entry, opening or open; NULL = none */
+    int64_t start_us;    /* the entry's first timestamp (its start_time) */
+    int64_t duration_ms; /* 0 = unknown */
+    int64_t position_ms; /* of the latest packet passed */
+    bool played;         /* the entry has passed a packet */
+    file_prefetch *pre;  /* the next entry, opening or open; NULL = none */
     /* An entry's contexts keep the interrupt guard they were opened with: the current
      * entry uses guards[cur], the one opened next the other. */
     io_guard guards[2];
     int cur;
 } file_feed;
 
-/* base: the interrupt, timeouts and probe of the worker's own opens. */
-void file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base);
+/* base: the interrupt, timeouts and probe of the worker's own opens. 0 or AVERROR(ENOMEM). */
+int file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base);
 void file_feed_free(file_feed *f);
 /* Opens the current entry into src: the one opened ahead, or now (from the cache in local
  * mode), at the first loop's offset. 0, or a negative AVERROR with why set. */
@@ -168,6 +206,14 @@ void file_feed_note_packet(file_feed *f, int64_t dts_us);
  * follows: the loops are done or every entry failed (file_feed_all_failed). */
 bool file_feed_next(file_feed *f, const char *why);
 bool file_feed_all_failed(const file_feed *f);
+/* A live modification gives the job's list (sources, loops; its start when start_changed,
+ * else the first entry). now: it replaces the entry playing at once (that entry finishes
+ * here; the caller closes its source and opens the current entry again); else it follows
+ * the entry playing, whose list entries not yet played are dropped. 0 or AVERROR(ENOMEM). */
+int file_feed_replace(file_feed *f, const engine_job *job, bool now, bool start_changed);
+/* A live modification of the loops (the list unchanged) or of VodLocalMode. */
+void file_feed_set_loops(file_feed *f, int loop_count);
+void file_feed_set_local(file_feed *f, bool local);
 
 static inline const AVStream *source_stream(const engine_source *s, int kind)
 {

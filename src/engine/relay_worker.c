@@ -1,6 +1,6 @@
 /* relay_worker.c — one task's worker thread: pulls the source, maps packets through the
  * timeline, pushes them to the output sessions; owns reconnects, retries and the pre-roll. */
-#include "engine/engine_internal.h"
+#include "engine/relay.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,95 +12,27 @@
 #include "engine/read_ahead.h"
 #include "engine/timeline.h"
 
-#define FLV_TICK_US 1000            /* FLV timestamps are milliseconds */
-#define QUEUE_ALARM_EVERY_MS 10000  /* at most one PushStreamUnstable per output this often */
-#define KEYFRAME_WAIT_MIN_MS 30000  /* packets flow but none is usable (no keyframe) */
-#define PROBE_MIN_US 2000000        /* stream time the probe may read, at least ... */
-#define PROBE_MAX_US 10000000       /* ... and at most; 1 s under connect_timeout if it fits */
-#define PACE_LEAD_US 500000         /* files: how far the output runs ahead of the clock */
-#define PACE_RESYNC_US 2000000      /* files: further behind than this, the clock restarts */
-
-enum { RELAY_GO = 0, RELAY_END = 1 };
-
-/* One failure episode: opened by a failure, closed when packets flow again. */
-typedef struct retry_budget {
-    bool failing;
-    int attempts;    /* reconnect attempts made in this episode */
-    int64_t next_ms; /* monotonic time the next attempt may start */
-} retry_budget;
-
-typedef struct relay_output {
-    const char *url;
-    output_queue *q;           /* its writer thread, from the first connect on */
-    bool up;                   /* packets go to the queue: a session is open or opening */
-    int64_t unstable_alarm_ms; /* the last queue-full alarm */
-    bool gave_up; /* the second destination, abandoned after its retries */
-    retry_budget retry;
-    char error[ENGINE_ERR_MAX];
-} relay_output;
-
-typedef struct relay {
-    engine_worker *w;
-    const engine_job *job;
-    engine_source src;
-    bool src_up;
-    retry_budget pull;
-    char pull_error[ENGINE_ERR_MAX];
-    relay_output outs[ENGINE_OUTPUTS];
-    int n_outs;
-    timeline tl;
-    int discontinuities_seen;
-    int jumps_seen;
-    /* What the output sessions carry, fixed by the first source; extradata follows the
-     * latest source so a new session or a codec-header change sends the right headers. */
-    output_shape shape;
-    bool shaped;
-    bool src_has_video; /* kept apart: outputs must not look at the source mid-read */
-    bool announced_running;
-    /* Pre-roll (engine.h, push_at_ms): the source is read, the outputs wait for push time;
-     * reads go through a helper thread so the wait for a packet can end at push time. */
-    bool preroll;
-    int64_t push_mono_us; /* push_at_ms on the monotonic clock */
-    gop_buffer gop;
-    read_ahead ahead;
-    bool ahead_unusable;    /* the read in flight is armed with the no-keyframe deadline */
-    bool ahead_unavailable; /* no helper thread: pre-roll reads on the worker (less exact) */
-    int64_t last_read_us;   /* watchdog: the last packet the source gave */
-    int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
-    io_guard src_guard;
-    io_guard *sg; /* the source's guard: src_guard, or for files the feed's (one per entry) */
-    /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
-    bool files;
-    file_feed feed;
-    bool push_wait;       /* files: the first entry is open; the push waits for push_at */
-    bool pace_set;
-    int64_t pace_wall_us; /* monotonic time at which ... */
-    int64_t pace_dts_us;  /* ... this output DTS was due */
-    AVPacket *pkt;
-    engine_event_type end;
-    engine_failure end_failure;
-    char end_error[ENGINE_ERR_MAX];
-} relay;
-
-static const char *const kind_names[MEDIA_KINDS] = {"video", "audio"};
+#define FLV_TICK_US 1000           /* FLV timestamps are milliseconds */
+#define QUEUE_ALARM_EVERY_MS 10000 /* at most one PushStreamUnstable per output this often */
+#define KEYFRAME_WAIT_MIN_MS 30000 /* packets flow but none is usable (no keyframe) */
 
 /* ---------- events and endings ---------- */
 
-static void relay_emit(relay *r, engine_event_type type, engine_failure failure, const char *error,
-                       const char *alarm)
+void relay_emit(relay *r, engine_event_type type, engine_failure failure, const char *error,
+                const char *alarm)
 {
     engine_event ev = {.type = type, .failure = failure, .error = error, .alarm = alarm};
     worker_emit(r->w, &ev);
 }
 
-static int relay_stop(relay *r)
+int relay_stop(relay *r)
 {
     r->end = ENGINE_EV_STOPPED;
     r->end_failure = ENGINE_FAIL_NONE;
     return RELAY_END;
 }
 
-static int relay_fail(relay *r, engine_failure failure, const char *error)
+int relay_fail(relay *r, engine_failure failure, const char *error)
 {
     r->end = ENGINE_EV_FAILED;
     r->end_failure = failure;
@@ -116,7 +48,7 @@ static void relay_announce_running(relay *r)
     relay_emit(r, ENGINE_EV_RUNNING, ENGINE_FAIL_NONE, NULL, NULL);
 }
 
-static void relay_sync_discontinuities(relay *r)
+void relay_sync_discontinuities(relay *r)
 {
     if (r->tl.jumps != r->jumps_seen) {
         r->jumps_seen = r->tl.jumps;
@@ -127,308 +59,6 @@ static void relay_sync_discontinuities(relay *r)
         progress_set_discontinuities(r->w, r->tl.discontinuities);
     }
 }
-
-/* "open: Immediate exit requested" becomes "open: timed out after N ms". */
-static void relay_explain_timeout(const io_guard *g, char *why, size_t len, int timeout_ms)
-{
-    if (!g->expired)
-        return;
-    const char *colon = strstr(why, ": ");
-    int keep = colon ? (int)(colon - why) : 0;
-    char step[64];
-    snprintf(step, sizeof(step), "%.*s", keep, why);
-    snprintf(why, len, "%s%stimed out after %d ms", step, keep ? ": " : "", timeout_ms);
-}
-
-/* Appends FFmpeg's own first error line when it says more than "step: reason". */
-static void relay_add_av_detail(char *why, size_t len)
-{
-    const char *detail = engine_av_error_last();
-    const char *reason = strstr(why, ": ");
-    reason = reason ? reason + 2 : why;
-    size_t n = strlen(why);
-    if (detail[0] && !strstr(detail, reason) && !strstr(why, detail) && n + 4 < len)
-        snprintf(why + n, len - n, " (%s)", detail);
-}
-
-/* ---------- the source side ---------- */
-
-/* The probe must end inside the connect deadline, or a source with one stream (whose probe
- * always runs to its limit) would never connect. */
-static int64_t relay_probe_us(const relay *r)
-{
-    int64_t us = ((int64_t)r->job->connect_timeout_ms - 1000) * 1000;
-    return us < PROBE_MIN_US ? PROBE_MIN_US : us > PROBE_MAX_US ? PROBE_MAX_US : us;
-}
-
-/* The helper thread must be idle before the source closes; a read in flight is abandoned. */
-static void relay_end_read_ahead(relay *r)
-{
-    if (read_ahead_pending(&r->ahead))
-        io_guard_cut(r->sg);
-    read_ahead_stop(&r->ahead);
-}
-
-static void relay_close_source(relay *r)
-{
-    relay_end_read_ahead(r);
-    if (!r->src_up)
-        return;
-    r->src.ops->close(&r->src);
-    r->src_up = false;
-    r->src_has_video = false;
-}
-
-/* The source failed: close it, start a new timeline epoch, open or go on with the episode. */
-static void relay_pull_failed(relay *r, const char *why)
-{
-    relay_close_source(r);
-    gop_buffer_reset(&r->gop, r->gop.has_video); /* held packets belong to the lost session */
-    if (r->tl.epoch_open)
-        timeline_discontinuity(&r->tl);
-    relay_sync_discontinuities(r);
-    snprintf(r->pull_error, sizeof(r->pull_error), "pull %s: %s", r->job->sources[0], why);
-    progress_set_error(r->w, r->pull_error);
-    int64_t now = time_mono_ms();
-    if (!r->pull.failing) {
-        r->pull = (retry_budget){.failing = true, .attempts = 0, .next_ms = now};
-    } else {
-        r->pull.next_ms = now + r->job->retry_interval_ms;
-    }
-    r->announced_running = false;
-    if (r->pull.attempts < r->job->retry_count) /* else FAILED follows at once */
-        relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
-}
-
-/* Video that FLV carries with global headers (SPS/PPS) is useless without them. */
-static bool relay_lacks_headers(const AVCodecParameters *par)
-{
-    bool needs = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
-    return needs && par->extradata_size <= 0;
-}
-
-static int relay_shape_from(relay *r, int kind, const AVStream *st, char *why, size_t len)
-{
-    enum AVCodecID id = st->codecpar->codec_id;
-    if (relay_lacks_headers(st->codecpar)) {
-        snprintf(why, len, "probe: no %s parameter sets before the probe ended",
-                 avcodec_get_name(id));
-        return AVERROR_INVALIDDATA;
-    }
-    if (!r->shaped && !output_rtmp_can_carry(id)) {
-        snprintf(why, len, "codec: %s %s cannot be carried by FLV", kind_names[kind],
-                 avcodec_get_name(id));
-        return AVERROR_PATCHWELCOME;
-    }
-    if (r->shaped && !r->shape.par[kind]) {
-        tlog_warn(r->job->task_id, "engine: source now has %s the output does not carry: ignored",
-                  kind_names[kind]);
-        return 0;
-    }
-    if (r->shaped && r->shape.par[kind]->codec_id != id) {
-        snprintf(why, len, "codec: %s changed from %s to %s; the output carries %s",
-                 kind_names[kind], avcodec_get_name(r->shape.par[kind]->codec_id),
-                 avcodec_get_name(id), avcodec_get_name(r->shape.par[kind]->codec_id));
-        return AVERROR_PATCHWELCOME;
-    }
-    if (!r->shape.par[kind] && !(r->shape.par[kind] = avcodec_parameters_alloc()))
-        return AVERROR(ENOMEM);
-    if (kind == MEDIA_VIDEO && !r->shaped)
-        r->shape.frame_rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
-    return avcodec_parameters_copy(r->shape.par[kind], st->codecpar);
-}
-
-/* Checks a newly opened source against the output session and takes its codec headers. */
-static int relay_adopt_source(relay *r, char *why, size_t len)
-{
-    for (int k = 0; k < MEDIA_KINDS; k++) {
-        const AVStream *st = source_stream(&r->src, k);
-        int rc = st ? relay_shape_from(r, k, st, why, len) : 0;
-        if (rc < 0) {
-            if (rc == AVERROR(ENOMEM))
-                snprintf(why, len, "codec: out of memory");
-            for (int j = 0; j < MEDIA_KINDS && !r->shaped; j++)
-                avcodec_parameters_free(&r->shape.par[j]); /* the next source decides */
-            return rc;
-        }
-    }
-    r->shaped = true;
-    r->src_has_video = source_stream(&r->src, MEDIA_VIDEO) != NULL;
-    bool video = r->src_has_video && r->shape.par[MEDIA_VIDEO];
-    timeline_set_has_video(&r->tl, video);
-    gop_buffer_reset(&r->gop, video);
-    for (int i = 0; i < r->n_outs && !video; i++)
-        if (r->outs[i].q)
-            output_queue_expect_video(r->outs[i].q, false);
-    return 0;
-}
-
-static void relay_log_source(relay *r, const char *url)
-{
-    if (!source_stream(&r->src, MEDIA_VIDEO) && !r->shape.par[MEDIA_VIDEO])
-        tlog_warn(r->job->task_id,
-                  "engine: the source shows no video within %lld ms: "
-                  "the output session carries audio only",
-                  (long long)relay_probe_us(r) / 1000);
-    char desc[MEDIA_KINDS][64];
-    for (int k = 0; k < MEDIA_KINDS; k++) {
-        const AVStream *st = source_stream(&r->src, k);
-        snprintf(desc[k], sizeof(desc[k]), "%s",
-                 st ? avcodec_get_name(st->codecpar->codec_id) : "none");
-    }
-    tlog_info(r->job->task_id, "engine: source connected: %s (video %s, audio %s)",
-              url, desc[MEDIA_VIDEO], desc[MEDIA_AUDIO]);
-}
-
-static source_open_args relay_open_args(relay *r)
-{
-    return (source_open_args){
-        .url = r->job->sources[0],
-        .interrupt = io_guard_callback(&r->src_guard),
-        .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
-        .connect_timeout_us = (int64_t)r->job->connect_timeout_ms * 1000,
-        .probe_us = relay_probe_us(r),
-    };
-}
-
-static int relay_open_source(relay *r, char *why, size_t len)
-{
-    source_open_args a = relay_open_args(r);
-    io_guard_arm(&r->src_guard, (int64_t)r->job->connect_timeout_ms * 1000);
-    engine_av_error_clear();
-    int rc = r->src.ops->open(&r->src, &a, why, len);
-    if (rc < 0) {
-        relay_explain_timeout(&r->src_guard, why, len, r->job->connect_timeout_ms);
-        if (!r->src_guard.expired)
-            relay_add_av_detail(why, len);
-        return rc;
-    }
-    r->src_up = true;
-    rc = relay_adopt_source(r, why, len);
-    if (rc < 0) {
-        relay_close_source(r);
-        return rc;
-    }
-    relay_log_source(r, r->job->sources[0]);
-    r->last_read_us = r->last_pass_us = time_mono_us();
-    return 0;
-}
-
-/* ---------- the file playlist ---------- */
-
-/* The current entry is over (why NULL: played to its end); the next one opens at the next
- * connect. Ends the relay when the loops are done or every entry failed. */
-static int relay_file_over(relay *r, const char *why)
-{
-    relay_close_source(r);
-    if (r->tl.epoch_open)
-        timeline_discontinuity(&r->tl);
-    relay_sync_discontinuities(r);
-    if (file_feed_next(&r->feed, why))
-        return RELAY_GO;
-    if (!file_feed_all_failed(&r->feed)) {
-        r->end = ENGINE_EV_FINISHED;
-        return RELAY_END;
-    }
-    char err[ENGINE_ERR_MAX];
-    snprintf(err, sizeof(err), "playlist: every file failed (the last: %.400s)",
-             why ? why : "no packet");
-    progress_set_error(r->w, err);
-    return relay_fail(r, ENGINE_FAIL_PULL, err);
-}
-
-/* Opens the entry and checks it against the output session. */
-static int relay_open_file(relay *r, char *why, size_t len)
-{
-    int rc = file_feed_open(&r->feed, &r->src, why, len);
-    if (rc < 0) {
-        relay_add_av_detail(why, len);
-        return rc;
-    }
-    r->src_up = true;
-    r->sg = file_feed_guard(&r->feed);
-    file_feed_opened(&r->feed, &r->src);
-    rc = relay_adopt_source(r, why, len);
-    if (rc < 0)
-        relay_close_source(r);
-    return rc;
-}
-
-/* Opens the playlist's current entry; an entry that fails is skipped with an alarm. */
-static int relay_connect_file(relay *r)
-{
-    for (;;) {
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        char why[ENGINE_ERR_MAX];
-        if (relay_open_file(r, why, sizeof(why)) == 0) {
-            relay_log_source(r, r->job->sources[r->feed.pl.index]);
-            r->last_read_us = r->last_pass_us = time_mono_us();
-            file_feed_started(&r->feed);
-            return RELAY_GO;
-        }
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        if (relay_file_over(r, why) != RELAY_GO)
-            return RELAY_END;
-    }
-}
-
-/* Files play in real time: a packet leaves when the clock reaches its output DTS (less the
- * lead). Far behind (a slow open), the clock restarts rather than bursting. */
-static int relay_pace(relay *r, int64_t out_dts_us)
-{
-    int64_t now = time_mono_us();
-    int64_t due = r->pace_wall_us + (out_dts_us - r->pace_dts_us) - PACE_LEAD_US;
-    if (!r->pace_set || due < now - PACE_RESYNC_US || due > now + PACE_RESYNC_US) {
-        r->pace_set = true;
-        r->pace_wall_us = now;
-        r->pace_dts_us = out_dts_us;
-        return RELAY_GO;
-    }
-    if (due > now && worker_wait_until(r->w, (due + 999) / 1000))
-        return relay_stop(r);
-    return RELAY_GO;
-}
-
-/* Files with a push time ahead: the first entry is open; the outputs wait for push time. */
-static int relay_wait_push(relay *r)
-{
-    r->push_wait = false;
-    if (worker_wait_until(r->w, (r->push_mono_us + 999) / 1000))
-        return relay_stop(r);
-    r->last_read_us = r->last_pass_us = time_mono_us();
-    return RELAY_GO;
-}
-
-/* Connects the source: at once, then every retry_interval, at most retry_count attempts
- * per failure episode. Waits are cut short by engine_stop. */
-static int relay_connect_source(relay *r)
-{
-    if (r->files)
-        return relay_connect_file(r);
-    for (;;) {
-        if (r->pull.failing) {
-            if (r->pull.attempts >= r->job->retry_count)
-                return relay_fail(r, ENGINE_FAIL_PULL, r->pull_error);
-            if (worker_wait_until(r->w, r->pull.next_ms))
-                return relay_stop(r);
-            r->pull.attempts++;
-            tlog_info(r->job->task_id, "engine: reconnecting the source (attempt %d of %d)",
-                      r->pull.attempts, r->job->retry_count);
-        }
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        char why[ENGINE_ERR_MAX];
-        if (relay_open_source(r, why, sizeof(why)) == 0)
-            return RELAY_GO;
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        relay_pull_failed(r, why);
-    }
-}
-
-/* ---------- the output side ---------- */
 
 /* An output failed (connect or write): its writer closed the session; schedule the next
  * attempt. The destination drives the task's state; the second one raises alarms only. */
@@ -510,6 +140,14 @@ static int relay_service_outputs(relay *r)
             return RELAY_END;
     }
     return RELAY_GO;
+}
+
+void relay_drop_output(relay *r, int i)
+{
+    relay_output *o = &r->outs[i];
+    output_queue_stop(o->q, o->up); /* the trailer, when a session is up */
+    o->q = NULL;
+    o->up = false;
 }
 
 static void relay_output_recovered(relay *r, int i)
@@ -608,8 +246,7 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
         if (dropped > 0)
             relay_queue_dropped(r, i, dropped);
         else if (dropped < 0)
-            tlog_warn(r->job->task_id, "engine: output %d: out of memory; a packet was dropped",
-                      i);
+            tlog_warn(r->job->task_id, "engine: output %d: out of memory; a packet was dropped", i);
     }
     return relay_poll_outputs(r);
 }
@@ -631,7 +268,7 @@ static int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
     if (v == TIMELINE_DROP)
         return RELAY_GO;
     relay_pull_recovered(r);
-    if (r->files && relay_pace(r, ts.dts_us) != RELAY_GO)
+    if (r->paced && relay_pace(r, ts.dts_us) != RELAY_GO)
         return RELAY_END;
     int rc = relay_push(r, tp->track, pkt, &ts);
     if (r->files)
@@ -681,13 +318,22 @@ static int64_t relay_keyframe_wait_ms(const relay *r)
     return three_stalls > KEYFRAME_WAIT_MIN_MS ? three_stalls : KEYFRAME_WAIT_MIN_MS;
 }
 
+/* How long the source may be silent: shorter on a main live source that has a backup or a
+ * pad to go to. */
+static int relay_silence_ms(const relay *r)
+{
+    bool can_switch =
+        !r->files && !fallback_on_alternate(&r->fb) && fallback_has_alternates(&r->fb);
+    return can_switch ? r->job->failover_timeout_ms : r->job->stall_timeout_ms;
+}
+
 static void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len)
 {
     if (r->sg->expired && unusable) {
         snprintf(why, len, "read: no usable packet (keyframe) for %lld ms",
                  (long long)relay_keyframe_wait_ms(r));
     } else if (r->sg->expired) {
-        snprintf(why, len, "read: stalled, no packet for %d ms", r->job->stall_timeout_ms);
+        snprintf(why, len, "read: stalled, no packet for %d ms", relay_silence_ms(r));
     } else {
         char msg[256];
         snprintf(why, len, "read: %s", engine_averror(rc, msg, sizeof(msg)));
@@ -699,7 +345,7 @@ static void relay_describe_read_error(const relay *r, int rc, bool unusable, cha
  * deadline when that comes first (then the result is true). */
 static bool relay_arm_read(relay *r)
 {
-    int64_t silent_until = r->last_read_us + (int64_t)r->job->stall_timeout_ms * 1000;
+    int64_t silent_until = r->last_read_us + (int64_t)relay_silence_ms(r) * 1000;
     int64_t unusable_until = r->last_pass_us + relay_keyframe_wait_ms(r) * 1000;
     bool unusable = unusable_until < silent_until;
     int64_t left = (unusable ? unusable_until : silent_until) - time_mono_us();
@@ -714,7 +360,7 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
     if (rc < 0) {
         if (worker_stop_requested(r->w))
             return relay_stop(r);
-        if (r->files && rc == AVERROR_EOF)
+        if (r->paced && rc == AVERROR_EOF)
             return relay_file_over(r, NULL);
         char why[ENGINE_ERR_MAX];
         relay_describe_read_error(r, rc, unusable, why, sizeof(why));
@@ -848,13 +494,13 @@ static int relay_init(relay *r, engine_worker *w)
         if (w->job.outputs[i])
             r->outs[r->n_outs++].url = w->job.outputs[i];
     timeline_init(&r->tl, FLV_TICK_US, true);
-    io_guard_init(&r->src_guard, w, 0);
-    r->sg = &r->src_guard;
+    relay_init_sources(r);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
-    r->files = w->job.kind == TASK_SOURCE_FILES;
+    r->files = r->paced = w->job.kind == TASK_SOURCE_FILES;
     if (r->files) {
-        source_open_args base = relay_open_args(r);
-        file_feed_init(&r->feed, w, &base);
+        source_open_args base = relay_open_args(r, w->job.sources[0], r->sg);
+        if (file_feed_init(&r->feed, w, &base) < 0)
+            return -1;
         int64_t lead_ms = w->job.push_at_ms - time_now_ms();
         r->push_wait = w->job.push_at_ms > 0 && lead_ms > 0;
         r->push_mono_us = time_mono_us() + lead_ms * 1000;
@@ -872,6 +518,10 @@ static void relay_run(relay *r)
             relay_stop(r);
             return;
         }
+        if (worker_update_pending(r->w) && relay_take_update(r) != RELAY_GO)
+            return;
+        if (relay_check_main(r, false) != RELAY_GO)
+            return;
         if (!r->src_up && relay_connect_source(r) != RELAY_GO)
             return;
         if (r->push_wait && relay_wait_push(r) != RELAY_GO)
@@ -890,6 +540,7 @@ static void relay_run(relay *r)
 /* Closes everything (outputs with their trailer) and emits the final event. */
 static void relay_finish(relay *r)
 {
+    relay_cancel_check(r);
     relay_close_source(r);
     for (int i = 0; i < r->n_outs; i++) {
         output_queue_stop(r->outs[i].q, r->outs[i].up); /* the trailer, when a session is up */

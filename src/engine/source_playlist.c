@@ -12,19 +12,40 @@
 #define CACHE_SUBDIR "cache"
 
 struct file_prefetch {
-    pthread_t thread;
+    source_opener *op;
     file_feed *feed;
     int index;
-    engine_source src;
-    io_guard *guard; /* the feed's spare guard */
-    int rc;
-    char why[ENGINE_ERR_MAX];
-    char av_error[256];
+    char *url; /* its own copy: a live modification may replace the list meanwhile */
 };
 
 static const char *feed_url(const file_feed *f, int index)
 {
-    return index >= 0 && index < f->w->job.n_sources ? f->w->job.sources[index] : "";
+    return index >= 0 && index < f->list.n ? f->list.urls[index] : "";
+}
+
+static void feed_list_free(feed_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->urls[i]);
+    memset(l, 0, sizeof(*l));
+}
+
+/* The job's list; its start only when start (else the first entry from the beginning). */
+static int feed_list_from(feed_list *l, const engine_job *job, bool start)
+{
+    memset(l, 0, sizeof(*l));
+    l->loop_count = job->loop_count;
+    l->file_index = start ? job->file_index : 0;
+    l->offset_s = start ? job->offset_s : 0;
+    for (int i = 0; i < job->n_sources && i < TASK_MAX_SOURCES; i++) {
+        l->urls[i] = strdup(job->sources[i] ? job->sources[i] : "");
+        l->n = i + 1;
+        if (!l->urls[i]) {
+            feed_list_free(l);
+            return AVERROR(ENOMEM);
+        }
+    }
+    return 0;
 }
 
 /* ---------- opening one entry ---------- */
@@ -65,11 +86,11 @@ static int feed_seek(engine_source *src, int64_t offset_ms, char *why, size_t le
     return rc;
 }
 
-static int feed_open_entry(file_feed *f, int index, int64_t offset_ms, engine_source *src,
+static int feed_open_entry(file_feed *f, const char *entry, int64_t offset_ms, engine_source *src,
                            io_guard *guard, char *why, size_t len)
 {
     char path[1024];
-    const char *url = feed_local_copy(f, feed_url(f, index), path, sizeof(path));
+    const char *url = feed_local_copy(f, entry, path, sizeof(path));
     source_open_args a = f->base;
     a.url = url;
     a.interrupt = io_guard_callback(guard);
@@ -77,7 +98,8 @@ static int feed_open_entry(file_feed *f, int index, int64_t offset_ms, engine_so
     src->ops = &source_live_ops;
     int rc = source_live_ops.open(src, &a, why, len);
     if (rc < 0 && guard->expired)
-        snprintf(why, len, "open: timed out after %lld ms", (long long)f->connect_timeout_us / 1000);
+        snprintf(why, len, "open: timed out after %lld ms",
+                 (long long)f->connect_timeout_us / 1000);
     if (rc == 0 && offset_ms > 0)
         rc = feed_seek(src, offset_ms, why, len);
     return rc;
@@ -85,53 +107,48 @@ static int feed_open_entry(file_feed *f, int index, int64_t offset_ms, engine_so
 
 /* ---------- the entry after the current one, opened ahead ---------- */
 
-static void *feed_prefetch_main(void *arg)
+static int feed_prefetch_open(void *ctx, engine_source *src, io_guard *guard, char *why, size_t len)
 {
-    file_prefetch *p = arg;
-    engine_log_bind_task(p->feed->w->job.task_id);
-    engine_av_error_clear();
-    p->src.stream_of[MEDIA_VIDEO] = p->src.stream_of[MEDIA_AUDIO] = -1;
-    p->rc = feed_open_entry(p->feed, p->index, 0, &p->src, p->guard, p->why, sizeof(p->why));
-    snprintf(p->av_error, sizeof(p->av_error), "%s", engine_av_error_last());
-    engine_log_bind_task(NULL);
-    return NULL;
+    file_prefetch *p = ctx;
+    return feed_open_entry(p->feed, p->url, 0, src, guard, why, len);
+}
+
+static void feed_prefetch_free(file_prefetch *p)
+{
+    if (p)
+        free(p->url);
+    free(p);
 }
 
 static void feed_prefetch_start(file_feed *f)
 {
     int next = playlist_peek_next(&f->pl);
-    if (f->pre || next < 0 || worker_stop_requested(f->w))
+    if (f->pre || next < 0 || f->next_pending || worker_stop_requested(f->w))
         return;
     file_prefetch *p = calloc(1, sizeof(*p));
     if (!p)
         return;
     p->feed = f;
     p->index = next;
-    p->guard = &f->guards[1 - f->cur];
-    if (pthread_create(&p->thread, NULL, feed_prefetch_main, p) != 0) {
-        free(p);
+    p->url = strdup(feed_url(f, next));
+    if (p->url)
+        p->op =
+            source_opener_start(feed_prefetch_open, p, &f->guards[1 - f->cur], f->w->job.task_id);
+    if (!p->op) {
+        feed_prefetch_free(p);
         return; /* the entry opens on the worker when its turn comes */
     }
     f->pre = p;
 }
 
-/* Waits for the helper and takes what it opened; NULL when nothing was opened ahead. */
-static file_prefetch *feed_prefetch_take(file_feed *f)
+/* A prefetch no longer wanted: an open in flight is cut when cut. */
+static void feed_prefetch_drop(file_feed *f, bool cut)
 {
     file_prefetch *p = f->pre;
-    if (!p)
-        return NULL;
-    pthread_join(p->thread, NULL);
     f->pre = NULL;
-    return p;
-}
-
-static void feed_prefetch_drop(file_feed *f)
-{
-    file_prefetch *p = feed_prefetch_take(f);
-    if (p && p->rc == 0)
-        source_live_ops.close(&p->src);
-    free(p);
+    if (p)
+        source_opener_drop(p->op, cut);
+    feed_prefetch_free(p);
 }
 
 /* ---------- the feed ---------- */
@@ -142,52 +159,52 @@ static void feed_cache_conf(file_feed *f)
     if (c && c->file_cache_dir[0])
         snprintf(f->cache_dir, sizeof(f->cache_dir), "%s", c->file_cache_dir);
     else
-        snprintf(f->cache_dir, sizeof(f->cache_dir), "%s/%s", c ? c->data_dir : ".",
-                 CACHE_SUBDIR);
+        snprintf(f->cache_dir, sizeof(f->cache_dir), "%s/%s", c ? c->data_dir : ".", CACHE_SUBDIR);
     f->cache.dir = f->cache_dir;
     f->cache.max_bytes = (int64_t)(c ? c->file_cache_max_mb : 2048) * 1024 * 1024;
 }
 
-void file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base)
+int file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base)
 {
     memset(f, 0, sizeof(*f));
     f->w = w;
+    if (feed_list_from(&f->list, &w->job, true) < 0)
+        return AVERROR(ENOMEM);
     f->base = *base;
     f->connect_timeout_us = (int64_t)w->job.connect_timeout_ms * 1000;
     f->local = w->job.vod_local_mode == 1;
     io_guard_init(&f->guards[0], w, 0);
     io_guard_init(&f->guards[1], w, 0);
-    playlist_init(&f->pl, w->job.n_sources, w->job.loop_count, w->job.file_index,
-                  w->job.offset_s);
+    playlist_init(&f->pl, f->list.n, f->list.loop_count, f->list.file_index, f->list.offset_s);
     feed_cache_conf(f);
+    return 0;
 }
 
 void file_feed_free(file_feed *f)
 {
-    feed_prefetch_drop(f);
+    feed_prefetch_drop(f, true);
+    feed_list_free(&f->list);
+    feed_list_free(&f->next);
 }
 
 int file_feed_open(file_feed *f, engine_source *src, char *why, size_t len)
 {
     f->played = false;
     f->position_ms = 0;
-    file_prefetch *p = feed_prefetch_take(f);
+    file_prefetch *p = f->pre;
+    const char *url = feed_url(f, f->pl.index);
     int rc;
-    if (p && p->index == f->pl.index && playlist_offset_ms(&f->pl) == 0) {
-        rc = p->rc;
-        if (rc == 0)
-            *src = p->src;
-        else
-            snprintf(why, len, "%s", p->why);
-        engine_av_error_set(p->av_error);
+    if (p && p->index == f->pl.index && strcmp(p->url, url) == 0 &&
+        playlist_offset_ms(&f->pl) == 0) {
+        f->pre = NULL;
+        rc = source_opener_take(p->op, src, why, len);
+        feed_prefetch_free(p);
     } else {
-        if (p && p->rc == 0)
-            source_live_ops.close(&p->src);
+        feed_prefetch_drop(f, true);
         engine_av_error_clear();
-        rc = feed_open_entry(f, f->pl.index, playlist_offset_ms(&f->pl), src,
-                             &f->guards[1 - f->cur], why, len);
+        rc = feed_open_entry(f, url, playlist_offset_ms(&f->pl), src, &f->guards[1 - f->cur], why,
+                             len);
     }
-    free(p);
     if (rc == 0)
         f->cur = 1 - f->cur;
     return rc;
@@ -203,14 +220,31 @@ static int64_t feed_duration_ms(const AVFormatContext *ic)
     return ic->duration > 0 ? ic->duration / 1000 : 0;
 }
 
+/* The next entry: of the list after a pending change, else of this one ("" = none). */
+static const char *feed_next_url(const file_feed *f)
+{
+    if (f->next_pending) {
+        int i = f->next.file_index >= 0 && f->next.file_index < f->next.n ? f->next.file_index : 0;
+        return f->next.urls[i];
+    }
+    int next = playlist_peek_next(&f->pl);
+    return next >= 0 ? feed_url(f, next) : "";
+}
+
+static void feed_show_progress(const file_feed *f)
+{
+    progress_set_file(f->w, feed_url(f, f->pl.index), f->pl.index, f->duration_ms, f->pl.loops_done,
+                      feed_next_url(f));
+}
+
 void file_feed_started(file_feed *f)
 {
     /* the relay calls this with its source open: read what it needs from the worker */
     const char *url = feed_url(f, f->pl.index);
-    int next = playlist_peek_next(&f->pl);
-    progress_set_file(f->w, url, f->pl.index, f->duration_ms, f->pl.loops_done,
-                      next >= 0 ? feed_url(f, next) : "");
-    engine_event ev = {.type = ENGINE_EV_FILE_START, .url = url, .index = f->pl.index,
+    feed_show_progress(f);
+    engine_event ev = {.type = ENGINE_EV_FILE_START,
+                       .url = url,
+                       .index = f->pl.index,
                        .duration_ms = f->duration_ms};
     worker_emit(f->w, &ev);
     if (f->local || f->duration_ms <= PREFETCH_LEAD_MS)
@@ -240,11 +274,29 @@ void file_feed_note_packet(file_feed *f, int64_t dts_us)
 static void feed_alarm(file_feed *f, const char *type, const char *why)
 {
     char detail[ENGINE_ERR_MAX + 64];
-    snprintf(detail, sizeof(detail), "file %d %s: %s", f->pl.index, feed_url(f, f->pl.index),
-             why);
-    engine_event ev = {.type = ENGINE_EV_ALARM, .failure = ENGINE_FAIL_PULL, .error = detail,
-                       .alarm = type, .url = feed_url(f, f->pl.index), .index = f->pl.index};
+    snprintf(detail, sizeof(detail), "file %d %s: %s", f->pl.index, feed_url(f, f->pl.index), why);
+    engine_event ev = {.type = ENGINE_EV_ALARM,
+                       .failure = ENGINE_FAIL_PULL,
+                       .error = detail,
+                       .alarm = type,
+                       .url = feed_url(f, f->pl.index),
+                       .index = f->pl.index};
     worker_emit(f->w, &ev);
+}
+
+/* The pending list becomes the one playing, from its start. */
+static bool feed_take_next(file_feed *f)
+{
+    feed_prefetch_drop(f, true);
+    feed_list_free(&f->list);
+    f->list = f->next;
+    memset(&f->next, 0, sizeof(f->next));
+    f->next_pending = false;
+    playlist_init(&f->pl, f->list.n, f->list.loop_count, f->list.file_index, f->list.offset_s);
+    f->played = false;
+    f->duration_ms = 0;
+    tlog_info(f->w->job.task_id, "engine: the new playlist (%d file(s)) starts", f->list.n);
+    return true;
 }
 
 bool file_feed_next(file_feed *f, const char *why)
@@ -252,17 +304,21 @@ bool file_feed_next(file_feed *f, const char *why)
     if (f->played) {
         if (why)
             feed_alarm(f, "FileEndEarly", why);
-        engine_event ev = {.type = ENGINE_EV_FILE_FINISH, .url = feed_url(f, f->pl.index),
-                           .index = f->pl.index, .duration_ms = f->duration_ms};
+        engine_event ev = {.type = ENGINE_EV_FILE_FINISH,
+                           .url = feed_url(f, f->pl.index),
+                           .index = f->pl.index,
+                           .duration_ms = f->duration_ms};
         worker_emit(f->w, &ev);
     } else {
         feed_alarm(f, "PullFileFailed", why ? why : "no packet");
     }
+    if (f->next_pending)
+        return feed_take_next(f);
     bool more = playlist_advance(&f->pl, f->played);
     f->played = false;
     f->duration_ms = 0;
     if (!more || playlist_all_failed(&f->pl)) {
-        feed_prefetch_drop(f);
+        feed_prefetch_drop(f, true);
         return false;
     }
     return true;
@@ -271,4 +327,43 @@ bool file_feed_next(file_feed *f, const char *why)
 bool file_feed_all_failed(const file_feed *f)
 {
     return playlist_all_failed(&f->pl);
+}
+
+int file_feed_replace(file_feed *f, const engine_job *job, bool now, bool start_changed)
+{
+    feed_list next;
+    if (feed_list_from(&next, job, start_changed) < 0)
+        return AVERROR(ENOMEM);
+    feed_list_free(&f->next);
+    f->next = next;
+    f->next_pending = true;
+    feed_prefetch_drop(f, true); /* it opened the old list's next entry */
+    if (now) {
+        if (f->played) {
+            engine_event ev = {.type = ENGINE_EV_FILE_FINISH,
+                               .url = feed_url(f, f->pl.index),
+                               .index = f->pl.index,
+                               .duration_ms = f->duration_ms};
+            worker_emit(f->w, &ev);
+        }
+        feed_take_next(f);
+    }
+    feed_show_progress(f);
+    return 0;
+}
+
+void file_feed_set_loops(file_feed *f, int loop_count)
+{
+    if (f->next_pending)
+        f->next.loop_count = loop_count;
+    f->list.loop_count = loop_count;
+    f->pl.loop_count = loop_count == -1 || loop_count >= 1 ? loop_count : 1;
+    if (f->pre && f->pre->index != playlist_peek_next(&f->pl))
+        feed_prefetch_drop(f, true);
+    feed_show_progress(f);
+}
+
+void file_feed_set_local(file_feed *f, bool local)
+{
+    f->local = local;
 }

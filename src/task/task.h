@@ -106,6 +106,7 @@ typedef struct task {
 typedef struct task_progress {
     bool active; /* a worker is running for the task */
     char source_url[TASK_URL_MAX + 1];
+    char source_role[8]; /* live: main, backup or pad (the one playing) */
     int file_index;    /* current playlist entry, 0-based */
     int64_t offset_ms; /* position in the current file */
     int64_t file_duration_ms;

@@ -359,16 +359,16 @@ static json_t *time_or_null(int64_t ms)
 
 static json_t *progress_json(const task_progress *p)
 {
-    return json_pack("{s:b, s:s, s:i, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:f, s:f, s:o, s:o, "
-                     "s:i, s:s}",
-                     "active", p->active, "source_url", p->source_url, "file_index", p->file_index,
-                     "offset_ms", (json_int_t)p->offset_ms, "file_duration_ms",
-                     (json_int_t)p->file_duration_ms, "loops_done", p->loops_done, "next_url",
-                     p->next_url, "frames", (json_int_t)p->frames, "packets",
-                     (json_int_t)p->packets, "bytes", (json_int_t)p->bytes, "bitrate_kbps",
-                     p->bitrate_kbps, "fps", p->fps, "last_packet_at",
-                     time_or_null(p->last_packet_ms), "report_at", time_or_null(p->report_ms),
-                     "discontinuities", p->discontinuities, "last_error", p->last_error);
+    return json_pack(
+        "{s:b, s:s, s:s, s:i, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:f, s:f, s:o, "
+        "s:o, s:i, s:s}",
+        "active", p->active, "source_url", p->source_url, "source_role", p->source_role,
+        "file_index", p->file_index, "offset_ms", (json_int_t)p->offset_ms, "file_duration_ms",
+        (json_int_t)p->file_duration_ms, "loops_done", p->loops_done, "next_url", p->next_url,
+        "frames", (json_int_t)p->frames, "packets", (json_int_t)p->packets, "bytes",
+        (json_int_t)p->bytes, "bitrate_kbps", p->bitrate_kbps, "fps", p->fps, "last_packet_at",
+        time_or_null(p->last_packet_ms), "report_at", time_or_null(p->report_ms), "discontinuities",
+        p->discontinuities, "last_error", p->last_error);
 }
 
 static const char *dialect_name(task_dialect d)

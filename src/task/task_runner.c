@@ -22,7 +22,7 @@ typedef struct work {
 typedef struct gen_entry {
     char id[TASK_ID_MAX];
     int64_t gen;
-    int64_t push_at; /* the pre-roll push time the worker was started with, 0 = none */
+    int64_t push_at;         /* the pre-roll push time the worker was started with, 0 = none */
     engine_event held_start; /* a FILE_START that came before RUNNING; url is heap */
     bool holding;
     struct gen_entry *next;
@@ -163,13 +163,16 @@ static work *pop(void)
 
 /* ---------- worker control (runner thread, svc.lock not held) ---------- */
 
-static void start_worker(const task *t, int64_t push_at)
+/* The engine's job for a task (its strings point into t). */
+static void build_job(const task *t, int64_t push_at, engine_job *job)
 {
     const task_spec *s = &t->spec;
-    engine_job job = {
+    *job = (engine_job){
         .kind = s->source_kind,
         .n_sources = s->n_sources,
-        .backup_source = s->backup_source_url,
+        .backup_source = s->backup_source_url[0] ? s->backup_source_url : NULL,
+        .backup_is_file = s->backup_source_kind == TASK_SOURCE_FILES,
+        .pad_url = s->pad_url && s->pad_url[0] ? s->pad_url : NULL,
         .outputs = {s->dst_url, s->backup_dst_url[0] ? s->backup_dst_url : NULL},
         .loop_count = s->loop_count,
         .file_index = s->file_index,
@@ -177,14 +180,35 @@ static void start_worker(const task *t, int64_t push_at)
         .retry_count = s->retry_count,
         .retry_interval_ms = s->retry_interval_s * 1000,
         .stall_timeout_ms = svc.cfg->stall_timeout_s * 1000,
+        .failover_timeout_ms = svc.cfg->failover_timeout_s * 1000,
+        .recheck_ms = svc.cfg->main_recheck_interval_s * 1000,
         .connect_timeout_ms = svc.cfg->connect_timeout_s * 1000,
         .push_at_ms = push_at,
         .vod_local_mode = s->vod_local_mode,
+        .continue_breakpoint =
+            s->vod_refresh_type && strcmp(s->vod_refresh_type, "ContinueBreakPoint") == 0,
         .config = svc.cfg,
     };
-    snprintf(job.task_id, sizeof(job.task_id), "%s", t->id);
+    snprintf(job->task_id, sizeof(job->task_id), "%s", t->id);
     for (int i = 0; i < s->n_sources; i++)
-        job.sources[i] = s->source_urls[i];
+        job->sources[i] = s->source_urls[i];
+}
+
+/* A live modification: the running worker takes the new job without a new session. */
+static bool update_worker(const task *t)
+{
+    engine_job job;
+    build_job(t, 0, &job);
+    if (engine_update(&job) != 0)
+        return false;
+    tlog_info(t->id, "worker updated in place (generation %lld)", (long long)gen_get(t->id));
+    return true;
+}
+
+static void start_worker(const task *t, int64_t push_at)
+{
+    engine_job job;
+    build_job(t, push_at, &job);
     int64_t gen = engine_start(&job);
     if (gen > 0) {
         gen_set(t->id, gen, push_at);
@@ -262,7 +286,7 @@ static action decide(task *t, bool force, int64_t *push_at)
     return decide_window(t, now, force, push_at);
 }
 
-static void reconcile(const char *id, bool force)
+static void reconcile(const char *id, bool force, bool update)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
@@ -274,6 +298,8 @@ static void reconcile(const char *id, bool force)
     pthread_mutex_unlock(&svc.lock);
     if (rc != 0)
         sched_cancel(id, -1);
+    if (act == ACT_NONE && update && !update_worker(&t))
+        act = ACT_START;
     if (act == ACT_START)
         start_worker(&t, push_at);
     else if (act == ACT_HALT && (gen_get(id) > 0 || engine_running(id)))
@@ -304,9 +330,16 @@ static void note_event(task *t, notify_kind kind, const char *reason, const engi
     const char *detail = kind == NOTIFY_ALARM ? e->error : e->url;
     snprintf(h.reason, sizeof(h.reason), "%s", reason);
     snprintf(h.detail, sizeof(h.detail), "%s", detail ? detail : "");
-    notify_event ev = {.kind = kind, .at_ms = h.at_ms, .from = t->state, .to = t->state,
-                       .reason = h.reason, .detail = h.detail, .url = e->url, .index = e->index,
-                       .duration_ms = e->duration_ms, .alarm = e->alarm};
+    notify_event ev = {.kind = kind,
+                       .at_ms = h.at_ms,
+                       .from = t->state,
+                       .to = t->state,
+                       .reason = h.reason,
+                       .detail = h.detail,
+                       .url = e->url,
+                       .index = e->index,
+                       .duration_ms = e->duration_ms,
+                       .alarm = e->alarm};
     store_event *rows = notify_event_rows(svc.cfg, t, &ev);
     if (store_history_add_ev(svc.st, t->id, &h, rows, NULL) == 0 && rows)
         notify_kick();
@@ -425,14 +458,17 @@ static void handle(work *w)
     case WORK_SCHEDULE:
     case WORK_START:
     case WORK_END:
-        reconcile(w->id, false);
+        reconcile(w->id, false, false);
         break;
     case WORK_RESTART:
-        reconcile(w->id, true);
+        reconcile(w->id, true, false);
+        break;
+    case WORK_UPDATE:
+        reconcile(w->id, false, true);
         break;
     case WORK_HALT:
         halt_worker(w->id);
-        reconcile(w->id, false);
+        reconcile(w->id, false, false);
         break;
     case WORK_EVENT:
         handle_event(w->id, &w->ev);

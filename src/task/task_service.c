@@ -24,8 +24,11 @@ static store_event *event_rows(const task *t, int kind, task_state from, const c
 {
     if (kind < 0)
         return NULL;
-    notify_event ev = {.kind = (notify_kind)kind, .at_ms = t->updated_ms, .from = from,
-                       .to = t->state, .reason = reason ? reason : "",
+    notify_event ev = {.kind = (notify_kind)kind,
+                       .at_ms = t->updated_ms,
+                       .from = from,
+                       .to = t->state,
+                       .reason = reason ? reason : "",
                        .detail = detail ? detail : ""};
     return notify_event_rows(svc.cfg, t, &ev);
 }
@@ -70,8 +73,7 @@ static int transition(task *t, task_state to, const char *reason, const char *de
     snprintf(h.reason, sizeof(h.reason), "%s", reason ? reason : "");
     snprintf(h.detail, sizeof(h.detail), "%s", detail ? detail : "");
     ferr err;
-    store_event *rows =
-        event_rows(t, notify_transition_kind(from, to), from, h.reason, h.detail);
+    store_event *rows = event_rows(t, notify_transition_kind(from, to), from, h.reason, h.detail);
     if (reset)
         rows = rows_join(rows, event_rows(t, NOTIFY_RESET_CONFIG, to, "Modified", ""));
     int rc = write_with_events(t, &h, rows, &err);
@@ -199,15 +201,18 @@ static bool str_differs(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
-/* True when the running worker must be rebuilt to apply the new spec. */
+/* True when the running worker must take the new spec (engine_update: in place). */
 static bool media_changed(const task_spec *a, const task_spec *b)
 {
-    bool loops_matter = a->source_kind != TASK_SOURCE_LIVE; /* a live source never loops */
-    if (a->source_kind != b->source_kind || a->n_sources != b->n_sources ||
-        (loops_matter && a->loop_count != b->loop_count) || a->retry_count != b->retry_count ||
+    bool files = a->source_kind == TASK_SOURCE_FILES; /* a live source never loops */
+    bool playlist_moved =
+        files && (a->loop_count != b->loop_count || a->file_index != b->file_index ||
+                  a->offset_s != b->offset_s || a->vod_local_mode != b->vod_local_mode);
+    if (a->n_sources != b->n_sources || playlist_moved || a->retry_count != b->retry_count ||
         a->retry_interval_s != b->retry_interval_s || str_differs(a->dst_url, b->dst_url) ||
         str_differs(a->backup_dst_url, b->backup_dst_url) ||
-        str_differs(a->backup_source_url, b->backup_source_url))
+        str_differs(a->backup_source_url, b->backup_source_url) ||
+        a->backup_source_kind != b->backup_source_kind || str_differs(a->pad_url, b->pad_url))
         return true;
     for (int i = 0; i < a->n_sources; i++)
         if (str_differs(a->source_urls[i], b->source_urls[i]))
@@ -215,7 +220,7 @@ static bool media_changed(const task_spec *a, const task_spec *b)
     return false;
 }
 
-static int apply_modify(task *t, const task_spec *new_spec, bool *restart, ferr *err)
+static int apply_modify(task *t, const task_spec *new_spec, work_type *then, ferr *err)
 {
     task_spec next;
     if (task_spec_copy(&next, new_spec) != 0)
@@ -227,7 +232,9 @@ static int apply_modify(task *t, const task_spec *new_spec, bool *restart, ferr 
         task_spec_free(&next);
         return rc;
     }
-    *restart = media_changed(&t->spec, &next);
+    bool kind_moved = next.source_kind != t->spec.source_kind;
+    bool media = kind_moved || media_changed(&t->spec, &next);
+    *then = kind_moved ? WORK_RESTART : media ? WORK_UPDATE : WORK_SCHEDULE;
     bool pausing = next.paused && !t->spec.paused, resuming = !next.paused && t->spec.paused;
     task_spec_free(&t->spec);
     t->spec = next;
@@ -239,7 +246,10 @@ static int apply_modify(task *t, const task_spec *new_spec, bool *restart, ferr 
     t->updated_ms = time_now_ms();
     task_history_entry h = {.at_ms = t->updated_ms, .from = t->state, .to = t->state};
     snprintf(h.reason, sizeof(h.reason), "Modified");
-    snprintf(h.detail, sizeof(h.detail), "%s", *restart ? "media changed: relay restarts" : "");
+    snprintf(h.detail, sizeof(h.detail), "%s",
+             kind_moved ? "source kind changed: relay restarts"
+             : media    ? "media changed: the running relay takes it in place"
+                        : "");
     return write_with_events(t, &h, event_rows(t, NOTIFY_RESET_CONFIG, t->state, "Modified", ""),
                              err);
 }
@@ -248,18 +258,18 @@ int task_modify(const char *account, const char *id, const task_spec *new_spec, 
                 ferr *err)
 {
     task t;
-    bool restart = false;
+    work_type then = WORK_SCHEDULE;
     pthread_mutex_lock(&svc.lock);
     int rc = load_owned(account, id, &t, err);
     if (rc == 0) {
-        rc = apply_modify(&t, new_spec, &restart, err);
+        rc = apply_modify(&t, new_spec, &then, err);
         if (rc == 0 && out)
             rc = task_copy(out, &t) ? FERR_INTERNAL : 0;
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(restart ? WORK_RESTART : WORK_SCHEDULE, id);
+        runner_post(then, id);
     return rc;
 }
 
@@ -272,9 +282,13 @@ static store_event *delete_rows(task *t)
     t->state = TASK_FINISHED;
     t->updated_ms = t->exit_ms = time_now_ms();
     task_str_set(&t->reason, "TriggerByUser");
-    notify_event ev = {.kind = NOTIFY_TASK_EXIT, .at_ms = t->exit_ms, .from = from,
-                       .to = TASK_FINISHED, .reason = "TriggerByUser",
-                       .detail = "deleted through the API", .deleted = true};
+    notify_event ev = {.kind = NOTIFY_TASK_EXIT,
+                       .at_ms = t->exit_ms,
+                       .from = from,
+                       .to = TASK_FINISHED,
+                       .reason = "TriggerByUser",
+                       .detail = "deleted through the API",
+                       .deleted = true};
     return notify_event_rows(svc.cfg, t, &ev);
 }
 

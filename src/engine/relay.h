@@ -1,0 +1,121 @@
+/* relay.h — the relay loop's state, shared by its files: relay_worker.c (the thread, packets,
+ * outputs, pre-roll), relay_source.c (sources, playlist, fallback) and relay_update.c. */
+#ifndef FERRY_ENGINE_RELAY_H
+#define FERRY_ENGINE_RELAY_H
+
+#include "engine/engine_internal.h"
+#include "engine/fallback.h"
+#include "engine/gop_buffer.h"
+#include "engine/output_queue.h"
+#include "engine/read_ahead.h"
+#include "engine/timeline.h"
+
+enum { RELAY_GO = 0, RELAY_END = 1 };
+
+/* One failure episode: opened by a failure, closed when packets flow again. */
+typedef struct retry_budget {
+    bool failing;
+    int attempts;    /* reconnect attempts made in this episode */
+    int64_t next_ms; /* monotonic time the next attempt may start */
+} retry_budget;
+
+typedef struct relay_output {
+    const char *url;
+    output_queue *q;           /* its writer thread, from the first connect on */
+    bool up;                   /* packets go to the queue: a session is open or opening */
+    int64_t unstable_alarm_ms; /* the last queue-full alarm */
+    bool gave_up;              /* the second destination, abandoned after its retries */
+    retry_budget retry;
+    char error[ENGINE_ERR_MAX];
+} relay_output;
+
+typedef struct relay {
+    engine_worker *w;
+    const engine_job *job;
+    engine_source src;
+    bool src_up;
+    retry_budget pull;
+    char pull_error[ENGINE_ERR_MAX];
+    relay_output outs[ENGINE_OUTPUTS];
+    int n_outs;
+    timeline tl;
+    int discontinuities_seen;
+    int jumps_seen;
+    /* What the output sessions carry, fixed by the first source; extradata follows the
+     * latest source so a new session or a codec-header change sends the right headers. */
+    output_shape shape;
+    bool shaped;
+    bool src_has_video; /* kept apart: outputs must not look at the source mid-read */
+    bool announced_running;
+    /* Pre-roll (engine.h, push_at_ms): the source is read, the outputs wait for push time;
+     * reads go through a helper thread so the wait for a packet can end at push time. */
+    bool preroll;
+    int64_t push_mono_us; /* push_at_ms on the monotonic clock */
+    gop_buffer gop;
+    read_ahead ahead;
+    bool ahead_unusable;    /* the read in flight is armed with the no-keyframe deadline */
+    bool ahead_unavailable; /* no helper thread: pre-roll reads on the worker (less exact) */
+    int64_t last_read_us;   /* watchdog: the last packet the source gave */
+    int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
+    /* Live sources: an opened context keeps the guard it was opened with, so each open takes
+     * one that neither the source playing nor the main source's re-check holds. */
+    io_guard guards[3];
+    io_guard *sg; /* the source's guard: one of guards, or for files the feed's (per entry) */
+    /* Live: the main source, the backup and the pad (fallback.h); fb.cur is the one playing.
+     * On an alternate the main one is opened again on a helper thread now and then. */
+    fallback fb;
+    source_opener *main_check;
+    io_guard *check_guard;
+    char *check_url;  /* the re-check's copy of the main URL */
+    int playing_slot; /* the fb slot last opened, -1 = none yet */
+    bool paced;       /* the source playing is a file: packets leave at real-time pace */
+    /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
+    bool files; /* the task is a playlist */
+    file_feed feed;
+    bool push_wait; /* files: the first entry is open; the push waits for push_at */
+    bool pace_set;
+    int64_t pace_wall_us; /* monotonic time at which ... */
+    int64_t pace_dts_us;  /* ... this output DTS was due */
+    AVPacket *pkt;
+    engine_event_type end;
+    engine_failure end_failure;
+    char end_error[ENGINE_ERR_MAX];
+} relay;
+
+/* relay_worker.c */
+void relay_emit(relay *r, engine_event_type type, engine_failure failure, const char *error,
+                const char *alarm);
+int relay_stop(relay *r);
+int relay_fail(relay *r, engine_failure failure, const char *error);
+void relay_sync_discontinuities(relay *r);
+/* Ends output i's session (with its trailer) and forgets its queue: the next service opens
+ * a new one, to o->url. */
+void relay_drop_output(relay *r, int i);
+
+/* relay_source.c */
+void relay_add_av_detail(char *why, size_t len);
+source_open_args relay_open_args(const relay *r, const char *url, io_guard *g);
+void relay_close_source(relay *r);
+/* The source closes for a reason of ours: the timeline starts a new epoch; the next
+ * connect opens fb.cur (live) or the feed's current entry. */
+void relay_close_for_switch(relay *r);
+/* The live source failed to open or read: the next alternate plays at once, or a failure
+ * episode opens (recovering). */
+void relay_pull_failed(relay *r, const char *why);
+/* A file ended (why NULL) or failed: the playlist moves on, or a file alternate plays again. */
+int relay_file_over(relay *r, const char *why);
+int relay_connect_source(relay *r);
+int relay_wait_push(relay *r);
+int relay_pace(relay *r, int64_t out_dts_us);
+/* On an alternate: starts the main source's re-check when due, switches back when it
+ * opened. */
+int relay_check_main(relay *r, bool pass_ended);
+/* The re-check in flight, if any, is abandoned. */
+void relay_cancel_check(relay *r);
+const char *relay_source_url(const relay *r);
+void relay_init_sources(relay *r);
+
+/* relay_update.c: takes a live modification (engine_update) when one is pending. */
+int relay_take_update(relay *r);
+
+#endif
