@@ -59,14 +59,14 @@ unit() {
     return "$rc"
 }
 
-# e2e FERRYD: the pytest suites against that binary: end to end (tests/e2e) and through the
-# official cloud SDKs (tests/compat), in one run that shares tests/conftest.py. Exit 5
-# (nothing ran) is a failure too.
+# e2e FERRYD [long]: the pytest suites against that binary: end to end (tests/e2e) and
+# through the official cloud SDKs (tests/compat), in one run that shares tests/conftest.py;
+# "long" adds the slow real-time cases (FERRY_LONG). Exit 5 (nothing ran) is a failure too.
 e2e() {
     local bin="$1" log="$LOGDIR/e2e-${1//\//_}.log"
     step "end-to-end and SDK compatibility tests (FERRYD=$bin)"
-    FERRYD="$bin" "$PYTHON" -m pytest tests/e2e tests/compat -v -ra -p no:cacheprovider 2>&1 |
-        tee "$log"
+    FERRY_LONG="${2:+1}" FERRYD="$bin" \
+        "$PYTHON" -m pytest tests/e2e tests/compat -v -ra -p no:cacheprovider 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
     count_pytest "$log"
     if [ "$rc" -eq 5 ]; then
@@ -118,7 +118,7 @@ bash scripts/deps.sh test || {
 if build build --buildtype=debugoptimized; then
     unit build
     record "unit tests" $?
-    e2e "$(ferryd_in build)"
+    e2e "$(ferryd_in build)" long
     record "e2e and compat tests" $?
 else
     record "build" 1

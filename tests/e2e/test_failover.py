@@ -5,6 +5,8 @@ the same session, and when the main source is back the relay returns to it."""
 import os
 import time
 
+import pytest
+
 from harness import dts_report, largest_wall_gap, live_task, wait_until, whole_seconds_from_now
 from media import FileServer, make_clip
 
@@ -93,28 +95,31 @@ def test_live_backup_takes_over_and_hands_back(api, nginx, publisher, viewer, me
     backup.kill()
 
 
-def test_pad_file_plays_in_a_loop_until_the_main_source_is_back(api, nginx, publisher,
-                                                                 viewer, metric, tmp_path):
+@pytest.mark.parametrize("alternate", ["pad", "backup"])
+def test_file_alternate_plays_in_a_loop_until_the_main_source_is_back(
+        api, nginx, publisher, viewer, metric, tmp_path, alternate):
+    """The pad file (BackupVodUrl), or a file backup source (PullVodPushLive)."""
     root = tmp_path / "files"
     os.makedirs(root)
     make_clip(str(root / "pad.mp4"), "640x360", 2)
     files = FileServer(str(root))
+    fields = ({"pad_url": files.url("pad.mp4")} if alternate == "pad" else
+              {"backup_source_url": files.url("pad.mp4"), "backup_source_type": "files"})
     try:
-        task, main, out = start_task(api, nginx, publisher, viewer,
-                                     pad_url=files.url("pad.mp4"))
+        task, main, out = start_task(api, nginx, publisher, viewer, **fields)
         tid = task["id"]
         main.kill()
         lost = time.time()
-        wait_until(lambda: role(api, tid)[0] == "pad", FAILOVER_S + 8, 0.05,
-                   what="the pad file playing")
-        metric("main lost -> pad playing (s)", round(time.time() - lost, 2))
+        wait_until(lambda: role(api, tid)[0] == alternate, FAILOVER_S + 8, 0.05,
+                   what="the %s file playing" % alternate)
+        metric("main lost -> %s playing (s)" % alternate, round(time.time() - lost, 2))
         # several passes of the 2 s pad: the destination keeps getting video in real time
         t0 = time.time()
         wait_until(lambda: time.time() - t0 > 6.5, 8, 0.2)
         n = video_since(out, t0)
-        metric("pad video frames in 6.5 s", n)
+        metric("%s video frames in 6.5 s" % alternate, n)
         assert n >= 150, "only %d frames in 6.5 s of pad (30 fps)" % n
-        assert role(api, tid)[0] == "pad" and api.task(tid)["state"] == "running"
+        assert role(api, tid)[0] == alternate and api.task(tid)["state"] == "running"
 
         main.start()
         back = time.time()

@@ -209,7 +209,8 @@ def test_vod_local_mode_plays_from_the_cache(api, ferryd, nginx, viewer, files, 
 @pytest.mark.skipif(not shutil.which("ffprobe"), reason="ffprobe missing")
 def test_many_short_loops_keep_av_together(api, nginx, viewer, media, tmp_path, metric):
     """10 files of 0.5 s looped 20 times: 100 s of media in ONE session. Slow by nature
-    (real-time pacing); set FERRY_LONG=1 to run it."""
+    (real-time pacing): it runs with FERRY_LONG=1, which the test command sets for the
+    normal build (not under the sanitizers)."""
     if not os.environ.get("FERRY_LONG"):
         pytest.skip("long: set FERRY_LONG=1")
     d = str(tmp_path / "short")
