@@ -20,7 +20,7 @@
 #define LOW_SPEED_BYTES 1024     /* slower than this ... */
 #define LOW_SPEED_S 15           /* ... for this long ends the download */
 
-static pthread_mutex_t evict_lock = PTHREAD_MUTEX_INITIALIZER; /* one eviction scan at a time */
+static pthread_mutex_t evict_lock = PTHREAD_MUTEX_INITIALIZER; /* evict + rename, one at a time */
 static atomic_uint part_serial;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -87,8 +87,13 @@ static int mkdir_p(const char *dir)
 typedef struct cache_entry {
     char name[256];
     int64_t size;
-    time_t used;
+    int64_t used_ns; /* mtime: downloads and hits a few ms apart must not tie */
 } cache_entry;
+
+static int64_t mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
 
 /* The oldest complete file other than keep; removes stale .part files on the way. */
 static bool cache_scan(const char *dir, const char *keep, int64_t *total, cache_entry *oldest)
@@ -113,10 +118,10 @@ static bool cache_scan(const char *dir, const char *keep, int64_t *total, cache_
             continue;
         }
         *total += st.st_size;
-        if (strcmp(e->d_name, keep) != 0 && (!found || st.st_mtime < oldest->used)) {
+        if (strcmp(e->d_name, keep) != 0 && (!found || mtime_ns(&st) < oldest->used_ns)) {
             snprintf(oldest->name, sizeof(oldest->name), "%s", e->d_name);
             oldest->size = st.st_size;
-            oldest->used = st.st_mtime;
+            oldest->used_ns = mtime_ns(&st);
             found = true;
         }
     }
@@ -124,20 +129,18 @@ static bool cache_scan(const char *dir, const char *keep, int64_t *total, cache_
     return found;
 }
 
-/* Removes the least recently used files until the cache fits, never keep itself. A file a
- * worker has open stays readable until it closes it. */
-static void cache_evict(const file_cache_conf *conf, const char *keep)
+/* Under evict_lock: removes the least recently used files until reserve more bytes fit,
+ * never keep itself. A file a worker has open stays readable until it closes it. */
+static void cache_evict(const file_cache_conf *conf, const char *keep, int64_t reserve)
 {
-    pthread_mutex_lock(&evict_lock);
     int64_t total;
     cache_entry old;
-    while (cache_scan(conf->dir, keep, &total, &old) && total > conf->max_bytes) {
+    while (cache_scan(conf->dir, keep, &total, &old) && total + reserve > conf->max_bytes) {
         char path[1300];
         snprintf(path, sizeof(path), "%s/%s", conf->dir, old.name);
         if (unlink(path) != 0)
             break;
     }
-    pthread_mutex_unlock(&evict_lock);
 }
 
 /* ---------- download ---------- */
@@ -240,11 +243,15 @@ int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_canc
     download dl = {.max_bytes = conf->max_bytes, .cancel = cancel, .cancel_ctx = cancel_ctx};
     if (download_to(url, tmp, &dl, err, errlen) != 0)
         return -1;
-    if (rename(tmp, path) != 0) {
+    /* room first, then the rename, in one step: the complete files never pass the bound */
+    pthread_mutex_lock(&evict_lock);
+    cache_evict(conf, name, dl.written);
+    int rc = rename(tmp, path);
+    pthread_mutex_unlock(&evict_lock);
+    if (rc != 0) {
         snprintf(err, errlen, "cache: rename: %s", strerror(errno));
         unlink(tmp);
         return -1;
     }
-    cache_evict(conf, name);
     return 0;
 }

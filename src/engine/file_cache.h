@@ -18,9 +18,9 @@ typedef bool (*file_cache_cancel_fn)(void *ctx);
 /* Whether url names a single file the cache can hold (an HLS playlist is not one). */
 bool file_cache_accepts(const char *url);
 /* Fills path with a complete local copy of url: cached before (then marked recently used)
- * or downloaded now (to a temporary name, renamed when complete, then older files are
- * evicted down to max_bytes). Returns 0, or -1 with err saying why (the caller then
- * streams the URL). */
+ * or downloaded now (to a temporary name; when complete, the least recently used files are
+ * evicted until it fits in max_bytes, then it is renamed into place). Returns 0, or -1 with
+ * err saying why (the caller then streams the URL). */
 int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_cancel_fn cancel,
                    void *cancel_ctx, char *path, size_t pathlen, char *err, size_t errlen);
 
