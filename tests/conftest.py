@@ -106,9 +106,23 @@ def viewer(nginx, tmp_path):
         v.stop()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "ferryd_settings(**keys): config keys the ferryd fixture adds to or "
+        "changes in FERRYD_SETTINGS for this test")
+
+
 @pytest.fixture
-def ferryd(tmp_path, request):
-    d = Ferryd(str(tmp_path / "ferryd"), ACCOUNTS, FERRYD_SETTINGS)
+def ferryd_settings(request):
+    """The config the ferryd fixture starts with: FERRYD_SETTINGS, changed by the test's
+    ferryd_settings marker (e.g. a longer stall_timeout or a small file cache)."""
+    mark = request.node.get_closest_marker("ferryd_settings")
+    return dict(FERRYD_SETTINGS, **(mark.kwargs if mark else {}))
+
+
+@pytest.fixture
+def ferryd(tmp_path, request, ferryd_settings):
+    d = Ferryd(str(tmp_path / "ferryd"), ACCOUNTS, ferryd_settings)
     d.start()
     yield d
     problems = []

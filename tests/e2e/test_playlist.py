@@ -1,10 +1,14 @@
 """test_playlist.py — file playlists as a viewer of the destination sees them: files of
 different resolutions and containers (MP4, FLV, HLS VOD) served over HTTP play in order, in
 real time and looped, in ONE destination session with continuous timestamps; start file and
-offset, a 404 entry, a codec FLV cannot carry, a list that fails whole, and VodLocalMode."""
+offset, a 404 entry, a codec FLV cannot carry, a list that fails whole, and VodLocalMode:
+played from the cache, the least recently used file evicted under a small file_cache_max_mb,
+and a download that fails (HTTP 500, cut short, larger than the cache) streamed instead."""
 
+import hashlib
 import os
 import shutil
+import threading
 import time
 
 import pytest
@@ -231,3 +235,235 @@ def test_many_short_loops_keep_av_together(api, nginx, viewer, media, tmp_path, 
         check_continuous(out, nginx, metric, "10 files x 20")
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- VodLocalMode's cache bound
+
+CACHE_MB = 1                      # the file_cache_max_mb of these tests
+CACHE_LIMIT = CACHE_MB * 1024 * 1024
+CBR = ("-minrate", "{0}", "-maxrate", "{0}", "-b:v", "{0}", "-bufsize", "400k",
+       "-x264-params", "nal-hrd=cbr")
+
+
+def cbr_clip(path, kbps):
+    """A 640x360 clip of SECONDS at a constant bit rate: its size is known in advance."""
+    make_clip(path, "640x360", extra=tuple(a.format("%dk" % kbps) for a in CBR))
+
+
+@pytest.fixture(scope="session")
+def cache_media(tmp_path_factory):
+    """p.mp4, q.mp4, r.mp4, s.mp4, t.mp4, u.mp4: each between a third and half of the
+    cache (two fit, three do not); big.mp4: larger than the whole cache."""
+    d = str(tmp_path_factory.mktemp("cache-media"))
+    for name in ("p", "q", "r", "s", "t", "u"):
+        cbr_clip(os.path.join(d, name + ".mp4"), 1600)
+    cbr_clip(os.path.join(d, "big.mp4"), 5000)
+    for name in os.listdir(d):
+        size = os.path.getsize(os.path.join(d, name))
+        if name == "big.mp4":
+            assert size > CACHE_LIMIT, (name, size)
+        else:
+            assert CACHE_LIMIT / 3 < size < CACHE_LIMIT / 2, (name, size)
+    return d
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class CacheWatcher:
+    """Looks at the cache directory every 10 ms, as `du` would: the largest total of
+    complete files and of everything (with .part downloads), and when each complete file
+    appeared (with the digest of its bytes) and disappeared."""
+
+    def __init__(self, cache_dir):
+        self.dir = cache_dir
+        self.max_complete = self.max_all = 0
+        self.appeared = []     # (name, digest)
+        self.evicted = []      # names, in the order they left the cache
+        self.parts_seen = set()
+        self._present = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self._look()
+
+    def _look(self):
+        try:
+            entries = list(os.scandir(self.dir))
+        except FileNotFoundError:
+            return
+        complete, total, now = 0, 0, set()
+        for e in entries:
+            try:
+                size = e.stat().st_size
+            except FileNotFoundError:
+                continue
+            total += size
+            if ".part." in e.name:
+                self.parts_seen.add(e.name)
+                continue
+            complete += size
+            now.add(e.name)
+            if e.name not in self._present:
+                try:
+                    self.appeared.append((e.name, digest(e.path)))
+                except FileNotFoundError:
+                    pass
+        self.evicted += sorted(self._present - now)
+        self._present = now
+        self.max_complete = max(self.max_complete, complete)
+        self.max_all = max(self.max_all, total)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._look()
+            self._stop.wait(0.01)
+
+    def present(self):
+        return set(self._present)
+
+
+def cache_names(watcher, media_dir):
+    """Cache file name -> the source file whose bytes it holds ("?" if none)."""
+    sources = {digest(os.path.join(media_dir, n)): n for n in os.listdir(media_dir)}
+    return {name: sources.get(d, "?") for name, d in watcher.appeared}
+
+
+def log_lines(ferryd, *words):
+    text = open(ferryd.stderr_path, errors="replace").read()
+    return [line for line in text.splitlines() if all(w in line for w in words)]
+
+
+def streamed_gets(server, name):
+    """The GETs of name made by FFmpeg (streaming), not by the cache's libcurl."""
+    return [r for r in server.gets(name) if r["agent"].startswith("Lavf")]
+
+
+def downloads(server, name):
+    return [r for r in server.gets(name) if not r["agent"].startswith("Lavf")]
+
+
+@pytest.fixture
+def cache_files(cache_media):
+    server = FileServer(cache_media, fail_first={"/s.mp4": "500", "/t.mp4": "cut"})
+    yield server
+    server.stop()
+
+
+@pytest.mark.ferryd_settings(file_cache_max_mb=CACHE_MB)
+def test_vod_local_mode_evicts_the_least_recently_used(api, ferryd, nginx, viewer,
+                                                       cache_media, cache_files, metric):
+    """p q r q u with room for two files: each next file is downloaded when the current one
+    starts, so r's download must evict p (downloaded just before q, maybe in the same
+    second), q's second play is a cache hit that makes q recent, and u's download must
+    evict r, not q (the older download). Nothing is downloaded twice or streamed."""
+    out = viewer("dst", "out")
+    cache = os.path.join(ferryd.data_dir, "cache")
+    watch = CacheWatcher(cache).start()
+    names = ["p.mp4", "q.mp4", "r.mp4", "q.mp4", "u.mp4"]
+    urls = [cache_files.url(n) for n in names]
+    try:
+        task = api.create_task(**files_task(nginx, urls, loop_count=1, vod_local_mode=1))
+        done, _ = api.wait_state(task["id"], ("finished", "offline"), 5 * SECONDS + 25)
+    finally:
+        watch.stop()
+    assert done["state"] == "finished" and done["reason"] == "PlaylistFinished", done
+    starts = [h["detail"] for h in reasons(api, task["id"], "FileStart")]
+    assert starts == urls, starts
+    assert not reasons(api, task["id"], "PullFileFailed")
+
+    # the bound: the complete files never passed it; the least recently used went first
+    metric("cache limit (bytes)", CACHE_LIMIT)
+    metric("largest cache total, complete files (bytes)", watch.max_complete)
+    metric("largest cache total with .part downloads (bytes)", watch.max_all)
+    assert watch.max_complete <= CACHE_LIMIT, watch.max_complete
+    source_of = cache_names(watch, cache_media)
+    assert "?" not in source_of.values(), "a cached file differs from its source: %s" % (
+        source_of)
+    assert [source_of[n] for n in watch.evicted] == ["p.mp4", "r.mp4"], (
+        [source_of[n] for n in watch.evicted])
+    assert sorted(source_of[n] for n in watch.present()) == ["q.mp4", "u.mp4"]
+    assert not [n for n in os.listdir(cache) if ".part." in n], os.listdir(cache)
+
+    # every entry played from the cache: one download each, nothing streamed
+    for n in ("p.mp4", "q.mp4", "r.mp4", "u.mp4"):
+        assert len(downloads(cache_files, n)) == 1, (n, cache_files.gets(n))
+        assert streamed_gets(cache_files, n) == [], (n, cache_files.gets(n))
+    hits = [len(log_lines(ferryd, "playing %s from the cache" % u)) for u in urls]
+    assert hits == [1, 2, 1, 2, 1], hits
+    assert not log_lines(ferryd, "streaming it instead")
+
+    # and the destination saw the five files in one continuous session
+    wait_viewer_idle(out)
+    packets = check_continuous(out, nginx, metric, "cache evicting")
+    video = [p for p in packets if p["type"] == "video"]
+    media_s = (video[-1]["dts"] - video[0]["dts"]) / 1000
+    metric("media played with a 1 MiB cache (s)", media_s)
+    assert 5 * SECONDS - 0.4 < media_s < 5 * SECONDS + 0.2, "%.2f s of media" % media_s
+
+
+@pytest.mark.ferryd_settings(file_cache_max_mb=CACHE_MB)
+def test_vod_local_mode_streams_what_it_cannot_download(api, ferryd, nginx, viewer,
+                                                        cache_media, cache_files, metric):
+    """p downloads; s's download gets HTTP 500, t's is cut short at half its bytes and
+    big.mp4 is larger than the cache: each of these plays whole, streamed from its URL, and
+    neither a partial nor an oversized file is ever a complete file in the cache."""
+    out = viewer("dst", "out")
+    cache = os.path.join(ferryd.data_dir, "cache")
+    watch = CacheWatcher(cache).start()
+    names = ["p.mp4", "s.mp4", "t.mp4", "big.mp4"]
+    urls = [cache_files.url(n) for n in names]
+    try:
+        task = api.create_task(**files_task(nginx, urls, loop_count=1, vod_local_mode=1))
+        tid = task["id"]
+        api.wait_state(tid, ("running",), 15)
+        done, _ = api.wait_state(tid, ("finished", "offline"), 4 * SECONDS + 25)
+    finally:
+        watch.stop()
+    assert done["state"] == "finished" and done["reason"] == "PlaylistFinished", done
+    starts = [h["detail"] for h in reasons(api, tid, "FileStart")]
+    assert starts == urls, starts
+    assert len(reasons(api, tid, "FileFinish")) == 4
+    assert not reasons(api, tid, "PullFileFailed"), history(api, tid)
+
+    # the server saw each failed download, then FFmpeg streaming the same URL
+    assert [r["outcome"] for r in downloads(cache_files, "s.mp4")] == ["500"]
+    assert [r["outcome"] for r in downloads(cache_files, "t.mp4")] == ["cut"]
+    assert len(downloads(cache_files, "big.mp4")) == 1
+    for n in ("s.mp4", "t.mp4", "big.mp4"):
+        assert streamed_gets(cache_files, n), (n, cache_files.gets(n))
+    assert streamed_gets(cache_files, "p.mp4") == []
+
+    # what the log tells the operator, one line per fallback
+    fallback = {n: log_lines(ferryd, cache_files.url(n), "streaming it instead")
+                for n in names}
+    for n, lines in fallback.items():
+        metric("log: " + n, lines[0].split("task=", 1)[-1][:150] if lines else "(none)")
+    assert fallback["p.mp4"] == [] and len(log_lines(ferryd, "from the cache")) == 1
+    assert len(fallback["s.mp4"]) == 1 and "500" in fallback["s.mp4"][0], fallback
+    assert len(fallback["t.mp4"]) == 1 and "cache: download" in fallback["t.mp4"][0], fallback
+    assert len(fallback["big.mp4"]) == 1 and "larger than the cache" in fallback["big.mp4"][0]
+
+    # nothing partial was kept or played from the cache: only p ever became a cache file
+    source_of = cache_names(watch, cache_media)
+    metric("largest cache total with .part downloads (bytes)", watch.max_all)
+    assert sorted(source_of.values()) == ["p.mp4"], source_of
+    assert os.listdir(cache) == list(source_of), os.listdir(cache)
+
+    # the destination got every file whole, in one session
+    wait_viewer_idle(out)
+    packets = check_continuous(out, nginx, metric, "downloads failing")
+    video = [p for p in packets if p["type"] == "video"]
+    media_s = (video[-1]["dts"] - video[0]["dts"]) / 1000
+    metric("media played, 3 of 4 files streamed (s)", media_s)
+    # t.mp4 played from its half download would be a second short
+    assert 4 * SECONDS - 0.4 < media_s < 4 * SECONDS + 0.2, "%.2f s of media" % media_s
