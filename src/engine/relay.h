@@ -24,6 +24,7 @@ typedef struct relay_output {
     output_queue *q;           /* its writer thread, from the first connect on */
     bool up;                   /* packets go to the queue: a session is open or opening */
     int64_t unstable_alarm_ms; /* the last queue-full alarm */
+    int64_t dropped;           /* packets the queue dropped since that alarm */
     bool gave_up;              /* the second destination, abandoned after its retries */
     retry_budget retry;
     char error[ENGINE_ERR_MAX];

@@ -226,12 +226,19 @@ static void relay_queue_dropped(relay *r, int i, int dropped)
 {
     relay_output *o = &r->outs[i];
     int64_t now = time_mono_ms();
+    o->dropped += dropped;
     if (o->unstable_alarm_ms && now - o->unstable_alarm_ms < QUEUE_ALARM_EVERY_MS)
         return;
-    o->unstable_alarm_ms = now;
     char why[ENGINE_ERR_MAX];
-    snprintf(why, sizeof(why), "push %s: too slow: %d packet(s) dropped from its queue", o->url,
-             dropped);
+    if (o->unstable_alarm_ms)
+        snprintf(why, sizeof(why),
+                 "push %s: too slow: %lld packet(s) dropped from its queue in %lld s", o->url,
+                 (long long)o->dropped, (long long)(now - o->unstable_alarm_ms) / 1000);
+    else
+        snprintf(why, sizeof(why), "push %s: too slow: %lld packet(s) dropped from its queue",
+                 o->url, (long long)o->dropped);
+    o->unstable_alarm_ms = now;
+    o->dropped = 0;
     relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, why, "PushStreamUnstable");
 }
 

@@ -55,9 +55,25 @@ static bool feed_cancelled(void *ctx)
     return worker_stop_requested(ctx);
 }
 
+/* An alarm about entry index (url): from the worker, or from the thread opening the next
+ * entry (the alarm names that entry, not the one playing). */
+static void feed_alarm_at(file_feed *f, int index, const char *url, const char *type,
+                          const char *why)
+{
+    char detail[ENGINE_ERR_MAX + 64];
+    snprintf(detail, sizeof(detail), "file %d %s: %s", index, url, why);
+    engine_event ev = {.type = ENGINE_EV_ALARM,
+                       .failure = ENGINE_FAIL_PULL,
+                       .error = detail,
+                       .alarm = type,
+                       .url = url,
+                       .index = index};
+    worker_emit(f->w, &ev);
+}
+
 /* VodLocalMode: the path of a complete local copy, or the URL itself when the download
- * fails (an alarm says why) or the entry is an HLS playlist. */
-static const char *feed_local_copy(file_feed *f, const char *url, char *path, size_t len)
+ * fails (a PullFileUnstable alarm says why) or the entry is an HLS playlist. */
+static const char *feed_local_copy(file_feed *f, int index, const char *url, char *path, size_t len)
 {
     if (!f->local || !file_cache_accepts(url))
         return url;
@@ -66,8 +82,11 @@ static const char *feed_local_copy(file_feed *f, const char *url, char *path, si
         tlog_info(f->w->job.task_id, "engine: playing %s from the cache", url);
         return path;
     }
-    if (!worker_stop_requested(f->w))
-        tlog_warn(f->w->job.task_id, "engine: %s: %s; streaming it instead", url, err);
+    if (!worker_stop_requested(f->w)) {
+        char why[ENGINE_ERR_MAX + 32];
+        snprintf(why, sizeof(why), "%s; streaming it instead", err);
+        feed_alarm_at(f, index, url, "PullFileUnstable", why);
+    }
     return url;
 }
 
@@ -86,11 +105,11 @@ static int feed_seek(engine_source *src, int64_t offset_ms, char *why, size_t le
     return rc;
 }
 
-static int feed_open_entry(file_feed *f, const char *entry, int64_t offset_ms, engine_source *src,
-                           io_guard *guard, char *why, size_t len)
+static int feed_open_entry(file_feed *f, int index, const char *entry, int64_t offset_ms,
+                           engine_source *src, io_guard *guard, char *why, size_t len)
 {
     char path[1024];
-    const char *url = feed_local_copy(f, entry, path, sizeof(path));
+    const char *url = feed_local_copy(f, index, entry, path, sizeof(path));
     source_open_args a = f->base;
     a.url = url;
     a.interrupt = io_guard_callback(guard);
@@ -110,7 +129,7 @@ static int feed_open_entry(file_feed *f, const char *entry, int64_t offset_ms, e
 static int feed_prefetch_open(void *ctx, engine_source *src, io_guard *guard, char *why, size_t len)
 {
     file_prefetch *p = ctx;
-    return feed_open_entry(p->feed, p->url, 0, src, guard, why, len);
+    return feed_open_entry(p->feed, p->index, p->url, 0, src, guard, why, len);
 }
 
 static void feed_prefetch_free(file_prefetch *p)
@@ -202,8 +221,8 @@ int file_feed_open(file_feed *f, engine_source *src, char *why, size_t len)
     } else {
         feed_prefetch_drop(f, true);
         engine_av_error_clear();
-        rc = feed_open_entry(f, url, playlist_offset_ms(&f->pl), src, &f->guards[1 - f->cur], why,
-                             len);
+        rc = feed_open_entry(f, f->pl.index, url, playlist_offset_ms(&f->pl), src,
+                             &f->guards[1 - f->cur], why, len);
     }
     if (rc == 0)
         f->cur = 1 - f->cur;
@@ -273,15 +292,7 @@ void file_feed_note_packet(file_feed *f, int64_t dts_us)
 
 static void feed_alarm(file_feed *f, const char *type, const char *why)
 {
-    char detail[ENGINE_ERR_MAX + 64];
-    snprintf(detail, sizeof(detail), "file %d %s: %s", f->pl.index, feed_url(f, f->pl.index), why);
-    engine_event ev = {.type = ENGINE_EV_ALARM,
-                       .failure = ENGINE_FAIL_PULL,
-                       .error = detail,
-                       .alarm = type,
-                       .url = feed_url(f, f->pl.index),
-                       .index = f->pl.index};
-    worker_emit(f->w, &ev);
+    feed_alarm_at(f, f->pl.index, feed_url(f, f->pl.index), type, why);
 }
 
 /* The pending list becomes the one playing, from its start. */

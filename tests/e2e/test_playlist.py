@@ -452,6 +452,13 @@ def test_vod_local_mode_streams_what_it_cannot_download(api, ferryd, nginx, view
     assert len(fallback["s.mp4"]) == 1 and "500" in fallback["s.mp4"][0], fallback
     assert len(fallback["t.mp4"]) == 1 and "cache: download" in fallback["t.mp4"][0], fallback
     assert len(fallback["big.mp4"]) == 1 and "larger than the cache" in fallback["big.mp4"][0]
+    # ... and what the history (and the callbacks) tell: one PullFileUnstable alarm per
+    # fallback, naming the file whose download failed, not the one playing at the time
+    unstable = [h["detail"] for h in reasons(api, tid, "PullFileUnstable")]
+    assert len(unstable) == 3, unstable
+    for i, n in ((1, "s.mp4"), (2, "t.mp4"), (3, "big.mp4")):
+        assert any(d.startswith("file %d %s:" % (i, cache_files.url(n))) and
+                   "streaming it instead" in d for d in unstable), (n, unstable)
 
     # nothing partial was kept or played from the cache: only p ever became a cache file
     source_of = cache_names(watch, cache_media)
