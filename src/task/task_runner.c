@@ -205,10 +205,28 @@ static bool update_worker(const task *t)
     return true;
 }
 
-static void start_worker(const task *t, int64_t push_at)
+/* A restart of a playlist whose VodRefreshType is ContinueBreakPoint resumes where the
+ * running worker is: its file, its offset and the loops still to play. */
+static void resume_at_breakpoint(const task *t, engine_job *job)
+{
+    task_progress p;
+    if (job->kind != TASK_SOURCE_FILES || !job->continue_breakpoint ||
+        engine_progress(t->id, &p) != 0 || !p.active)
+        return;
+    job->file_index = p.file_index;
+    job->offset_s = (int)(p.offset_ms / 1000);
+    if (job->loop_count > 0)
+        job->loop_count = job->loop_count - p.loops_done > 1 ? job->loop_count - p.loops_done : 1;
+    tlog_info(t->id, "restart resumes at file %d, %d s in, %d loop(s) to play", job->file_index,
+              job->offset_s, job->loop_count);
+}
+
+static void start_worker(const task *t, int64_t push_at, bool resume)
 {
     engine_job job;
     build_job(t, push_at, &job);
+    if (resume)
+        resume_at_breakpoint(t, &job);
     int64_t gen = engine_start(&job);
     if (gen > 0) {
         gen_set(t->id, gen, push_at);
@@ -301,7 +319,7 @@ static void reconcile(const char *id, bool force, bool update)
     if (act == ACT_NONE && update && !update_worker(&t))
         act = ACT_START;
     if (act == ACT_START)
-        start_worker(&t, push_at);
+        start_worker(&t, push_at, force);
     else if (act == ACT_HALT && (gen_get(id) > 0 || engine_running(id)))
         halt_worker(id);
     if (rc == 0)

@@ -176,3 +176,29 @@ def test_new_destination_moves_the_push(api, nginx, publisher, viewer, metric):
     p = progress(api, tid)
     assert p["discontinuities"] == before, "the source was reconnected: %s" % p
     assert api.task(tid)["state"] == "running"
+
+
+@pytest.mark.parametrize("refresh", ["ContinueBreakPoint", "ImmediateNewSource"])
+def test_restart_resumes_or_starts_over(api, nginx, viewer, files, metric, refresh):
+    """RestartLivePullStreamTask: a playlist resumes at its breakpoint (file and offset)
+    with ContinueBreakPoint, and starts over with ImmediateNewSource."""
+    urls = [files.url("a.mp4"), files.url("b.mp4")]
+    task = api.create_task(**files_task(nginx, urls, loop_count=-1, vod_refresh_type=refresh))
+    tid = task["id"]
+    api.wait_state(tid, ("running",), 15)
+    wait_until(lambda: progress(api, tid)["file_index"] == 1 and
+               progress(api, tid)["offset_ms"] >= 1200, 2 * SECONDS + 10, 0.05,
+               what="1.2 s into b.mp4")
+    gen_before = len(details(api, tid, "FileStart"))
+    st, doc = api.post("/v1/tasks/%s/restart" % tid)
+    assert st == 200, (st, doc)
+    wait_until(lambda: len(details(api, tid, "FileStart")) > gen_before, 10, 0.05,
+               what="a file started by the new worker")
+    p = progress(api, tid)
+    metric("after restart: file, offset (ms)", "%d, %d" % (p["file_index"], p["offset_ms"]))
+    if refresh == "ContinueBreakPoint":
+        assert p["source_url"] == files.url("b.mp4"), p
+        assert p["offset_ms"] >= 900, p  # the keyframe at or before the breakpoint (GOP 1 s)
+    else:
+        assert p["source_url"] == files.url("a.mp4"), p
+    api.wait_state(tid, ("running",), 10)
