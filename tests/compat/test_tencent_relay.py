@@ -1,14 +1,17 @@
 """test_tencent_relay.py — relays driven only through the official Tencent Cloud SDKs, as a
 viewer sees them: a create pushes the live source to the destination (checked with
 ffprobe), pause stops the push and enable brings it back, restart republishes, an earlier
-EndTime ends the relay at once, and delete stops it."""
+EndTime ends the relay at once, and delete stops it; a Modify of a running playlist
+(VodRefreshType) and a pad file (BackupVodUrl) act in the same destination session."""
 
+import os
 import time
 
 import pytest
 
 from conftest import ALICE_TC
 from harness import iso, probe, wait_until
+from media import FileServer, make_clip
 from tcsdk import TcClient, ensure_installed
 
 
@@ -150,3 +153,52 @@ def test_an_earlier_end_time_ends_the_running_relay(ferryd, nginx, publisher, sd
     # an expired task is kept (and counts against the quota)
     info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
     assert info["EndTime"] == iso(end) and info["Status"] == "enable", info
+
+
+@pytest.fixture
+def clips(tmp_path):
+    d = str(tmp_path / "clips")
+    os.makedirs(d)
+    for name in ("a", "b", "c"):
+        make_clip(os.path.join(d, name + ".mp4"), "640x360", 3)
+    server = FileServer(d)
+    yield server
+    server.stop()
+
+
+def test_modify_continue_break_point_keeps_the_session(ferryd, nginx, clips, sdk_installed):
+    tc = TcClient(ferryd.port, *ALICE_TC, sdk="v4")
+    a, b, c = (clips.url(n + ".mp4") for n in "abc")
+    tid = tc.ok("CreateLivePullStreamTask", live_params(
+        nginx, SourceType="PullVodPushLive", SourceUrls=[a, b], StreamName="vod",
+        VodLoopTimes=-1))["TaskId"]
+    wait_published(nginx, "vod")
+    wait_until(lambda: run_status(tc, tid)["FileUrl"] == a, 10, 0.1, what="a.mp4 playing")
+    modify(tc, tid, SourceUrls=[c], VodRefreshType="ContinueBreakPoint")
+    wait_until(lambda: run_status(tc, tid)["NextFileUrl"] == c, 3, 0.05, what="c.mp4 next")
+    assert run_status(tc, tid)["FileUrl"] == a, "the file playing was cut"
+    wait_until(lambda: run_status(tc, tid)["FileUrl"] == c, 8, 0.05, what="c.mp4 playing")
+    assert nginx.publish_count("dst", "vod") == 1, "the Modify republished the destination"
+    info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+    assert info["SourceUrls"] == [c] and info["VodRefreshType"] == "ContinueBreakPoint", info
+
+
+def test_backup_vod_url_pads_while_the_source_is_down(ferryd, nginx, publisher, clips,
+                                                      sdk_installed, metric):
+    tc = TcClient(ferryd.port, *ALICE_TC, sdk="v4")
+    cam = publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
+    tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, StreamName="pad"))["TaskId"]
+    wait_published(nginx, "pad")
+    modify(tc, tid, BackupVodUrl=clips.url("b.mp4"))  # CN-only, Modify-only
+    time.sleep(0.5)
+    cam.kill()
+    t0 = time.time()
+    wait_until(lambda: run_status(tc, tid)["FileUrl"] == clips.url("b.mp4"), 10, 0.05,
+               what="the pad playing")
+    metric("source lost -> pad playing (s)", time.time() - t0)
+    assert run_status(tc, tid)["RunStatus"] == "active"
+    cam.start()
+    wait_until(lambda: run_status(tc, tid)["FileUrl"] == nginx.url("src", "cam"), 15, 0.1,
+               what="the source again")
+    assert nginx.publish_count("dst", "pad") == 1, "the destination was published again"
