@@ -14,14 +14,8 @@ STALL_S = 3     # FERRYD_SETTINGS["stall_timeout"]: a silent source counts as fa
 FAILOVER_S = 1  # FERRYD_SETTINGS["failover_timeout"]: ... when a backup or pad can take over
 
 
-def history(api, tid):
-    st, doc = api.get("/v1/tasks/%s/history" % tid)
-    assert st == 200, doc
-    return doc if isinstance(doc, list) else doc.get("history", [])
 
 
-def reasons(api, tid):
-    return [h.get("reason") for h in history(api, tid)]
 
 
 def role(api, tid):
@@ -78,7 +72,7 @@ def test_live_backup_takes_over_and_hands_back(api, nginx, publisher, viewer, me
     wait_until(lambda: video_since(out, lost + FAILOVER_S + 1) >= 90, 20, 0.1,
                what="3 s of the backup's video at the destination")
     assert api.task(tid)["state"] == "running"
-    assert "BackupSourceActive" in reasons(api, tid)
+    assert "BackupSourceActive" in [h["reason"] for h in api.history(tid)]
 
     main.start()
     back = time.time()
@@ -86,10 +80,10 @@ def test_live_backup_takes_over_and_hands_back(api, nginx, publisher, viewer, me
     metric("main back -> main playing (s)", round(time.time() - back, 2))
     wait_until(lambda: video_since(out, time.time()) >= 0 and
                video_since(out, back + 1) >= 60, 20, 0.1, what="video after the return")
-    assert "MainSourceRestored" in reasons(api, tid)
+    assert "MainSourceRestored" in [h["reason"] for h in api.history(tid)]
     # an alternate keeps the task running: it never went through recovering
-    states = [h.get("to") for h in history(api, tid)]
-    assert "recovering" not in states, history(api, tid)
+    states = [h.get("to") for h in api.history(tid)]
+    assert "recovering" not in states, api.history(tid)
     assert api.task(tid)["state"] == "running"
     assert_one_smooth_session(nginx, out, metric, FAILOVER_S + 1.5)
     backup.kill()
@@ -127,8 +121,8 @@ def test_file_alternate_plays_in_a_loop_until_the_main_source_is_back(
         metric("main back -> main playing (s)", round(time.time() - back, 2))
         wait_until(lambda: video_since(out, time.time() - 0.1) >= 0 and
                    video_since(out, back + 1) >= 60, 20, 0.1, what="video after the return")
-        assert "BackupSourceActive" in reasons(api, tid)
-        assert "MainSourceRestored" in reasons(api, tid)
+        assert "BackupSourceActive" in [h["reason"] for h in api.history(tid)]
+        assert "MainSourceRestored" in [h["reason"] for h in api.history(tid)]
         assert_one_smooth_session(nginx, out, metric, FAILOVER_S + 1.5)
     finally:
         files.stop()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import dts_report, iso, live_task, wait_until, whole_seconds_from_now
+from harness import dts_report, files_task, live_task, wait_until, whole_seconds_from_now
 from media import FileServer, make_clip
 
 SECONDS = 3  # every generated file
@@ -28,14 +28,10 @@ def files(media):
     server.stop()
 
 
-def history(api, tid):
-    st, doc = api.get("/v1/tasks/%s/history" % tid)
-    assert st == 200, (st, doc)
-    return doc["history"]
 
 
 def details(api, tid, reason):
-    return [h.get("detail") for h in history(api, tid) if h.get("reason") == reason]
+    return [h.get("detail") for h in api.history(tid, reason)]
 
 
 def patch(api, tid, **fields):
@@ -48,13 +44,6 @@ def progress(api, tid):
     return api.task(tid)["progress"]
 
 
-def files_task(nginx, urls, **extra):
-    start = whole_seconds_from_now(1)
-    body = {"name": "e2e modify", "source_type": "files", "source_urls": urls,
-            "destination": nginx.url("dst", "out"), "start_time": iso(start),
-            "end_time": iso(start + 600), "retry_count": 1, "retry_interval": 1}
-    body.update(extra)
-    return body
 
 
 def assert_one_session(nginx, out, app="dst", name="out"):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import dts_report, iso, wait_until, whole_seconds_from_now
+from harness import dts_report, files_task, wait_until
 from media import FileServer, ffmpeg
 from media import make_clip as media_clip
 
@@ -55,23 +55,10 @@ def files(media):
 # ---------------------------------------------------------------- helpers
 
 
-def files_task(nginx, urls, **extra):
-    start = whole_seconds_from_now(1)
-    body = {"name": "e2e playlist", "source_type": "files", "source_urls": urls,
-            "destination": nginx.url("dst", "out"), "start_time": iso(start),
-            "end_time": iso(start + 600), "retry_count": 1, "retry_interval": 1}
-    body.update(extra)
-    return body
 
 
-def history(api, tid):
-    st, doc = api.get("/v1/tasks/%s/history" % tid)
-    assert st == 200, (st, doc)
-    return doc["history"]
 
 
-def reasons(api, tid, reason):
-    return [h for h in history(api, tid) if h.get("reason") == reason]
 
 
 def switch_gaps(packets, kind, nominal_ms):
@@ -140,9 +127,9 @@ def test_playlist_loops_in_one_session(api, nginx, viewer, files, metric):
     done, _ = api.wait_state(tid, ("finished", "offline"), 8 * SECONDS + 20)
     assert done["state"] == "finished" and done["reason"] == "PlaylistFinished", done
     metric("8 files played in (s)", time.time() - t0)
-    starts = [h["detail"] for h in reasons(api, tid, "FileStart")]
+    starts = [h["detail"] for h in api.history(tid, "FileStart")]
     assert starts == urls * 2, starts
-    assert len(reasons(api, tid, "FileFinish")) == 8
+    assert len(api.history(tid, "FileFinish")) == 8
     wait_viewer_idle(out)
     packets = check_continuous(out, nginx, metric, "4 files x 2")
     video = [p for p in packets if p["type"] == "video"]
@@ -156,7 +143,7 @@ def test_start_index_and_offset(api, nginx, viewer, files, metric):
     task = api.create_task(**files_task(nginx, urls, loop_count=1, file_index=1, offset=1))
     done, _ = api.wait_state(task["id"], ("finished", "offline"), 20)
     assert done["state"] == "finished", done
-    starts = [h["detail"] for h in reasons(api, task["id"], "FileStart")]
+    starts = [h["detail"] for h in api.history(task["id"], "FileStart")]
     assert starts == urls[1:], starts
     wait_viewer_idle(out)
     video = [p for p in out.snapshot() if p["type"] == "video"]
@@ -173,9 +160,9 @@ def test_missing_and_unplayable_files_are_skipped(api, nginx, viewer, files, met
     task = api.create_task(**files_task(nginx, urls, loop_count=1))
     done, _ = api.wait_state(task["id"], ("finished", "offline"), 20)
     assert done["state"] == "finished", done
-    starts = [h["detail"] for h in reasons(api, task["id"], "FileStart")]
+    starts = [h["detail"] for h in api.history(task["id"], "FileStart")]
     assert starts == [urls[0], urls[3]], starts
-    alarms = [h["detail"] for h in reasons(api, task["id"], "PullFileFailed")]
+    alarms = [h["detail"] for h in api.history(task["id"], "PullFileFailed")]
     assert len(alarms) == 2, alarms
     assert "gone.mp4" in alarms[0] and "404" in alarms[0], alarms
     assert "hevc.mp4" in alarms[1] and "hevc" in alarms[1].lower(), alarms
@@ -189,7 +176,7 @@ def test_every_file_failing_ends_the_task(api, nginx, files):
     done, _ = api.wait_state(task["id"], ("offline", "finished"), 20)
     assert done["state"] == "offline", done
     assert "every file failed" in (done.get("last_error") or ""), done
-    assert len(reasons(api, task["id"], "PullFileFailed")) == 2
+    assert len(api.history(task["id"], "PullFileFailed")) == 2
 
 
 def test_vod_local_mode_plays_from_the_cache(api, ferryd, nginx, viewer, files, metric):
@@ -230,7 +217,7 @@ def test_many_short_loops_keep_av_together(api, nginx, viewer, media, tmp_path, 
         task = api.create_task(**files_task(nginx, urls, loop_count=20))
         done, _ = api.wait_state(task["id"], ("finished", "offline"), 200)
         assert done["state"] == "finished", done
-        assert len(reasons(api, task["id"], "FileStart")) == 200
+        assert len(api.history(task["id"], "FileStart")) == 200
         wait_viewer_idle(out)
         check_continuous(out, nginx, metric, "10 files x 20")
     finally:
@@ -377,9 +364,9 @@ def test_vod_local_mode_evicts_the_least_recently_used(api, ferryd, nginx, viewe
     finally:
         watch.stop()
     assert done["state"] == "finished" and done["reason"] == "PlaylistFinished", done
-    starts = [h["detail"] for h in reasons(api, task["id"], "FileStart")]
+    starts = [h["detail"] for h in api.history(task["id"], "FileStart")]
     assert starts == urls, starts
-    assert not reasons(api, task["id"], "PullFileFailed")
+    assert not api.history(task["id"], "PullFileFailed")
 
     # the bound: the complete files never passed it; the least recently used went first
     metric("cache limit (bytes)", CACHE_LIMIT)
@@ -430,10 +417,10 @@ def test_vod_local_mode_streams_what_it_cannot_download(api, ferryd, nginx, view
     finally:
         watch.stop()
     assert done["state"] == "finished" and done["reason"] == "PlaylistFinished", done
-    starts = [h["detail"] for h in reasons(api, tid, "FileStart")]
+    starts = [h["detail"] for h in api.history(tid, "FileStart")]
     assert starts == urls, starts
-    assert len(reasons(api, tid, "FileFinish")) == 4
-    assert not reasons(api, tid, "PullFileFailed"), history(api, tid)
+    assert len(api.history(tid, "FileFinish")) == 4
+    assert not api.history(tid, "PullFileFailed"), api.history(tid)
 
     # the server saw each failed download, then FFmpeg streaming the same URL
     assert [r["outcome"] for r in downloads(cache_files, "s.mp4")] == ["500"]
@@ -454,7 +441,7 @@ def test_vod_local_mode_streams_what_it_cannot_download(api, ferryd, nginx, view
     assert len(fallback["big.mp4"]) == 1 and "larger than the cache" in fallback["big.mp4"][0]
     # ... and what the history (and the callbacks) tell: one PullFileUnstable alarm per
     # fallback, naming the file whose download failed, not the one playing at the time
-    unstable = [h["detail"] for h in reasons(api, tid, "PullFileUnstable")]
+    unstable = [h["detail"] for h in api.history(tid, "PullFileUnstable")]
     assert len(unstable) == 3, unstable
     for i, n in ((1, "s.mp4"), (2, "t.mp4"), (3, "big.mp4")):
         assert any(d.startswith("file %d %s:" % (i, cache_files.url(n))) and

@@ -60,14 +60,10 @@ def second(tmp_path):
     s.close()
 
 
-def history(api, tid):
-    st, doc = api.get("/v1/tasks/%s/history" % tid)
-    assert st == 200, (st, doc)
-    return doc["history"]
 
 
 def alarms(api, tid, name):
-    return [h for h in history(api, tid) if h.get("reason") == name]
+    return api.history(tid, name)
 
 
 def video_after(viewer, t):
@@ -156,12 +152,12 @@ def test_frozen_second_destination_drops_only_its_own_packets(api, nginx, publis
                what="2 s of video at the first destination after the thaw")
     after = api.task(tid)
     assert after["state"] == "running", after
-    left = [h for h in history(api, tid) if h["from"] == "running" and h["to"] != "running"]
+    left = [h for h in api.history(tid) if h["from"] == "running" and h["to"] != "running"]
     assert left == [], "the task left running: %s" % left
-    assert not alarms(api, tid, "PushStreamFailed"), history(api, tid)
+    assert not alarms(api, tid, "PushStreamFailed"), api.history(tid)
     first = nginx.url("dst", "out")
-    assert not [h for h in history(api, tid) if first in h.get("detail", "")], (
-        "an alarm or error names the first destination: %s" % history(api, tid))
+    assert not [h for h in api.history(tid) if first in h.get("detail", "")], (
+        "an alarm or error names the first destination: %s" % api.history(tid))
     assert out.alive(), "the first destination's viewer session ended"
     assert nginx.publish_count("dst", "out") == 1, "the first destination was re-published"
     assert nginx.publisher_client("dst", "out")[0] == first_publisher[0]

@@ -476,6 +476,12 @@ class Api:
         assert st == 200, "get task %s: HTTP %s %s" % (tid, st, doc)
         return doc
 
+    def history(self, tid, reason=None):
+        """The task's history lines, oldest first (only those of `reason` when given)."""
+        st, doc = self.get("/v1/tasks/%s/history" % tid)
+        assert st == 200, "history of %s: HTTP %s %s" % (tid, st, doc)
+        return [h for h in doc["history"] if reason is None or h.get("reason") == reason]
+
     def total(self):
         st, doc = self.get("/v1/tasks?page=1&page_size=1")
         assert st == 200, "list tasks: HTTP %s %s" % (st, doc)
@@ -614,6 +620,16 @@ def live_task(nginx, start, end, src="cam", dst="out", **extra):
         "retry_count": 10,
         "retry_interval": 1,
     }
+    body.update(extra)
+    return body
+
+
+def files_task(nginx, urls, lead=1, **extra):
+    """The body of a playlist task of `urls` to dst/out, starting `lead` s from now."""
+    start = whole_seconds_from_now(lead)
+    body = {"name": "e2e playlist", "source_type": "files", "source_urls": urls,
+            "destination": nginx.url("dst", "out"), "start_time": iso(start),
+            "end_time": iso(start + 600), "retry_count": 1, "retry_interval": 1}
     body.update(extra)
     return body
 
