@@ -13,7 +13,11 @@ build_pkgs=(gcc meson ninja-build pkg-config
             libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev)
 test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            libnginx-mod-stream openssl # RTMPS tests: TLS in front of nginx-rtmp
-           clang libclang-rt-14-dev) # clang and its runtime: the libFuzzer targets
+           clang libclang-rt-14-dev # clang and its runtime: the libFuzzer targets
+           # RTSP source tests: a GStreamer RTSP server from Python (tests/lib/rtsp_server.py)
+           # with test sources (base), RTP payloaders (good), x264enc (ugly), avenc_aac (libav)
+           python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+           gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 bench_pkgs=(wrk strace) # the API load (bench/api.py) and system call counts (bench/syscalls.py)
 
 case "$mode" in

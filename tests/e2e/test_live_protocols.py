@@ -1,7 +1,7 @@
 """test_live_protocols.py — one relay per live protocol ferry pulls (rtmp, rtmps, hls,
-srt, http-flv; rtsp where FFmpeg can serve one), each checked at the destination for
-H.264 + AAC with its start-to-first-packet time; and BackupToUrl with one destination
-down: the other keeps flowing, an alarm is noted, the dead one gets the stream back."""
+srt, http-flv, rtsp over UDP and over TCP), each checked at the destination for H.264 +
+AAC with its start-to-first-packet time; and BackupToUrl with one destination down: the
+other keeps flowing, an alarm is noted, the dead one gets the stream back."""
 
 import os
 import socket
@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness import (NginxRtmp, Publisher, free_port, largest_wall_gap, port_open, probe,
-                     wait_until, whole_seconds_from_now, iso)
+from harness import (REPO_ROOT, NginxRtmp, Publisher, dts_report, free_port, largest_wall_gap,
+                     port_open, probe, stop_process, tail, wait_until, whole_seconds_from_now,
+                     iso)
 
 TASK_LENGTH = 120
 
@@ -178,10 +179,74 @@ def test_http_flv(api, nginx, tmp_path, metric):
         pub.kill()
 
 
-def test_rtsp(api, nginx, tmp_path):
-    pytest.skip("FFmpeg cannot serve RTSP to a player: '-rtsp_flags listen' only receives a "
-                "publish (ANNOUNCE/RECORD), and Debian 12 packages no RTSP server to "
-                "test against")
+RTSP_SERVER = os.path.join(REPO_ROOT, "tests", "lib", "rtsp_server.py")
+GI_PYTHON = "/usr/bin/python3"  # Debian's python3, where python3-gi is installed
+NO_INTROSPECTION = 3  # rtsp_server.py's exit code when python3-gi or the typelibs are missing
+
+
+class RtspCamera:
+    """tests/lib/rtsp_server.py in its own process: an RTSP camera (GStreamer's RTSP server)
+    at rtsp://127.0.0.1:<port>/cam with H.264 + AAC, started when ferry asks for it.
+    tcp_only: it refuses RTP over UDP, as a camera behind a firewall does."""
+
+    def __init__(self, logpath, tcp_only=False):
+        self.port = free_port()
+        self.url = "rtsp://127.0.0.1:%d/cam" % self.port
+        self.logpath = logpath
+        self.proc = subprocess.Popen(
+            [GI_PYTHON, RTSP_SERVER, str(self.port)] + (["--tcp-only"] if tcp_only else []),
+            stdin=subprocess.DEVNULL, stdout=open(logpath, "w"), stderr=subprocess.STDOUT)
+
+    def wait_ready(self):
+        """Until the port accepts. Skips when the GStreamer introspection modules are
+        missing; raises when the server failed otherwise."""
+        wait_until(lambda: self.proc.poll() is not None or port_open(self.port), 30, 0.05,
+                   what="the RTSP server on port %d" % self.port)
+        if self.proc.poll() == NO_INTROSPECTION:
+            pytest.skip("no GStreamer RTSP server from Python: " + tail(self.logpath, 3))
+        if self.proc.poll() is not None:
+            raise RuntimeError("the RTSP server exited %s:\n%s" % (self.proc.returncode,
+                                                                  tail(self.logpath)))
+        return self
+
+    def setups(self):
+        """The transports of the SETUPs the server accepted, in order."""
+        with open(self.logpath, errors="replace") as f:
+            return [line.split()[3] for line in f if line.startswith("rtsp_server: SETUP ")]
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+@pytest.mark.parametrize("camera", ["udp", "tcp-only"])
+def test_rtsp(api, nginx, viewer, tmp_path, metric, camera):
+    """ferry has no setting for the RTSP transport and FFmpeg 5 reads none from the URL, so
+    FFmpeg's RTSP client chooses: RTP over UDP first, RTP interleaved in the RTSP TCP
+    connection when the camera refuses UDP (461). Both cameras are tried, each for 8 s of
+    video: past the first RTCP sender reports, on which FFmpeg re-syncs the tracks."""
+    cam = RtspCamera(str(tmp_path / "rtsp_server.log"), tcp_only=camera == "tcp-only")
+    try:
+        cam.wait_ready()
+        out = viewer("dst", "out")
+        relay_and_check(api, nginx, cam.url, metric)
+        wait_until(lambda: out.count("video") >= 240, 15, 0.1,
+                   what="8 s of video at the destination")
+        report = dts_report(out.snapshot())
+        metric("largest DTS step video/audio (ms)",
+               "%d/%d" % (report["video"]["max_step"], report["audio"]["max_step"]))
+        for kind in ("video", "audio"):
+            assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
+            assert report[kind]["max_step"] <= 200, "%s DTS jumped: %s" % (kind, report[kind])
+        assert out.alive() and nginx.publish_count("dst", "out") == 1
+        setups = cam.setups()
+        # one RTSP session for the whole relay: a SETUP per track, never a reconnect
+        assert len(setups) == 2, setups
+        if camera == "udp":
+            assert all(t.startswith("RTP/AVP/UDP;unicast;client_port=") for t in setups), setups
+        else:
+            assert all(t.startswith("RTP/AVP/TCP;unicast;interleaved=") for t in setups), setups
+    finally:
+        cam.stop()
 
 
 # ---------------------------------------------------------------- BackupToUrl
