@@ -1,7 +1,8 @@
 """test_live_protocols.py — one relay per live protocol ferry pulls (rtmp, rtmps, hls,
 srt, http-flv, rtsp over UDP and over TCP), each checked at the destination for H.264 +
-AAC with its start-to-first-packet time; and BackupToUrl with one destination down: the
-other keeps flowing, an alarm is noted, the dead one gets the stream back."""
+AAC with its start-to-first-packet time; audio-only and video-only sources, relayed as
+that one track; and BackupToUrl with one destination down: the other keeps flowing, an
+alarm is noted, the dead one gets the stream back."""
 
 import os
 import socket
@@ -247,6 +248,23 @@ def test_rtsp(api, nginx, viewer, tmp_path, metric, camera):
             assert all(t.startswith("RTP/AVP/TCP;unicast;interleaved=") for t in setups), setups
     finally:
         cam.stop()
+
+
+# ---------------------------------------------------------------- one track only
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+def test_one_track(api, nginx, tmp_path, metric, kind):
+    """A live source with only AAC audio or only H.264 video: the destination carries
+    exactly that track. ferry's probe waits for the absent track until its limit
+    (connect_timeout - 1 s, 4 s here), hence the longer start."""
+    url = nginx.url("src", "cam")
+    pub = Publisher(url, str(tmp_path / "pub.log"), tracks=(kind,)).start()
+    try:
+        wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="src/cam published")
+        relay_and_check(api, nginx, url, metric, kinds=(kind,))
+    finally:
+        pub.kill()
 
 
 # ---------------------------------------------------------------- BackupToUrl

@@ -255,29 +255,39 @@ http {{
 # ---------------------------------------------------------------- ffmpeg / ffprobe
 
 
-def test_stream_args():
+def test_stream_args(tracks=("video", "audio")):
     """ffmpeg arguments of a live test picture (H.264, 30 fps, keyframe every second) and a
-    440 Hz tone (AAC), in real time; the output's format and URL follow."""
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", "-re",
-            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
+    440 Hz tone (AAC), in real time, or of only one of them (tracks); the output's format
+    and URL follow. -re paces the first input; ffmpeg interleaves the second with it (an
+    input left unpaced and alone would be read as fast as the CPU goes)."""
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", "-re"]
+    if "video" in tracks:
+        args += ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"]
+    if "audio" in tracks:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    if "video" in tracks:
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+                 "-pix_fmt", "yuv420p"]
+    if "audio" in tracks:
+        args += ["-c:a", "aac", "-b:a", "64k"]
+    return args
 
 
 class Publisher:
     """An ffmpeg pushing the test stream (test_stream_args) to a URL: FLV over RTMP unless
-    out_args say otherwise (e.g. ["-f", "mpegts", "srt://...?mode=listener"])."""
+    out_args say otherwise (e.g. ["-f", "mpegts", "srt://...?mode=listener"]); video and
+    audio unless tracks names only one."""
 
-    def __init__(self, url, logpath, out_args=None):
+    def __init__(self, url, logpath, out_args=None, tracks=("video", "audio")):
         self.url = url
         self.logpath = logpath
         self.out_args = out_args or ["-f", "flv", url]
+        self.tracks = tracks
         self.proc = None
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, "publisher already running"
-        cmd = test_stream_args() + self.out_args
+        cmd = test_stream_args(self.tracks) + self.out_args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(self.logpath, "a"))
         return self
