@@ -60,6 +60,46 @@ static bool timeline_track_jumped(const timeline_track *t, const timeline_pkt *p
     return step < -TIMELINE_BACKWARD_SLACK_US || step > wall + TIMELINE_JUMP_SLACK_US;
 }
 
+/* Every other track of the epoch passed a packet within the jump slack: the source goes on,
+ * only this track's clock moved (RTSP moves each track onto the RTCP clock on its own). */
+static bool timeline_others_flowing(const timeline *tl, const timeline_pkt *p)
+{
+    bool any = false;
+    for (int i = 0; i < TIMELINE_MAX_TRACKS; i++) {
+        const timeline_track *o = &tl->tracks[i];
+        if (i == p->track || !o->in_epoch)
+            continue;
+        if (p->now_us - o->last_wall > TIMELINE_JUMP_SLACK_US)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
+/* Only this track jumped: it moves onto its new clock alone and goes on in real time from
+ * its last packet, or, when another track jumped by about as much before it (both moved
+ * onto one new clock), with that track's skew, which keeps their new A/V relation. */
+static void timeline_reanchor_track(timeline *tl, timeline_track *t, const timeline_pkt *p)
+{
+    int64_t jump = p->dts_us - t->last_in_dts;
+    int64_t wall = p->now_us - t->last_wall;
+    int64_t step = wall > t->last_dur ? wall : t->last_dur;
+    int64_t want = t->last_out_dts + step;
+    t->skew_us = want - (p->dts_us + tl->offset_us);
+    for (int i = 0; i < TIMELINE_MAX_TRACKS; i++) {
+        const timeline_track *o = &tl->tracks[i];
+        int64_t d = o->jump_us - jump;
+        if (o == t || !o->in_epoch || !o->jump_us || d < -TIMELINE_JUMP_SLACK_US ||
+            d > TIMELINE_JUMP_SLACK_US)
+            continue;
+        int64_t shared = p->dts_us + tl->offset_us + o->skew_us;
+        if (shared >= t->last_out_dts && shared - want < TIMELINE_JUMP_SLACK_US)
+            t->skew_us = o->skew_us;
+        break;
+    }
+    t->jump_us = jump ? jump : 1;
+}
+
 /* A track's first packet in an epoch must sit near the epoch's start on the same clock;
  * a track that lives on another clock is dropped rather than allowed to desync. */
 static bool timeline_track_off_epoch(const timeline *tl, const timeline_pkt *p)
@@ -88,6 +128,8 @@ static void timeline_rebase(timeline *tl, const timeline_pkt *p)
     tl->epoch_in_us = p->dts_us;
     tl->epoch_wall = p->now_us;
     tl->epoch_open = true;
+    for (int i = 0; i < TIMELINE_MAX_TRACKS; i++)
+        tl->tracks[i].skew_us = tl->tracks[i].jump_us = 0;
 }
 
 static int64_t timeline_guess_dur(const timeline *tl, const timeline_track *t,
@@ -134,8 +176,11 @@ timeline_verdict timeline_map(timeline *tl, const timeline_pkt *p, int64_t *out_
         return TIMELINE_DROP;
     timeline_track *t = &tl->tracks[p->track];
     if (tl->epoch_open && t->in_epoch && timeline_track_jumped(t, p)) {
-        timeline_discontinuity(tl);
         tl->jumps++;
+        if (timeline_others_flowing(tl, p))
+            timeline_reanchor_track(tl, t, p);
+        else
+            timeline_discontinuity(tl);
     }
     if (!tl->epoch_open) {
         if (tl->has_video && !(p->is_video && p->is_key))
@@ -145,8 +190,8 @@ timeline_verdict timeline_map(timeline *tl, const timeline_pkt *p, int64_t *out_
         return TIMELINE_DROP;
     }
     int64_t pts = p->pts_us == TIMELINE_NO_TS ? p->dts_us : p->pts_us;
-    int64_t dts = p->dts_us + tl->offset_us;
-    pts += tl->offset_us;
+    int64_t dts = p->dts_us + tl->offset_us + t->skew_us;
+    pts += tl->offset_us + t->skew_us;
     if (!t->in_epoch && dts < tl->epoch_out_us)
         return TIMELINE_DROP; /* stamped before the epoch's keyframe */
     timeline_keep_monotonic(tl, t, &dts, &pts);

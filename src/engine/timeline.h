@@ -40,6 +40,8 @@ typedef struct timeline_track {
     int64_t last_dur;     /* its duration (given or guessed) */
     int64_t out_end;      /* max over passed packets of output PTS + duration */
     int64_t last_wall;    /* now_us of the last passed packet */
+    int64_t skew_us;      /* added to the epoch's offset: this track alone jumped */
+    int64_t jump_us;      /* how far its input clock moved at that jump */
 } timeline_track;
 
 typedef struct timeline {

@@ -188,14 +188,17 @@ NO_INTROSPECTION = 3  # rtsp_server.py's exit code when python3-gi or the typeli
 class RtspCamera:
     """tests/lib/rtsp_server.py in its own process: an RTSP camera (GStreamer's RTSP server)
     at rtsp://127.0.0.1:<port>/cam with H.264 + AAC, started when ferry asks for it.
-    tcp_only: it refuses RTP over UDP, as a camera behind a firewall does."""
+    tcp_only: it refuses RTP over UDP, as a camera behind a firewall does. running: its
+    stream runs before ferry comes, as a real camera's does (its RTP clocks are then far
+    from where FFmpeg starts counting, and each track jumps at its first RTCP report)."""
 
-    def __init__(self, logpath, tcp_only=False):
+    def __init__(self, logpath, tcp_only=False, running=False):
         self.port = free_port()
         self.url = "rtsp://127.0.0.1:%d/cam" % self.port
         self.logpath = logpath
         self.proc = subprocess.Popen(
-            [GI_PYTHON, RTSP_SERVER, str(self.port)] + (["--tcp-only"] if tcp_only else []),
+            [GI_PYTHON, RTSP_SERVER, str(self.port)] + (["--tcp-only"] if tcp_only else []) +
+            (["--prestart"] if running else []),
             stdin=subprocess.DEVNULL, stdout=open(logpath, "w"), stderr=subprocess.STDOUT)
 
     def wait_ready(self):
@@ -219,15 +222,18 @@ class RtspCamera:
         stop_process(self.proc)
 
 
-@pytest.mark.parametrize("camera", ["udp", "tcp-only"])
+@pytest.mark.parametrize("camera", ["udp", "tcp-only", "running"])
 def test_rtsp(api, nginx, viewer, tmp_path, metric, camera):
     """ferry has no setting for the RTSP transport and FFmpeg 5 reads none from the URL, so
     FFmpeg's RTSP client chooses: RTP over UDP first, RTP interleaved in the RTSP TCP
     connection when the camera refuses UDP (461). Both cameras are tried, each for 8 s of
     video: past the first RTCP sender reports, on which FFmpeg re-syncs the tracks."""
-    cam = RtspCamera(str(tmp_path / "rtsp_server.log"), tcp_only=camera == "tcp-only")
+    cam = RtspCamera(str(tmp_path / "rtsp_server.log"), tcp_only=camera == "tcp-only",
+                     running=camera == "running")
     try:
         cam.wait_ready()
+        if camera == "running":
+            time.sleep(5)  # the camera has been streaming a while
         out = viewer("dst", "out")
         relay_and_check(api, nginx, cam.url, metric)
         wait_until(lambda: out.count("video") >= 240, 15, 0.1,
@@ -242,7 +248,7 @@ def test_rtsp(api, nginx, viewer, tmp_path, metric, camera):
         setups = cam.setups()
         # one RTSP session for the whole relay: a SETUP per track, never a reconnect
         assert len(setups) == 2, setups
-        if camera == "udp":
+        if camera != "tcp-only":
             assert all(t.startswith("RTP/AVP/UDP;unicast;client_port=") for t in setups), setups
         else:
             assert all(t.startswith("RTP/AVP/TCP;unicast;interleaved=") for t in setups), setups

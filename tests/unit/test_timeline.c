@@ -256,10 +256,12 @@ static void test_forward_jump_beyond_wall_gap(void **state)
     timeline_init(&tl, TICK, true);
     out_ts v, a;
     feed_av_seconds(&tl, 0, NOW0, 25, &v, &a);
-    int64_t now = NOW0 + 25 * VDUR;
-    /* 10 s forward while 40 ms passed: a jump. */
-    assert_int_equal(feed(&tl, V, true, 11000000, 11000000, VDUR, now, &v), TIMELINE_PASS);
+    /* 3 s of silence, then 60 s forward: the whole source jumped, a new epoch opens on
+     * the keyframe right after what was last presented. */
+    int64_t now = NOW0 + 25 * VDUR + 3000000;
+    assert_int_equal(feed(&tl, V, true, 60000000, 60000000, VDUR, now, &v), TIMELINE_PASS);
     assert_int_equal(tl.jumps, 1);
+    assert_int_equal(tl.discontinuities, 1);
     assert_int_equal(v.dts, 24 * VDUR + 25000 + ADUR); /* audio ended last */
 
     /* A 5 s silence whose timestamps also moved 5 s is real time, not a jump. */
@@ -270,6 +272,37 @@ static void test_forward_jump_beyond_wall_gap(void **state)
                      TIMELINE_PASS);
     assert_int_equal(tl.jumps, 0);
     assert_int_equal(v.dts, 24 * VDUR + 5000000);
+}
+
+static void test_one_track_jumps_while_the_other_flows(void **state)
+{
+    timeline tl;
+    timeline_init(&tl, TICK, true);
+    out_ts v, a;
+    feed_av_seconds(&tl, 0, NOW0, 25, &v, &a);
+    /* Video alone moves 10 s forward (RTSP: its first RTCP report) while audio flows: it
+     * goes on in real time, nothing is dropped, no new epoch. */
+    int64_t now = NOW0 + 25 * VDUR;
+    assert_int_equal(feed(&tl, V, false, 11000000, 11000000, VDUR, now, &v), TIMELINE_PASS);
+    assert_int_equal(v.dts, 25 * VDUR);
+    assert_int_equal(tl.jumps, 1);
+    assert_int_equal(tl.discontinuities, 0);
+    /* Audio keeps its own clock meanwhile. */
+    assert_int_equal(feed(&tl, A, true, 985000 + ADUR, 985000 + ADUR, ADUR, now + 6000, &a),
+                     TIMELINE_PASS);
+    assert_int_equal(a.dts, 985000 + ADUR);
+    /* Then audio moves onto the same new clock: it takes video's skew, so the new clock's
+     * A/V relation (audio 25 ms after its frame) holds. */
+    now += VDUR;
+    assert_int_equal(feed(&tl, V, false, 11040000, 11040000, VDUR, now, &v), TIMELINE_PASS);
+    assert_int_equal(v.dts, 26 * VDUR);
+    assert_int_equal(feed(&tl, A, true, 11065000, 11065000, ADUR, now + 25000, &a), TIMELINE_PASS);
+    assert_int_equal(a.dts, v.dts + 25000);
+    assert_int_equal(tl.jumps, 2);
+    assert_int_equal(tl.discontinuities, 0);
+    /* Both go on at their own pace on the new clock. */
+    assert_int_equal(feed(&tl, V, false, 11080000, 11080000, VDUR, now + VDUR, &v), TIMELINE_PASS);
+    assert_int_equal(v.dts, 27 * VDUR);
 }
 
 static void test_jitter_bumped_one_tick(void **state)
@@ -367,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_missing_or_broken_pts),
         cmocka_unit_test(test_backward_jump_is_discontinuity),
         cmocka_unit_test(test_forward_jump_beyond_wall_gap),
+        cmocka_unit_test(test_one_track_jumps_while_the_other_flows),
         cmocka_unit_test(test_jitter_bumped_one_tick),
         cmocka_unit_test(test_audio_only_needs_no_key),
         cmocka_unit_test(test_track_on_other_clock_dropped),
