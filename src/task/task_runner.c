@@ -391,6 +391,11 @@ static void release_file_start(task *t)
 static void on_recovering(task *t, const engine_event *ev)
 {
     task_str_set(&t->last_error, ev->error);
+    if (t->state == TASK_IDLE && time_now_ms() < t->spec.start_ms) {
+        /* pre-roll: nothing was promised yet; the task stays idle until start_time */
+        note(t, "PrerollRetry", ev->error);
+        return;
+    }
     if (t->state == TASK_RUNNING || t->state == TASK_IDLE)
         task_transition(t, TASK_RECOVERING, failure_reason(ev->failure), ev->error);
     else if (t->state == TASK_RECOVERING)

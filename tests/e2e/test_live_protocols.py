@@ -1,6 +1,6 @@
 """test_live_protocols.py — one relay per live protocol ferry pulls (rtmp, rtmps, hls,
 srt, http-flv, rtsp over UDP and over TCP), each checked at the destination for H.264 +
-AAC with its start-to-first-packet time; audio-only and video-only sources, relayed as
+AAC with its start-to-first-packet time; an RTMPS destination; audio-only and video-only sources, relayed as
 that one track; and BackupToUrl with one destination down: the other keeps flowing, an
 alarm is noted, the dead one gets the stream back."""
 
@@ -132,6 +132,26 @@ def test_rtmps(api, tls_nginx, tmp_path, metric):
         relay_and_check(api, tls_nginx, tls_nginx.rtmps_url("src", "cam"), metric)
     finally:
         pub.kill()
+
+
+def test_rtmps_destination(api, nginx, tls_nginx, publisher, metric):
+    """An RTMPS push: the destination behind TLS gets H.264 + AAC in one session."""
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="src/cam published")
+    start = whole_seconds_from_now(1)
+    task = api.create_task(**relay_task(nginx, nginx.url("src", "cam"), start,
+                                        destination=tls_nginx.rtmps_url("dst", "out")))
+    wait_until(lambda: tls_nginx.bytes_in("dst", "out") > 0, 20, 0.01,
+               what="media at the RTMPS destination (task %s)" % api.task(task["id"]))
+    metric("start to first packet, RTMPS push (s)", time.time() - start)
+    streams, packets = probe(tls_nginx.url("dst", "out"), 3, timeout=15)
+    assert sorted(s.get("codec_name") for s in streams) == ["aac", "h264"], streams
+    video = [p["dts"] for p in packets if p["codec_type"] == "video"]
+    assert len(video) >= 45 and all(b > a for a, b in zip(video, video[1:])), video[:10]
+    assert tls_nginx.publish_count("dst", "out") == 1
+    client = tls_nginx.publisher_client("dst", "out")
+    assert client, "no publisher on the TLS nginx's dst/out"
+    assert api.task(task["id"])["state"] == "running"
 
 
 @pytest.fixture

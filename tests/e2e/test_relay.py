@@ -1,8 +1,11 @@
 """test_relay.py — a live relay as its viewers see it: it starts on time, carries H.264
 and AAC, survives a source outage in ONE destination session with continuous
-timestamps, and stops at its end time."""
+timestamps, stops at its end time, and waits idle while its source is missing during
+pre-roll."""
 
 import time
+
+import pytest
 
 from harness import (dts_report, largest_wall_gap, live_task, parse_iso, probe, wait_until,
                      whole_seconds_from_now)
@@ -166,3 +169,31 @@ def test_relay_stops_at_end_time(api, nginx, publisher, viewer, metric):
     assert last is not None and last - end < 1.0, "frames kept arriving after end_time"
     wait_until(lambda: api.task(task["id"])["progress"]["active"] is False, 1.0,
                what="progress.active false after the task finished")
+
+
+@pytest.fixture
+def long_preroll(monkeypatch):
+    import conftest
+    monkeypatch.setitem(conftest.FERRYD_SETTINGS, "preroll", 8)
+
+
+@pytest.mark.usefixtures("long_preroll")
+def test_source_down_during_preroll_keeps_the_task_idle(api, nginx, publisher, metric):
+    """Pre-roll (8 s here) connects the source before start_time; when it is not there yet
+    the task stays idle (nothing was promised before start_time) and the failed attempts
+    show in its history; once the source comes, the relay runs at start_time."""
+    start = whole_seconds_from_now(10)  # pre-roll begins about 2 s from now
+    task = api.create_task(**live_task(nginx, start, start + 120))
+    tid = task["id"]
+    # nginx-rtmp holds a player of an unpublished stream: the attempt fails at the
+    # connect timeout (5 s)
+    wait_until(lambda: api.history(tid, "PrerollRetry"), start - time.time(), 0.1,
+               what="a failed pre-roll attempt in the history")
+    assert time.time() < start
+    assert api.task(tid)["state"] == "idle", api.task(tid)
+    assert "src/cam" in api.history(tid, "PrerollRetry")[0]["detail"]
+    publisher("cam")
+    _, seen = api.wait_state(tid, ("running",), start - time.time() + 15)
+    metric("running after start_time (s)", round(seen - start, 2))
+    states = [h["to"] for h in api.history(tid)]
+    assert "recovering" not in states[:states.index("running")], api.history(tid)
