@@ -191,3 +191,36 @@ def test_restart_resumes_or_starts_over(api, nginx, viewer, files, metric, refre
     else:
         assert p["source_url"] == files.url("a.mp4"), p
     api.wait_state(tid, ("running",), 10)
+
+
+def test_rapid_modifications_keep_one_session(api, nginx, publisher, viewer, files, metric):
+    """Twenty changes in quick succession (live source and backup back and forth, playlist
+    entries at once and after the file): every one is taken, the relays stay up in one
+    session each, and the last change is what plays."""
+    out = viewer("dst", "out")
+    for name in ("cam", "cam2"):
+        publisher(name)
+        wait_until(lambda n=name: nginx.is_published("src", n), 15, 0.1, what=name)
+    start = whole_seconds_from_now(2)
+    live = api.create_task(**live_task(nginx, start, start + 300))["id"]
+    vod = api.create_task(**files_task(nginx, [files.url("a.mp4")], loop_count=-1,
+                                       destination=nginx.url("dst", "vod")))["id"]
+    api.wait_state(live, ("running",), start - time.time() + 10)
+    api.wait_state(vod, ("running",), 15)
+    lists = ([files.url("b.mp4"), files.url("c.mp4")], [files.url("d.mp4")])
+    for i in range(20):
+        patch(api, live, source_urls=[nginx.url("src", ("cam", "cam2")[i % 2])],
+              backup_source_url=nginx.url("src", ("cam2", "cam")[i % 2]))
+        patch(api, vod, source_urls=lists[i % 2],
+              vod_refresh_type=("ImmediateNewSource", "ContinueBreakPoint")[i % 2])
+        time.sleep(0.05 * (i % 4))
+    wait_until(lambda: progress(api, live)["source_url"] == nginx.url("src", "cam2"), 15, 0.1,
+               what="the last live source playing")
+    wait_until(lambda: progress(api, vod)["source_url"] == files.url("d.mp4"), SECONDS + 10,
+               0.1, what="the last playlist playing")
+    for tid in (live, vod):
+        assert api.task(tid)["state"] == "running", api.task(tid)
+    assert nginx.publish_count("dst", "out") == 1 and nginx.publish_count("dst", "vod") == 1
+    wait_until(lambda: sum(1 for p in out.snapshot() if p["type"] == "video" and
+                           p["t"] > time.time() - 1) >= 20, 10, 0.1, what="live video flowing")
+    assert_one_session(nginx, out)
