@@ -58,6 +58,7 @@ typedef struct engine_event {
     const char *url;        /* FILE_*: the file */
     int index;              /* FILE_*: 0-based playlist index */
     int64_t duration_ms;    /* FILE_*: file duration */
+    int loops_done;         /* FILE_*: complete plays of the list before this entry */
     const char *alarm;      /* ALARM: PullFileFailed, PushStreamUnstable, ... */
     uint64_t generation;    /* the worker's generation (see engine_start) */
 } engine_event;

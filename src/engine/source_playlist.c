@@ -264,7 +264,8 @@ void file_feed_started(file_feed *f)
     engine_event ev = {.type = ENGINE_EV_FILE_START,
                        .url = url,
                        .index = f->pl.index,
-                       .duration_ms = f->duration_ms};
+                       .duration_ms = f->duration_ms,
+                       .loops_done = f->pl.loops_done};
     worker_emit(f->w, &ev);
     if (f->local || f->duration_ms <= PREFETCH_LEAD_MS)
         feed_prefetch_start(f); /* a download takes long; a short entry ends soon */

@@ -11,15 +11,15 @@ typedef struct store store;
 /* One callback event in the outbox: the payload is formatted when the event happens, so it
  * can be delivered after its task is gone. Lists are linked through next. */
 typedef struct store_event {
-    int64_t seq;                     /* outbox order, set by the store */
-    char id[40];                     /* unique event id (UUID) */
+    int64_t seq; /* outbox order, set by the store */
+    char id[40]; /* unique event id (UUID) */
     char task_id[TASK_ID_MAX];
     char account[TASK_ACCOUNT_MAX];
-    int dialect;                     /* task_dialect: decides signing at delivery */
-    char type[32];                   /* TaskStart, LivePullToPushExit, task_state, ... */
-    char *url, *body;                /* heap */
-    int attempts;                    /* deliveries tried so far */
-    int64_t created_ms, next_ms;     /* next_ms: not before this time */
+    int dialect;                 /* task_dialect: decides signing at delivery */
+    char type[32];               /* TaskStart, LivePullToPushExit, task_state, ... */
+    char *url, *body;            /* heap */
+    int attempts;                /* deliveries tried so far */
+    int64_t created_ms, next_ms; /* next_ms: not before this time */
     struct store_event *next;
 } store_event;
 
@@ -48,8 +48,8 @@ int store_task_delete_ev(store *st, const char *id, const store_event *evs, ferr
 int store_task_get(store *st, const char *id, task *out, ferr *err);
 /* One page of an account's tasks, newest updated_ms first (then id). total counts every
  * match. The caller frees with task_list_free. */
-int store_task_list(store *st, const char *account, const task_filter *f, int offset,
-                    int limit, task **out, int *n_out, int *total, ferr *err);
+int store_task_list(store *st, const char *account, const task_filter *f, int offset, int limit,
+                    task **out, int *n_out, int *total, ferr *err);
 /* Every task of every account (start-up recovery). */
 int store_task_all(store *st, task **out, int *n_out, ferr *err);
 int store_task_count(store *st, const char *account);
@@ -59,6 +59,20 @@ int store_history_add(store *st, const char *id, const task_history_entry *h, fe
 /* store_history_add plus the events of evs (may be NULL), in one transaction. */
 int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
                          const store_event *evs, ferr *err);
+/* Where a playlist was: the entry that started last, with the loops played before it. */
+typedef struct task_checkpoint {
+    int file_index;
+    int loops_done;
+    char url[TASK_URL_MAX + 1]; /* the entry's URL then: a changed list voids the checkpoint */
+    int64_t at_ms;
+} task_checkpoint;
+
+/* store_history_add_ev plus the task's playlist checkpoint (cp may be NULL), in one
+ * transaction: a FileStart and the checkpoint it implies are never apart. */
+int store_history_add_cp(store *st, const char *id, const task_history_entry *h,
+                         const store_event *evs, const task_checkpoint *cp, ferr *err);
+/* The task's checkpoint; FERR_NOT_FOUND when it has none. */
+int store_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err);
 /* The task's history, oldest first (caller frees *out with free()). */
 int store_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
 

@@ -42,22 +42,29 @@ static const migration migrations[] = {
      " detail TEXT NOT NULL DEFAULT '');"
      "CREATE INDEX task_history_task ON task_history(task_id, seq);"},
     /* No foreign key to tasks: a task's last events outlive its deletion. */
-    {"callback event outbox",
-     "CREATE TABLE outbox ("
-     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-     " event_id TEXT NOT NULL UNIQUE,"
-     " task_id TEXT NOT NULL,"
-     " account TEXT NOT NULL,"
-     " dialect INTEGER NOT NULL,"
-     " type TEXT NOT NULL,"
+    {"callback event outbox", "CREATE TABLE outbox ("
+                              " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                              " event_id TEXT NOT NULL UNIQUE,"
+                              " task_id TEXT NOT NULL,"
+                              " account TEXT NOT NULL,"
+                              " dialect INTEGER NOT NULL,"
+                              " type TEXT NOT NULL,"
+                              " url TEXT NOT NULL,"
+                              " body TEXT NOT NULL,"
+                              " created_ms INTEGER NOT NULL,"
+                              " attempts INTEGER NOT NULL DEFAULT 0,"
+                              " next_ms INTEGER NOT NULL,"
+                              " dead INTEGER NOT NULL DEFAULT 0,"
+                              " last_error TEXT NOT NULL DEFAULT '');"
+                              "CREATE INDEX outbox_live ON outbox(dead, task_id, seq);"},
+    /* Where a playlist was: written with each FileStart, read when ferryd resumes it. */
+    {"playlist checkpoints",
+     "CREATE TABLE task_checkpoint ("
+     " task_id TEXT PRIMARY KEY NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+     " file_index INTEGER NOT NULL,"
+     " loops_done INTEGER NOT NULL,"
      " url TEXT NOT NULL,"
-     " body TEXT NOT NULL,"
-     " created_ms INTEGER NOT NULL,"
-     " attempts INTEGER NOT NULL DEFAULT 0,"
-     " next_ms INTEGER NOT NULL,"
-     " dead INTEGER NOT NULL DEFAULT 0,"
-     " last_error TEXT NOT NULL DEFAULT '');"
-     "CREATE INDEX outbox_live ON outbox(dead, task_id, seq);"},
+     " at_ms INTEGER NOT NULL);"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -33,8 +33,8 @@
     " AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')"                                                \
     " AND (?4 IS NULL OR dst_url LIKE ?4 ESCAPE '\\')"                                             \
     " AND (?5 IS NULL OR id = ?5)"                                                                 \
-    " AND (?6 < 0 OR dialect = ?6)"                                                           \
-    " AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\' OR name LIKE ?9 ESCAPE '\\'"                  \
+    " AND (?6 < 0 OR dialect = ?6)"                                                                \
+    " AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\' OR name LIKE ?9 ESCAPE '\\'"                       \
     " OR dst_url LIKE ?9 ESCAPE '\\')"
 
 enum {
@@ -58,6 +58,8 @@ enum {
     Q_OB_RETRY,
     Q_OB_COUNTS,
     Q_OB_PURGE,
+    Q_CP_SET,
+    Q_CP_GET,
     Q_COUNT_OF,
 };
 
@@ -95,6 +97,11 @@ static const char *const queries[Q_COUNT_OF] = {
                    "WHERE seq = ?1",
     [Q_OB_COUNTS] = "SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox",
     [Q_OB_PURGE] = "DELETE FROM outbox WHERE dead = 1 AND next_ms < ?1",
+    [Q_CP_SET] = "INSERT INTO task_checkpoint(task_id, file_index, loops_done, url, at_ms) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(task_id) DO UPDATE SET "
+                 "file_index = ?2, loops_done = ?3, url = ?4, at_ms = ?5",
+    [Q_CP_GET] = "SELECT file_index, loops_done, url, at_ms FROM task_checkpoint "
+                 "WHERE task_id = ?1",
 };
 
 struct store {
@@ -384,8 +391,7 @@ static int event_insert(store *st, const store_event *ev, ferr *err)
     bind_str(s, 7, ev->body);
     sqlite3_bind_int64(s, 8, ev->created_ms);
     sqlite3_bind_int64(s, 9, ev->next_ms);
-    return run(st, s, "add event of task", ev->task_id, err) == SQLITE_OK ? FERR_OK
-                                                                          : FERR_INTERNAL;
+    return run(st, s, "add event of task", ev->task_id, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
 static int events_insert(store *st, const store_event *evs, ferr *err)
@@ -466,8 +472,22 @@ int store_task_delete(store *st, const char *id, ferr *err)
     return store_task_delete_ev(st, id, NULL, err);
 }
 
-int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
-                         const store_event *evs, ferr *err)
+static int checkpoint_set(store *st, const char *id, const task_checkpoint *cp, ferr *err)
+{
+    sqlite3_stmt *s = st->q[Q_CP_SET];
+    bind_str(s, 1, id);
+    sqlite3_bind_int(s, 2, cp->file_index);
+    sqlite3_bind_int(s, 3, cp->loops_done);
+    bind_str(s, 4, cp->url);
+    sqlite3_bind_int64(s, 5, cp->at_ms);
+    int rc = run(st, s, "save the checkpoint of task", id, err);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
+    return rc == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
+}
+
+int store_history_add_cp(store *st, const char *id, const task_history_entry *h,
+                         const store_event *evs, const task_checkpoint *cp, ferr *err)
 {
     lock(st);
     int rc = tx_begin(st, err);
@@ -475,8 +495,38 @@ int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
         rc = history_insert(st, id, h, err);
         if (rc == FERR_OK)
             rc = events_insert(st, evs, err);
+        if (rc == FERR_OK && cp)
+            rc = checkpoint_set(st, id, cp, err);
         rc = tx_end(st, rc, err);
     }
+    unlock(st);
+    return rc;
+}
+
+int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
+                         const store_event *evs, ferr *err)
+{
+    return store_history_add_cp(st, id, h, evs, NULL, err);
+}
+
+int store_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err)
+{
+    memset(out, 0, sizeof(*out));
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_CP_GET];
+    bind_str(s, 1, id);
+    int step = sqlite3_step(s), rc = FERR_OK;
+    if (step == SQLITE_ROW) {
+        out->file_index = sqlite3_column_int(s, 0);
+        out->loops_done = sqlite3_column_int(s, 1);
+        snprintf(out->url, sizeof(out->url), "%s", col_str(s, 2));
+        out->at_ms = sqlite3_column_int64(s, 3);
+    } else if (step == SQLITE_DONE) {
+        rc = ferr_set(err, FERR_NOT_FOUND, "id", "task %s has no checkpoint", id);
+    } else {
+        rc = db_error(st, err, "get the checkpoint of task", id);
+    }
+    finish(s);
     unlock(st);
     return rc;
 }
@@ -816,8 +866,7 @@ int store_outbox_done(store *st, int64_t seq, ferr *err)
     lock(st);
     sqlite3_stmt *s = st->q[Q_OB_DONE];
     sqlite3_bind_int64(s, 1, seq);
-    int rc = run(st, s, "remove delivered event", NULL, err) == SQLITE_OK ? FERR_OK
-                                                                        : FERR_INTERNAL;
+    int rc = run(st, s, "remove delivered event", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
     unlock(st);
     return rc;
 }
@@ -832,8 +881,8 @@ int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bo
     sqlite3_bind_int64(s, 3, next_ms);
     sqlite3_bind_int(s, 4, dead ? 1 : 0);
     bind_str(s, 5, error);
-    int rc = run(st, s, "record a failed delivery", NULL, err) == SQLITE_OK ? FERR_OK
-                                                                           : FERR_INTERNAL;
+    int rc =
+        run(st, s, "record a failed delivery", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
     unlock(st);
     return rc;
 }

@@ -25,6 +25,7 @@ typedef enum {
     WORK_END,      /* EndTime reached */
     WORK_RESTART,  /* restart the worker with the latest spec */
     WORK_UPDATE,   /* hand the running worker the latest spec (a live modification) */
+    WORK_RESUME,   /* ferryd restarted while the task was live: as SCHEDULE, from its checkpoint */
     WORK_HALT,     /* stop the worker (stop, pause, delete) */
     WORK_EVENT,    /* an engine event */
     WORK_PURGE,    /* a finished task's retention ran out */

@@ -19,6 +19,11 @@ typedef struct work {
 
 /* Generation of the worker the runner started last for a task: events from older
  * workers are stale and ignored. */
+/* How a worker starts: fresh, after a restart through the API (a ContinueBreakPoint
+ * playlist resumes where the running worker is), or after ferryd restarted (a playlist goes
+ * on from its stored checkpoint). */
+typedef enum { START_FRESH, START_RESTART, START_RESUME } start_mode;
+
 typedef struct gen_entry {
     char id[TASK_ID_MAX];
     int64_t gen;
@@ -221,12 +226,43 @@ static void resume_at_breakpoint(const task *t, engine_job *job)
               job->offset_s, job->loop_count);
 }
 
-static void start_worker(const task *t, int64_t push_at, bool resume)
+static void note(const task *t, const char *reason, const char *detail)
+{
+    task_history_entry h = {.at_ms = time_now_ms(), .from = t->state, .to = t->state};
+    snprintf(h.reason, sizeof(h.reason), "%s", reason);
+    snprintf(h.detail, sizeof(h.detail), "%s", detail);
+    store_history_add(svc.st, t->id, &h, NULL);
+}
+
+/* ferryd restarted while a playlist was live: it goes on with the entry that was playing
+ * (from its start) and the loops still to play, unless the list has changed since. */
+static void resume_at_checkpoint(const task *t, engine_job *job)
+{
+    task_checkpoint cp;
+    if (job->kind != TASK_SOURCE_FILES || store_checkpoint_get(svc.st, t->id, &cp, NULL) != 0)
+        return;
+    if (cp.file_index < 0 || cp.file_index >= job->n_sources ||
+        strcmp(job->sources[cp.file_index], cp.url) != 0)
+        return;
+    job->file_index = cp.file_index;
+    job->offset_s = 0;
+    if (job->loop_count > 0)
+        job->loop_count = job->loop_count - cp.loops_done > 1 ? job->loop_count - cp.loops_done : 1;
+    char detail[96];
+    snprintf(detail, sizeof(detail), "the playlist goes on at file %d (%d loop(s) played)",
+             cp.file_index, cp.loops_done);
+    note(t, "ResumedAt", detail);
+    tlog_info(t->id, "%s", detail);
+}
+
+static void start_worker(const task *t, int64_t push_at, start_mode mode)
 {
     engine_job job;
     build_job(t, push_at, &job);
-    if (resume)
+    if (mode == START_RESTART)
         resume_at_breakpoint(t, &job);
+    else if (mode == START_RESUME)
+        resume_at_checkpoint(t, &job);
     int64_t gen = engine_start(&job);
     if (gen > 0) {
         gen_set(t->id, gen, push_at);
@@ -304,8 +340,9 @@ static action decide(task *t, bool force, int64_t *push_at)
     return decide_window(t, now, force, push_at);
 }
 
-static void reconcile(const char *id, bool force, bool update)
+static void reconcile(const char *id, work_type why)
 {
+    bool force = why == WORK_RESTART, update = why == WORK_UPDATE;
     task t;
     pthread_mutex_lock(&svc.lock);
     int rc = task_load(id, &t);
@@ -319,7 +356,10 @@ static void reconcile(const char *id, bool force, bool update)
     if (act == ACT_NONE && update && !update_worker(&t))
         act = ACT_START;
     if (act == ACT_START)
-        start_worker(&t, push_at, force);
+        start_worker(&t, push_at,
+                     force                ? START_RESTART
+                     : why == WORK_RESUME ? START_RESUME
+                                          : START_FRESH);
     else if (act == ACT_HALT && (gen_get(id) > 0 || engine_running(id)))
         halt_worker(id);
     if (rc == 0)
@@ -333,15 +373,9 @@ static const char *failure_reason(engine_failure f)
     return f == ENGINE_FAIL_PUSH ? "PushStreamFailed" : "PullStreamFailed";
 }
 
-static void note(task *t, const char *reason, const char *detail)
-{
-    task_history_entry h = {.at_ms = time_now_ms(), .from = t->state, .to = t->state};
-    snprintf(h.reason, sizeof(h.reason), "%s", reason);
-    snprintf(h.detail, sizeof(h.detail), "%s", detail);
-    store_history_add(svc.st, t->id, &h, NULL);
-}
 
-/* A note that is also a callback event (file start/finish, alarm): one transaction. */
+/* A note that is also a callback event (file start/finish, alarm): one transaction, which
+ * for a file start also saves the playlist's checkpoint (resume_at_checkpoint). */
 static void note_event(task *t, notify_kind kind, const char *reason, const engine_event *e)
 {
     task_history_entry h = {.at_ms = time_now_ms(), .from = t->state, .to = t->state};
@@ -359,7 +393,10 @@ static void note_event(task *t, notify_kind kind, const char *reason, const engi
                        .duration_ms = e->duration_ms,
                        .alarm = e->alarm};
     store_event *rows = notify_event_rows(svc.cfg, t, &ev);
-    if (store_history_add_ev(svc.st, t->id, &h, rows, NULL) == 0 && rows)
+    task_checkpoint cp = {.file_index = e->index, .loops_done = e->loops_done, .at_ms = h.at_ms};
+    snprintf(cp.url, sizeof(cp.url), "%s", e->url ? e->url : "");
+    bool starts = kind == NOTIFY_FILE_START;
+    if (store_history_add_cp(svc.st, t->id, &h, rows, starts ? &cp : NULL, NULL) == 0 && rows)
         notify_kick();
     store_event_free(rows);
 }
@@ -481,17 +518,14 @@ static void handle(work *w)
     case WORK_SCHEDULE:
     case WORK_START:
     case WORK_END:
-        reconcile(w->id, false, false);
-        break;
     case WORK_RESTART:
-        reconcile(w->id, true, false);
-        break;
     case WORK_UPDATE:
-        reconcile(w->id, false, true);
+    case WORK_RESUME:
+        reconcile(w->id, w->type);
         break;
     case WORK_HALT:
         halt_worker(w->id);
-        reconcile(w->id, false, false);
+        reconcile(w->id, WORK_SCHEDULE);
         break;
     case WORK_EVENT:
         handle_event(w->id, &w->ev);
@@ -545,8 +579,9 @@ static void resume_all(void)
         } else if (all[i].state == TASK_RECOVERING) {
             note(&all[i], "Resumed", "ferryd restarted while the task was live");
         }
+        bool was_live = all[i].state == TASK_RECOVERING; /* running became recovering */
         if (all[i].state != TASK_OFFLINE)
-            runner_post(WORK_SCHEDULE, all[i].id);
+            runner_post(was_live ? WORK_RESUME : WORK_SCHEDULE, all[i].id);
     }
     log_info("resuming %d stored task(s)", n);
     task_list_free(all, n);

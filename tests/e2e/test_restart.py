@@ -1,9 +1,12 @@
 """test_restart.py — tasks outlive ferryd: a clean stop (SIGTERM) and a crash (kill -9)
-both come back with every acknowledged task, and a running relay resumes."""
+both come back with every acknowledged task, a running relay resumes, and a playlist goes
+on with the file it was playing."""
 
+import os
 import time
 
-from harness import idle_task, live_task, probe, wait_until, whole_seconds_from_now
+from harness import files_task, idle_task, live_task, probe, wait_until, whole_seconds_from_now
+from media import FileServer, make_clip
 
 
 def running_relay(api, nginx, publisher):
@@ -80,3 +83,34 @@ def test_acknowledged_change_survives_kill9(ferryd, api):
     assert api.task(task["id"])["comment"] == "after"
     st, doc = api.get("/v1/tasks/" + gone["id"])
     assert st == 404, "deleted task came back after kill -9: %r" % doc
+
+
+def test_kill9_during_a_playlist_goes_on_where_it_was(ferryd, api, nginx, tmp_path, metric):
+    """A 24/7 channel from files: after a crash the playlist goes on with the file that was
+    playing and the loops still to play, not from its first file."""
+    d = str(tmp_path / "clips")
+    os.makedirs(d)
+    for name in ("a", "b", "c"):
+        make_clip(os.path.join(d, name + ".mp4"), "640x360", 3)
+    files = FileServer(d)
+    try:
+        urls = [files.url(n + ".mp4") for n in ("a", "b", "c")]
+        tid = api.create_task(**files_task(nginx, urls, loop_count=2))["id"]
+        # second loop, third file: two loops' worth of state to keep
+        wait_until(lambda: len(api.history(tid, "FileStart")) >= 6, 30, 0.1,
+                   what="the second loop's third file")
+        ferryd.kill9()
+        ferryd.start()
+        api.wait_state(tid, ("running",), 15)
+        resumed = api.history(tid, "ResumedAt")
+        assert resumed and "file 2" in resumed[-1]["detail"], api.history(tid)
+        assert "1 loop(s) played" in resumed[-1]["detail"], resumed
+        t0 = time.time()
+        done, _ = api.wait_state(tid, ("finished", "offline"), 20)
+        metric("finished after the restart (s)", round(time.time() - t0, 1))
+        assert done["state"] == "finished", done
+        starts = [h["detail"] for h in api.history(tid, "FileStart")]
+        # the list once, then the second loop up to c.mp4, then c.mp4 again after the crash
+        assert starts == urls + urls + [urls[2]], starts
+    finally:
+        files.stop()
