@@ -537,6 +537,35 @@ static void test_delete(void **state)
     task_free(&t);
 }
 
+static void test_checkpoint(void **state)
+{
+    fixture *fx = *state;
+    ferr err = {0};
+    task_checkpoint cp;
+    add_task(fx->st, "pl", "acct", 1000);
+    assert_int_equal(store_checkpoint_get(fx->st, "pl", &cp, &err), FERR_NOT_FOUND);
+
+    /* Saved with its history line, replaced by the next one. */
+    task_history_entry h = hist(2000, TASK_RUNNING, TASK_RUNNING, "FileStart", "a");
+    task_checkpoint a = {.file_index = 0, .loops_done = 0, .url = "http://h/a.mp4", .at_ms = 2000};
+    assert_int_equal(store_history_add_cp(fx->st, "pl", &h, NULL, &a, &err), FERR_OK);
+    task_checkpoint c = {.file_index = 2, .loops_done = 1, .url = "http://h/c.mp4", .at_ms = 3000};
+    assert_int_equal(store_history_add_cp(fx->st, "pl", &h, NULL, &c, &err), FERR_OK);
+    assert_int_equal(store_checkpoint_get(fx->st, "pl", &cp, &err), FERR_OK);
+    assert_int_equal(cp.file_index, 2);
+    assert_int_equal(cp.loops_done, 1);
+    assert_string_equal(cp.url, "http://h/c.mp4");
+    assert_int_equal(cp.at_ms, 3000);
+
+    /* No task, no checkpoint (and no history line: the transaction is whole). */
+    assert_int_equal(store_history_add_cp(fx->st, "nope", &h, NULL, &c, &err), FERR_NOT_FOUND);
+
+    /* It goes with its task. */
+    assert_int_equal(store_task_delete(fx->st, "pl", &err), FERR_OK);
+    add_task(fx->st, "pl", "acct", 4000);
+    assert_int_equal(store_checkpoint_get(fx->st, "pl", &cp, &err), FERR_NOT_FOUND);
+}
+
 static void test_history_order(void **state)
 {
     fixture *fx = *state;
@@ -801,6 +830,7 @@ int main(void)
         T(test_list_paging_and_order),
         T(test_list_filters),
         T(test_delete),
+        T(test_checkpoint),
         T(test_history_order),
         T(test_reopen_keeps_data),
         T(test_newer_schema_refused),
