@@ -83,13 +83,19 @@ def test_new_live_source_in_the_same_session(api, nginx, publisher, viewer, metr
     assert any("in place" in (d or "") for d in details(api, tid, "Modified"))
 
 
-def test_new_playlist_at_once(api, nginx, viewer, files, metric):
+def running_playlist(api, nginx, viewer, files, frames):
+    """a.mp4, b.mp4 looped to dst/out, running, with `frames` video frames seen there.
+    Returns (task id, viewer)."""
     out = viewer("dst", "out")
-    task = api.create_task(**files_task(nginx, [files.url("a.mp4"), files.url("b.mp4")],
-                                        loop_count=-1))
-    tid = task["id"]
+    urls = [files.url("a.mp4"), files.url("b.mp4")]
+    tid = api.create_task(**files_task(nginx, urls, loop_count=-1))["id"]
     api.wait_state(tid, ("running",), 15)
-    wait_until(lambda: out.count("video") >= 30, 15, what="video of a.mp4")
+    wait_until(lambda: out.count("video") >= frames, 15, what="video of a.mp4")
+    return tid, out
+
+
+def test_new_playlist_at_once(api, nginx, viewer, files, metric):
+    tid, out = running_playlist(api, nginx, viewer, files, 30)
     changed = time.time()
     patch(api, tid, source_urls=[files.url("c.mp4"), files.url("d.mp4")],
           vod_refresh_type="ImmediateNewSource")
@@ -108,12 +114,7 @@ def test_new_playlist_at_once(api, nginx, viewer, files, metric):
 
 
 def test_new_playlist_after_the_file_playing(api, nginx, viewer, files, metric):
-    out = viewer("dst", "out")
-    task = api.create_task(**files_task(nginx, [files.url("a.mp4"), files.url("b.mp4")],
-                                        loop_count=-1))
-    tid = task["id"]
-    api.wait_state(tid, ("running",), 15)
-    wait_until(lambda: out.count("video") >= 15, 15, what="video of a.mp4")
+    tid, out = running_playlist(api, nginx, viewer, files, 15)
     assert progress(api, tid)["source_url"] == files.url("a.mp4")
     patch(api, tid, source_urls=[files.url("c.mp4")], vod_refresh_type="ContinueBreakPoint")
     # the worker takes the change a moment after the answer: c.mp4, not b.mp4, comes next
@@ -133,12 +134,8 @@ def test_new_playlist_after_the_file_playing(api, nginx, viewer, files, metric):
 
 
 def test_new_loop_count_ends_the_running_list(api, nginx, viewer, files, metric):
-    out = viewer("dst", "out")
+    tid, out = running_playlist(api, nginx, viewer, files, 15)
     urls = [files.url("a.mp4"), files.url("b.mp4")]
-    task = api.create_task(**files_task(nginx, urls, loop_count=-1))
-    tid = task["id"]
-    api.wait_state(tid, ("running",), 15)
-    wait_until(lambda: out.count("video") >= 15, 15, what="video")
     patch(api, tid, loop_count=1)
     done, _ = api.wait_state(tid, ("finished", "offline"), 2 * SECONDS + 10)
     assert done["state"] == "finished" and done["reason"] == "PlaylistFinished", done
