@@ -46,6 +46,8 @@ static const config_key keys[] = {
     INT("connect_timeout", connect_timeout_s, "10", "source and destination connect timeout, s"),
     INT("failover_timeout", failover_timeout_s, "3",
         "with a backup source or pad: main source silence that switches to it, s"),
+    INT("backup_standby", backup_standby, "1",
+        "1: a live backup source stays connected while the main one plays (instant failover)"),
     INT("main_recheck_interval", main_recheck_interval_s, "10",
         "while a live backup plays: how often the main source is tried, s"),
     INT("preroll", preroll_s, "3", "connect the source this long before start_time, s"),

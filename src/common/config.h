@@ -44,6 +44,7 @@ typedef struct config {
     int stall_timeout_s;         /* no packet for this long = failure */
     int failover_timeout_s;      /* with a backup or pad: main source silence that switches */
     int main_recheck_interval_s; /* on a live backup: how often the main source is tried */
+    int backup_standby;          /* 1: a live backup is kept connected while main plays */
     int connect_timeout_s;       /* source/destination connect timeout */
     int preroll_s;               /* connect sources this long before StartTime */
     int history_retention_s;     /* finished tasks kept this long */

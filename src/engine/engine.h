@@ -17,6 +17,7 @@ typedef struct engine_job {
     const char *backup_source; /* live: played while the main source is down; NULL = none */
     bool backup_is_file;       /* the backup is a file (PullVodPushLive), played through */
     const char *pad_url;       /* live: a file played when the main and backup are down */
+    bool backup_standby;       /* a live backup stays connected while the main one plays */
     const char *outputs[2];    /* [0] the destination, [1] the second one or NULL */
     int loop_count;            /* files: -1 forever, >= 1 total plays */
     int file_index;            /* files: first loop start entry */

@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STALE_PART_S 3600        /* a .part file this old was left by a crash */
-#define CONNECT_TIMEOUT_S 10     /* download connect timeout */
-#define LOW_SPEED_BYTES 1024     /* slower than this ... */
-#define LOW_SPEED_S 15           /* ... for this long ends the download */
+#define STALE_PART_S 3600    /* a .part file this old was left by a crash */
+#define CONNECT_TIMEOUT_S 10 /* download connect timeout */
+#define LOW_SPEED_BYTES 1024 /* slower than this ... */
+#define LOW_SPEED_S 15       /* ... for this long ends the download */
 
 static pthread_mutex_t evict_lock = PTHREAD_MUTEX_INITIALIZER; /* evict + rename, one at a time */
 static atomic_uint part_serial;
@@ -213,8 +213,10 @@ static int download_to(const char *url, const char *tmp, download *dl, char *err
         snprintf(err, errlen, "cache: the file is larger than the cache (%lld bytes)",
                  (long long)dl->max_bytes);
     else
-        snprintf(err, errlen, "cache: download: %s", curl_err[0] ? curl_err :
-                 rc != CURLE_OK ? curl_easy_strerror(rc) : "write failed");
+        snprintf(err, errlen, "cache: download: %s",
+                 curl_err[0]      ? curl_err
+                 : rc != CURLE_OK ? curl_easy_strerror(rc)
+                                  : "write failed");
     unlink(tmp);
     return -1;
 }

@@ -12,6 +12,8 @@
 
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
+typedef struct relay_standby relay_standby;
+
 /* One failure episode: opened by a failure, closed when packets flow again. */
 typedef struct retry_budget {
     bool failing;
@@ -67,9 +69,11 @@ typedef struct relay {
     fallback fb;
     source_opener *main_check;
     io_guard *check_guard;
-    char *check_url;  /* the re-check's copy of the main URL */
-    int playing_slot; /* the fb slot last opened, -1 = none yet */
-    bool paced;       /* the source playing is a file: packets leave at real-time pace */
+    char *check_url;        /* the re-check's copy of the main URL */
+    relay_standby *standby; /* the live backup kept connected while the main one plays */
+    bool flush_held;        /* gop holds the standby's GOP, to push before the next read */
+    int playing_slot;       /* the fb slot last opened, -1 = none yet */
+    bool paced;             /* the source playing is a file: packets leave at real-time pace */
     /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
     bool files; /* the task is a playlist */
     file_feed feed;
@@ -113,8 +117,29 @@ int relay_pace(relay *r, int64_t out_dts_us);
 int relay_check_main(relay *r, bool pass_ended);
 /* The re-check in flight, if any, is abandoned. */
 void relay_cancel_check(relay *r);
+/* A live backup is kept on standby while the main source plays (job->backup_standby). */
+void relay_keep_standby(relay *r);
+void relay_stop_standby(relay *r);
 const char *relay_source_url(const relay *r);
 void relay_init_sources(relay *r);
+
+/* Opens url into src, its context keeping g (on the worker or a helper thread). */
+int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard *g, char *why,
+                   size_t len);
+/* relay_worker.c: a packet's timeline view from its source stream; false without DTS. */
+bool source_timeline_pkt(const engine_source *src, int kind, const AVPacket *pkt, int64_t now_us,
+                         timeline_pkt *tp);
+void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt);
+int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp);
+
+/* relay_standby.c: the live backup on standby, on a helper thread. */
+relay_standby *relay_standby_start(relay *r, const char *url, io_guard *guard);
+io_guard *relay_standby_guard(const relay_standby *s);
+/* Ends it and frees s (NULL is fine). */
+void relay_standby_stop(relay_standby *s);
+/* Ends it and frees s: true with *src open and *gop holding the packets since its latest
+ * keyframe, when it was flowing; false (nothing taken) otherwise. */
+bool relay_standby_take(relay_standby *s, engine_source *src, gop_buffer *gop);
 
 /* relay_update.c: takes a live modification (engine_update) when one is pending. */
 int relay_take_update(relay *r);

@@ -224,19 +224,21 @@ void relay_init_sources(relay *r)
     r->playing_slot = -1;
 }
 
-/* A guard that neither the source playing nor the main source's re-check holds. */
+/* A guard that neither the source playing, the main source's re-check nor the standby
+ * holds. */
 static io_guard *relay_free_guard(relay *r)
 {
+    const io_guard *standby = r->standby ? relay_standby_guard(r->standby) : NULL;
     for (int i = 0; i < 3; i++)
-        if (&r->guards[i] != r->sg && &r->guards[i] != r->check_guard)
+        if (&r->guards[i] != r->sg && &r->guards[i] != r->check_guard && &r->guards[i] != standby)
             return &r->guards[i];
-    return &r->guards[2]; /* not reached: three guards, two holders */
+    return &r->guards[2]; /* not reached: on main no re-check runs, on a backup no standby */
 }
 
 /* Opens url into src, its context keeping g. On the worker, or on the re-check's helper
  * thread: an update drops the re-check before it changes the job. */
-static int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard *g,
-                          char *why, size_t len)
+int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard *g, char *why,
+                   size_t len)
 {
     source_open_args a = relay_open_args(r, url, g);
     io_guard_arm(g, (int64_t)r->job->connect_timeout_ms * 1000);
@@ -270,6 +272,14 @@ static void relay_tell_slot(relay *r)
     relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PULL, why, "BackupSourceActive");
 }
 
+void relay_keep_standby(relay *r)
+{
+    bool want = !r->files && r->src_up && r->fb.cur == FB_MAIN && r->job->backup_source &&
+                !r->job->backup_is_file && r->job->backup_standby;
+    if (want && !r->standby)
+        r->standby = relay_standby_start(r, r->job->backup_source, relay_free_guard(r));
+}
+
 /* src is open with guard g: checked against the output session, it becomes the relay's. */
 static int relay_install(relay *r, engine_source *src, io_guard *g, char *why, size_t len)
 {
@@ -290,7 +300,38 @@ static int relay_install(relay *r, engine_source *src, io_guard *g, char *why, s
     progress_set_source(r->w, relay_source_url(r), fallback_slot_name(r->fb.cur));
     fallback_opened(&r->fb, time_mono_ms());
     relay_tell_slot(r);
+    relay_keep_standby(r);
     return 0;
+}
+
+/* The standby backup takes over: its source plays and what it holds since its latest
+ * keyframe goes out first (or, in pre-roll, becomes the pre-roll's buffer). */
+static int relay_take_standby(relay *r, char *why, size_t len)
+{
+    relay_standby *sb = r->standby;
+    r->standby = NULL;
+    io_guard *g = relay_standby_guard(sb);
+    engine_source s;
+    gop_buffer held;
+    if (!relay_standby_take(sb, &s, &held))
+        return AVERROR(EAGAIN); /* not flowing: open it the usual way */
+    int rc = relay_install(r, &s, g, why, len);
+    if (rc == 0) {
+        gop_buffer_free(&r->gop);
+        r->gop = held;
+        r->flush_held = !r->preroll;
+        tlog_info(r->job->task_id, "engine: the standby backup takes over with %d held packet(s)",
+                  r->gop.count);
+    } else {
+        gop_buffer_free(&held);
+    }
+    return rc;
+}
+
+void relay_stop_standby(relay *r)
+{
+    relay_standby_stop(r->standby);
+    r->standby = NULL;
 }
 
 /* ---------- the main source's re-check, on a helper thread ---------- */
@@ -379,6 +420,10 @@ static int relay_open_source(relay *r, char *why, size_t len)
     memset(&s, 0, sizeof(s));
     io_guard *g;
     int rc;
+    if (r->fb.cur == FB_BACKUP && r->standby && relay_take_standby(r, why, len) == 0)
+        return 0;
+    if (r->fb.cur != FB_MAIN)
+        relay_stop_standby(r); /* an alternate opens the usual way: no second pull of it */
     if (r->fb.cur == FB_MAIN && r->main_check) {
         g = r->check_guard;
         rc = relay_take_check(r, &s, why, len);

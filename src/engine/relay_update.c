@@ -105,7 +105,8 @@ int relay_take_update(relay *r)
     engine_job *next = worker_take_update(r->w);
     if (!next)
         return RELAY_GO;
-    relay_cancel_check(r); /* it reads the job */
+    relay_cancel_check(r); /* they read the job */
+    relay_stop_standby(r);
     engine_job old = r->w->job;
     keep_unchanged(next, &old);
     r->w->job = *next;
@@ -116,6 +117,7 @@ int relay_take_update(relay *r)
     else
         update_live(r, &old);
     engine_job_clear(&old);
+    relay_keep_standby(r);
     tlog_info(r->job->task_id, "engine: live modification applied");
     return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;
 }

@@ -164,7 +164,7 @@ static void relay_output_recovered(relay *r, int i)
 
 /* The demuxer hands new codec headers (a republish) as side data: keep them for the
  * outputs, which re-send them on their next packet of that kind. */
-static void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt)
+void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt)
 {
     size_t size = 0;
     const uint8_t *side = av_packet_get_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, &size);
@@ -180,10 +180,10 @@ static void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt)
     par->extradata_size = (int)size;
 }
 
-static bool relay_timeline_pkt(const relay *r, int kind, const AVPacket *pkt, int64_t now_us,
-                               timeline_pkt *tp)
+bool source_timeline_pkt(const engine_source *src, int kind, const AVPacket *pkt, int64_t now_us,
+                         timeline_pkt *tp)
 {
-    AVRational tb = source_stream(&r->src, kind)->time_base;
+    AVRational tb = source_stream(src, kind)->time_base;
     int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
     if (dts == AV_NOPTS_VALUE)
         return false;
@@ -267,7 +267,7 @@ static void relay_pull_recovered(relay *r)
 }
 
 /* Maps a packet through the timeline and writes it to the outputs. */
-static int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
+int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
 {
     output_ts ts = {.dur_us = tp->dur_us};
     timeline_verdict v = timeline_map(&r->tl, tp, &ts.dts_us, &ts.pts_us);
@@ -286,7 +286,7 @@ static int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
 }
 
 /* Pre-roll: the packet joins the GOP buffer instead of the outputs. */
-static void relay_hold(relay *r, AVPacket *pkt, const timeline_pkt *tp)
+void relay_hold(relay *r, AVPacket *pkt, const timeline_pkt *tp)
 {
     int rc = gop_buffer_push(&r->gop, pkt, tp);
     if (rc == GOP_KEPT) {
@@ -309,7 +309,7 @@ static int relay_take_packet(relay *r, int kind, AVPacket *pkt, int64_t now_us)
         return RELAY_GO;
     relay_take_new_extradata(r, kind, pkt);
     timeline_pkt tp;
-    if (!relay_timeline_pkt(r, kind, pkt, now_us, &tp))
+    if (!source_timeline_pkt(&r->src, kind, pkt, now_us, &tp))
         return RELAY_GO;
     if (!r->preroll)
         return relay_forward(r, pkt, &tp);
@@ -454,16 +454,9 @@ static bool relay_preroll_due(const relay *r)
     return r->preroll && gop_buffer_ready(&r->gop) && time_mono_us() >= relay_wake_at(r);
 }
 
-/* Push time: the held GOP goes out as one burst, from its keyframe on, through the timeline;
- * the relay is live from here on. */
-static int relay_flush_gop(relay *r)
+/* What gop holds goes out as one burst, from its keyframe on, through the timeline. */
+static int relay_push_held(relay *r)
 {
-    tlog_info(r->job->task_id,
-              "engine: pre-roll over %lld ms after push time: pushing %d held packet(s), "
-              "%lld ms of media",
-              (long long)(time_mono_us() - r->push_mono_us) / 1000, r->gop.count,
-              (long long)gop_buffer_span_us(&r->gop) / 1000);
-    r->preroll = false;
     int rc = RELAY_GO;
     gop_entry *e;
     while (rc == RELAY_GO && (e = gop_buffer_front(&r->gop))) {
@@ -476,7 +469,20 @@ static int relay_flush_gop(relay *r)
         gop_buffer_pop(&r->gop);
     }
     gop_buffer_free(&r->gop);
+    r->flush_held = false;
     return rc;
+}
+
+/* Push time: the held GOP goes out; the relay is live from here on. */
+static int relay_flush_gop(relay *r)
+{
+    tlog_info(r->job->task_id,
+              "engine: pre-roll over %lld ms after push time: pushing %d held packet(s), "
+              "%lld ms of media",
+              (long long)(time_mono_us() - r->push_mono_us) / 1000, r->gop.count,
+              (long long)gop_buffer_span_us(&r->gop) / 1000);
+    r->preroll = false;
+    return relay_push_held(r);
 }
 
 /* Opens the outputs; once the destination is up, pushes what is held. A destination that
@@ -531,6 +537,8 @@ static void relay_run(relay *r)
             return;
         if (!r->src_up && relay_connect_source(r) != RELAY_GO)
             return;
+        if (r->flush_held && relay_push_held(r) != RELAY_GO)
+            return;
         if (r->push_wait && relay_wait_push(r) != RELAY_GO)
             return;
         if (relay_preroll_due(r) && relay_preroll_end(r) != RELAY_GO)
@@ -548,6 +556,7 @@ static void relay_run(relay *r)
 static void relay_finish(relay *r)
 {
     relay_cancel_check(r);
+    relay_stop_standby(r);
     relay_close_source(r);
     for (int i = 0; i < r->n_outs; i++) {
         output_queue_stop(r->outs[i].q, r->outs[i].up); /* the trailer, when a session is up */

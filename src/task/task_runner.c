@@ -178,6 +178,7 @@ static void build_job(const task *t, int64_t push_at, engine_job *job)
         .backup_source = s->backup_source_url[0] ? s->backup_source_url : NULL,
         .backup_is_file = s->backup_source_kind == TASK_SOURCE_FILES,
         .pad_url = s->pad_url && s->pad_url[0] ? s->pad_url : NULL,
+        .backup_standby = svc.cfg->backup_standby != 0,
         .outputs = {s->dst_url, s->backup_dst_url[0] ? s->backup_dst_url : NULL},
         .loop_count = s->loop_count,
         .file_index = s->file_index,
@@ -372,7 +373,6 @@ static const char *failure_reason(engine_failure f)
 {
     return f == ENGINE_FAIL_PUSH ? "PushStreamFailed" : "PullStreamFailed";
 }
-
 
 /* A note that is also a callback event (file start/finish, alarm): one transaction, which
  * for a file start also saves the playlist's checkpoint (resume_at_checkpoint). */
