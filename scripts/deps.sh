@@ -9,7 +9,7 @@ set -euo pipefail
 mode="${1:-run}"
 
 build_pkgs=(gcc meson ninja-build pkg-config
-            libavformat-dev libavcodec-dev libavutil-dev
+            libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
             libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev)
 test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            libnginx-mod-stream openssl # RTMPS tests: TLS in front of nginx-rtmp

@@ -206,7 +206,8 @@ static int job_check(const engine_job *job)
 {
     if (!job || !job->task_id[0])
         return FERR_INVALID;
-    if (job->kind != TASK_SOURCE_LIVE && job->kind != TASK_SOURCE_FILES) {
+    if (job->kind != TASK_SOURCE_LIVE && job->kind != TASK_SOURCE_FILES &&
+        job->kind != TASK_SOURCE_PICTURE) {
         tlog_error(job->task_id, "engine: source kind %s is not supported yet",
                    task_source_kind_name(job->kind));
         return FERR_INVALID;

@@ -133,6 +133,8 @@ typedef struct source_ops {
 } source_ops;
 
 extern const source_ops source_live_ops;
+/* A still picture (source_picture.c): encoded as H.264 with silent AAC, never ending. */
+extern const source_ops source_picture_ops;
 
 /* ---- a source opened on a helper thread (source_opener.c) ---- */
 

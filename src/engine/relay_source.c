@@ -219,7 +219,8 @@ void relay_init_sources(relay *r)
         io_guard_init(&r->guards[i], r->w, 0);
     r->sg = &r->guards[0];
     const engine_job *j = r->job;
-    fallback_init(&r->fb, j->backup_source != NULL, j->backup_is_file, j->pad_url != NULL,
+    bool live = j->kind == TASK_SOURCE_LIVE; /* the alternates stand in for a live source */
+    fallback_init(&r->fb, live && j->backup_source, j->backup_is_file, live && j->pad_url,
                   j->recheck_ms);
     r->playing_slot = -1;
 }
@@ -242,7 +243,7 @@ int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard
 {
     source_open_args a = relay_open_args(r, url, g);
     io_guard_arm(g, (int64_t)r->job->connect_timeout_ms * 1000);
-    src->ops = &source_live_ops;
+    src->ops = r->job->kind == TASK_SOURCE_PICTURE ? &source_picture_ops : &source_live_ops;
     src->stream_of[MEDIA_VIDEO] = src->stream_of[MEDIA_AUDIO] = -1;
     int rc = src->ops->open(src, &a, why, len);
     if (rc < 0) {
@@ -274,8 +275,8 @@ static void relay_tell_slot(relay *r)
 
 void relay_keep_standby(relay *r)
 {
-    bool want = !r->files && r->src_up && r->fb.cur == FB_MAIN && r->job->backup_source &&
-                !r->job->backup_is_file && r->job->backup_standby;
+    bool want = r->job->kind == TASK_SOURCE_LIVE && r->src_up && r->fb.cur == FB_MAIN &&
+                r->job->backup_source && !r->job->backup_is_file && r->job->backup_standby;
     if (want && !r->standby)
         r->standby = relay_standby_start(r, r->job->backup_source, relay_free_guard(r));
 }
@@ -294,7 +295,7 @@ static int relay_install(relay *r, engine_source *src, io_guard *g, char *why, s
     relay_log_source(r, relay_source_url(r));
     r->last_read_us = r->last_pass_us = time_mono_us();
     bool was_paced = r->paced;
-    r->paced = r->fb.is_file[r->fb.cur];
+    r->paced = r->fb.is_file[r->fb.cur] || r->job->kind == TASK_SOURCE_PICTURE;
     if (r->paced && !was_paced)
         r->pace_set = false;
     progress_set_source(r->w, relay_source_url(r), fallback_slot_name(r->fb.cur));

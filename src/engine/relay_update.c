@@ -66,8 +66,9 @@ static void update_live(relay *r, const engine_job *old)
                             old->backup_is_file != j->backup_is_file ||
                             !same(old->pad_url, j->pad_url);
     r->fb.recheck_ms = j->recheck_ms > 1000 ? j->recheck_ms : 1000;
+    bool live = j->kind == TASK_SOURCE_LIVE;
     bool gone =
-        fallback_configure(&r->fb, j->backup_source != NULL, j->backup_is_file, j->pad_url != NULL);
+        fallback_configure(&r->fb, live && j->backup_source, j->backup_is_file, live && j->pad_url);
     bool reopen = gone || main_moved || (alternates_moved && fallback_on_alternate(&r->fb));
     if (!reopen)
         return;

@@ -509,11 +509,16 @@ static int relay_init(relay *r, engine_worker *w)
     timeline_init(&r->tl, FLV_TICK_US, true);
     relay_init_sources(r);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
-    r->files = r->paced = w->job.kind == TASK_SOURCE_FILES;
+    r->files = w->job.kind == TASK_SOURCE_FILES;
+    /* Files and pictures are paced: they have no "latest keyframe" to pre-roll to; their
+     * first packet is ready and waits for push time instead. */
+    r->paced = r->files || w->job.kind == TASK_SOURCE_PICTURE;
     if (r->files) {
         source_open_args base = relay_open_args(r, w->job.sources[0], r->sg);
         if (file_feed_init(&r->feed, w, &base) < 0)
             return -1;
+    }
+    if (r->paced) {
         int64_t lead_ms = w->job.push_at_ms - time_now_ms();
         r->push_wait = w->job.push_at_ms > 0 && lead_ms > 0;
         r->push_mono_us = time_mono_us() + lead_ms * 1000;
