@@ -2,9 +2,11 @@
 viewer sees them: a create pushes the live source to the destination (checked with
 ffprobe), pause stops the push and enable brings it back, restart republishes, an earlier
 EndTime ends the relay at once, and delete stops it; a Modify of a running playlist
-(VodRefreshType) and a pad file (BackupVodUrl) act in the same destination session."""
+(VodRefreshType) and a pad file (BackupVodUrl) act in the same destination session; and a
+picture (PullPicPushLive) becomes a live stream."""
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -202,3 +204,29 @@ def test_backup_vod_url_pads_while_the_source_is_down(ferryd, nginx, publisher, 
     wait_until(lambda: run_status(tc, tid)["FileUrl"] == nginx.url("src", "cam"), 15, 0.1,
                what="the source again")
     assert nginx.publish_count("dst", "pad") == 1, "the destination was published again"
+
+
+def test_pull_pic_push_live(ferryd, nginx, tmp_path, sdk_installed, metric):
+    """PullPicPushLive through the SDK: the picture becomes a live H.264 + AAC stream."""
+    d = str(tmp_path / "pic")
+    os.makedirs(d)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=480x270",
+                    "-frames:v", "1", os.path.join(d, "card.png")], check=True, timeout=60)
+    server = FileServer(d)
+    try:
+        tc = TcClient(ferryd.port, *ALICE_TC, sdk="v4")
+        t0 = time.time()
+        tid = tc.ok("CreateLivePullStreamTask", live_params(
+            nginx, SourceType="PullPicPushLive", SourceUrls=[server.url("card.png")],
+            StreamName="pic"))["TaskId"]
+        metric("create -> destination published (s)", wait_published(nginx, "pic") - t0)
+        status = wait_run_status(tc, tid, "active")
+        assert status["FileUrl"] == server.url("card.png"), status
+        streams, packets = probe(nginx.url("dst", "pic"), 2, timeout=15)
+        codecs = {s.get("codec_type"): s.get("codec_name") for s in streams}
+        assert codecs == {"video": "h264", "audio": "aac"}, streams
+        assert sum(1 for p in packets if p["codec_type"] == "video") >= 25
+        info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+        assert info["SourceType"] == "PullPicPushLive", info
+    finally:
+        server.stop()
