@@ -225,7 +225,8 @@ def test_pull_pic_push_live(ferryd, nginx, tmp_path, sdk_installed, metric):
         streams, packets = probe(nginx.url("dst", "pic"), 2, timeout=15)
         codecs = {s.get("codec_type"): s.get("codec_name") for s in streams}
         assert codecs == {"video": "h264", "audio": "aac"}, streams
-        assert sum(1 for p in packets if p["codec_type"] == "video") >= 25
+        # a player joins at a keyframe (every 2 s): at least a second of the 2 s probed
+        assert sum(1 for p in packets if p["codec_type"] == "video") >= 12
         info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
         assert info["SourceType"] == "PullPicPushLive", info
     finally:
