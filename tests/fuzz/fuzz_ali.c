@@ -19,20 +19,12 @@
 #include "common/config.h"
 #include "task/task.h"
 
+#include "fuzz_request.h"
+
 /* The clock and the secret the seeds were signed with (tests/data/signature-vectors.json). */
 #define NOW_S INT64_C(1795265850)
 #define NOW_MS (NOW_S * 1000)
 #define SECRET "SECRETTEST"
-#define MAX_HEADERS 64
-
-typedef struct request {
-    const char *method;
-    const char *query; /* after '?', "" when none */
-    api_kv headers[MAX_HEADERS];
-    int n_headers;
-    const char *body;
-    size_t body_len;
-} request;
 
 static config cfg;
 static task existing; /* the task every Update input edits */
@@ -44,61 +36,10 @@ static void say(const char *stage, int rc, const char *why)
         fprintf(stderr, "fuzz_ali: %-10s %d %s\n", stage, rc, why ? why : "");
 }
 
-static const char *header(const request *r, const char *name)
-{
-    for (int i = 0; i < r->n_headers; i++)
-        if (strcasecmp(r->headers[i].key, name) == 0)
-            return r->headers[i].value;
-    return NULL;
-}
-
-static char *next_line(char **p, char *end)
-{
-    char *line = *p;
-    char *nl = memchr(line, '\n', (size_t)(end - line));
-    char *stop = nl ? nl : end;
-    if (stop > line && stop[-1] == '\r')
-        stop[-1] = '\0';
-    *stop = '\0';
-    *p = nl ? nl + 1 : end;
-    return line;
-}
-
-static int parse_request(char *text, size_t len, request *r)
-{
-    char *p = text, *end = text + len;
-    char *line = next_line(&p, end);
-    char *sp = strchr(line, ' ');
-    if (!sp)
-        return -1;
-    *sp = '\0';
-    r->method = line;
-    char *version = strchr(sp + 1, ' ');
-    if (version)
-        *version = '\0';
-    const char *q = strchr(sp + 1, '?');
-    r->query = q ? q + 1 : "";
-    while (p < end) {
-        line = next_line(&p, end);
-        if (!*line)
-            break;
-        char *colon = strchr(line, ':');
-        if (!colon || r->n_headers == MAX_HEADERS)
-            continue;
-        *colon = '\0';
-        r->headers[r->n_headers].key = line;
-        r->headers[r->n_headers].value = colon + 1 + strspn(colon + 1, " \t");
-        r->n_headers++;
-    }
-    r->body = p;
-    r->body_len = (size_t)(end - p);
-    return 0;
-}
-
-static void verify(const request *r, const form_params *query, const form_params *all)
+static void verify(const fuzz_request *r, const form_params *query, const form_params *all)
 {
     char why[512] = "";
-    const char *authz = header(r, "Authorization");
+    const char *authz = fuzz_header(r, "Authorization");
     ali_acs3_auth auth;
     if (authz && ali_acs3_parse_authorization(authz, &auth) == 0) {
         ali_acs3_request ar = {.method = r->method,
@@ -152,7 +93,7 @@ static void map_to_model(const form_params *p, const char *action)
     task_spec_free(&t.spec);
 }
 
-static void run(const request *r)
+static void run(const fuzz_request *r)
 {
     form_params query = {0}, all = {0};
     char why[256] = "";
@@ -164,7 +105,7 @@ static void run(const request *r)
     say("decode", rc, why);
     if (rc == 0) {
         verify(r, &query, &all);
-        const char *action = header(r, "x-acs-action");
+        const char *action = fuzz_header(r, "x-acs-action");
         if (form_get(&all, "Action"))
             action = form_get(&all, "Action");
         say("action", ali_action_find(action) ? 0 : -1, action);
@@ -210,8 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    request r = {0};
-    if (parse_request(text, size, &r) == 0)
+    fuzz_request r = {0};
+    if (fuzz_request_parse(text, size, &r) == 0)
         run(&r);
     free(text);
     return 0;

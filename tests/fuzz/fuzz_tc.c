@@ -15,33 +15,24 @@
 
 #include <jansson.h>
 
+#include "api/dialect_util.h"
 #include "api/tc.h"
 #include "common/config.h"
 #include "task/task.h"
+
+#include "fuzz_request.h"
 
 /* The clock and the key the seeds were signed with (tests/data/signature-vectors.json), so
  * a seed verifies and its mutants reach every branch of the verifiers. */
 #define NOW_S INT64_C(1795265850)
 #define NOW_MS (NOW_S * 1000)
 #define SECRET_KEY "SECRETTEST"
-#define MAX_HEADERS 64
 
 /* What the dialect leaves out of the business parameters of a query or form. */
 static const char *const common_params[] = {
     "Action", "Version",  "Region",    "Timestamp",       "Nonce",         "SecretId",
     "Token",  "Language", "Signature", "SignatureMethod", "RequestClient", NULL,
 };
-
-/* The parts of one input; every pointer is into the input's NUL-terminated copy. */
-typedef struct request {
-    const char *method;
-    const char *target; /* the raw request target, query included */
-    const char *query;  /* after '?', "" when none */
-    api_kv headers[MAX_HEADERS];
-    int n_headers;
-    const char *body;
-    size_t body_len;
-} request;
 
 static config cfg;         /* defaults: the limits task_validate checks against */
 static task_spec existing; /* the task a ModifyLivePullStreamTask edits */
@@ -53,74 +44,9 @@ static void say(const char *stage, int rc, const char *why)
         fprintf(stderr, "fuzz_tc: %-10s %d %s\n", stage, rc, why ? why : "");
 }
 
-static const char *header(const request *r, const char *name)
-{
-    for (int i = 0; i < r->n_headers; i++)
-        if (strcasecmp(r->headers[i].key, name) == 0)
-            return r->headers[i].value;
-    return NULL;
-}
-
-/* Cuts the line at *p (ending at \n or the end of the text) and advances past it. */
-static char *next_line(char **p, char *end)
-{
-    char *line = *p;
-    char *nl = memchr(line, '\n', (size_t)(end - line));
-    char *stop = nl ? nl : end;
-    if (stop > line && stop[-1] == '\r')
-        stop[-1] = '\0';
-    *stop = '\0';
-    *p = nl ? nl + 1 : end;
-    return line;
-}
-
-/* Splits text (len bytes, text[len] == '\0') into request line, headers and body. Returns
- * -1 when there is no request line. */
-static int parse_request(char *text, size_t len, request *r)
-{
-    char *p = text, *end = text + len;
-    char *line = next_line(&p, end);
-    char *sp = strchr(line, ' ');
-    if (!sp)
-        return -1;
-    *sp = '\0';
-    r->method = line;
-    r->target = sp + 1;
-    char *version = strchr(sp + 1, ' '); /* an optional " HTTP/1.1" */
-    if (version)
-        *version = '\0';
-    const char *q = strchr(r->target, '?');
-    r->query = q ? q + 1 : "";
-    while (p < end) {
-        line = next_line(&p, end);
-        if (!*line)
-            break;
-        char *colon = strchr(line, ':');
-        if (!colon || r->n_headers == MAX_HEADERS)
-            continue;
-        *colon = '\0';
-        r->headers[r->n_headers].key = line;
-        r->headers[r->n_headers].value = colon + 1 + strspn(colon + 1, " \t");
-        r->n_headers++;
-    }
-    r->body = p;
-    r->body_len = (size_t)(end - p);
-    return 0;
-}
-
-static bool content_type_is(const request *r, const char *type)
-{
-    const char *ct = header(r, "Content-Type");
-    if (!ct)
-        return false;
-    ct += strspn(ct, " \t");
-    size_t n = strcspn(ct, "; \t");
-    return n == strlen(type) && strncasecmp(ct, type, n) == 0;
-}
-
 /* ---------- signatures ---------- */
 
-static void verify_tc3(const request *r, const char *authz)
+static void verify_tc3(const fuzz_request *r, const char *authz)
 {
     tc3_auth auth;
     int rc = tc3_parse_authorization(authz, &auth);
@@ -137,11 +63,11 @@ static void verify_tc3(const request *r, const char *authz)
     say("tc3-verify", (int)tc3_verify(&tr, &auth, SECRET_KEY, NOW_S, why, sizeof(why)), why);
 }
 
-static void verify_legacy(const request *r, const tc_params *flat)
+static void verify_legacy(const fuzz_request *r, const tc_params *flat)
 {
     char why[256] = "";
-    tc_sig rc =
-        tc_legacy_verify(r->method, header(r, "Host"), flat, SECRET_KEY, NOW_S, why, sizeof(why));
+    tc_sig rc = tc_legacy_verify(r->method, fuzz_header(r, "Host"), flat, SECRET_KEY, NOW_S, why,
+                                 sizeof(why));
     say("legacy", (int)rc, why);
 }
 
@@ -149,7 +75,7 @@ static void verify_legacy(const request *r, const tc_params *flat)
 
 /* The flat pairs of a query or form, as the dialect picks them. Returns 1 when the
  * parameters are a JSON body instead, 0 when decoded, -1 on a decoding error. */
-static int read_flat(const request *r, bool tc3, tc_params *flat)
+static int read_flat(const fuzz_request *r, bool tc3, tc_params *flat)
 {
     const char *text = NULL;
     size_t len = 0;
@@ -157,7 +83,7 @@ static int read_flat(const request *r, bool tc3, tc_params *flat)
     if (get) {
         text = r->query;
         len = strlen(text);
-    } else if (content_type_is(r, "application/x-www-form-urlencoded")) {
+    } else if (dialect_content_type_is(&r->api, "application/x-www-form-urlencoded")) {
         text = r->body;
         len = r->body_len;
     } else if (tc3) {
@@ -171,7 +97,7 @@ static int read_flat(const request *r, bool tc3, tc_params *flat)
     return rc;
 }
 
-static json_t *business_params(const request *r, int flat_rc, const tc_params *flat)
+static json_t *business_params(const fuzz_request *r, int flat_rc, const tc_params *flat)
 {
     char why[256] = "";
     json_t *params;
@@ -247,9 +173,9 @@ static void map_to_model(const tc_action *a, json_t *params, const char *region)
 
 /* ---------- the target ---------- */
 
-static void run(const request *r)
+static void run(const fuzz_request *r)
 {
-    const char *authz = header(r, "Authorization");
+    const char *authz = fuzz_header(r, "Authorization");
     bool tc3 = authz && strncmp(authz + strspn(authz, " "), "TC3-", 4) == 0;
     tc_params flat = {0};
     int flat_rc = read_flat(r, tc3, &flat);
@@ -257,8 +183,8 @@ static void run(const request *r)
         verify_tc3(r, authz);
     else if (flat_rc == 0)
         verify_legacy(r, &flat);
-    const char *action = tc3 ? header(r, "X-TC-Action") : tc_params_get(&flat, "Action");
-    const char *region = tc3 ? header(r, "X-TC-Region") : tc_params_get(&flat, "Region");
+    const char *action = tc3 ? fuzz_header(r, "X-TC-Action") : tc_params_get(&flat, "Action");
+    const char *region = tc3 ? fuzz_header(r, "X-TC-Region") : tc_params_get(&flat, "Region");
     const tc_action *a = action ? tc_action_find(action) : NULL;
     say("action", a ? 0 : -1, action);
     json_t *params = flat_rc >= 0 ? business_params(r, flat_rc, &flat) : NULL;
@@ -304,8 +230,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    request r = {0};
-    if (parse_request(text, size, &r) == 0)
+    fuzz_request r = {0};
+    if (fuzz_request_parse(text, size, &r) == 0)
         run(&r);
     free(text);
     return 0;
