@@ -1078,6 +1078,18 @@ def make_workdir(name):
 KEEP_UP_S = 1.5
 
 
+def end_trial(contender, bed, wd=None):
+    """Stops what a trial started, whatever state it got to: the contender (None when it
+    never started), the test bed, and the trial's scratch directory when given."""
+    if contender is not None:
+        contender.stop()
+        if hasattr(contender, "close"):
+            contender.close()
+    bed.stop()
+    if wd is not None:
+        shutil.rmtree(wd, ignore_errors=True)
+
+
 def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None,
                 require_live=False):
     """N relays of one contender on a fresh bed: start, wait until every destination is
@@ -1189,12 +1201,7 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
                             "the machine is overloaded)"
         res["pass"] = False
     finally:
-        if c is not None:
-            c.stop()
-            if hasattr(c, "close"):
-                c.close()
-        bed.stop()
-        shutil.rmtree(wd, ignore_errors=True)
+        end_trial(c, bed, wd)
     return res
 
 

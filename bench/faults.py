@@ -16,7 +16,6 @@ is started again after 1 s (ferry's tasks use retry_interval 1 s).
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -132,12 +131,7 @@ def run(profile, contender, mode, down_s, before_s, after_s):
         res["error"] = "%s: %s" % (type(e).__name__, e)
         res["pass"] = False
     finally:
-        if c is not None:
-            c.stop()
-            if hasattr(c, "close"):
-                c.close()
-        bed.stop()
-        shutil.rmtree(wd, ignore_errors=True)
+        B.end_trial(c, bed, wd)
     return res
 
 

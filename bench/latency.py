@@ -13,7 +13,6 @@ other work on the machine during one round does not decide the result.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -46,12 +45,7 @@ def measure(profile, contender, n, seconds, warmup):
     except Exception as e:
         res["error"] = "%s: %s" % (type(e).__name__, e)
     finally:
-        if c is not None:
-            c.stop()
-            if hasattr(c, "close"):
-                c.close()
-        bed.stop()
-        shutil.rmtree(wd, ignore_errors=True)
+        B.end_trial(c, bed, wd)
     return res
 
 

@@ -75,11 +75,7 @@ def main(argv):
             calls = trace(c.relay_pids(), args.seconds, wd)
             secs = time.monotonic() - t0
         finally:
-            if c is not None:
-                c.stop()
-                if hasattr(c, "close"):
-                    c.close()
-            bed.stop()
+            B.end_trial(c, bed)
         p = B.PROFILES[args.profile]
         pkts = (p["fps"] + 44100 / 1024.0) * secs * args.n  # video frames + AAC frames
         total = sum(calls.values())
