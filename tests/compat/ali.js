@@ -23,22 +23,6 @@
 
 const path = require("path");
 
-function skewClock(seconds) {
-  if (!seconds) return;
-  const RealDate = Date;
-  const offset = seconds * 1000;
-  class SkewedDate extends RealDate {
-    constructor(...args) {
-      if (args.length === 0) super(RealDate.now() + offset);
-      else super(...args);
-    }
-    static now() {
-      return RealDate.now() + offset;
-    }
-  }
-  global.Date = SkewedDate;
-}
-
 function encodeParams(plan, params) {
   const out = Object.assign({}, params);
   if (Array.isArray(out.SourceUrls) && plan.sourceUrls !== "array")
@@ -121,23 +105,5 @@ function outcome(p) {
   );
 }
 
-async function main() {
-  const plan = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  skewClock(plan.skewSeconds || 0);
-  const call = plan.sdk === "openapi" ? openapiCaller(plan) : popCaller(plan);
-  const t0 = process.hrtime.bigint();
-  let results;
-  if (plan.parallel) {
-    results = await Promise.all(plan.calls.map((c) => outcome(call(c.action, c.params || {}))));
-  } else {
-    results = [];
-    for (const c of plan.calls) results.push(await outcome(call(c.action, c.params || {})));
-  }
-  const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  process.stdout.write(JSON.stringify({ results, elapsedMs }) + "\n");
-}
-
-main().catch((e) => {
-  process.stderr.write(String((e && e.stack) || e) + "\n");
-  process.exit(1);
-});
+const pickCaller = (plan) => (plan.sdk === "openapi" ? openapiCaller(plan) : popCaller(plan));
+require("./plan").run(pickCaller, outcome);

@@ -18,22 +18,6 @@
 //          "elapsedMs": N}
 "use strict";
 
-function skewClock(seconds) {
-  if (!seconds) return;
-  const RealDate = Date;
-  const offset = seconds * 1000;
-  class SkewedDate extends RealDate {
-    constructor(...args) {
-      if (args.length === 0) super(RealDate.now() + offset);
-      else super(...args);
-    }
-    static now() {
-      return RealDate.now() + offset;
-    }
-  }
-  global.Date = SkewedDate;
-}
-
 // tencentcloud-sdk-nodejs: promise API, TC3 by default.
 function v4Caller(plan) {
   // The SDK's per-product entry points: the same classes as require("tencentcloud-sdk-nodejs"),
@@ -104,24 +88,5 @@ function outcome(p) {
   );
 }
 
-async function main() {
-  const input = require("fs").readFileSync(0, "utf8");
-  const plan = JSON.parse(input);
-  skewClock(plan.skewSeconds || 0);
-  const call = plan.sdk === "intl" ? intlCaller(plan) : v4Caller(plan);
-  const t0 = process.hrtime.bigint();
-  let results;
-  if (plan.parallel) {
-    results = await Promise.all(plan.calls.map((c) => outcome(call(c.action, c.params || {}))));
-  } else {
-    results = [];
-    for (const c of plan.calls) results.push(await outcome(call(c.action, c.params || {})));
-  }
-  const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  process.stdout.write(JSON.stringify({ results, elapsedMs }) + "\n");
-}
-
-main().catch((e) => {
-  process.stderr.write(String((e && e.stack) || e) + "\n");
-  process.exit(1);
-});
+const pickCaller = (plan) => (plan.sdk === "intl" ? intlCaller(plan) : v4Caller(plan));
+require("./plan").run(pickCaller, outcome);
