@@ -12,7 +12,7 @@ import pytest
 
 from alisdk import AliClient, ensure_installed
 from conftest import ALICE_ALI
-from harness import iso, probe, wait_until
+from harness import iso, probe, wait_until, wait_value
 from media import FileServer, make_clip
 
 
@@ -41,17 +41,8 @@ def state(client, tid):
 
 
 def wait_status(client, tid, want, timeout=15):
-    last = {}
-
-    def check():
-        last["s"] = state(client, tid)
-        return last["s"]["TaskStatus"] == want
-
-    try:
-        wait_until(check, timeout, 0.2, what="TaskStatus %s" % want)
-    except TimeoutError as e:
-        raise AssertionError("%s; last: %s" % (e, last.get("s")))
-    return last["s"]
+    return wait_value(lambda: state(client, tid), lambda s: s["TaskStatus"] == want, timeout,
+                      what="TaskStatus %s" % want)
 
 
 def started_source(nginx, publisher):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import ALICE_TC
-from harness import iso, probe, wait_until
+from harness import iso, probe, wait_until, wait_value
 from media import FileServer, make_clip
 from tcsdk import TcClient, ensure_installed
 
@@ -33,17 +33,8 @@ def run_status(client, tid):
 
 
 def wait_run_status(client, tid, want, timeout=10):
-    last = {}
-
-    def check():
-        last["s"] = run_status(client, tid)
-        return last["s"]["RunStatus"] == want
-
-    try:
-        wait_until(check, timeout, 0.2, what="RunStatus %s" % want)
-    except TimeoutError as e:
-        raise AssertionError("%s; last: %s" % (e, last.get("s")))
-    return last["s"]
+    return wait_value(lambda: run_status(client, tid), lambda s: s["RunStatus"] == want,
+                      timeout, what="RunStatus %s" % want)
 
 
 def live_params(nginx, stream="out", **extra):

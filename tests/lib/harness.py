@@ -52,6 +52,21 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def wait_value(get, ok, timeout, interval=0.2, what="value"):
+    """Polls get() until ok(value); returns that value. On timeout the AssertionError shows
+    the last value seen, which is what a failing status wait needs to say."""
+    last = []
+
+    def check():
+        last[:] = [get()]
+        return ok(last[0])
+    try:
+        wait_until(check, timeout, interval, what=what)
+    except TimeoutError as e:
+        raise AssertionError("%s; last: %s" % (e, last[0] if last else None))
+    return last[0]
+
+
 def iso(ts):
     """Unix seconds -> 'YYYY-MM-DDThh:mm:ssZ' (whole seconds, UTC)."""
     return datetime.datetime.fromtimestamp(int(ts), datetime.timezone.utc).strftime(
