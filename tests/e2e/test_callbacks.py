@@ -217,20 +217,27 @@ def test_tencent_live_sequence_and_filter(cbd, nginx, publisher, receiver, metri
     print("TENCENT PAYLOADS\n" + "\n".join(c["body"].decode() for c in got))
 
 
-def test_tencent_playlist_file_events(cbd, nginx, receiver, tmp_path):
-    media = tmp_path / "media"
-    make_media(media, ("a", "b", "c"))
-    srv = FileServer(str(media))
+def play_tencent_playlist(cbd, nginx, receiver, tmp_path, name, clips, entries):
+    """A Tencent playlist of entries (file names; clips are made, others answer 404) played
+    once to dst/<name>, with callbacks to /<name>. Returns (task id, urls, callbacks)."""
+    make_media(tmp_path / "media", clips)
+    srv = FileServer(str(tmp_path / "media"))
+    path = "/" + name
     try:
-        urls = [srv.url("%s.flv" % n) for n in ("a", "b", "c")]
-        params = tc_live_params(nginx, "pl", time.time() + 60, SourceType="PullVodPushLive",
+        urls = [srv.url(e) for e in entries]
+        params = tc_live_params(nginx, name, time.time() + 60, SourceType="PullVodPushLive",
                                 SourceUrls=urls, VodLoopTimes="0",
-                                CallbackUrl=receiver.url("/pl"))
+                                CallbackUrl=receiver.url(path))
         tid = tc_call(cbd.port, "CreateLivePullStreamTask", params)["TaskId"]
-        receiver.wait(lambda r: "TaskExit" in events(r.got("/pl")), 30, "the playlist's TaskExit")
+        receiver.wait(lambda r: "TaskExit" in events(r.got(path)), 30, "the playlist's TaskExit")
     finally:
         srv.stop()
-    got = receiver.got("/pl")
+    return tid, urls, receiver.got(path)
+
+
+def test_tencent_playlist_file_events(cbd, nginx, receiver, tmp_path):
+    tid, urls, got = play_tencent_playlist(cbd, nginx, receiver, tmp_path, "pl",
+                                           ("a", "b", "c"), ("a.flv", "b.flv", "c.flv"))
     names = events(got)
     assert names == ["TaskStart"] + ["VodSourceFileStart", "VodSourceFileFinish"] * 3 + \
         ["TaskExit"], names
@@ -252,18 +259,9 @@ def make_media(media, names):
 
 
 def test_tencent_task_alarm_missing_file(cbd, nginx, receiver, tmp_path):
-    make_media(tmp_path / "media", ("a", "b"))
-    srv = FileServer(str(tmp_path / "media"))
-    try:
-        urls = [srv.url("a.flv"), srv.url("gone.flv"), srv.url("b.flv")]  # gone.flv: 404
-        params = tc_live_params(nginx, "alarm", time.time() + 60, SourceType="PullVodPushLive",
-                                SourceUrls=urls, VodLoopTimes="0",
-                                CallbackUrl=receiver.url("/alarm"))
-        tid = tc_call(cbd.port, "CreateLivePullStreamTask", params)["TaskId"]
-        receiver.wait(lambda r: "TaskExit" in events(r.got("/alarm")), 30, "the TaskExit")
-    finally:
-        srv.stop()
-    got = receiver.got("/alarm")
+    # gone.flv: 404
+    tid, urls, got = play_tencent_playlist(cbd, nginx, receiver, tmp_path, "alarm", ("a", "b"),
+                                           ("a.flv", "gone.flv", "b.flv"))
     names = events(got)
     alarms = [c["json"] for c in got if c["json"]["callback_event"] == "TaskAlarm"]
     assert len(alarms) == 1, names
