@@ -14,14 +14,13 @@ import http.client
 import http.server
 import json
 import os
-import socket
 import threading
 import time
 
 import pytest
 
 from conftest import ACCOUNTS, ALICE_TC, ALICE_TOKEN
-from harness import Api, Ferryd, free_port, idle_task, iso, tail, wait_until
+from harness import Api, Blackhole, Ferryd, free_port, idle_task, iso, tail, wait_until
 from media import FileServer, make_clip
 
 SECRET = "alice-callback-secret"
@@ -353,31 +352,6 @@ def test_kill9_with_undelivered_events(cbd):
 # ---------------------------------------------------------------- isolation
 
 
-class Stuck:
-    """Accepts connections on 127.0.0.1 and never answers them."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
 def stats(api):
     st, doc = api.get("/v1/stats")
     assert st == 200, doc
@@ -389,7 +363,7 @@ def test_stuck_receiver_does_not_delay_other_tasks(tmp_path, receiver, metric):
     # outbox heads than one read of the outbox returns, and one slot for the whole test.
     settings = dict(SETTINGS, callback_timeout=20, callback_concurrency=2, callback_per_host=1)
     d = Ferryd(str(tmp_path / "ferryd"), {"alice": ALICE_TOKEN}, settings).start()
-    stuck = Stuck()
+    stuck = Blackhole()
     try:
         api = Api(d.port, ALICE_TOKEN)
         for _ in range(24):

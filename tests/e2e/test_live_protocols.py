@@ -5,15 +5,14 @@ that one track; and BackupToUrl with one destination down: the other keeps flowi
 alarm is noted, the dead one gets the stream back."""
 
 import os
-import socket
 import subprocess
-import threading
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness import (REPO_ROOT, NginxRtmp, Publisher, dts_report, free_port, largest_wall_gap,
+from harness import (REPO_ROOT, Blackhole, NginxRtmp, Publisher, dts_report, free_port,
+                     largest_wall_gap,
                      port_open, probe, stop_process, tail, wait_until, whole_seconds_from_now,
                      iso)
 
@@ -294,33 +293,6 @@ def test_one_track(api, nginx, tmp_path, metric, kind):
 
 
 # ---------------------------------------------------------------- BackupToUrl
-
-
-class Blackhole:
-    """A TCP server that accepts connections and never answers: an RTMP connect to it
-    hangs until the client's own deadline."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 def start_backup_relay(api, nginx, publisher, viewer, backup_url):

@@ -40,6 +40,32 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
+class Blackhole:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers them: a client
+    (an RTMP connect, a callback POST) hangs there until its own deadline."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
 def wait_until(pred, timeout, interval=0.05, what="condition"):
     """Calls pred until it returns a true value; returns that value or raises."""
     deadline = time.monotonic() + timeout
