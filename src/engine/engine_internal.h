@@ -151,8 +151,8 @@ bool source_opener_done(const source_opener *o);
 /* Waits for the helper and frees o: 0 with *src open, or the error with why set. FFmpeg's
  * first error line of the open becomes this thread's. */
 int source_opener_take(source_opener *o, engine_source *src, char *why, size_t len);
-/* Waits (ending the open at once when cut), closes what it opened, frees o. NULL is fine. */
-void source_opener_drop(source_opener *o, bool cut);
+/* Ends the open at once, closes what it opened, frees o. NULL is fine. */
+void source_opener_drop(source_opener *o);
 
 /* ---- the file playlist (source_playlist.c): entries opened one after another into the
  * relay's engine_source, the next one opened ahead on a helper thread ---- */

@@ -87,6 +87,13 @@ typedef struct relay {
     char end_error[ENGINE_ERR_MAX];
 } relay;
 
+/* Files and pictures are played at real-time pace from their timestamps (a live source sets
+ * its own pace); so is a live task's file alternate while it plays. */
+static inline bool relay_job_paced(const engine_job *j)
+{
+    return j->kind == TASK_SOURCE_FILES || j->kind == TASK_SOURCE_PICTURE;
+}
+
 /* relay_worker.c */
 void relay_emit(relay *r, engine_event_type type, engine_failure failure, const char *error,
                 const char *alarm);

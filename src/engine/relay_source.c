@@ -295,7 +295,7 @@ static int relay_install(relay *r, engine_source *src, io_guard *g, char *why, s
     relay_log_source(r, relay_source_url(r));
     r->last_read_us = r->last_pass_us = time_mono_us();
     bool was_paced = r->paced;
-    r->paced = r->fb.is_file[r->fb.cur] || r->job->kind == TASK_SOURCE_PICTURE;
+    r->paced = relay_job_paced(r->job) || r->fb.is_file[r->fb.cur];
     if (r->paced && !was_paced)
         r->pace_set = false;
     progress_set_source(r->w, relay_source_url(r), fallback_slot_name(r->fb.cur));
@@ -343,25 +343,25 @@ static int relay_check_open(void *ctx, engine_source *src, io_guard *g, char *wh
     return relay_open_url(r, r->check_url, src, g, why, len);
 }
 
-static int relay_take_check(relay *r, engine_source *src, char *why, size_t len)
+static void relay_forget_check(relay *r)
 {
-    int rc = source_opener_take(r->main_check, src, why, len);
     r->main_check = NULL;
     r->check_guard = NULL;
     free(r->check_url);
     r->check_url = NULL;
+}
+
+static int relay_take_check(relay *r, engine_source *src, char *why, size_t len)
+{
+    int rc = source_opener_take(r->main_check, src, why, len);
+    relay_forget_check(r);
     return rc;
 }
 
 void relay_cancel_check(relay *r)
 {
-    if (!r->main_check)
-        return;
-    source_opener_drop(r->main_check, true);
-    r->main_check = NULL;
-    r->check_guard = NULL;
-    free(r->check_url);
-    r->check_url = NULL;
+    source_opener_drop(r->main_check);
+    relay_forget_check(r);
 }
 
 static void relay_start_check(relay *r)
@@ -371,9 +371,7 @@ static void relay_start_check(relay *r)
     if (r->check_url)
         r->main_check = source_opener_start(relay_check_open, r, r->check_guard, r->job->task_id);
     if (!r->main_check) {
-        free(r->check_url);
-        r->check_url = NULL;
-        r->check_guard = NULL;
+        relay_forget_check(r);
         fallback_check_failed(&r->fb, time_mono_ms());
     }
 }

@@ -510,9 +510,9 @@ static int relay_init(relay *r, engine_worker *w)
     relay_init_sources(r);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
     r->files = w->job.kind == TASK_SOURCE_FILES;
-    /* Files and pictures are paced: they have no "latest keyframe" to pre-roll to; their
-     * first packet is ready and waits for push time instead. */
-    r->paced = r->files || w->job.kind == TASK_SOURCE_PICTURE;
+    /* Paced sources have no "latest keyframe" to pre-roll to: their first packet is ready
+     * and waits for push time instead. */
+    r->paced = relay_job_paced(&w->job);
     if (r->files) {
         source_open_args base = relay_open_args(r, w->job.sources[0], r->sg);
         if (file_feed_init(&r->feed, w, &base) < 0)

@@ -64,12 +64,11 @@ int source_opener_take(source_opener *o, engine_source *src, char *why, size_t l
     return rc;
 }
 
-void source_opener_drop(source_opener *o, bool cut)
+void source_opener_drop(source_opener *o)
 {
     if (!o)
         return;
-    if (cut)
-        io_guard_cut(o->guard);
+    io_guard_cut(o->guard);
     engine_source src;
     char why[8];
     if (source_opener_take(o, &src, why, sizeof(why)) == 0)

@@ -161,12 +161,12 @@ static void feed_prefetch_start(file_feed *f)
 }
 
 /* A prefetch no longer wanted: an open in flight is cut when cut. */
-static void feed_prefetch_drop(file_feed *f, bool cut)
+static void feed_prefetch_drop(file_feed *f)
 {
     file_prefetch *p = f->pre;
     f->pre = NULL;
     if (p)
-        source_opener_drop(p->op, cut);
+        source_opener_drop(p->op);
     feed_prefetch_free(p);
 }
 
@@ -201,7 +201,7 @@ int file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base)
 
 void file_feed_free(file_feed *f)
 {
-    feed_prefetch_drop(f, true);
+    feed_prefetch_drop(f);
     feed_list_free(&f->list);
     feed_list_free(&f->next);
 }
@@ -219,7 +219,7 @@ int file_feed_open(file_feed *f, engine_source *src, char *why, size_t len)
         rc = source_opener_take(p->op, src, why, len);
         feed_prefetch_free(p);
     } else {
-        feed_prefetch_drop(f, true);
+        feed_prefetch_drop(f);
         engine_av_error_clear();
         rc = feed_open_entry(f, f->pl.index, url, playlist_offset_ms(&f->pl), src,
                              &f->guards[1 - f->cur], why, len);
@@ -299,7 +299,7 @@ static void feed_alarm(file_feed *f, const char *type, const char *why)
 /* The pending list becomes the one playing, from its start. */
 static bool feed_take_next(file_feed *f)
 {
-    feed_prefetch_drop(f, true);
+    feed_prefetch_drop(f);
     feed_list_free(&f->list);
     f->list = f->next;
     memset(&f->next, 0, sizeof(f->next));
@@ -330,7 +330,7 @@ bool file_feed_next(file_feed *f, const char *why)
     f->played = false;
     f->duration_ms = 0;
     if (!more || playlist_all_failed(&f->pl)) {
-        feed_prefetch_drop(f, true);
+        feed_prefetch_drop(f);
         return false;
     }
     return true;
@@ -349,7 +349,7 @@ int file_feed_replace(file_feed *f, const engine_job *job, bool now, bool start_
     feed_list_free(&f->next);
     f->next = next;
     f->next_pending = true;
-    feed_prefetch_drop(f, true); /* it opened the old list's next entry */
+    feed_prefetch_drop(f); /* it opened the old list's next entry */
     if (now) {
         if (f->played) {
             engine_event ev = {.type = ENGINE_EV_FILE_FINISH,
@@ -371,7 +371,7 @@ void file_feed_set_loops(file_feed *f, int loop_count)
     f->list.loop_count = loop_count;
     f->pl.loop_count = loop_count == -1 || loop_count >= 1 ? loop_count : 1;
     if (f->pre && f->pre->index != playlist_peek_next(&f->pl))
-        feed_prefetch_drop(f, true);
+        feed_prefetch_drop(f);
     feed_show_progress(f);
 }
 
