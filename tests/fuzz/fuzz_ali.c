@@ -146,14 +146,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1); /* exact size: a read past the end is an ASan report */
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
-    fuzz_request r = {0};
-    if (fuzz_request_parse(text, size, &r) == 0)
-        run(&r);
-    free(text);
+    fuzz_request_feed(data, size, run);
     return 0;
 }

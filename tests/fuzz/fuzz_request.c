@@ -2,6 +2,7 @@
  * then looked up with the server's own api_header. See fuzz_request.h. */
 #include "fuzz_request.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Cuts the line at *p (ending at \n or the end of the text) and advances past it. */
@@ -58,6 +59,19 @@ int fuzz_request_parse(char *text, size_t len, fuzz_request *r)
                            .n_headers = r->n_headers,
                            .headers = r->headers};
     return 0;
+}
+
+void fuzz_request_feed(const uint8_t *data, size_t size, void (*run)(const fuzz_request *r))
+{
+    char *text = malloc(size + 1);
+    if (!text)
+        return;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    fuzz_request r = {0};
+    if (fuzz_request_parse(text, size, &r) == 0)
+        run(&r);
+    free(text);
 }
 
 const char *fuzz_header(const fuzz_request *r, const char *name)

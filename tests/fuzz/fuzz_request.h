@@ -4,6 +4,7 @@
 #define FERRY_FUZZ_REQUEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/api_internal.h"
 
@@ -24,6 +25,9 @@ typedef struct fuzz_request {
 /* Splits text (len bytes, text[len] == '\0') into request line, headers and body; lines may
  * end in \r\n. Returns -1 when there is no request line. */
 int fuzz_request_parse(char *text, size_t len, fuzz_request *r);
+/* A fuzz input, end to end: an exact-size NUL-terminated copy (a read past its end is an
+ * ASan report), parsed, handed to run when it has a request line, freed. */
+void fuzz_request_feed(const uint8_t *data, size_t size, void (*run)(const fuzz_request *r));
 /* First value of a header, case-insensitive, or NULL. */
 const char *fuzz_header(const fuzz_request *r, const char *name);
 
