@@ -21,11 +21,6 @@ def sdk_installed():
     ensure_installed()
 
 
-def wait_published(nginx, name, published=True, timeout=15):
-    what = "dst/%s %s" % (name, "published" if published else "gone")
-    wait_until(lambda: nginx.is_published("dst", name) == published, timeout, 0.05, what=what)
-    return time.time()
-
 
 def live_params(nginx, stream="out", **extra):
     now = int(time.time())
@@ -56,7 +51,7 @@ def test_relay_lifecycle(ferryd, nginx, publisher, sdk_installed, metric, sdk):
     started_source(nginx, publisher)
     t0 = time.time()
     tid = ali.ok("CreateLivePullToPush", live_params(nginx))["TaskId"]
-    metric("create -> destination published (s)", wait_published(nginx, "out") - t0)
+    metric("create -> destination published (s)", nginx.wait_published("dst", "out") - t0)
     s = wait_status(ali, tid, 1)
     assert (s["TaskInvalidReason"], s["TaskExitReason"], s["CurrentFileIndex"]) == ("", "", 0)
     streams, packets = probe(nginx.url("dst", "out"), 2, timeout=15)
@@ -77,7 +72,7 @@ def test_relay_lifecycle(ferryd, nginx, publisher, sdk_installed, metric, sdk):
     # Stop: offline, TriggerByUser, and the push stops
     t0 = time.time()
     assert ali.ok("StopLivePullToPush", q)["TaskId"] == tid
-    metric("stop -> destination gone (s)", wait_published(nginx, "out", False, 10) - t0)
+    metric("stop -> destination gone (s)", nginx.wait_published("dst", "out", False, 10) - t0)
     s = state(ali, tid)
     assert (s["TaskStatus"], s["TaskInvalidReason"]) == (3, "TriggerByUser"), s
     # stopped: everything but Region may change; it applies on restart
@@ -89,7 +84,7 @@ def test_relay_lifecycle(ferryd, nginx, publisher, sdk_installed, metric, sdk):
     before = nginx.publish_count("dst", "out")
     t0 = time.time()
     assert ali.ok("RestartLivePullToPush", q)["TaskId"] == tid
-    metric("restart -> republished (s)", wait_published(nginx, "out") - t0)
+    metric("restart -> republished (s)", nginx.wait_published("dst", "out") - t0)
     s = wait_status(ali, tid, 1)
     assert s["TaskInfo"]["RetryCount"] == 2 and s["TaskInvalidReason"] == ""
     # Restart of a running task interrupts the push and publishes again
@@ -101,7 +96,7 @@ def test_relay_lifecycle(ferryd, nginx, publisher, sdk_installed, metric, sdk):
     # Delete: the push stops; the task reads as exited, TriggerByUser
     t0 = time.time()
     ali.ok("DeleteLivePullToPush", q)
-    metric("delete -> destination gone (s)", wait_published(nginx, "out", False, 10) - t0)
+    metric("delete -> destination gone (s)", nginx.wait_published("dst", "out", False, 10) - t0)
     s = state(ali, tid)
     assert (s["TaskStatus"], s["TaskExitReason"]) == (-1, "TriggerByUser"), s
     r = ali.error("RestartLivePullToPush", q)
@@ -114,8 +109,8 @@ def test_end_time_exits(ferryd, nginx, publisher, sdk_installed, metric):
     end = int(time.time()) + 4
     tid = ali.ok("CreateLivePullToPush", live_params(
         nginx, stream="short", EndTime=iso(end)))["TaskId"]
-    wait_published(nginx, "short")
-    gone = wait_published(nginx, "short", False, end - time.time() + 5)
+    nginx.wait_published("dst", "short")
+    gone = nginx.wait_published("dst", "short", False, end - time.time() + 5)
     metric("destination gone after EndTime (s)", gone - end)
     assert gone - end < 1.5, "the relay ran %.1fs past EndTime" % (gone - end)
     s = wait_status(ali, tid, -1, 5)
@@ -188,7 +183,7 @@ def test_url_playlist_plays_twice_and_exits(ferryd, nginx, api, clips, sdk_insta
     ali = AliClient(ferryd.port, *ALICE_ALI, sdk="openapi")
     t0 = time.time()
     tid = ali.ok("CreateLivePullToPush", url_params(nginx, clips, "pl", RepeatNumber=1))["TaskId"]
-    metric("url create -> destination published (s)", wait_published(nginx, "pl") - t0)
+    metric("url create -> destination published (s)", nginx.wait_published("dst", "pl") - t0)
     probed = {}
     prober = threading.Thread(target=lambda: probed.update(
         zip(("streams", "packets"), probe(nginx.url("dst", "pl"), 2, timeout=12))))
@@ -222,7 +217,7 @@ def test_url_playlist_plays_twice_and_exits(ferryd, nginx, api, clips, sdk_insta
     assert abs(s["TaskExitTime"] - time.time()) < 15, s
     assert s["TaskInfo"]["RepeatNumber"] == 1 and s["TaskInfo"]["SourceUrls"] == clips, s
     assert file_starts(api, tid) == clips * 2
-    wait_published(nginx, "pl", False, 5)
+    nginx.wait_published("dst", "pl", False, 5)
     assert nginx.publish_count("dst", "pl") == 1, "more than one destination session"
 
 
@@ -233,7 +228,7 @@ def test_url_playlist_starts_at_file_index_and_offset(ferryd, nginx, api, clips,
         nginx, clips, "from1", FileIndex=1, Offset=1))["TaskId"]
     s = state(ali, tid)
     assert (s["TaskInfo"]["FileIndex"], s["TaskInfo"]["Offset"]) == (1, 1), s
-    wait_published(nginx, "from1")
+    nginx.wait_published("dst", "from1")
     s = wait_status(ali, tid, -1, 3 * CLIP_SECONDS + 15)
     assert s["TaskExitReason"] == "PlaylistFinished", s
     assert file_starts(api, tid) == clips[1:]

@@ -22,11 +22,6 @@ def sdk_installed():
     ensure_installed()
 
 
-def wait_published(nginx, name, published=True, timeout=15):
-    what = "dst/%s %s" % (name, "published" if published else "gone")
-    wait_until(lambda: nginx.is_published("dst", name) == published, timeout, 0.05, what=what)
-    return time.time()
-
 
 def run_status(client, tid):
     return client.ok("DescribeLivePullStreamTaskStatus", {"TaskId": tid})["TaskStatusInfo"]
@@ -57,7 +52,7 @@ def test_relay_lifecycle_through_tc3(ferryd, nginx, publisher, sdk_installed, me
 
     t0 = time.time()
     tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, PushArgs="k=v"))["TaskId"]
-    metric("create -> destination published (s)", wait_published(nginx, "out") - t0)
+    metric("create -> destination published (s)", nginx.wait_published("dst", "out") - t0)
     status = wait_run_status(tc, tid, "active")
     assert status["FileUrl"] == nginx.url("src", "cam"), status
     assert status["ReportTime"] and status["LoopedTimes"] == 0, status
@@ -78,14 +73,14 @@ def test_relay_lifecycle_through_tc3(ferryd, nginx, publisher, sdk_installed, me
     # pause: the push stops; enable: it comes back
     t0 = time.time()
     modify(tc, tid, Status="pause")
-    metric("pause -> destination gone (s)", wait_published(nginx, "out", False, 10) - t0)
+    metric("pause -> destination gone (s)", nginx.wait_published("dst", "out", False, 10) - t0)
     assert wait_run_status(tc, tid, "inactive")["FileUrl"] == ""
     info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
     assert (info["Status"], info["UpdateBy"]) == ("pause", "e2e"), info
     before = nginx.publish_count("dst", "out")
     t0 = time.time()
     modify(tc, tid, Status="enable")
-    metric("enable -> destination published (s)", wait_published(nginx, "out") - t0)
+    metric("enable -> destination published (s)", nginx.wait_published("dst", "out") - t0)
     wait_run_status(tc, tid, "active")
     assert nginx.publish_count("dst", "out") == before + 1
 
@@ -101,7 +96,7 @@ def test_relay_lifecycle_through_tc3(ferryd, nginx, publisher, sdk_installed, me
     # delete: the relay stops and the task is gone
     t0 = time.time()
     tc.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "e2e"})
-    metric("delete -> destination gone (s)", wait_published(nginx, "out", False, 10) - t0)
+    metric("delete -> destination gone (s)", nginx.wait_published("dst", "out", False, 10) - t0)
     r = tc.error("DescribeLivePullStreamTaskStatus", {"TaskId": tid})
     assert r["code"] == "InvalidParameter.TaskNotExist", r
 
@@ -114,16 +109,16 @@ def test_relay_through_intl_legacy_signature(ferryd, nginx, publisher, sdk_insta
     tid = tc.ok("CreateLivePullStreamTask", live_params(
         nginx, DomainName="", AppName="", StreamName="",
         ToUrl=nginx.url("dst", "intl"), BackupToUrl=nginx.url("dst", "intl2")))["TaskId"]
-    metric("create -> destination published (s)", wait_published(nginx, "intl") - t0)
-    wait_published(nginx, "intl2")  # BackupToUrl: a second destination, pushed at once
+    metric("create -> destination published (s)", nginx.wait_published("dst", "intl") - t0)
+    nginx.wait_published("dst", "intl2")  # BackupToUrl: a second destination, pushed at once
     # the intl SDK has no method for the Status action; its generic request reaches it
     wait_run_status(tc, tid, "active")
     info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
     assert info["RecentPullInfo"]["FileUrl"] == nginx.url("src", "cam"), info
     assert (info["DomainName"], info["AppName"], info["StreamName"]) == ("", "", "")
     tc.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "e2e"})
-    wait_published(nginx, "intl", False, 10)
-    wait_published(nginx, "intl2", False, 10)
+    nginx.wait_published("dst", "intl", False, 10)
+    nginx.wait_published("dst", "intl2", False, 10)
 
 
 def test_an_earlier_end_time_ends_the_running_relay(ferryd, nginx, publisher, sdk_installed,
@@ -132,14 +127,14 @@ def test_an_earlier_end_time_ends_the_running_relay(ferryd, nginx, publisher, sd
     publisher("cam")
     wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
     tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, StreamName="short"))["TaskId"]
-    wait_published(nginx, "short")
+    nginx.wait_published("dst", "short")
     before = nginx.publish_count("dst", "short")
     end = int(time.time()) + 3
     modify(tc, tid, EndTime=iso(end))
     time.sleep(1)
     assert nginx.is_published("dst", "short"), "changing EndTime interrupted the relay"
     assert nginx.publish_count("dst", "short") == before, "changing EndTime republished"
-    gone = wait_published(nginx, "short", False, end - time.time() + 5)
+    gone = nginx.wait_published("dst", "short", False, end - time.time() + 5)
     metric("destination gone after the new EndTime (s)", gone - end)
     assert gone - end < 1.5, "the relay ran %.1fs past EndTime" % (gone - end)
     wait_run_status(tc, tid, "inactive", 5)
@@ -165,7 +160,7 @@ def test_modify_continue_break_point_keeps_the_session(ferryd, nginx, clips, sdk
     tid = tc.ok("CreateLivePullStreamTask", live_params(
         nginx, SourceType="PullVodPushLive", SourceUrls=[a, b], StreamName="vod",
         VodLoopTimes=-1))["TaskId"]
-    wait_published(nginx, "vod")
+    nginx.wait_published("dst", "vod")
     wait_until(lambda: run_status(tc, tid)["FileUrl"] == a, 10, 0.1, what="a.mp4 playing")
     modify(tc, tid, SourceUrls=[c], VodRefreshType="ContinueBreakPoint")
     wait_until(lambda: run_status(tc, tid)["NextFileUrl"] == c, 3, 0.05, what="c.mp4 next")
@@ -182,7 +177,7 @@ def test_backup_vod_url_pads_while_the_source_is_down(ferryd, nginx, publisher, 
     cam = publisher("cam")
     wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
     tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, StreamName="pad"))["TaskId"]
-    wait_published(nginx, "pad")
+    nginx.wait_published("dst", "pad")
     modify(tc, tid, BackupVodUrl=clips.url("b.mp4"))  # CN-only, Modify-only
     time.sleep(0.5)
     cam.kill()
@@ -210,7 +205,7 @@ def test_pull_pic_push_live(ferryd, nginx, tmp_path, sdk_installed, metric):
         tid = tc.ok("CreateLivePullStreamTask", live_params(
             nginx, SourceType="PullPicPushLive", SourceUrls=[server.url("card.png")],
             StreamName="pic"))["TaskId"]
-        metric("create -> destination published (s)", wait_published(nginx, "pic") - t0)
+        metric("create -> destination published (s)", nginx.wait_published("dst", "pic") - t0)
         status = wait_run_status(tc, tid, "active")
         assert status["FileUrl"] == server.url("card.png"), status
         streams, packets = probe(nginx.url("dst", "pic"), 2, timeout=15)

@@ -14,16 +14,12 @@ START_SLACK = 0.5  # the promise: running within 500 ms of start_time / end_time
 POLL_SLACK = 0.3   # polling, a local connect, a loaded 2-core machine (sanitizers)
 
 
-def wait_published(nginx, app, name, timeout=15):
-    wait_until(lambda: nginx.is_published(app, name), timeout, 0.1,
-               what="%s/%s published on nginx" % (app, name))
-
 
 def start_relay(api, nginx, publisher, lead=2.0, length=120):
     """A publisher on src/cam and a task relaying it to dst/out from a whole second
     about `lead` s from now. Returns (task, start, end)."""
     publisher("cam")
-    wait_published(nginx, "src", "cam")
+    nginx.wait_published("src", "cam")
     start = whole_seconds_from_now(lead)
     end = start + length
     task = api.create_task(**live_task(nginx, start, end))
@@ -33,7 +29,7 @@ def start_relay(api, nginx, publisher, lead=2.0, length=120):
 def test_relay_starts_on_time(api, nginx, publisher, viewer, metric):
     out = viewer("dst", "out")
     publisher("cam")
-    wait_published(nginx, "src", "cam")
+    nginx.wait_published("src", "cam")
     start = whole_seconds_from_now(3)
     task = api.create_task(**live_task(nginx, start, start + 120))
     assert task["state"] == "idle"
@@ -66,7 +62,7 @@ def test_relay_starts_on_time(api, nginx, publisher, viewer, metric):
 def test_destination_carries_h264_and_aac(api, nginx, publisher, metric):
     task, start, _ = start_relay(api, nginx, publisher)
     api.wait_state(task["id"], ("running",), start - time.time() + 10)
-    wait_published(nginx, "dst", "out", timeout=10)
+    nginx.wait_published("dst", "out", timeout=10)
     streams, packets = probe(nginx.url("dst", "out"), 3, timeout=15)
     codecs = {s.get("codec_type"): s.get("codec_name") for s in streams}
     assert codecs.get("video") == "h264", streams
@@ -87,7 +83,7 @@ def test_destination_carries_h264_and_aac(api, nginx, publisher, metric):
 def test_source_outage_keeps_one_session(api, nginx, publisher, viewer, metric):
     out = viewer("dst", "out")
     cam = publisher("cam")
-    wait_published(nginx, "src", "cam")
+    nginx.wait_published("src", "cam")
     start = whole_seconds_from_now(2)
     task = api.create_task(**live_task(nginx, start, start + 120))
     api.wait_state(task["id"], ("running",), start - time.time() + 10)
@@ -151,7 +147,7 @@ def test_relay_stops_at_end_time(api, nginx, publisher, viewer, metric):
     out = viewer("dst", "out")
     task, start, end = start_relay(api, nginx, publisher, lead=2, length=6)
     api.wait_state(task["id"], ("running",), start - time.time() + 10)
-    wait_published(nginx, "dst", "out", timeout=10)
+    nginx.wait_published("dst", "out", timeout=10)
     assert api.task(task["id"])["state"] == "running"
 
     _, seen = api.wait_state(task["id"], ("finished",), end - time.time() + 10)

@@ -270,6 +270,12 @@ http {{
     def is_published(self, app, name):
         return self.publisher_client(app, name) is not None
 
+    def wait_published(self, app, name, published=True, timeout=15):
+        """Until app/name is published (or gone, published=False); returns the time."""
+        what = "%s/%s %s" % (app, name, "published" if published else "gone")
+        wait_until(lambda: self.is_published(app, name) == published, timeout, 0.05, what=what)
+        return time.time()
+
     def bytes_in(self, app, name):
         """Bytes nginx has received for app/name (0 when the stream does not exist)."""
         s = self.stream_stat(app, name)
