@@ -44,6 +44,7 @@ static const struct {
 static const dialect_field_param field_params[] = {
     {"source_urls", "SourceUrls"},
     {"backup_source_url", "BackupSourceUrl"},
+    {"pad_url", "BackupVodUrl"},
     {"destination", "ToUrl or DomainName/AppName/StreamName"},
     {"backup_destination", "BackupToUrl"},
     {"start_time", "StartTime"},

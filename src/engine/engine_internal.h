@@ -121,6 +121,7 @@ typedef struct source_open_args {
     int64_t rw_timeout_us;      /* a read that gives nothing for this long fails */
     int64_t connect_timeout_us; /* for protocols with a connect timeout of their own */
     int64_t probe_us;           /* how much stream time may be read to find the streams */
+    bool cached;                /* url is a local copy in the download cache */
 } source_open_args;
 
 typedef struct source_ops {

@@ -82,6 +82,7 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
     if (rw_timeout_us > 0)
         av_dict_set_int(&io_opts, "rw_timeout", rw_timeout_us, 0);
     av_dict_set(&io_opts, "tcp_nodelay", "1", 0); /* Nagle would hold small audio packets */
+    av_dict_set(&io_opts, "protocol_whitelist", "rtmp,rtmps,tcp,tls", 0); /* never a file */
     rc = avio_open2(&o->oc->pb, url, AVIO_FLAG_WRITE, &o->oc->interrupt_callback, &io_opts);
     av_dict_free(&io_opts);
     if (rc < 0)

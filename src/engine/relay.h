@@ -8,18 +8,12 @@
 #include "engine/gop_buffer.h"
 #include "engine/output_queue.h"
 #include "engine/read_ahead.h"
+#include "engine/retry.h"
 #include "engine/timeline.h"
 
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
 typedef struct relay_standby relay_standby;
-
-/* One failure episode: opened by a failure, closed when packets flow again. */
-typedef struct retry_budget {
-    bool failing;
-    int attempts;    /* reconnect attempts made in this episode */
-    int64_t next_ms; /* monotonic time the next attempt may start */
-} retry_budget;
 
 typedef struct relay_output {
     const char *url;
@@ -74,6 +68,8 @@ typedef struct relay {
     bool flush_held;        /* gop holds the standby's GOP, to push before the next read */
     int playing_slot;       /* the fb slot last opened, -1 = none yet */
     bool paced;             /* the source playing is a file: packets leave at real-time pace */
+    int64_t src_packets;    /* packets the source playing gave since it opened */
+    int64_t alt_opened_ms;  /* when a file alternate last opened: passes start 1 s apart */
     /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
     bool files; /* the task is a playlist */
     file_feed feed;

@@ -13,6 +13,7 @@
 #define PROBE_MAX_US 10000000  /* ... and at most; 1 s under connect_timeout if it fits */
 #define PACE_LEAD_US 500000    /* files: how far the output runs ahead of the clock */
 #define PACE_RESYNC_US 2000000 /* files: further behind than this, the clock restarts */
+#define ALT_PASS_MIN_MS 1000   /* a file alternate's passes start at least this far apart */
 
 static const char *const kind_names[MEDIA_KINDS] = {"video", "audio"};
 
@@ -96,13 +97,9 @@ void relay_pull_failed(relay *r, const char *why)
                   fallback_slot_name(r->fb.cur), relay_source_url(r));
         return; /* the next connect opens it at once */
     }
-    if (!r->pull.failing) {
-        r->pull = (retry_budget){.failing = true, .attempts = 0, .next_ms = now};
-    } else {
-        r->pull.next_ms = now + r->job->retry_interval_ms;
-    }
+    retry_failed(&r->pull, now, r->job->retry_interval_ms);
     r->announced_running = false;
-    if (r->pull.attempts < r->job->retry_count) /* else FAILED follows at once */
+    if (!retry_exhausted(&r->pull, r->job->retry_count)) /* else FAILED follows at once */
         relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
 }
 
@@ -294,6 +291,9 @@ static int relay_install(relay *r, engine_source *src, io_guard *g, char *why, s
     }
     relay_log_source(r, relay_source_url(r));
     r->last_read_us = r->last_pass_us = time_mono_us();
+    r->src_packets = 0;
+    if (r->fb.is_file[r->fb.cur])
+        r->alt_opened_ms = time_mono_ms();
     bool was_paced = r->paced;
     r->paced = relay_job_paced(r->job) || r->fb.is_file[r->fb.cur];
     if (r->paced && !was_paced)
@@ -368,6 +368,7 @@ static void relay_start_check(relay *r)
 {
     r->check_url = strdup(r->job->sources[0]);
     r->check_guard = relay_free_guard(r);
+    fallback_check_started(&r->fb, time_mono_ms());
     if (r->check_url)
         r->main_check = source_opener_start(relay_check_open, r, r->check_guard, r->job->task_id);
     if (!r->main_check) {
@@ -390,7 +391,7 @@ static void relay_main_checked(relay *r)
     }
     fb_slot alternate = r->fb.cur;
     relay_close_for_switch(r);
-    fallback_main_back(&r->fb);
+    fallback_main_returned(&r->fb, now);
     if (relay_install(r, &s, g, why, sizeof(why)) < 0) {
         r->fb.cur = alternate; /* reopened by the next connect */
         fallback_check_failed(&r->fb, now);
@@ -441,6 +442,10 @@ static int relay_open_source(relay *r, char *why, size_t len)
  * alternate (backup or pad) is over: it plays again, or the main source does. */
 int relay_file_over(relay *r, const char *why)
 {
+    if (!r->files && r->src_packets == 0) { /* an empty pass is a failed source */
+        relay_pull_failed(r, "read: the file ended without a packet");
+        return RELAY_GO;
+    }
     relay_close_for_switch(r);
     if (!r->files) /* a file alternate played through: again, unless the main one is back */
         return relay_check_main(r, true);
@@ -521,15 +526,29 @@ int relay_wait_push(relay *r)
     return RELAY_GO;
 }
 
+/* A file alternate plays again at most once a second, however short it is. */
+static int relay_wait_alternate(relay *r)
+{
+    if (!fallback_on_alternate(&r->fb) || !r->fb.is_file[r->fb.cur] || !r->alt_opened_ms)
+        return RELAY_GO;
+    int64_t due = r->alt_opened_ms + ALT_PASS_MIN_MS;
+    if (time_mono_ms() < due && worker_wait_until(r->w, due))
+        return relay_stop(r);
+    return RELAY_GO;
+}
+
 /* Connects the source: at once, then every retry_interval, at most retry_count attempts
- * per failure episode. Waits are cut short by engine_stop. */
+ * per failure episode (retry.h: flaps wait and spend the same budget). Waits are cut short
+ * by engine_stop. */
 int relay_connect_source(relay *r)
 {
     if (r->files)
         return relay_connect_file(r);
     for (;;) {
+        if (relay_wait_alternate(r) != RELAY_GO)
+            return RELAY_END;
         if (r->pull.failing && !fallback_on_alternate(&r->fb)) {
-            if (r->pull.attempts >= r->job->retry_count)
+            if (retry_exhausted(&r->pull, r->job->retry_count))
                 return relay_fail(r, ENGINE_FAIL_PULL, r->pull_error);
             if (worker_wait_until_update(r->w, r->pull.next_ms))
                 return relay_stop(r);
@@ -538,7 +557,7 @@ int relay_connect_source(relay *r)
                     return RELAY_END;
                 continue;
             }
-            r->pull.attempts++;
+            retry_attempt(&r->pull);
             tlog_info(r->job->task_id, "engine: reconnecting the source (attempt %d of %d)",
                       r->pull.attempts, r->job->retry_count);
         }

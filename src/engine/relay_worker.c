@@ -71,11 +71,8 @@ static int relay_push_failed(relay *r, int i, const char *why)
     snprintf(o->error, sizeof(o->error), "push %s: %s", o->url, why);
     int64_t now = time_mono_ms();
     bool first = !o->retry.failing;
-    if (first)
-        o->retry = (retry_budget){.failing = true, .attempts = 0, .next_ms = now};
-    else
-        o->retry.next_ms = now + r->job->retry_interval_ms;
-    bool retrying = o->retry.attempts < r->job->retry_count;
+    retry_failed(&o->retry, now, r->job->retry_interval_ms);
+    bool retrying = !retry_exhausted(&o->retry, r->job->retry_count);
     if (i == 0) {
         progress_set_error(r->w, o->error);
         r->announced_running = false;
@@ -127,7 +124,7 @@ static int relay_service_outputs(relay *r)
         if (o->up || o->gave_up || start_us / 1000 < o->retry.next_ms)
             continue;
         if (o->retry.failing) {
-            o->retry.attempts++;
+            retry_attempt(&o->retry);
             tlog_info(r->job->task_id, "engine: reconnecting output %d (attempt %d of %d)", i,
                       o->retry.attempts, r->job->retry_count);
         }
@@ -157,7 +154,7 @@ static void relay_output_recovered(relay *r, int i)
         return;
     tlog_info(r->job->task_id, "engine: output %d recovered after %d attempt(s)", i,
               o->retry.attempts);
-    o->retry = (retry_budget){0};
+    retry_recovered(&o->retry, time_mono_ms());
 }
 
 /* ---------- packets ---------- */
@@ -263,7 +260,7 @@ static void relay_pull_recovered(relay *r)
     if (!r->pull.failing)
         return;
     tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)", r->pull.attempts);
-    r->pull = (retry_budget){0};
+    retry_recovered(&r->pull, time_mono_ms());
 }
 
 /* Maps a packet through the timeline and writes it to the outputs. */
@@ -377,6 +374,7 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
         return RELAY_GO;
     }
     r->last_read_us = at_us;
+    r->src_packets++;
     rc = relay_take_packet(r, kind, r->pkt, at_us);
     av_packet_unref(r->pkt);
     return rc;

@@ -22,6 +22,11 @@ typedef struct live_protocol {
     const char *name;
     const char *format; /* input format to skip probing for, NULL = probe */
     void (*options)(AVDictionary **opts, const source_open_args *a);
+    /* FFmpeg's protocol_whitelist: the only protocols this open and every open nested in it
+     * (HLS segments, RTSP's RTP channels, redirects) may use. A tenant's URL never reaches
+     * file, concat, subfile, pipe, data, crypto or tee. */
+    const char *protocols;
+    const char *formats; /* format_whitelist for a probe, NULL = any */
 } live_protocol;
 
 /* rtmp, rtmps: tcp_nodelay reaches TCP through the RTMP layer; no other timeout exists. */
@@ -56,13 +61,26 @@ static void live_rtsp_options(AVDictionary **opts, const source_open_args *a)
         av_dict_set_int(opts, "timeout", a->rw_timeout_us, 0);
 }
 
-static const live_protocol live_rtmp = {"rtmp", "flv", live_rtmp_options};
-static const live_protocol live_http_flv = {"http-flv", "flv", live_http_options};
-static const live_protocol live_hls = {"hls", "hls", live_http_options};
-static const live_protocol live_http = {"http", NULL, live_http_options};
-static const live_protocol live_srt = {"srt", "mpegts", live_srt_options};
-static const live_protocol live_rtsp = {"rtsp", NULL, live_rtsp_options};
-static const live_protocol live_other = {"other", NULL, live_rtmp_options};
+#define NET_HTTP "http,https,tcp,tls"
+#define NET_RTMP "rtmp,rtmps,tcp,tls"
+/* Media containers a downloaded or remote file may be; never a playlist or a list of files
+ * (hls, concat, ffconcat, image2), which would open further URLs. */
+#define FILE_FORMATS "mov,mp4,m4a,3gp,3g2,mj2,flv,mpegts,matroska,webm,avi,aac,mp3"
+
+static const live_protocol live_rtmp = {"rtmp", "flv", live_rtmp_options, NET_RTMP, NULL};
+static const live_protocol live_http_flv = {"http-flv", "flv", live_http_options, NET_HTTP, NULL};
+static const live_protocol live_hls = {"hls", "hls", live_http_options, NET_HTTP, NULL};
+/* A remote file or stream probed by its bytes: a media container or an HLS playlist whose
+ * segments (containers too) come over the same protocols. */
+static const live_protocol live_http = {"http", NULL, live_http_options, NET_HTTP,
+                                        FILE_FORMATS ",hls"};
+static const live_protocol live_srt = {"srt", "mpegts", live_srt_options, "srt", NULL};
+static const live_protocol live_rtsp = {"rtsp", NULL, live_rtsp_options,
+                                        "rtsp,rtsps,rtp,srtp,udp,tcp,tls", "rtsp"};
+/* A VodLocalMode copy in the download cache: only that file, read as a media container. */
+static const live_protocol live_cached = {"cached", NULL, live_rtmp_options, "file", FILE_FORMATS};
+/* Any other scheme (never accepted by validation): nothing may open. */
+static const live_protocol live_refused = {"refused", NULL, live_rtmp_options, "none", "none"};
 
 static bool url_has_scheme(const char *url, const char *scheme)
 {
@@ -77,8 +95,10 @@ static bool url_path_ends_with(const char *url, const char *ext)
     return end > n && url[end - n - 1] == '.' && strncmp(url + end - n, ext, n) == 0;
 }
 
-static const live_protocol *live_protocol_of(const char *url)
+static const live_protocol *live_protocol_of(const char *url, bool cached)
 {
+    if (cached)
+        return &live_cached;
     if (url_has_scheme(url, "rtmp") || url_has_scheme(url, "rtmps"))
         return &live_rtmp;
     if (url_has_scheme(url, "srt"))
@@ -86,7 +106,7 @@ static const live_protocol *live_protocol_of(const char *url)
     if (url_has_scheme(url, "rtsp") || url_has_scheme(url, "rtsps"))
         return &live_rtsp;
     if (!url_has_scheme(url, "http") && !url_has_scheme(url, "https"))
-        return &live_other;
+        return &live_refused;
     if (url_path_ends_with(url, "flv"))
         return &live_http_flv;
     if (url_path_ends_with(url, "m3u8") || url_path_ends_with(url, "m3u"))
@@ -103,7 +123,11 @@ static void source_live_close(engine_source *s)
 static int source_live_fail(engine_source *s, const char *step, int rc, char *err, size_t errlen)
 {
     char why[256];
-    snprintf(err, errlen, "%s: %s", step, engine_averror(rc, why, sizeof(why)));
+    const char *detail = engine_av_error_last();
+    if (strstr(detail, "not on whitelist"))
+        snprintf(err, errlen, "%s: refused by the URL policy: %s", step, detail);
+    else
+        snprintf(err, errlen, "%s: %s", step, engine_averror(rc, why, sizeof(why)));
     source_live_close(s);
     return rc;
 }
@@ -132,6 +156,9 @@ static int source_live_connect(engine_source *s, const source_open_args *a, cons
     if (a->rw_timeout_us > 0)
         av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
     p->options(&opts, a);
+    av_dict_set(&opts, "protocol_whitelist", p->protocols, 0);
+    if (p->formats)
+        av_dict_set(&opts, "format_whitelist", p->formats, 0);
     const AVInputFormat *fmt = p->format ? av_find_input_format(p->format) : NULL;
     int rc = avformat_open_input(&s->ic, a->url, fmt, &opts);
     av_dict_free(&opts);
@@ -148,7 +175,7 @@ static int source_live_open(engine_source *s, const source_open_args *a, char *e
     s->ic->probesize = PROBE_BYTES;
     s->ic->max_analyze_duration = a->probe_us;
     s->ic->fps_probe_size = 0; /* stream copy needs no frame rate guess */
-    const live_protocol *p = live_protocol_of(a->url);
+    const live_protocol *p = live_protocol_of(a->url, a->cached);
     int64_t t0 = time_mono_us();
     int rc = source_live_connect(s, a, p);
     if (rc < 0)

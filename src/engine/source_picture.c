@@ -21,6 +21,12 @@
 #define PIC_VIDEO_KBPS 1000  /* a ceiling: a still picture costs little after its keyframe */
 #define PIC_AUDIO_RATE 44100 /* silence, for destinations that want an audio track */
 #define PIC_AUDIO_KBPS 64
+/* The largest picture decoded: its frames are held whole in memory (a 730 KB PNG may declare
+ * 16000x16000 and need 1 GB); about 8K x 4K. */
+#define PIC_MAX_PIXELS (8192 * 4320)
+/* Only image formats, over http(s) only (nothing nested: see source_live.c). */
+#define PIC_PROTOCOLS "http,https,tcp,tls"
+#define PIC_FORMATS "png_pipe,jpeg_pipe,gif,webp_pipe,bmp_pipe,image2"
 
 typedef struct picture {
     AVCodecContext *enc[MEDIA_KINDS];
@@ -45,11 +51,19 @@ static int pic_decode_first(AVFormatContext *ic, AVFrame *out, char *err, size_t
         snprintf(err, len, "decode: no decoder for %s", avcodec_get_name(par->codec_id));
         return AVERROR_DECODER_NOT_FOUND;
     }
+    if ((int64_t)par->width * par->height > PIC_MAX_PIXELS) {
+        snprintf(err, len, "decode: the picture is %dx%d, larger than %d pixels", par->width,
+                 par->height, PIC_MAX_PIXELS);
+        return AVERROR(EFBIG);
+    }
     AVCodecContext *dc = avcodec_alloc_context3(dec);
     AVPacket *pkt = av_packet_alloc();
     int rc = dc && pkt ? avcodec_parameters_to_context(dc, par) : AVERROR(ENOMEM);
+    AVDictionary *opts = NULL;
+    av_dict_set_int(&opts, "max_pixels", PIC_MAX_PIXELS, 0); /* sizes found only while decoding */
     if (rc >= 0)
-        rc = avcodec_open2(dc, dec, NULL);
+        rc = avcodec_open2(dc, dec, &opts);
+    av_dict_free(&opts);
     if (rc >= 0)
         rc = av_read_frame(ic, pkt);
     if (rc >= 0)
@@ -72,6 +86,8 @@ static int pic_fetch(const source_open_args *a, AVFrame *out, char *err, size_t 
     AVDictionary *opts = NULL;
     if (a->rw_timeout_us > 0)
         av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
+    av_dict_set(&opts, "protocol_whitelist", PIC_PROTOCOLS, 0);
+    av_dict_set(&opts, "format_whitelist", PIC_FORMATS, 0);
     int rc = avformat_open_input(&ic, a->url, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0)

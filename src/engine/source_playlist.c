@@ -112,6 +112,7 @@ static int feed_open_entry(file_feed *f, int index, const char *entry, int64_t o
     const char *url = feed_local_copy(f, index, entry, path, sizeof(path));
     source_open_args a = f->base;
     a.url = url;
+    a.cached = url == path;
     a.interrupt = io_guard_callback(guard);
     io_guard_arm(guard, f->connect_timeout_us);
     src->ops = &source_live_ops;

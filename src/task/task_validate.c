@@ -34,11 +34,26 @@ bool task_url_is_push(const char *url)
     return url_well_formed(url) && has_scheme(url, push);
 }
 
+/* An SRT caller only: mode=listener or rendezvous would make ferryd bind a port. */
+static bool srt_is_caller(const char *url)
+{
+    static const char *const srt[] = {"srt", NULL};
+    const char *q = strchr(url, '?');
+    if (!has_scheme(url, srt) || !q)
+        return true;
+    for (const char *p = q + 1; *p; p += strcspn(p, "&"), p += *p == '&') {
+        if (strncasecmp(p, "mode=", 5) == 0 && strncasecmp(p + 5, "caller", 6) != 0)
+            return false;
+    }
+    return true;
+}
+
 bool task_url_is_source(const char *url, task_source_kind kind)
 {
     static const char *const live[] = {"rtmp", "rtmps", "srt", "http", "https", "rtsp", NULL};
     static const char *const files[] = {"http", "https", NULL};
-    return url_well_formed(url) && has_scheme(url, kind == TASK_SOURCE_LIVE ? live : files);
+    return url_well_formed(url) && has_scheme(url, kind == TASK_SOURCE_LIVE ? live : files) &&
+           srt_is_caller(url);
 }
 
 static int check_sources(const task_spec *s, ferr *err)
@@ -60,6 +75,9 @@ static int check_sources(const task_spec *s, ferr *err)
     if (s->backup_source_url[0] && !task_url_is_source(s->backup_source_url, s->backup_source_kind))
         return ferr_set(err, FERR_SOURCE_URL, "backup_source_url",
                         "backup_source_url is not a valid source URL");
+    if (s->pad_url && s->pad_url[0] && !task_url_is_source(s->pad_url, TASK_SOURCE_FILES))
+        return ferr_set(err, FERR_SOURCE_URL, "pad_url",
+                        "pad_url must be an http:// or https:// file URL");
     return 0;
 }
 

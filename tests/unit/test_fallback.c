@@ -74,6 +74,43 @@ static void test_file_backup_rechecks_after_each_pass(void **state)
     assert_true(fallback_check_due(&f, 3000, true)); /* the file played through */
 }
 
+static void test_pass_rechecks_at_most_once_a_second(void **state)
+{
+    (void)state;
+    fallback f;
+    fallback_init(&f, false, false, true, 60000);
+    assert_true(fallback_failed(&f, 100000));
+    fallback_opened(&f, 100000);
+    assert_true(fallback_check_due(&f, 100040, true)); /* a 40 ms pad played through */
+    fallback_check_started(&f, 100040);
+    fallback_check_failed(&f, 100050);
+    assert_false(fallback_check_due(&f, 100080, true)); /* and again: not yet */
+    assert_false(fallback_check_due(&f, 101039, true));
+    assert_true(fallback_check_due(&f, 101040, true));
+}
+
+static void test_flapping_main_is_rechecked_less_often(void **state)
+{
+    (void)state;
+    fallback f;
+    fallback_init(&f, true, false, false, 2000);
+    int64_t now = 1000000;
+    assert_true(fallback_failed(&f, now));
+    assert_int_equal(f.next_check_ms, now + 2000);
+    int64_t wait = 2000;
+    for (int i = 1; i <= 7; i++) {
+        now = f.next_check_ms;
+        fallback_main_returned(&f, now); /* the try found it back ... */
+        now += 500;
+        assert_true(fallback_failed(&f, now)); /* ... and it failed again at once */
+        wait = wait < 2000 * 32 ? wait * 2 : wait;
+        assert_int_equal(f.next_check_ms, now + wait);
+    }
+    fallback_main_returned(&f, now);
+    assert_true(fallback_failed(&f, now + FALLBACK_STABLE_MS)); /* it held: not a flap */
+    assert_int_equal(f.next_check_ms, now + FALLBACK_STABLE_MS + 2000);
+}
+
 static void test_recheck_floor(void **state)
 {
     (void)state;
@@ -113,6 +150,8 @@ int main(void)
         cmocka_unit_test(test_pad_only),
         cmocka_unit_test(test_live_backup_rechecks_on_interval),
         cmocka_unit_test(test_file_backup_rechecks_after_each_pass),
+        cmocka_unit_test(test_pass_rechecks_at_most_once_a_second),
+        cmocka_unit_test(test_flapping_main_is_rechecked_less_often),
         cmocka_unit_test(test_recheck_floor),
         cmocka_unit_test(test_configure_removes_playing_alternate),
         cmocka_unit_test(test_slot_names),

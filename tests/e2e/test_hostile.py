@@ -1,0 +1,222 @@
+"""test_hostile.py — a hostile tenant against a real ferryd: URLs that would read local files
+(file:, concat:, subfile:, data:, HLS segments pointing at files), pads and live sources that
+would make the relay spin, and a picture that would take all memory. Each gets a clear error,
+nothing reaches the destination, and the daemon stays healthy."""
+
+import os
+import struct
+import time
+import zlib
+
+import pytest
+
+from harness import Api, free_port, iso, live_task, files_task, wait_until, whole_seconds_from_now
+from media import FileServer, ffmpeg
+
+LOCAL_URLS = [
+    "file:///etc/passwd",
+    "concat:http://127.0.0.1:9/a.mp4|file:///etc/passwd",
+    "subfile,,start,0,end,100,,:/etc/passwd",
+    "data:video/mp4;base64,AAAAIGZ0eXBpc29t",
+    "/etc/passwd",
+]
+
+
+def healthy(ferryd):
+    return Api(ferryd.port).raw("GET", "/healthz", token=None)[0] == 200
+
+
+def make_secret_clip(path):
+    """A local MPEG-TS clip: what a tenant would like ferryd to read and push for him."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi",
+           "-i", "sine=frequency=440:sample_rate=44100", "-t", "2", "-c:v", "libx264",
+           "-preset", "ultrafast", "-g", "30", "-c:a", "aac", "-f", "mpegts", path)
+
+
+def headers_only_flv(tmp_path):
+    """An FLV file that opens (H.264 and AAC with their headers) but holds no frame."""
+    full = str(tmp_path / "full.flv")
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine",
+           "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", "flv",
+           full)
+    data = open(full, "rb").read()
+    out, i = bytearray(data[:13]), 13
+    while i + 11 <= len(data):
+        kind, size = data[i], int.from_bytes(data[i + 1:i + 4], "big")
+        body = data[i + 11:i + 11 + size]
+        header = (kind == 18 or (kind == 9 and body[0] & 0xF == 7 and body[1] == 0) or
+                  (kind == 8 and body[0] >> 4 == 10 and body[1] == 0))
+        if header:
+            out += data[i:i + 15 + size]
+        i += 15 + size
+    return bytes(out)
+
+
+def task_body(nginx, field, url):
+    start = whole_seconds_from_now(60)
+    if field == "pad_url":
+        return live_task(nginx, start, start + 60, pad_url=url)
+    if field == "backup_source_url":
+        return live_task(nginx, start, start + 60, backup_source_url=url,
+                         backup_source_type="files")
+    kind = field.split(":")[1]
+    body = live_task(nginx, start, start + 60, source_type=kind, source_urls=[url])
+    if kind == "files":
+        body["source_urls"] = ["http://127.0.0.1:9/a.mp4", url]
+    return body
+
+
+@pytest.mark.parametrize("url", LOCAL_URLS, ids=["file", "concat", "subfile", "data", "path"])
+@pytest.mark.parametrize("field", ["pad_url", "backup_source_url", "source_urls:live",
+                                   "source_urls:files", "source_urls:picture"])
+def test_local_urls_are_refused_at_create(api, nginx, ferryd, field, url):
+    before = api.total()
+    st, doc = api.post("/v1/tasks", task_body(nginx, field, url))
+    assert st == 400, (st, doc)
+    assert doc["error"]["field"] == field.split(":")[0], doc
+    assert api.total() == before
+    assert healthy(ferryd)
+
+
+def test_tencent_backup_vod_url_file_is_refused(api, nginx):
+    """The same rule through a modification: PATCH pad_url to a local file."""
+    tid = api.create_task(**task_body(nginx, "pad_url", "http://127.0.0.1:9/pad.mp4"))["id"]
+    st, doc = api.patch("/v1/tasks/" + tid, {"pad_url": "concat:/etc/passwd|/etc/hosts"})
+    assert st == 400 and doc["error"]["field"] == "pad_url", doc
+    assert api.task(tid)["pad_url"] == "http://127.0.0.1:9/pad.mp4"
+
+
+def test_srt_listener_is_refused(api, nginx):
+    st, doc = api.post("/v1/tasks", task_body(
+        nginx, "source_urls:live", "srt://0.0.0.0:%d?mode=listener" % free_port()))
+    assert st == 400 and doc["error"]["field"] == "source_urls", doc
+
+
+def hls_with_file_segments(secret):
+    return ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            "#EXTINF:2.0,\nfile://%s\n#EXTINF:2.0,\n%s\n#EXT-X-ENDLIST\n" % (secret, secret))
+
+
+@pytest.mark.parametrize("name,local_mode", [("evil.mp4", 1), ("evil.mp4", 0),
+                                             ("evil.m3u8", 0)])
+def test_playlist_cannot_reach_local_files(api, nginx, ferryd, tmp_path, name, local_mode):
+    """An HLS playlist, served as .mp4 (downloaded by VodLocalMode, then opened as a local
+    file) or as .m3u8, whose segments are local files: nothing is read, nothing pushed."""
+    root = tmp_path / "www"
+    os.makedirs(root)
+    secret = str(tmp_path / "secret.ts")
+    make_secret_clip(secret)
+    (root / name).write_text(hls_with_file_segments(secret))
+    files = FileServer(str(root))
+    try:
+        tid = api.create_task(**files_task(nginx, [files.url(name)], vod_local_mode=local_mode,
+                                           loop_count=1, retry_count=0))["id"]
+        done, _ = api.wait_state(tid, ("offline", "finished"), 30)
+        assert done["state"] == "offline", done
+        assert "refused by the URL policy" in done["last_error"], done
+        assert files.gets(name), "the playlist was never fetched"
+        assert nginx.publish_count("dst", "out") == 0, "a local file reached the destination"
+        assert healthy(ferryd)
+    finally:
+        files.stop()
+
+
+def test_empty_pad_is_not_reopened_in_a_loop(api, nginx, ferryd, publisher, tmp_path):
+    """A pad that opens but gives no packet, once the main source is gone: the pad counts as
+    failed, and it is opened again only after the main source was retried (before: 31,000
+    requests in 10 s)."""
+    root = tmp_path / "www"
+    os.makedirs(root)
+    (root / "pad.flv").write_bytes(headers_only_flv(tmp_path))
+    files = FileServer(str(root))
+    try:
+        main = publisher("cam")
+        nginx.wait_published("src", "cam")
+        start = whole_seconds_from_now(1)
+        tid = api.create_task(**live_task(nginx, start, start + 120, retry_count=100,
+                                          retry_interval=1, pad_url=files.url("pad.flv")))["id"]
+        api.wait_state(tid, ("running",), 15)
+        main.kill()
+        wait_until(lambda: files.gets("pad.flv"), 15, what="the pad fetched")
+        n0 = len(files.gets("pad.flv"))
+        time.sleep(10)
+        n = len(files.gets("pad.flv")) - n0
+        assert 1 <= n <= 20, "the pad was fetched %d times in 10 s" % n
+        task = api.task(tid)
+        assert task["state"] == "recovering", task
+        errors = [h.get("detail", "") + h.get("error", "") for h in api.history(tid)]
+        assert any("without a packet" in e for e in errors), api.history(tid)
+        assert healthy(ferryd)
+    finally:
+        files.stop()
+
+
+def test_live_source_that_ends_spends_its_retry_budget(api, nginx, ferryd, tmp_path):
+    """A static .ts as a live source: it ends at once each time. The retry budget is spent
+    across these recoveries and the task goes offline (before: 2,200 reconnects in 10 s,
+    forever, with a history line and a callback each)."""
+    root = tmp_path / "www"
+    os.makedirs(root)
+    make_secret_clip(str(root / "clip.ts"))
+    files = FileServer(str(root))
+    try:
+        start = whole_seconds_from_now(1)
+        body = live_task(nginx, start, start + 120, retry_count=3, retry_interval=1)
+        body["source_urls"] = [files.url("clip.ts")]
+        tid = api.create_task(**body)["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert done["reason"] == "PullStreamFailed", done
+        n = len(files.gets("clip.ts"))
+        # 4 opens (the first and 3 retries); each open's probe makes up to 4 requests
+        assert 2 <= n <= 4 * 4, "clip.ts was fetched %d times" % n
+        rows = api.history(tid)
+        assert len(rows) <= 16, "%d history lines" % len(rows)
+        time.sleep(3)
+        assert len(files.gets("clip.ts")) == n, "fetched again after offline"
+        assert healthy(ferryd)
+    finally:
+        files.stop()
+
+
+def png_bomb(path, side=16000):
+    """A small PNG that declares side x side RGB pixels (all black)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    z = zlib.compressobj(9)
+    row = b"\0" * (1 + 3 * side)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2,
+                                                                  0, 0, 0)))
+        f.write(chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
+    root = tmp_path / "www"
+    os.makedirs(root)
+    png_bomb(str(root / "bomb.png"))
+    assert os.path.getsize(root / "bomb.png") < 1 << 20
+    files = FileServer(str(root))
+    try:
+        start = whole_seconds_from_now(1)
+        body = {"name": "bomb", "source_type": "picture", "source_urls": [files.url("bomb.png")],
+                "destination": nginx.url("dst", "out"), "start_time": iso(start),
+                "end_time": iso(start + 60), "retry_count": 0, "retry_interval": 1}
+        tid = api.create_task(**body)["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert "16000x16000" in done["last_error"], done
+        peak = rss_mb(ferryd.proc.pid)
+        assert peak < 400, "ferryd peaked at %d MB" % peak
+        assert nginx.publish_count("dst", "out") == 0
+        assert healthy(ferryd)
+    finally:
+        files.stop()
