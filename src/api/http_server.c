@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@
 /* Room for the request line, the headers and the read buffer of one connection. Query
  * strings of the cloud dialects can carry 30 source URLs, hence more than the default. */
 #define CONNECTION_MEMORY_LIMIT ((size_t)128 * 1024)
-#define CONNECTION_TIMEOUT_S 30u
+#define CONNECTION_TIMEOUT_S 15u /* a connection idle this long (mid-request too) is closed */
 /* A chunked body over the limit is read and thrown away so that the client still gets its
  * 413; past this much more the connection is simply closed. */
 #define DRAIN_MAX ((size_t)16 * 1024 * 1024)
@@ -530,6 +531,29 @@ static void log_bound(int fd)
     log_info("api: listening on %s port %d", host, port);
 }
 
+/* http_max_connections, within the open-file limit (raised to fit when allowed): each
+ * connection is a descriptor, and the relays need theirs too. */
+static unsigned connection_limit(const config *cfg)
+{
+    rlim_t want = (rlim_t)(cfg->http_max_connections > 16 ? cfg->http_max_connections : 16);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1000;
+    rlim_t need = want * 2 + 1024; /* room for relays, the store and callbacks */
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t fit = rl.rlim_cur > 2048 ? (rl.rlim_cur - 1024) : rl.rlim_cur / 2;
+    if (want > fit) {
+        log_warn("api: http_max_connections %u lowered to %u by the open-file limit",
+                 (unsigned)want, (unsigned)fit);
+        want = fit;
+    }
+    return (unsigned)want;
+}
+
 int api_start(const config *cfg, char *err, size_t errlen)
 {
     if (daemon_handle) {
@@ -550,6 +574,9 @@ int api_start(const config *cfg, char *err, size_t errlen)
         MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, connection_limit(cfg),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(cfg->http_connections_per_ip > 0
+                                                        ? cfg->http_connections_per_ip : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
         MHD_OPTION_URI_LOG_CALLBACK, request_begun, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,

@@ -33,6 +33,8 @@ typedef struct config {
     char data_dir[CONFIG_STR_MAX]; /* where the store lives */
     char log_level[16];
     int http_threads;      /* libmicrohttpd thread pool size */
+    int http_max_connections; /* open API connections at once, all clients */
+    int http_connections_per_ip; /* ... from one address; 0 = no limit */
     int max_body_bytes;    /* larger request bodies are refused */
     int task_quota;        /* default tasks per account */
     int task_window_max_s; /* max EndTime - StartTime */

@@ -2,6 +2,7 @@
  * field. Limits that operators tune (window, retries) come from the config. */
 #include "task/task.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -163,6 +164,30 @@ static int check_watermark(const task_watermark *w, int i, ferr *err)
     return 0;
 }
 
+/* Free-text fields have bounds too: every task, and every history line of it, is stored on
+ * the disk that all accounts share. */
+static int check_sizes(const task_spec *s, ferr *err)
+{
+    static const struct {
+        const char *field;
+        size_t off, max;
+    } bounds[] = {
+        {"region", offsetof(task_spec, region), 64},
+        {"created_by", offsetof(task_spec, created_by), 255},
+        {"updated_by", offsetof(task_spec, updated_by), 255},
+        {"source_protocol", offsetof(task_spec, source_protocol), 32},
+        {"vod_refresh_type", offsetof(task_spec, vod_refresh_type), 32},
+        {"dialect_extra", offsetof(task_spec, dialect_extra), 16384},
+    };
+    for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+        const char *v = *(char *const *)((const char *)s + bounds[i].off);
+        if (v && strlen(v) > bounds[i].max)
+            return ferr_set(err, FERR_INVALID, bounds[i].field, "%s is limited to %zu bytes",
+                            bounds[i].field, bounds[i].max);
+    }
+    return 0;
+}
+
 static int check_misc(const task_spec *s, ferr *err)
 {
     static const char *const http[] = {"http", "https", NULL};
@@ -186,7 +211,8 @@ int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is
     int rc;
     if ((rc = check_sources(s, err)) || (rc = check_destinations(s, err)) ||
         (rc = check_window(s, cfg, now_ms, is_create, err)) || (rc = check_playback(s, err)) ||
-        (rc = check_retries(s, cfg, err)) || (rc = check_misc(s, err)))
+        (rc = check_retries(s, cfg, err)) || (rc = check_misc(s, err)) ||
+        (rc = check_sizes(s, err)))
         return rc;
     return FERR_OK;
 }

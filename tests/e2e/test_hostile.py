@@ -4,6 +4,8 @@ would make the relay spin, and a picture that would take all memory. Each gets a
 nothing reaches the destination, and the daemon stays healthy."""
 
 import os
+import resource
+import socket
 import struct
 import time
 import zlib
@@ -220,3 +222,55 @@ def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
         assert healthy(ferryd)
     finally:
         files.stop()
+
+
+def test_half_open_connections_do_not_lock_others_out(api, ferryd):
+    """1,200 connections from one address (127.0.0.2), each a request that never ends
+    (slowloris), held open while a normal client on 127.0.0.1 keeps working. Before: about
+    1,100 of them made the API, /healthz included, unavailable to everyone."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    held, slowest, connected = [], 0.0, 0
+    try:
+        for i in range(1200):
+            s = socket.socket()
+            s.settimeout(1)
+            try:
+                s.bind(("127.0.0.2", 0))
+                s.connect(("127.0.0.1", ferryd.port))
+                s.send(b"GET /v1/tasks HTTP/1.1\r\nHost: ferry\r\nX-Slow: ")
+                connected += 1
+            except OSError:
+                pass  # refused or closed past the per-address limit: as it should be
+            held.append(s)
+            if i % 100 == 99:
+                t0 = time.time()
+                st, doc = api.get("/v1/tasks")
+                slowest = max(slowest, time.time() - t0)
+                assert st == 200, (i, st, doc)
+                assert healthy(ferryd)
+        assert connected >= 64, "only %d connections were made" % connected
+        assert slowest < 2.0, "the normal client waited %.1f s" % slowest
+    finally:
+        for s in held:
+            s.close()
+
+
+@pytest.mark.parametrize("field,size", [("region", 65), ("created_by", 256),
+                                        ("source_protocol", 33), ("region", 1 << 19)])
+def test_free_text_fields_are_bounded(api, nginx, field, size):
+    """40 tasks with 1 MB in such a field once filled the disk all accounts share."""
+    before = api.total()
+    body = task_body(nginx, "pad_url", "http://127.0.0.1:9/pad.mp4")
+    body[field] = "x" * size
+    st, doc = api.post("/v1/tasks", body)
+    assert st in (400, 413), (st, doc)
+    if st == 400:
+        assert doc["error"]["field"] == field, doc
+    assert api.total() == before
+    body[field] = "x" * (size - 1 if size < 1000 else 8)
+    if field == "source_protocol":
+        body[field] = "rtmp"
+    st, doc = api.post("/v1/tasks", body)
+    assert st == 201, (st, doc)
