@@ -10,6 +10,8 @@ one layer (LAYERS, bottom first). The rules, each one a failure (exit 1):
   sideways  a file includes a file of another part on the same layer;
   interface a file includes a header of another part that is not that part's interface
             (INTERFACES): the other parts see a part only through its interface;
+  bypass    a file includes a part that its part reaches only through another (BYPASS):
+            the API goes through the task service, never to the store or the engine;
   mutual    two files include each other;
   cycle     files, or parts, include each other through a longer loop;
   unplaced  a file matches no part, or an include names no file in src/.
@@ -59,6 +61,11 @@ INTERFACES = {
     "task service": ["task/task.h"],
     "api": ["api/api.h"],
     "ferryd": [],
+}
+
+# Lower parts a part must not include although they are below it: it goes through another.
+BYPASS = {
+    "api": {"store": "task service", "engine": "task service"},
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
@@ -162,7 +169,7 @@ def strongly_connected(nodes, edges):
 
 
 def check_edges(edges, parts, layers):
-    """The rule breaks of single includes: up, sideways, interface."""
+    """The rule breaks of single includes: up, sideways, interface, bypass."""
     problems = []
     for path in sorted(edges):
         for target in sorted(edges[path]):
@@ -179,6 +186,9 @@ def check_edges(edges, parts, layers):
             elif not matches(target, INTERFACES.get(b, [])):
                 problems.append(("interface", f"{path} ({a}) includes {target}, which is not "
                                  f"an interface of {b}"))
+            elif b in BYPASS.get(a, {}):
+                problems.append(("bypass", f"{path} ({a}) includes {target}: {a} reaches {b} "
+                                 f"only through the {BYPASS[a][b]}"))
     return problems
 
 
@@ -275,8 +285,8 @@ def main():
         for kind, text in problems:
             print(f"  {kind:<9} {text}")
         return 1
-    print(f"ok: {len(files)} files, {n_edges} includes; none points up or sideways, "
-          "only interfaces cross parts, no cycle")
+    print(f"ok: {len(files)} files, {n_edges} includes; none points up, sideways or past the "
+          "task service, only interfaces cross parts, no two files include each other, no cycle")
     return 0
 
 
