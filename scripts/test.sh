@@ -108,11 +108,29 @@ record() { # record NAME RC
     fi
 }
 
+# layers: scripts/layers.py, one check: no include in src/ points up a layer or sideways,
+# only interface headers cross parts, no include cycle (the rules: docs/ARCHITECTURE.md).
+layers() {
+    step "include layers"
+    "$PYTHON" scripts/layers.py --quiet
+    local rc=$?
+    if [ "$rc" -eq 0 ]; then
+        tests_passed=$((tests_passed + 1))
+    else
+        tests_failed=$((tests_failed + 1))
+    fi
+    return "$rc"
+}
+
 step "dependencies"
 bash scripts/deps.sh test || {
     echo "dependencies could not be installed" >&2
     exit 1
 }
+
+# The include layers of the sources: no build needed.
+layers
+record "include layers" $?
 
 # Normal build: what users run.
 if build build --buildtype=debugoptimized; then

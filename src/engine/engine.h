@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "task/task.h"
+#include "task/task_model.h"
 
 /* What a worker runs: built by the task service from a task's spec. Strings are copied. */
 typedef struct engine_job {

@@ -4,6 +4,7 @@
 #define FERRY_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +21,7 @@ enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
 #define ENGINE_OUTPUTS 2
 #define ENGINE_ERR_MAX 512
 
-/* ---- the worker record (engine.c owns its lifetime) ---- */
+/* ---- the worker record (engine.c owns its lifetime, progress.c its snapshot) ---- */
 
 /* Bytes and frames per wall-clock second: the rates cover the last RATE_SLOTS - 1
  * complete seconds. */
@@ -31,6 +32,9 @@ typedef struct rate_window {
     int64_t frames[RATE_SLOTS];
     int64_t first_ms; /* monotonic ms of the first packet, 0 = none */
 } rate_window;
+
+/* The bitrate and fps of the window at now_ms (progress.c). */
+void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps);
 
 typedef struct engine_worker {
     struct engine_worker *next;        /* registry list, under the registry lock */
@@ -58,6 +62,8 @@ void *relay_worker_main(void *arg);
 /* FFmpeg log lines from this thread name the task (NULL = none). */
 void engine_log_bind_task(const char *task_id);
 const char *engine_log_task(void);
+/* FFmpeg's log callback, which engine_init installs (engine_log.c). */
+void engine_av_log(void *avcl, int level, const char *fmt, va_list vl);
 
 /* engine.c services for the worker thread. */
 bool worker_stop_requested(const engine_worker *w);
@@ -88,7 +94,7 @@ void progress_set_file(engine_worker *w, const char *url, int index, int64_t dur
                        int loops_done, const char *next_url);
 void progress_set_offset(engine_worker *w, int64_t offset_ms);
 
-/* ---- bounded, interruptible libavformat I/O ---- */
+/* ---- bounded, interruptible libavformat I/O (io_guard.c) ---- */
 
 /* The interrupt callback's state: a deadline armed before every blocking call, and the
  * worker's stop request. One thread at a time uses it: the worker, or during pre-roll the

@@ -10,7 +10,7 @@
 
 #include "common/config.h"
 #include "store/store.h"
-#include "task/task.h"
+#include "task/task_model.h"
 
 /* What happened, in ferry's terms; each dialect's formatter names it its own way. */
 typedef enum {

@@ -4,7 +4,7 @@
 #define FERRY_STORE_H
 
 #include "common/ferr.h"
-#include "task/task.h"
+#include "task/task_model.h"
 
 typedef struct store store;
 

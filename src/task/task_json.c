@@ -1,6 +1,6 @@
 /* task_json.c — the model's JSON form: one field table drives both directions.
  * It is the storage form of a spec and the native API's task body. */
-#include "task/task.h"
+#include "task/task_model.h"
 
 #include <stddef.h>
 #include <stdlib.h>

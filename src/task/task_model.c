@@ -1,6 +1,6 @@
 /* task_model.c — life cycle of the task model: init, deep copy and free of specs and
  * tasks, and the names of states and source kinds. A task's memory lives with the task. */
-#include "task/task.h"
+#include "task/task_model.h"
 
 #include <stdlib.h>
 #include <string.h>

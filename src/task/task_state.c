@@ -1,6 +1,6 @@
 /* task_state.c — the task state machine: which transitions are legal.
  * idle -> running <-> recovering -> offline | finished; paused from any live state. */
-#include "task/task.h"
+#include "task/task_model.h"
 
 bool task_state_is_terminal(task_state s)
 {

@@ -1,6 +1,6 @@
 /* task_validate.c — the rules a task spec must meet, each failure a typed error naming the
  * field. Limits that operators tune (window, retries) come from the config. */
-#include "task/task.h"
+#include "task/task_model.h"
 
 #include <stddef.h>
 #include <string.h>
