@@ -89,12 +89,6 @@ void ali_acs3_signature(const char *secret, const char *sts, char hex[65]);
 ali_sig ali_acs3_verify(const ali_acs3_request *r, const ali_acs3_auth *a, const char *secret,
                         int64_t now_s, char *why, size_t whylen);
 
-/* ---------- nonces (ali_nonce.c) ---------- */
-
-/* Records (key_id, nonce) seen at monotonic second now_s; false when it was already seen in
- * the last 2 * ALI_MAX_SKEW_S seconds (a replay). Bounded memory; thread-safe. */
-bool ali_nonce_fresh(const char *key_id, const char *nonce, int64_t now_s);
-void ali_nonce_reset(void); /* forgets every nonce (tests) */
 
 /* ---------- one call (ali_dialect.c) ---------- */
 

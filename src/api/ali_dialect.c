@@ -2,6 +2,7 @@
  * query and form, authentication and nonces, version, action, throttling, reply envelopes. */
 #include "api/ali.h"
 #include "api/dialect_util.h"
+#include "api/sign_util.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -219,7 +220,7 @@ static int authenticate(ali_call *c, const form_params *query, bool acs3, ferr *
         return rc;
     const char *nonce =
         acs3 ? api_header(req, "x-acs-signature-nonce") : form_get(&c->params, "SignatureNonce");
-    if (!ali_nonce_fresh(key_id, nonce, time_mono_ms() / 1000))
+    if (!sign_nonce_fresh(key_id, nonce, time_mono_ms() / 1000))
         return ferr_set(err, ALI_ERR_NONCE, "", "Specified signature nonce was used already.");
     c->account = a;
     return 0;

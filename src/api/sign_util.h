@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 
@@ -29,5 +30,12 @@ bool sign_lists_header(const char *list, const char *name);
  * every field is there, non-empty and fits, and HEX is 64 lowercase hex digits. */
 int sign_parse_authorization(const char *value, const char *scheme, char *cred, size_t clen,
                              char *headers, size_t hlen, char signature[65]);
+
+/* sign_nonce.c: records (key_id, nonce) seen at monotonic second now_s; false when it was
+ * already seen in the last 2 * ALI_MAX_SKEW_S seconds (a replay). Bounded memory;
+ * thread-safe. Both dialects use it: Alibaba's SignatureNonce, Tencent's legacy Nonce and
+ * the action a TC3 signature was first used for. */
+bool sign_nonce_fresh(const char *key_id, const char *nonce, int64_t now_s);
+void sign_nonce_reset(void); /* forgets every nonce (tests) */
 
 #endif

@@ -59,6 +59,8 @@ static const config_key keys[] = {
     INT("tc_qps_create", tc_qps.create, "50", "Tencent CreateLivePullStreamTask, requests/s"),
     INT("tc_qps_modify", tc_qps.modify, "20", "Tencent ModifyLivePullStreamTask, requests/s"),
     INT("tc_qps_delete", tc_qps.del, "50", "Tencent DeleteLivePullStreamTask, requests/s"),
+    INT("tc3_signed_action", tc3_signed_action, "0",
+        "1: Tencent TC3 requests must list x-tc-action in SignedHeaders"),
     INT("tc_qps_describe", tc_qps.describe, "30",
         "Tencent DescribeLivePullStreamTasks, requests/s"),
     INT("tc_qps_status", tc_qps.status, "20",

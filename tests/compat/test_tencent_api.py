@@ -4,17 +4,19 @@ default HmacSHA256, and their other signing and HTTP modes): every action, the e
 field types of the replies, the exact error codes for bad input and bad signatures,
 account isolation, throttling and the task quota."""
 
+import base64
 import datetime
 import hashlib
 import hmac
 import http.client
 import json
 import time
+import urllib.parse
 
 import pytest
 
 from conftest import ACCOUNTS, ALICE_TC, ALICE_TOKEN, BOB_TC, FERRYD_SETTINGS
-from harness import Ferryd, iso, tail
+from harness import Api, Ferryd, idle_task, iso, tail
 from tcsdk import TcClient, ensure_installed
 
 SDKS = ["v4", "intl"]
@@ -460,10 +462,23 @@ def test_malformed_requests_get_tencent_errors(ferryd):
         assert doc["Response"]["Error"]["Code"] == code, (headers, doc)
 
 
+def d_api(d):
+    """The native API of ferryd d as alice."""
+    return Api(d.port, ALICE_TOKEN)
+
+
 def tc3_request(port, action, body=b"", query="", method="POST", signed=("content-type", "host"),
                 content_type="application/json; charset=utf-8", service="live"):
     """A hand-written TC3 client in the style of Tencent's signature demo: it signs the
     host with its port and whatever headers it is told to."""
+    headers = tc3_headers(port, action, body, query, method, signed, content_type, service)
+    status, doc = raw(port, method, "/" + ("?" + query if query else ""), headers, body)
+    assert status == 200, doc
+    return doc["Response"]
+
+
+def tc3_headers(port, action, body, query, method, signed, content_type, service="live"):
+    """The headers of a TC3-signed request, Authorization included."""
     ts = int(time.time())
     date = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%d")
     headers = {"Host": "127.0.0.1:%d" % port, "Content-Type": content_type,
@@ -482,9 +497,7 @@ def tc3_request(port, action, body=b"", query="", method="POST", signed=("conten
     sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
     headers["Authorization"] = "TC3-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, " \
         "Signature=%s" % (ALICE_TC[0], scope, ";".join(signed), sig)
-    status, doc = raw(port, method, "/" + ("?" + query if query else ""), headers, body)
-    assert status == 200, doc
-    return doc["Response"]
+    return headers
 
 
 def test_hand_written_tc3_clients(ferryd):
@@ -505,6 +518,48 @@ def test_hand_written_tc3_clients(ferryd):
                         content_type="application/json" if method == "POST" else
                         "application/x-www-form-urlencoded")
         assert r.get("Error", {}).get("Code") == code, (query, body, r)
+
+
+def test_required_signed_action_stops_a_replay_as_another_action(tmp_path, api):
+    """The Node SDKs sign only content-type and host, so X-TC-Action is outside the
+    signature: a captured Restart could come back as a Delete. With tc3_signed_action = 1
+    such requests are refused, and those that sign the action work."""
+    d = Ferryd(str(tmp_path / "strict"), ACCOUNTS, dict(FERRYD_SETTINGS, tc3_signed_action=1))
+    d.start()
+    try:
+        tid = d_api(d).create_task(**idle_task())["id"]
+        body = json.dumps({"TaskId": tid, "Operator": "e2e"}).encode()
+        loose = tc3_headers(d.port, "RestartLivePullStreamTask", body, "", "POST",
+                            ("content-type", "host"), "application/json")
+        status, doc = raw(d.port, "POST", "/", loose, body)
+        assert doc["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure", doc
+        signed = tc3_headers(d.port, "RestartLivePullStreamTask", body, "", "POST",
+                             ("content-type", "host", "x-tc-action"), "application/json")
+        status, doc = raw(d.port, "POST", "/", dict(signed), body)
+        assert status == 200 and "Error" not in doc["Response"], doc
+        signed["X-TC-Action"] = "DeleteLivePullStreamTask"  # the replay
+        status, doc = raw(d.port, "POST", "/", signed, body)
+        assert doc["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure", doc
+        assert d_api(d).get("/v1/tasks/" + tid)[0] == 200, "the task was deleted by a replay"
+    finally:
+        d.terminate()
+
+
+def test_a_legacy_signature_is_used_once(ferryd):
+    """A legacy (HmacSHA256) request signs every parameter: sent twice, it is a replay."""
+    params = {"Action": "DescribeLivePullStreamTasks", "Version": "2018-08-01",
+              "SecretId": ALICE_TC[0], "Timestamp": str(int(time.time())), "Nonce": "4242",
+              "SignatureMethod": "HmacSHA256", "Region": "ap-guangzhou"}
+    host = "127.0.0.1:%d" % ferryd.port
+    sts = "POST" + host + "/?" + "&".join("%s=%s" % kv for kv in sorted(params.items()))
+    params["Signature"] = base64.b64encode(hmac.new(ALICE_TC[1].encode(), sts.encode(),
+                                                    hashlib.sha256).digest()).decode()
+    body = urllib.parse.urlencode(params).encode()
+    headers = {"Host": host, "Content-Type": "application/x-www-form-urlencoded"}
+    status, doc = raw(ferryd.port, "POST", "/", headers, body)
+    assert "Error" not in doc["Response"], doc
+    status, doc = raw(ferryd.port, "POST", "/", headers, body)
+    assert doc["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure", doc
 
 
 # ---------------------------------------------------------------- accounts

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "api/ali.h"
+#include "api/sign_util.h"
 #include "common/timeutil.h"
 #include "vectors.h"
 
@@ -204,29 +205,29 @@ static void test_pct(void **state)
 
 static void test_nonces(void **state)
 {
-    ali_nonce_reset();
-    assert_true(ali_nonce_fresh("K1", "n1", 1000));
-    assert_false(ali_nonce_fresh("K1", "n1", 1001));
-    assert_true(ali_nonce_fresh("K2", "n1", 1001)); /* per key */
-    assert_true(ali_nonce_fresh("K1", "n2", 1002));
-    assert_false(ali_nonce_fresh("K1", "n1", 1000 + 2 * ALI_MAX_SKEW_S));
+    sign_nonce_reset();
+    assert_true(sign_nonce_fresh("K1", "n1", 1000));
+    assert_false(sign_nonce_fresh("K1", "n1", 1001));
+    assert_true(sign_nonce_fresh("K2", "n1", 1001)); /* per key */
+    assert_true(sign_nonce_fresh("K1", "n2", 1002));
+    assert_false(sign_nonce_fresh("K1", "n1", 1000 + 2 * ALI_MAX_SKEW_S));
     /* remembered for twice the skew window, then forgotten */
-    assert_true(ali_nonce_fresh("K1", "n1", 1001 + 2 * ALI_MAX_SKEW_S));
-    assert_false(ali_nonce_fresh("K1", "n1", 1002 + 2 * ALI_MAX_SKEW_S));
-    ali_nonce_reset();
+    assert_true(sign_nonce_fresh("K1", "n1", 1001 + 2 * ALI_MAX_SKEW_S));
+    assert_false(sign_nonce_fresh("K1", "n1", 1002 + 2 * ALI_MAX_SKEW_S));
+    sign_nonce_reset();
 }
 
 static void test_nonce_capacity(void **state)
 {
-    ali_nonce_reset();
+    sign_nonce_reset();
     char n[32];
     for (int i = 0; i < 300000; i++) { /* more than the ring holds: the oldest go */
         snprintf(n, sizeof(n), "%d", i);
-        assert_true(ali_nonce_fresh("K", n, 5));
+        assert_true(sign_nonce_fresh("K", n, 5));
     }
-    assert_false(ali_nonce_fresh("K", "299999", 5));
-    assert_true(ali_nonce_fresh("K", "0", 5));
-    ali_nonce_reset();
+    assert_false(sign_nonce_fresh("K", "299999", 5));
+    assert_true(sign_nonce_fresh("K", "0", 5));
+    sign_nonce_reset();
 }
 
 /* ---------- parameter readers ---------- */

@@ -1,6 +1,7 @@
-/* ali_nonce.c — the SignatureNonce replay guard: every (AccessKeyId, nonce) of a verified
+/* sign_nonce.c — the replay guard of signed requests: every (key id, nonce) of a verified
  * request is kept for twice the clock-skew window in a fixed ring with a hash index. */
 #include "api/ali.h"
+#include "api/sign_util.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ static bool seen(const unsigned char d[16])
     return false;
 }
 
-bool ali_nonce_fresh(const char *key_id, const char *nonce, int64_t now_s)
+bool sign_nonce_fresh(const char *key_id, const char *nonce, int64_t now_s)
 {
     unsigned char d[16];
     digest_of(key_id, nonce, d);
@@ -103,7 +104,7 @@ bool ali_nonce_fresh(const char *key_id, const char *nonce, int64_t now_s)
     if (fresh) {
         if (len == CAPACITY) {
             if (!warned)
-                log_warn("alibaba: more than %d signed requests in %d s: the oldest nonces are "
+                log_warn("api: more than %d signed requests in %d s: the oldest nonces are "
                          "forgotten early",
                          CAPACITY, TTL_S);
             warned = true;
@@ -120,7 +121,7 @@ bool ali_nonce_fresh(const char *key_id, const char *nonce, int64_t now_s)
     return fresh;
 }
 
-void ali_nonce_reset(void)
+void sign_nonce_reset(void)
 {
     pthread_mutex_lock(&lock);
     free(ring);
