@@ -119,26 +119,42 @@ int store_task_delete(store *st, const char *id, ferr *err)
 
 /* --- reads --- */
 
+/* A row whose spec cannot be read is quarantined, not an error: it reads as an offline task
+ * with an empty spec (TASK_REASON_QUARANTINED), so that listing and resuming the others go
+ * on, its owner sees it, and it can be deleted. The row itself stays as it is. */
+static int read_spec(sqlite3_stmt *s, task *out, bool *quarantined)
+{
+    *quarantined = task_spec_from_json(&out->spec, col_str(s, 6)) != 0;
+    if (!*quarantined)
+        return 0;
+    task_spec_free(&out->spec);
+    task_spec_init(&out->spec);
+    return out->spec.name ? 0 : -1;
+}
+
 /* Fills out from the current row of a TASK_COLS query. On failure out is left zeroed. */
 static int read_task(sqlite3_stmt *s, task *out, ferr *err)
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->id, sizeof(out->id), "%s", col_str(s, 0));
-    if (task_spec_from_json(&out->spec, col_str(s, 6)) != 0) {
+    bool quarantined;
+    if (read_spec(s, out, &quarantined) != 0) {
         task_spec_free(&out->spec);
         memset(out, 0, sizeof(*out));
-        return ferr_set(err, FERR_INTERNAL, "", "store: task %s: its stored spec is unreadable",
-                        col_str(s, 0));
+        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
     }
     snprintf(out->account, sizeof(out->account), "%s", col_str(s, 1));
     out->dialect = (task_dialect)sqlite3_column_int(s, 2);
-    out->state = (task_state)sqlite3_column_int(s, 3);
+    out->state = quarantined ? TASK_OFFLINE : (task_state)sqlite3_column_int(s, 3);
     out->created_ms = sqlite3_column_int64(s, 7);
     out->updated_ms = sqlite3_column_int64(s, 8);
     out->started_ms = sqlite3_column_int64(s, 9);
     out->exit_ms = sqlite3_column_int64(s, 10);
-    if (task_str_set(&out->reason, col_str(s, 4)) != 0 ||
-        task_str_set(&out->last_error, col_str(s, 5)) != 0) {
+    const char *reason = quarantined ? TASK_REASON_QUARANTINED : col_str(s, 4);
+    const char *error = quarantined ? "the stored task is unreadable: it is quarantined and "
+                                      "runs no more; delete it"
+                                    : col_str(s, 5);
+    if (task_str_set(&out->reason, reason) != 0 || task_str_set(&out->last_error, error) != 0) {
         task_free(out);
         memset(out, 0, sizeof(*out));
         return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");

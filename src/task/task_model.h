@@ -17,6 +17,9 @@
 #define TASK_MAX_WATERMARKS 4
 #define TASK_URL_MAX 2000
 #define TASK_COMMENT_MAX 512
+/* The reason of a stored task whose row cannot be read (the store's quarantine): it is
+ * offline, may be read and deleted, and refuses every other change. */
+#define TASK_REASON_QUARANTINED "Quarantined"
 
 /* Which front end created the task: decides the callback format later on. */
 typedef enum { TASK_DIALECT_NATIVE = 0, TASK_DIALECT_TENCENT, TASK_DIALECT_ALIBABA } task_dialect;

@@ -570,6 +570,12 @@ static void resume_all(void)
     if (store_task_all(svc.st, &all, &n, NULL) != 0)
         return;
     for (int i = 0; i < n; i++) {
+        if (all[i].reason && strcmp(all[i].reason, TASK_REASON_QUARANTINED) == 0) {
+            tlog_error(all[i].id, "the stored task of account %s is unreadable: quarantined, "
+                                  "not resumed (delete it)",
+                       all[i].account);
+            continue;
+        }
         /* A task that was live is recovering until its new worker pushes again. */
         if (all[i].state == TASK_RUNNING) {
             pthread_mutex_lock(&svc.lock);

@@ -107,6 +107,23 @@ static int load_owned(const char *account, const char *id, task *t, ferr *err)
     return rc;
 }
 
+static bool quarantined(const task *t)
+{
+    return t->reason && strcmp(t->reason, TASK_REASON_QUARANTINED) == 0;
+}
+
+/* load_owned for a change: a quarantined task takes none but its deletion. */
+static int load_changeable(const char *account, const char *id, task *t, ferr *err)
+{
+    int rc = load_owned(account, id, t, err);
+    if (rc == 0 && quarantined(t)) {
+        task_free(t);
+        return ferr_set(err, FERR_STATE, "id",
+                        "task %s is quarantined: its stored form is unreadable; delete it", id);
+    }
+    return rc;
+}
+
 static void fill_defaults(task_spec *s)
 {
     if (s->retry_count < 0)
@@ -260,7 +277,7 @@ int task_modify(const char *account, const char *id, const task_spec *new_spec, 
     task t;
     work_type then = WORK_SCHEDULE;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_owned(account, id, &t, err);
+    int rc = load_changeable(account, id, &t, err);
     if (rc == 0) {
         rc = apply_modify(&t, new_spec, &then, err);
         if (rc == 0 && out)
@@ -317,7 +334,7 @@ int task_stop(const char *account, const char *id, ferr *err)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_owned(account, id, &t, err);
+    int rc = load_changeable(account, id, &t, err);
     if (rc == 0) {
         if (t.state == TASK_RUNNING || t.state == TASK_RECOVERING || t.state == TASK_IDLE)
             rc = task_transition(&t, TASK_OFFLINE, "TriggerByUser", "stopped through the API");
@@ -335,7 +352,7 @@ int task_retire(const char *account, const char *id, const char *reason, ferr *e
 {
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_owned(account, id, &t, err);
+    int rc = load_changeable(account, id, &t, err);
     if (rc == 0) {
         if (t.state != TASK_FINISHED)
             rc = task_transition(&t, TASK_FINISHED, reason, "ended through the API");
@@ -353,7 +370,7 @@ int task_restart(const char *account, const char *id, ferr *err)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_owned(account, id, &t, err);
+    int rc = load_changeable(account, id, &t, err);
     if (rc == 0) {
         if (t.state == TASK_FINISHED)
             rc = ferr_set(err, FERR_STATE, "", "the task has finished; move its end_time first");

@@ -6,6 +6,7 @@ nothing reaches the destination, and the daemon stays healthy."""
 import os
 import resource
 import socket
+import sqlite3
 import struct
 import time
 import zlib
@@ -274,3 +275,37 @@ def test_free_text_fields_are_bounded(api, nginx, field, size):
         body[field] = "rtmp"
     st, doc = api.post("/v1/tasks", body)
     assert st == 201, (st, doc)
+
+
+def test_an_unreadable_row_is_quarantined_and_the_others_resume(ferryd, api, bob, nginx,
+                                                                  publisher, viewer):
+    """One task row whose stored spec cannot be read once stopped the resume of every task,
+    silently, and could not be deleted. Now it reads as an offline task (reason Quarantined)
+    that can only be deleted, and the other tasks run on."""
+    main = publisher("cam")
+    nginx.wait_published("src", "cam")
+    out = viewer("dst", "out")
+    start = whole_seconds_from_now(1)
+    good = api.create_task(**live_task(nginx, start, start + 300))["id"]
+    bad = bob.create_task(**task_body(nginx, "pad_url", "http://127.0.0.1:9/pad.mp4"))["id"]
+    api.wait_state(good, ("running",), 15)
+    rc, _ = ferryd.terminate()
+    assert rc == 0
+    db = sqlite3.connect(os.path.join(ferryd.data_dir, "ferry.db"))
+    db.execute("UPDATE tasks SET spec = '{\"source_urls\": [' WHERE id = ?", (bad,))
+    db.commit()
+    db.close()
+    ferryd.start()
+    api.wait_state(good, ("running",), 20)
+    wait_until(lambda: out.count("video") > 0, 20, what="video after the restart")
+    st, doc = bob.get("/v1/tasks")
+    assert st == 200 and [t["id"] for t in doc["tasks"]] == [bad], doc
+    task = bob.task(bad)
+    assert task["state"] == "offline" and task["reason"] == "Quarantined", task
+    st, doc = bob.patch("/v1/tasks/" + bad, {"name": "again"})
+    assert st == 409 and "quarantined" in doc["error"]["message"], (st, doc)
+    st, _ = bob.delete("/v1/tasks/" + bad)
+    assert st in (200, 204)
+    assert bob.get("/v1/tasks/" + bad)[0] == 404
+    assert "quarantined" in open(ferryd.stderr_path).read()
+    main.kill()
