@@ -79,6 +79,8 @@ static const config_key keys[] = {
     INT("callback_timeout", callback_timeout_s, "20", "a callback unanswered this long fails, s"),
     INT("callback_concurrency", callback_concurrency, "32", "callbacks in flight at once"),
     INT("callback_per_host", callback_per_host, "4", "callbacks in flight to one host:port"),
+    INT("callback_per_account", callback_per_account, "8",
+        "callbacks of one account in flight at once; 0 = no limit"),
     INT("callback_dead_retention", callback_dead_retention_s, "604800",
         "events whose retries ran out are removed after this long, s; 0 = kept"),
     STR("callback_allow", callback_allow, "",

@@ -63,6 +63,7 @@ typedef struct config {
     int callback_timeout_s;              /* no answer in this long = a failed try */
     int callback_concurrency;            /* callbacks in flight at once */
     int callback_per_host;               /* of which to one host */
+    int callback_per_account;            /* ... of one account; 0 = no limit */
     int callback_dead_retention_s;       /* dead events are removed after this long */
     char callback_allow[CONFIG_STR_MAX]; /* CIDRs of private targets allowed, a/n,b/n */
     int n_accounts;

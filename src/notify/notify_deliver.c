@@ -182,15 +182,26 @@ static void launch(store_event *ev)
 
 /* ---------- choosing what to send ---------- */
 
-static bool in_flight(int64_t seq, const char *host, int *same_host)
+/* Whether ev is in flight; counts the flights to host and those of ev's account. */
+static bool in_flight(const store_event *ev, const char *host, int *same_host, int *same_account)
 {
-    *same_host = 0;
+    *same_host = *same_account = 0;
     for (flight *f = nt.flights; f; f = f->next) {
-        if (f->ev->seq == seq)
+        if (f->ev->seq == ev->seq)
             return true;
         *same_host += strcmp(f->host, host) == 0;
+        *same_account += strcmp(f->ev->account, ev->account) == 0;
     }
     return false;
+}
+
+/* callback_per_account: one account's receivers that never answer hold at most this many
+ * of the callback_concurrency slots, so other accounts' callbacks still go out. */
+static bool over_limits(int same_host, int same_account)
+{
+    return nt.n_flights >= nt.cfg->callback_concurrency ||
+           same_host >= nt.cfg->callback_per_host ||
+           (nt.cfg->callback_per_account > 0 && same_account >= nt.cfg->callback_per_account);
 }
 
 /* Starts ev (taking it) when it is due, not in flight and within the limits, else frees
@@ -198,13 +209,12 @@ static bool in_flight(int64_t seq, const char *host, int *same_host)
 static void consider(store_event *ev, int64_t now, int64_t *wait)
 {
     char host[HOST_KEY_MAX];
-    int same_host;
+    int same_host, same_account;
     host_key(ev->url, host, sizeof(host));
-    bool busy = in_flight(ev->seq, host, &same_host);
+    bool busy = in_flight(ev, host, &same_host, &same_account);
     if (!busy && ev->next_ms > now && ev->next_ms - now < *wait)
         *wait = ev->next_ms - now;
-    if (busy || ev->next_ms > now || nt.n_flights >= nt.cfg->callback_concurrency ||
-        same_host >= nt.cfg->callback_per_host)
+    if (busy || ev->next_ms > now || over_limits(same_host, same_account))
         store_event_free(ev);
     else
         launch(ev);

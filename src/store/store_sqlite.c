@@ -63,7 +63,7 @@ static const char *const queries[Q_COUNT_OF] = {
                  "created_ms, attempts, next_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)",
     [Q_OB_HEADS] = "SELECT seq, event_id, task_id, account, dialect, type, url, body, attempts, "
                    "created_ms, next_ms FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox "
-                   "WHERE dead = 0 GROUP BY task_id) AND (next_ms, seq) > (?2, ?3) "
+                   "WHERE dead = 0 GROUP BY account, task_id) AND (next_ms, seq) > (?2, ?3) "
                    "ORDER BY next_ms, seq LIMIT ?1",
     [Q_OB_DONE] = "DELETE FROM outbox WHERE seq = ?1",
     [Q_OB_RETRY] = "UPDATE outbox SET attempts = ?2, next_ms = ?3, dead = ?4, last_error = ?5 "

@@ -392,6 +392,39 @@ def test_stuck_receiver_does_not_delay_other_tasks(tmp_path, receiver, metric):
     assert not d.sanitizer_reports(), d.sanitizer_reports()
 
 
+def test_one_accounts_stuck_receivers_do_not_starve_another_account(tmp_path, receiver, metric):
+    """bob's receivers never answer, on as many ports as there are slots (callback_per_host
+    does not stop that): bob holds at most callback_per_account slots and alice's events go
+    out at once. Before: one tenant took all 32 slots, another's callback waited 78 s."""
+    settings = dict(SETTINGS, callback_timeout=20, callback_concurrency=6, callback_per_host=1,
+                    callback_per_account=3)
+    accounts = {"alice": ALICE_TOKEN, "bob": "bob-fairness-token-000000000"}
+    d = Ferryd(str(tmp_path / "ferryd"), accounts, settings).start()
+    holes = [Blackhole() for _ in range(6)]
+    try:
+        bob = Api(d.port, accounts["bob"])
+        for h in holes:
+            make_events(bob, "http://127.0.0.1:%d/stuck" % h.port, 1)
+        wait_until(lambda: sum(len(h.conns) for h in holes) >= 3, 5, 0.05,
+                   what="bob's receivers connected")
+        time.sleep(0.5)
+        held = sum(len(h.conns) for h in holes)
+        assert held == 3, "bob holds %d slots" % held
+        api = Api(d.port, ALICE_TOKEN)
+        t = api.create_task(**idle_task(callback_url=receiver.url("/ok")))
+        t0 = time.time()
+        assert api.patch("/v1/tasks/" + t["id"], {"comment": "a"})[0] == 200
+        receiver.wait(lambda r: len(r.got("/ok")) > 0, 5, "alice's event")
+        delay = receiver.got("/ok")[0]["t"] - t0
+        metric("other account's event delay next to a stuck account (s)", delay)
+        assert delay < 3.0, delay
+    finally:
+        d.terminate()
+        for h in holes:
+            h.close()
+    assert not d.sanitizer_reports(), d.sanitizer_reports()
+
+
 # ---------------------------------------------------------------- dead events
 
 
