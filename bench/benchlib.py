@@ -909,7 +909,10 @@ class Ferryd:
         # "start to live" is measured like ffmpeg's spawn to live.
         settings = {"log_level": "warn", "task_quota": 20000, "retry_interval_min": 1,
                     "max_running_tasks": 5000, "stall_timeout": 10, "connect_timeout": 10,
-                    "preroll": 0}
+                    "preroll": 0,
+                    # the peers run on loopback, which the address policy refuses unless
+                    # allowed
+                    "source_allow": "127.0.0.0/8", "destination_allow": "127.0.0.0/8"}
         settings.update(extra or {})
         with open(self.conf, "w") as f:
             for k, v in settings.items():

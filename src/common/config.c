@@ -2,6 +2,8 @@
  * parser for `key = value` files with [account NAME] sections. */
 #include "common/config.h"
 
+#include "common/addr_policy.h"
+
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -85,12 +87,25 @@ static const config_key keys[] = {
         "events whose retries ran out are removed after this long, s; 0 = kept"),
     STR("callback_allow", callback_allow, "",
         "private/loopback callback targets allowed, CIDRs: 10.0.0.0/8,::1/128"),
+    STR("source_allow", source_allow, "",
+        "private/loopback sources allowed (pulls, files, pictures), CIDRs"),
+    STR("destination_allow", destination_allow, "",
+        "private/loopback push destinations allowed, CIDRs"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
+/* An *_allow key holds CIDRs, each of which must parse. */
+static bool allow_value_ok(const char *key, const char *value)
+{
+    size_t n = strlen(key);
+    return n < 6 || strcmp(key + n - 6, "_allow") != 0 || addr_list_valid(value);
+}
+
 static int set_key(void *base, const config_key *k, const char *value)
 {
+    if (!allow_value_ok(k->name, value))
+        return -1;
     char *field = (char *)base + k->offset;
     if (k->type == KEY_STR) {
         if (strlen(value) >= k->size)
@@ -141,6 +156,9 @@ static int set_account_key(config_account *a, const char *key, const char *value
         {"ali_access_key_id", a->ali_key_id, sizeof(a->ali_key_id)},
         {"ali_access_key_secret", a->ali_key_secret, sizeof(a->ali_key_secret)},
         {"callback_secret", a->callback_secret, sizeof(a->callback_secret)},
+        {"source_allow", a->source_allow, sizeof(a->source_allow)},
+        {"destination_allow", a->destination_allow, sizeof(a->destination_allow)},
+        {"callback_allow", a->callback_allow, sizeof(a->callback_allow)},
     };
     struct {
         const char *name;
@@ -163,7 +181,7 @@ static int set_account_key(config_account *a, const char *key, const char *value
     }
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (strcmp(fields[i].name, key) == 0) {
-            if (strlen(value) >= fields[i].size)
+            if (strlen(value) >= fields[i].size || !allow_value_ok(key, value))
                 return -1;
             strcpy(fields[i].dst, value);
             return 0;
@@ -269,4 +287,18 @@ const config_account *config_find_account(const config *c, const char *name)
 int config_account_quota(const config *c, const config_account *a)
 {
     return a && a->task_quota > 0 ? a->task_quota : c->task_quota;
+}
+
+void config_allow_list(const config *c, const char *account, int direction, char *out,
+                       size_t len)
+{
+    const config_account *a = account ? config_find_account(c, account) : NULL;
+    const char *global = direction == ADDR_SOURCE        ? c->source_allow
+                         : direction == ADDR_DESTINATION ? c->destination_allow
+                                                         : c->callback_allow;
+    const char *own = !a                                 ? ""
+                      : direction == ADDR_SOURCE        ? a->source_allow
+                      : direction == ADDR_DESTINATION ? a->destination_allow
+                                                        : a->callback_allow;
+    snprintf(out, len, "%s%s%s", global, global[0] && own[0] ? "," : "", own);
 }

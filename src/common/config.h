@@ -26,6 +26,10 @@ typedef struct config_account {
     config_tc_qps tc_qps;                 /* Tencent per-action rates; 0 = the global one */
     int ali_qps;                          /* Alibaba rate of each action; 0 = the global one */
     char callback_secret[CONFIG_STR_MAX]; /* HMAC key of native callbacks; "" = unsigned */
+    /* CIDRs of special addresses this account may reach too (added to the global lists) */
+    char source_allow[CONFIG_STR_MAX];
+    char destination_allow[CONFIG_STR_MAX];
+    char callback_allow[CONFIG_STR_MAX];
 } config_account;
 
 typedef struct config {
@@ -66,6 +70,8 @@ typedef struct config {
     int callback_per_account;            /* ... of one account; 0 = no limit */
     int callback_dead_retention_s;       /* dead events are removed after this long */
     char callback_allow[CONFIG_STR_MAX]; /* CIDRs of private targets allowed, a/n,b/n */
+    char source_allow[CONFIG_STR_MAX];      /* ... of sources (pulls, files, pictures) */
+    char destination_allow[CONFIG_STR_MAX]; /* ... of push destinations */
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;
@@ -83,5 +89,10 @@ void config_print_keys(FILE *out);
 const config_account *config_find_account_by_token(const config *c, const char *token);
 const config_account *config_find_account(const config *c, const char *name);
 int config_account_quota(const config *c, const config_account *a);
+
+/* The CIDR allow list of direction d (addr_policy.h) for account (NULL = none): the global
+ * list and the account's own, joined. */
+void config_allow_list(const config *c, const char *account, int direction, char *out,
+                       size_t len);
 
 #endif

@@ -141,6 +141,18 @@ static void worker_free(engine_worker *w)
     free(w);
 }
 
+/* The addresses the job's account may reach, each direction. */
+static void worker_policies(engine_worker *w)
+{
+    static const char *const keys[2] = {"source_allow", "destination_allow"};
+    for (int d = ADDR_SOURCE; d <= ADDR_DESTINATION; d++) {
+        w->policy[d].key = keys[d];
+        if (w->job.config)
+            config_allow_list(w->job.config, w->job.account, d, w->policy[d].allow,
+                              sizeof(w->policy[d].allow));
+    }
+}
+
 static engine_worker *worker_new(const engine_job *job)
 {
     engine_worker *w = calloc(1, sizeof(*w));
@@ -161,6 +173,7 @@ static engine_worker *worker_new(const engine_job *job)
         return NULL;
     }
     job_apply_defaults(&w->job);
+    worker_policies(w);
     w->progress.active = true;
     snprintf(w->progress.source_url, sizeof(w->progress.source_url), "%s", w->job.sources[0]);
     snprintf(w->progress.source_role, sizeof(w->progress.source_role), "main");

@@ -11,6 +11,7 @@
 /* What a worker runs: built by the task service from a task's spec. Strings are copied. */
 typedef struct engine_job {
     char task_id[TASK_ID_MAX];
+    char account[TASK_ACCOUNT_MAX]; /* its address allow lists add to the global ones */
     task_source_kind kind;
     int n_sources;
     const char *sources[TASK_MAX_SOURCES];

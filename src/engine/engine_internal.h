@@ -11,6 +11,7 @@
 
 #include <libavformat/avformat.h>
 
+#include "common/addr_policy.h"
 #include "engine/engine.h"
 #include "engine/file_cache.h"
 #include "engine/playlist.h"
@@ -36,6 +37,12 @@ typedef struct rate_window {
 /* The bitrate and fps of the window at now_ms (progress.c). */
 void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps);
 
+/* The address policy of one direction of a relay (common/addr_policy.h). */
+typedef struct net_policy {
+    char allow[2 * CONFIG_STR_MAX]; /* the global and the account's CIDRs */
+    const char *key;                /* "source_allow" or "destination_allow", for errors */
+} net_policy;
+
 typedef struct engine_worker {
     struct engine_worker *next;        /* registry list, under the registry lock */
     struct engine_worker *predecessor; /* the worker this one replaced: joined first */
@@ -45,6 +52,7 @@ typedef struct engine_worker {
     atomic_llong stop_at_us; /* 0, or the monotonic time engine_stop asked */
     uint64_t generation;
     engine_job job; /* strings owned by the worker */
+    net_policy policy[2]; /* [ADDR_SOURCE], [ADDR_DESTINATION] of the job's account */
 
     pthread_mutex_t wake_lock; /* interruptible waits between attempts */
     pthread_cond_t wake;
@@ -128,7 +136,18 @@ typedef struct source_open_args {
     int64_t connect_timeout_us; /* for protocols with a connect timeout of their own */
     int64_t probe_us;           /* how much stream time may be read to find the streams */
     bool cached;                /* url is a local copy in the download cache */
+    const net_policy *policy;   /* the addresses it may reach (net_guard.c) */
 } source_open_args;
+
+/* ---- the address policy on every open (net_guard.c) ---- */
+
+/* Checks the host of url against p; 0 (pinned: the URL to open, opts: what goes with it)
+ * or -1 with why. NULL p allows everything. */
+int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t plen,
+                    AVDictionary **opts, char *why, size_t len);
+/* Every URL ic opens (nested ones too) passes p, with no HTTP redirect followed; p must
+ * outlive ic. */
+void net_guard_install(AVFormatContext *ic, const net_policy *p);
 
 typedef struct source_ops {
     const char *name;

@@ -2,7 +2,10 @@
  * downloads to NAME.part.N renamed when complete, mtime as the LRU clock, eviction by size. */
 #include "engine/file_cache.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +17,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/addr_policy.h"
 
 #define STALE_PART_S 3600    /* a .part file this old was left by a crash */
 #define CONNECT_TIMEOUT_S 10 /* download connect timeout */
@@ -146,6 +151,8 @@ static void cache_evict(const file_cache_conf *conf, const char *keep, int64_t r
 /* ---------- download ---------- */
 
 typedef struct download {
+    const char *allow;
+    char refused[160]; /* why a connect was refused, "" when none was */
     FILE *f;
     int64_t written, max_bytes;
     file_cache_cancel_fn cancel;
@@ -172,8 +179,34 @@ static int download_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_of
     return dl->cancel && dl->cancel(dl->cancel_ctx) ? 1 : 0;
 }
 
+/* Every connect of a download, redirects too, goes to an address the policy allows: the
+ * one libcurl resolved and is about to use. */
+static curl_socket_t download_socket(void *opaque, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    download *dl = opaque;
+    const void *addr =
+        a->family == AF_INET    ? (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr
+        : a->family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
+                                : NULL;
+    if (!addr || !addr_allowed(a->family, addr, dl->allow)) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (addr)
+            inet_ntop(a->family, addr, ip, sizeof(ip));
+        snprintf(dl->refused, sizeof(dl->refused),
+                 "refused by the address policy: %s is a %s address, not in source_allow", ip,
+                 addr ? addr_special_kind(a->family, addr) : "unknown");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static void download_setup(CURL *c, const char *url, download *dl, char *curl_err)
 {
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, download_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, dl);
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* no proxy from the environment: it would be
+                                                the address checked */
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"); /* never file: or others */
@@ -212,7 +245,9 @@ static int download_to(const char *url, const char *tmp, download *dl, char *err
     bool closed = fclose(dl->f) == 0;
     if (rc == CURLE_OK && closed)
         return 0;
-    if (dl->too_big)
+    if (dl->refused[0])
+        snprintf(err, errlen, "cache: download: %s", dl->refused);
+    else if (dl->too_big)
         snprintf(err, errlen, "cache: the file is larger than the cache (%lld bytes)",
                  (long long)dl->max_bytes);
     else
@@ -245,7 +280,10 @@ int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_canc
     char tmp[1300];
     snprintf(tmp, sizeof(tmp), "%s.part.%d.%u", path, (int)getpid(),
              atomic_fetch_add(&part_serial, 1));
-    download dl = {.max_bytes = conf->max_bytes, .cancel = cancel, .cancel_ctx = cancel_ctx};
+    download dl = {.max_bytes = conf->max_bytes,
+                   .cancel = cancel,
+                   .cancel_ctx = cancel_ctx,
+                   .allow = conf->allow};
     if (download_to(url, tmp, &dl, err, errlen) != 0)
         return -1;
     /* room first, then the rename, in one step: the complete files never pass the bound */

@@ -182,9 +182,26 @@ static void writer_arm(output_queue *q, int64_t timeout_us, int64_t stop_grace_u
 
 /* ---------- the writer thread ---------- */
 
+/* The destination's host passes the address policy of the task's account. */
+static int writer_check_address(output_queue *q, char *why, size_t len)
+{
+    char pinned[TASK_URL_MAX + 64], reason[256];
+    AVDictionary *unused = NULL;
+    int rc = net_guard_check(&q->w->policy[ADDR_DESTINATION], q->url, pinned, sizeof(pinned),
+                             &unused, reason, sizeof(reason));
+    av_dict_free(&unused);
+    if (rc != 0)
+        snprintf(why, len, "connect: %s", reason);
+    return rc;
+}
+
 static void writer_open(output_queue *q, bool expect_video)
 {
     char why[ENGINE_ERR_MAX];
+    if (writer_check_address(q, why, sizeof(why)) != 0) {
+        writer_failed(q, why);
+        return;
+    }
     writer_arm(q, q->connect_timeout_us, 0);
     AVIOInterruptCB cb = {.callback = writer_interrupt, .opaque = q};
     int rc = output_rtmp_open(&q->out, q->url, &q->shape, cb, q->rw_timeout_us, why, sizeof(why));

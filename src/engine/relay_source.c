@@ -191,6 +191,7 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
         .rw_timeout_us = (int64_t)r->job->stall_timeout_ms * 1000,
         .connect_timeout_us = (int64_t)r->job->connect_timeout_ms * 1000,
         .probe_us = relay_probe_us(r),
+        .policy = &r->w->policy[ADDR_SOURCE],
     };
 }
 

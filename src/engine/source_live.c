@@ -124,7 +124,10 @@ static int source_live_fail(engine_source *s, const char *step, int rc, char *er
 {
     char why[256];
     const char *detail = engine_av_error_last();
-    if (strstr(detail, "not on whitelist"))
+    const char *policy = strstr(detail, "refused by the address policy");
+    if (policy)
+        snprintf(err, errlen, "%s: %s", step, policy);
+    else if (strstr(detail, "not on whitelist"))
         snprintf(err, errlen, "%s: refused by the URL policy: %s", step, detail);
     else
         snprintf(err, errlen, "%s: %s", step, engine_averror(rc, why, sizeof(why)));
@@ -148,6 +151,19 @@ static int source_live_pick_streams(engine_source *s)
     return v >= 0 || a >= 0 ? 0 : AVERROR_STREAM_NOT_FOUND;
 }
 
+/* RTSP connects on its own, past the io_open hook: its host is checked first. */
+static int live_rtsp_check(const source_open_args *a)
+{
+    char pinned[TASK_URL_MAX + 64], why[256];
+    AVDictionary *unused = NULL;
+    int rc = net_guard_check(a->policy, a->url, pinned, sizeof(pinned), &unused, why, sizeof(why));
+    av_dict_free(&unused);
+    if (rc == 0)
+        return 0;
+    av_log(NULL, AV_LOG_ERROR, "%s\n", why);
+    return AVERROR(EACCES);
+}
+
 /* Connects and reads the stream headers: the format named by the protocol skips a probe
  * that would wait for 2 KB of live data. */
 static int source_live_connect(engine_source *s, const source_open_args *a, const live_protocol *p)
@@ -160,7 +176,10 @@ static int source_live_connect(engine_source *s, const source_open_args *a, cons
     if (p->formats)
         av_dict_set(&opts, "format_whitelist", p->formats, 0);
     const AVInputFormat *fmt = p->format ? av_find_input_format(p->format) : NULL;
-    int rc = avformat_open_input(&s->ic, a->url, fmt, &opts);
+    net_guard_install(s->ic, a->policy);
+    int rc = p == &live_rtsp ? live_rtsp_check(a) : 0; /* RTSP opens no AVIOContext */
+    if (rc == 0)
+        rc = avformat_open_input(&s->ic, a->url, fmt, &opts);
     av_dict_free(&opts);
     return rc;
 }

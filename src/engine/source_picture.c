@@ -88,6 +88,7 @@ static int pic_fetch(const source_open_args *a, AVFrame *out, char *err, size_t 
         av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
     av_dict_set(&opts, "protocol_whitelist", PIC_PROTOCOLS, 0);
     av_dict_set(&opts, "format_whitelist", PIC_FORMATS, 0);
+    net_guard_install(ic, a->policy);
     int rc = avformat_open_input(&ic, a->url, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0)

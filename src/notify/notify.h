@@ -62,14 +62,11 @@ store_event *notify_event_rows(const config *cfg, const task *t, notify_event *e
 /* The native payload (docs/api.md); also the fallback of dialects without a formatter. */
 json_t *notify_native_format(const task *t, const notify_event *ev, const config_account *acct);
 
-/* --- delivery policy (notify_policy.c): pure functions --- */
+/* --- delivery policy (notify_policy.c): pure functions; the addresses a callback may
+ * reach are common/addr_policy.h's (callback_allow) --- */
 /* After the try number `attempts` (1 = the first) failed at now_ms: when to try again, or
  * *dead when the retries (cfg->callback_retry_count after the first try) are used up. */
 int64_t notify_retry_at(const config *cfg, int attempts, int64_t now_ms, bool *dead);
-/* True when an address may be called back: public, or inside one of the allow list's
- * CIDRs ("127.0.0.1/32, ::1/128"). Loopback, private, link-local, unspecified, multicast
- * and other special addresses are refused otherwise. */
-bool notify_addr_allowed(int family, const void *addr, const char *allow);
 /* "sha256=" and the lowercase hex HMAC-SHA256 of body under secret (out: 72 bytes). */
 void notify_sign(const char *secret, const char *body, size_t len, char out[72]);
 

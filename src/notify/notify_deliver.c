@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "common/addr_policy.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -62,13 +63,15 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
         addr = &((const struct sockaddr_in *)&a->addr)->sin_addr;
     else if (a->family == AF_INET6)
         addr = &((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
-    if (!addr || !notify_addr_allowed(a->family, addr, nt.cfg->callback_allow)) {
+    char allow[2 * CONFIG_STR_MAX];
+    config_allow_list(nt.cfg, f->ev->account, ADDR_CALLBACK, allow, sizeof(allow));
+    if (!addr || !addr_allowed(a->family, addr, allow)) {
         char text[INET6_ADDRSTRLEN] = "?";
         if (addr)
             inet_ntop(a->family, addr, text, sizeof(text));
         snprintf(f->refused, sizeof(f->refused),
-                 "refused: %s is a private, loopback or link-local address not in callback_allow",
-                 text);
+                 "refused: %s is a %s address not in callback_allow", text,
+                 addr ? addr_special_kind(a->family, addr) : "unknown");
         return CURL_SOCKET_BAD;
     }
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);

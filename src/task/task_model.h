@@ -162,6 +162,12 @@ int task_source_kind_parse(const char *name, task_source_kind *out);
 /* Validates a complete spec against the rules and the config's limits, at time now_ms.
  * is_create: creation also demands EndTime > now. Returns FERR_OK or a typed error. */
 int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is_create, ferr *err);
+/* The address policy where it is known without a lookup: a source or destination whose host
+ * is an IP literal or localhost in a special range (loopback, private, link-local, ...) not
+ * allow-listed for account is refused, naming the field and the rule. Names are checked
+ * when opened; callbacks when delivered. */
+int task_validate_addresses(const task_spec *s, const config *cfg, const char *account,
+                            ferr *err);
 /* URL scheme checks the dialects share. */
 bool task_url_is_push(const char *url); /* rtmp:// or rtmps:// with a host */
 bool task_url_is_source(const char *url, task_source_kind kind);

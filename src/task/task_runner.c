@@ -196,6 +196,7 @@ static void build_job(const task *t, int64_t push_at, engine_job *job)
         .config = svc.cfg,
     };
     snprintf(job->task_id, sizeof(job->task_id), "%s", t->id);
+    snprintf(job->account, sizeof(job->account), "%s", t->account);
     for (int i = 0; i < s->n_sources; i++)
         job->sources[i] = s->source_urls[i];
 }

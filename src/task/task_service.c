@@ -175,6 +175,8 @@ int task_create(const char *account, task_dialect dialect, const task_spec *spec
     int rc = new_task(&t, account, dialect, spec, want_id, err);
     if (rc == 0)
         rc = task_validate(&t.spec, svc.cfg, time_now_ms(), true, err);
+    if (rc == 0)
+        rc = task_validate_addresses(&t.spec, svc.cfg, account, err);
     pthread_mutex_lock(&svc.lock);
     if (rc == 0)
         rc = check_quota(account, err);
@@ -245,6 +247,8 @@ static int apply_modify(task *t, const task_spec *new_spec, work_type *then, fer
     fill_defaults(&next);
     bool window_moved = next.end_ms != t->spec.end_ms;
     int rc = task_validate(&next, svc.cfg, time_now_ms(), window_moved, err);
+    if (rc == 0)
+        rc = task_validate_addresses(&next, svc.cfg, t->account, err);
     if (rc != 0) {
         task_spec_free(&next);
         return rc;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/addr_policy.h"
+
 static bool has_scheme(const char *url, const char *const *schemes)
 {
     for (; *schemes; schemes++) {
@@ -215,4 +217,44 @@ int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is
         (rc = check_sizes(s, err)))
         return rc;
     return FERR_OK;
+}
+
+/* One URL against the direction's list; 0 or the error. */
+static int check_address(const char *url, const char *allow, const char *key, int code,
+                         const char *field, ferr *err)
+{
+    char host[256], why[200];
+    int port;
+    if (!url || !url[0] || !addr_url_host(url, host, sizeof(host), &port))
+        return 0;
+    if (addr_literal_checked(host, allow, key, why, sizeof(why)) >= 0)
+        return 0;
+    return ferr_set(err, code, field, "%s: %s", field, why);
+}
+
+int task_validate_addresses(const task_spec *s, const config *cfg, const char *account,
+                            ferr *err)
+{
+    char src[2 * CONFIG_STR_MAX], dst[2 * CONFIG_STR_MAX];
+    config_allow_list(cfg, account, ADDR_SOURCE, src, sizeof(src));
+    config_allow_list(cfg, account, ADDR_DESTINATION, dst, sizeof(dst));
+    int rc = 0;
+    for (int i = 0; i < s->n_sources && !rc; i++)
+        rc = check_address(s->source_urls[i], src, "source_allow", FERR_SOURCE_URL,
+                           "source_urls", err);
+    if (!rc)
+        rc = check_address(s->backup_source_url, src, "source_allow", FERR_SOURCE_URL,
+                           "backup_source_url", err);
+    if (!rc)
+        rc = check_address(s->pad_url, src, "source_allow", FERR_SOURCE_URL, "pad_url", err);
+    for (int i = 0; i < s->n_watermarks && !rc; i++)
+        rc = check_address(s->watermarks[i].picture_url, src, "source_allow", FERR_WATERMARK,
+                           "watermarks", err);
+    if (!rc)
+        rc = check_address(s->dst_url, dst, "destination_allow", FERR_DST_URL, "destination",
+                           err);
+    if (!rc)
+        rc = check_address(s->backup_dst_url, dst, "destination_allow", FERR_BACKUP_DST_URL,
+                           "backup_destination", err);
+    return rc; /* callbacks: refused at delivery, with the reason in the task's history */
 }

@@ -3,17 +3,19 @@
 would make the relay spin, and a picture that would take all memory. Each gets a clear error,
 nothing reaches the destination, and the daemon stays healthy."""
 
+import http.server
 import os
 import resource
 import socket
 import sqlite3
 import struct
+import threading
 import time
 import zlib
 
 import pytest
 
-from harness import Api, free_port, iso, live_task, files_task, wait_until, whole_seconds_from_now
+from harness import Api, Blackhole, free_port, iso, live_task, files_task, wait_until, whole_seconds_from_now
 from media import FileServer, ffmpeg
 
 LOCAL_URLS = [
@@ -309,3 +311,183 @@ def test_an_unreadable_row_is_quarantined_and_the_others_resume(ferryd, api, bob
     assert bob.get("/v1/tasks/" + bad)[0] == 404
     assert "quarantined" in open(ferryd.stderr_path).read()
     main.kill()
+
+
+# ---------------------------------------------------------------- the address policy
+
+
+class Redirector:
+    """An HTTP server on 127.0.0.2 (the one address these tests allow): every GET of a
+    path in `routes` answers with that body, any other GET redirects to `target`."""
+
+    def __init__(self, target, routes=None):
+        rec = self
+        self.gets = []
+        self.target, self.routes = target, dict(routes or {})
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                rec.gets.append(self.path)
+                body = rec.routes.get(self.path)
+                if body is None:
+                    self.send_response(302)
+                    self.send_header("Location", rec.target + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.2:%d%s" % (self.httpd.server_address[1], path)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def loopback_name():
+    """A host name (not localhost) that resolves to 127.0.0.1 here: the machine's own."""
+    name = socket.gethostname()
+    addrs = {a[4][0] for a in socket.getaddrinfo(name, None)}
+    if addrs != {"127.0.0.1"}:
+        pytest.skip("%s resolves to %s, not only to 127.0.0.1" % (name, sorted(addrs)))
+    return name
+
+
+POLICY = dict(source_allow="127.0.0.2/32", destination_allow="127.0.0.0/8")
+
+
+@pytest.mark.ferryd_settings(source_allow="", destination_allow="")
+@pytest.mark.parametrize("field,url,kind", [
+    ("source_urls", "rtmp://127.0.0.1/src/cam", "loopback"),
+    ("source_urls", "http://169.254.169.254/latest/meta-data/", "link-local"),
+    ("source_urls", "rtmp://localhost/src/cam", "loopback"),
+    ("pad_url", "http://[::1]:8080/pad.mp4", "loopback"),
+    ("destination", "rtmp://10.0.0.1/live/out", "private"),
+    ("destination", "rtmp://192.168.1.10:1935/live/out", "private"),
+    ("destination", "rtmps://[fd00::1]/live/out", "private"),
+])
+def test_special_addresses_are_refused_at_create(api, ferryd, field, url, kind):
+    start = whole_seconds_from_now(60)
+    body = {"source_type": "live", "source_urls": ["rtmp://203.0.114.1/src/cam"],
+            "destination": "rtmp://203.0.114.1/live/out", "start_time": iso(start),
+            "end_time": iso(start + 60)}
+    body[field] = [url] if field == "source_urls" else url
+    before = api.total()
+    st, doc = api.post("/v1/tasks", body)
+    assert st == 400, (st, doc)
+    assert doc["error"]["field"] == field, doc
+    key = "destination_allow" if field == "destination" else "source_allow"
+    assert kind in doc["error"]["message"] and key in doc["error"]["message"], doc
+    assert api.total() == before
+    assert healthy(ferryd)
+
+
+@pytest.mark.ferryd_settings(**POLICY)
+@pytest.mark.parametrize("local_mode", [0, 1])
+def test_a_redirect_to_loopback_is_not_followed(api, nginx, ferryd, local_mode):
+    """An allowed file server redirects to a loopback listener that records connections:
+    nobody connects there, whether FFmpeg streams the file or the cache downloads it."""
+    trap = Blackhole()
+    red = Redirector("http://127.0.0.1:%d" % trap.port)
+    try:
+        tid = api.create_task(**files_task(nginx, [red.url("/a.mp4")], loop_count=1,
+                                           retry_count=0, vod_local_mode=local_mode))["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert red.gets, "the allowed server was never asked"
+        time.sleep(0.5)
+        assert trap.conns == [], "ferryd connected to the loopback listener"
+        errors = " ".join(h.get("detail", "") for h in api.history(tid))
+        assert "refused by the address policy: 127.0.0.1 is a loopback address" in errors
+        assert healthy(ferryd)
+    finally:
+        red.stop()
+        trap.close()
+
+
+def test_a_redirect_to_an_allowed_address_is_followed(api, nginx, ferryd, tmp_path):
+    """Redirects are followed, each hop checked: 127.0.0.2 sends the player to the file
+    server on 127.0.0.1, which this config allows, and the file plays."""
+    root = tmp_path / "www"
+    os.makedirs(root)
+    make_secret_clip(str(root / "a.ts"))
+    files = FileServer(str(root))
+    red = Redirector(files.url("").rstrip("/"))
+    try:
+        tid = api.create_task(**files_task(nginx, [red.url("/a.ts")], loop_count=1,
+                                           retry_count=0))["id"]
+        done, _ = api.wait_state(tid, ("finished", "offline"), 30)
+        assert done["state"] == "finished", done
+        assert files.gets("a.ts") and nginx.publish_count("dst", "out") == 1
+    finally:
+        red.stop()
+        files.stop()
+
+
+@pytest.mark.ferryd_settings(**POLICY)
+def test_hls_segments_on_loopback_are_not_fetched(api, nginx, ferryd):
+    trap = Blackhole()
+    seg = "http://127.0.0.1:%d/seg%%d.ts" % trap.port
+    playlist = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                "#EXT-X-KEY:METHOD=AES-128,URI=\"http://127.0.0.1:%d/key\"\n" % trap.port +
+                "".join("#EXTINF:2.0,\n%s\n" % (seg % i) for i in range(3)) + "#EXT-X-ENDLIST\n")
+    red = Redirector("http://127.0.0.1:%d" % trap.port, {"/live.m3u8": playlist.encode()})
+    try:
+        start = whole_seconds_from_now(1)
+        body = live_task(nginx, start, start + 60, retry_count=0)
+        body["source_urls"] = [red.url("/live.m3u8")]
+        tid = api.create_task(**body)["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert "/live.m3u8" in red.gets
+        time.sleep(0.5)
+        assert trap.conns == [], "ferryd fetched a segment or key from loopback"
+        assert nginx.publish_count("dst", "out") == 0
+    finally:
+        red.stop()
+        trap.close()
+
+
+@pytest.mark.ferryd_settings(source_allow="127.0.0.0/8", destination_allow="127.0.0.2/32")
+def test_a_destination_name_on_a_refused_address(api, nginx, ferryd, publisher):
+    """A destination host name that resolves to loopback (not allowed for destinations
+    here): the task fails naming the rule, and the listener sees no connection."""
+    name = loopback_name()
+    trap = Blackhole()
+    publisher("cam")
+    nginx.wait_published("src", "cam")
+    try:
+        start = whole_seconds_from_now(1)
+        body = live_task(nginx, start, start + 60, retry_count=0)
+        body["destination"] = "rtmp://%s:%d/live/out" % (name, trap.port)
+        tid = api.create_task(**body)["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert ("refused by the address policy: 127.0.0.1 is a loopback address, not in "
+                "destination_allow") in done["last_error"], done
+        assert trap.conns == []
+    finally:
+        trap.close()
+
+
+@pytest.mark.ferryd_settings(**POLICY)
+def test_a_source_name_on_a_refused_address(api, nginx, ferryd):
+    name = loopback_name()
+    trap = Blackhole()
+    try:
+        start = whole_seconds_from_now(1)
+        body = live_task(nginx, start, start + 60, retry_count=0)
+        body["source_urls"] = ["rtmp://%s:%d/src/cam" % (name, trap.port)]
+        tid = api.create_task(**body)["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert "refused by the address policy" in done["last_error"], done
+        assert trap.conns == []
+    finally:
+        trap.close()

@@ -588,6 +588,10 @@ class Ferryd:
         self.proc = None
         self.runs = 0
         self.stderr_paths = []
+        # Everything runs on loopback, which the address policy refuses unless allowed:
+        # the tests allow it explicitly (a test may narrow it again).
+        settings = dict({"source_allow": "127.0.0.0/8", "destination_allow": "127.0.0.0/8"},
+                        **settings)
         with open(self.config, "w") as f:
             for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))

@@ -16,6 +16,7 @@
 #include "api/ali.h"
 #include "api/tc.h"
 #include "common/config.h"
+#include "common/addr_policy.h"
 #include "notify/notify.h"
 #include "task/task.h"
 
@@ -97,9 +98,9 @@ static bool allowed(const char *text, const char *allow)
 {
     unsigned char a[16];
     if (inet_pton(AF_INET, text, a) == 1)
-        return notify_addr_allowed(AF_INET, a, allow);
+        return addr_allowed(AF_INET, a, allow);
     assert_int_equal(inet_pton(AF_INET6, text, a), 1);
-    return notify_addr_allowed(AF_INET6, a, allow);
+    return addr_allowed(AF_INET6, a, allow);
 }
 
 static void test_address_guard(void **state)

@@ -1,0 +1,162 @@
+/* net_guard.c — every connection a relay opens passes the address policy: FFmpeg's opens,
+ * those nested in them (HLS playlists, segments and keys) and each redirect they meet. */
+#include "engine/engine_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <libavutil/opt.h>
+
+#include "common/addr_policy.h"
+
+/* Checks the host of url against p (no host: nothing to check, the protocol whitelist
+ * decides). A plain http name is pinned: pinned is url with the checked address in place of
+ * the name, which goes in a Host header, so the connection goes where the check looked. */
+int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t plen,
+                    AVDictionary **opts, char *why, size_t len)
+{
+    char host[256], ip[64];
+    int port;
+    snprintf(pinned, plen, "%s", url);
+    if (!p || !strstr(url, "://") || !addr_url_host(url, host, sizeof(host), &port))
+        return 0;
+    int lit = addr_literal_checked(host, p->allow, p->key, why, len);
+    if (lit <= 0)
+        return lit;
+    if (addr_resolve_checked(host, p->allow, p->key, ip, sizeof(ip), why, len) != 0)
+        return -1;
+    const char *at = strstr(url, host);
+    if (strncasecmp(url, "http://", 7) != 0 || !at || strchr(ip, ':'))
+        return 0; /* TLS names the host itself; rtmp's tcUrl does too: resolved again */
+    char header[320];
+    if (port)
+        snprintf(header, sizeof(header), "Host: %s:%d\r\n", host, port);
+    else
+        snprintf(header, sizeof(header), "Host: %s\r\n", host);
+    av_dict_set(opts, "headers", header, 0);
+    snprintf(pinned, plen, "%.*s%s%s", (int)(at - url), url, ip, at + strlen(host));
+    return 0;
+}
+
+#define MAX_HOPS 5         /* redirects followed, each to a checked address */
+#define HOP_TIMEOUT_MS 10000 /* the question where a URL redirects to */
+
+/* Opens url when its host passes p, with the context's protocol whitelist handed down and
+ * no HTTP redirect followed inside FFmpeg (its target would go unchecked). */
+static int open_checked(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                        AVDictionary **opts)
+{
+    char pinned[TASK_URL_MAX + 64], why[256];
+    if (net_guard_check(s->opaque, url, pinned, sizeof(pinned), opts, why, sizeof(why)) != 0) {
+        av_log(s, AV_LOG_ERROR, "%s\n", why);
+        return AVERROR(EACCES);
+    }
+    if (s->protocol_whitelist)
+        av_dict_set(opts, "protocol_whitelist", s->protocol_whitelist, 0);
+    av_dict_set(opts, "max_redirects", "0", 0);
+    return avio_open2(pb, pinned, flags, &s->interrupt_callback, opts);
+}
+
+static int hop_cancelled(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const AVIOInterruptCB *cb = ctx;
+    return cb->callback && cb->callback(cb->opaque) ? 1 : 0;
+}
+
+/* A connect of the question, to an address p allows (libcurl's resolved one). */
+static curl_socket_t hop_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    const net_policy *p = ctx;
+    const void *addr = a->family == AF_INET
+                           ? (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr
+                           : (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr;
+    if ((a->family != AF_INET && a->family != AF_INET6) || !addr_allowed(a->family, addr, p->allow))
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Ends the question at the first byte of a body: only the status line and headers matter. */
+static size_t hop_body(char *data, size_t size, size_t n, void *ctx)
+{
+    return 0;
+}
+
+/* Where an http(s) URL that FFmpeg could not open redirects to, asked with a GET that
+ * follows nothing and reads no body (not HEAD: some servers answer it differently);
+ * false when it does not redirect. */
+static bool redirect_target(AVFormatContext *s, const char *url, char *out, size_t len)
+{
+    CURL *c = curl_easy_init();
+    char *loc = NULL;
+    long status = 0;
+    if (!c)
+        return false;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hop_body);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)HOP_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, hop_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s->opaque);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, hop_cancelled);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s->interrupt_callback);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_perform(c); /* a body cut short is no failure here */
+    bool found = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+                 status >= 300 && status < 400 &&
+                 curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc &&
+                 strlen(loc) < len;
+    if (found)
+        snprintf(out, len, "%s", loc);
+    curl_easy_cleanup(c);
+    return found;
+}
+
+static bool is_http(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* AVFormatContext.io_open: the policy (s->opaque) on every URL the demuxer opens; a
+ * redirect is followed here, hop by hop, each target checked like the first URL. */
+static int guarded_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                           AVDictionary **options)
+{
+    char hop[TASK_URL_MAX + 1];
+    snprintf(hop, sizeof(hop), "%s", url);
+    for (int n = 0;; n++) {
+        AVDictionary *opts = NULL;
+        if (options)
+            av_dict_copy(&opts, *options, 0);
+        int rc = open_checked(s, pb, hop, flags, &opts);
+        if (options && rc >= 0) {
+            av_dict_free(options);
+            *options = opts;
+        } else {
+            av_dict_free(&opts);
+        }
+        char next[TASK_URL_MAX + 1];
+        if (rc != AVERROR(EIO) || !is_http(hop) || !redirect_target(s, hop, next, sizeof(next)))
+            return rc;
+        if (n == MAX_HOPS) {
+            av_log(s, AV_LOG_ERROR, "more than %d redirects\n", MAX_HOPS);
+            return rc;
+        }
+        snprintf(hop, sizeof(hop), "%s", next);
+    }
+}
+
+void net_guard_install(AVFormatContext *ic, const net_policy *p)
+{
+    if (!p)
+        return;
+    ic->opaque = (void *)p;
+    ic->io_open = guarded_io_open;
+}
