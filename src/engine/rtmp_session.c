@@ -268,11 +268,12 @@ static int on_status(rtmp_session *s, const amf_value *args, rtmp_event *ev)
     const amf_value *info = amf_item(args, 3, AMF_OBJECT);
     const char *code = amf_get_str(info, "code"), *level = amf_get_str(info, "level");
     bool play = s->role == RTMP_ROLE_PLAY;
-    if (code_is(code, play ? "NetStream.Play.Start" : "NetStream.Publish.Start")) {
+    const char *start = play ? "NetStream.Play.Start" : "NetStream.Publish.Start";
+    if (code_is(code, start)) {
         if (s->state != S_STARTING)
             return 0;
         s->state = S_READY;
-        *ev = (rtmp_event){.type = RTMP_EV_READY, .text = code};
+        *ev = (rtmp_event){.type = RTMP_EV_READY, .text = start};
         return 1;
     }
     if (code_is(code, "NetStream.Play.UnpublishNotify") || code_is(code, "NetStream.Play.Stop") ||
