@@ -247,7 +247,7 @@ static int rd_complete(rtmp_reader *r, rtmp_msg *msg)
                       .type = cs->type,
                       .stream_id = cs->stream_id,
                       .timestamp = cs->ts,
-                      .data = cs->buf,
+                      .data = cs->buf ? cs->buf : (const uint8_t *)"", /* never NULL */
                       .len = cs->len};
     cs->got = 0;
     r->cur = NULL;

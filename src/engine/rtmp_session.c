@@ -207,7 +207,7 @@ static int on_connected(rtmp_session *s)
 static int on_stream_created(rtmp_session *s, const amf_value *args)
 {
     const amf_value *id = amf_item(args, 3, AMF_NUMBER);
-    if (!id || id->num < 0 || id->num > 0xffffffff)
+    if (!id || !(id->num >= 0 && id->num <= 0xffffffff)) /* NaN fails too */
         return RTMP_ERR_MALFORMED;
     s->stream_id = (uint32_t)id->num;
     s->state = S_STARTING;
