@@ -22,13 +22,13 @@ typedef struct cat {
     int fd;
     FILE *flv;       /* play: where tags go; publish: where they come from */
     double deadline; /* play: when to stop */
-    bool ready, done;
+    bool connected, ready, done;
     int rc;
     /* publish */
     uint8_t *tag;
     size_t tag_len, tag_cap;
     uint8_t tag_type;
-    uint32_t tag_ts, first_ts;
+    uint32_t tag_ts, first_ts, last_ts;
     bool have_tag, have_first, eof;
     double start;
     unsigned long counts[32];
@@ -139,11 +139,18 @@ static double publish_due(cat *c)
         }
         if (c->eof)
             return -1;
-        if (!c->have_first) {
+        bool av = c->tag_type == RTMP_MSG_AUDIO || c->tag_type == RTMP_MSG_VIDEO;
+        int32_t step = (int32_t)(c->tag_ts - c->last_ts);
+        if (av && (!c->have_first || step > 1000 || step < -1000)) {
+            /* the pace follows audio and video (not metadata) and restarts after a jump,
+             * such as sequence headers at 0 before media that starts later */
             c->first_ts = c->tag_ts;
+            c->start = now_s();
             c->have_first = true;
         }
-        double due = c->start + (double)(c->tag_ts - c->first_ts) / 1000.0 - now_s();
+        if (av)
+            c->last_ts = c->tag_ts;
+        double due = !av ? 0 : c->start + (int32_t)(c->tag_ts - c->first_ts) / 1000.0 - now_s();
         if (due > 0)
             return due;
         if (rtmp_session_send(&c->s, c->tag_type, c->tag_ts, c->tag, c->tag_len) != 0) {
@@ -170,7 +177,7 @@ static void on_event(cat *c, const rtmp_event *ev)
         flv_write_tag(c->flv, &ev->msg);
         break;
     case RTMP_EV_GONE:
-        finish(c, 0, "source gone", ev->text);
+        finish(c, 0, ev->text, NULL); /* "source gone: <why>" */
         break;
     case RTMP_EV_ERROR:
         finish(c, 1, "error", ev->text);
@@ -182,6 +189,10 @@ static void on_readable(cat *c)
 {
     uint8_t buf[65536];
     ssize_t n = read(c->fd, buf, sizeof(buf));
+    if (!c->connected && n < 0 && errno == ECONNREFUSED) {
+        finish(c, 1, "error", "cannot connect: connection refused");
+        return;
+    }
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         finish(c, c->ready && c->s.role == RTMP_ROLE_PLAY ? 0 : 1, "connection closed",
                n < 0 ? strerror(errno) : "by the server");
@@ -201,6 +212,16 @@ static void on_readable(cat *c)
 
 static void on_writable(cat *c)
 {
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (!c->connected && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr) {
+        char what[300];
+        snprintf(what, sizeof(what), "cannot connect to %s:%d: %s", c->s.url.host,
+                 c->s.url.port, strerror(soerr));
+        finish(c, 1, "error", what);
+        return;
+    }
+    c->connected = true;
     ssize_t n = write(c->fd, c->s.out.data, c->s.out.len);
     if (n > 0)
         rtmp_buf_consume(&c->s.out, (size_t)n);
@@ -245,7 +266,7 @@ static void run(cat *c)
             finish(c, 1, "error", strerror(errno));
         if (p.revents & POLLOUT)
             on_writable(c);
-        if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        if (!c->done && (p.revents & (POLLIN | POLLHUP | POLLERR)))
             on_readable(c);
         if (c->eof && c->s.out.len == 0)
             finish(c, 0, "published the whole file", NULL);
