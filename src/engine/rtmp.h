@@ -32,8 +32,8 @@ void rtmp_buf_free(rtmp_buf *b);
 
 /* ---------- AMF0 ---------- */
 
-#define AMF_MAX_DEPTH 16       /* nesting of objects and arrays */
-#define AMF_MAX_ITEMS 65536    /* members of one object or array */
+#define AMF_MAX_DEPTH 16    /* nesting of objects and arrays */
+#define AMF_MAX_ITEMS 65536 /* members of one object or array */
 
 typedef enum {
     AMF_NUMBER = 0x00,
@@ -51,13 +51,13 @@ typedef enum {
 
 typedef struct amf_value {
     amf_type type;
-    double num;      /* number; date: ms since the epoch */
-    int16_t tz;      /* date */
+    double num; /* number; date: ms since the epoch */
+    int16_t tz; /* date */
     bool boolean;
-    char *str;       /* string, long string: NUL-terminated copy */
-    size_t len;      /* its length */
-    size_t n;        /* object, ECMA array, strict array: members */
-    char **keys;     /* object, ECMA array: member names (NUL-terminated) */
+    char *str;   /* string, long string: NUL-terminated copy */
+    size_t len;  /* its length */
+    size_t n;    /* object, ECMA array, strict array: members */
+    char **keys; /* object, ECMA array: member names (NUL-terminated) */
     struct amf_value *items;
 } amf_value;
 
@@ -112,17 +112,17 @@ typedef struct rtmp_msg {
     uint32_t csid;
     uint8_t type;
     uint32_t stream_id;
-    uint32_t timestamp; /* ms, 32 bits (wraps after 49 days) */
+    uint32_t timestamp;  /* ms, 32 bits (wraps after 49 days) */
     const uint8_t *data; /* valid until the next call on the reader */
     size_t len;
 } rtmp_msg;
 
 typedef struct rtmp_chunk_stream {
     uint32_t csid;
-    bool has_header, ext;       /* ext: its last header carried an extended timestamp */
+    bool has_header, ext; /* ext: its last header carried an extended timestamp */
     uint8_t type;
     uint32_t stream_id, len, ts, delta, ts_field;
-    uint8_t *buf;               /* the message being reassembled */
+    uint8_t *buf; /* the message being reassembled */
     size_t got, cap;
 } rtmp_chunk_stream;
 
@@ -164,8 +164,8 @@ int rtmp_write_message(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *msg);
 /* Writes Set Chunk Size and switches the writer to it. */
 int rtmp_write_chunk_size(rtmp_writer *w, rtmp_buf *out, uint32_t size);
 int rtmp_write_control(rtmp_writer *w, rtmp_buf *out, uint8_t type, uint32_t value);
-int rtmp_write_user_control(rtmp_writer *w, rtmp_buf *out, uint16_t event, uint32_t a,
-                            uint32_t b, bool has_b);
+int rtmp_write_user_control(rtmp_writer *w, rtmp_buf *out, uint16_t event, uint32_t a, uint32_t b,
+                            bool has_b);
 
 /* ---------- the client handshake ---------- */
 
@@ -180,16 +180,16 @@ typedef struct rtmp_handshake {
 /* Writes C0+C1. */
 int rtmp_handshake_start(rtmp_handshake *h, rtmp_buf *out);
 /* Takes S0+S1+S2; 1 when done (C2 written to out), 0 for more, <0 with err. */
-int rtmp_handshake_feed(rtmp_handshake *h, const uint8_t *p, size_t n, size_t *used,
-                        rtmp_buf *out, char *err, size_t errlen);
+int rtmp_handshake_feed(rtmp_handshake *h, const uint8_t *p, size_t n, size_t *used, rtmp_buf *out,
+                        char *err, size_t errlen);
 
 /* ---------- URLs ---------- */
 
 typedef struct rtmp_url {
     char host[256];
     int port;
-    bool tls;        /* rtmps */
-    char app[512];   /* with a query on the app, as nginx expects */
+    bool tls;      /* rtmps */
+    char app[512]; /* with a query on the app, as nginx expects */
     char tc_url[1024];
     char stream[1024]; /* with its query */
 } rtmp_url;
@@ -232,12 +232,10 @@ int rtmp_session_init(rtmp_session *s, rtmp_role role, const char *url);
 void rtmp_session_free(rtmp_session *s);
 /* Takes server bytes until an event (1, *ev), all n are taken (0), or an error (<0, an
  * RTMP_EV_ERROR in *ev). *used counts the bytes taken. Replies land in s->out. */
-int rtmp_session_feed(rtmp_session *s, const uint8_t *p, size_t n, size_t *used,
-                      rtmp_event *ev);
+int rtmp_session_feed(rtmp_session *s, const uint8_t *p, size_t n, size_t *used, rtmp_event *ev);
 /* Publish role, after READY: one audio, video or data message (an onMetaData data
  * message is sent as @setDataFrame). */
-int rtmp_session_send(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *data,
-                      size_t len);
+int rtmp_session_send(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *data, size_t len);
 /* Publish role: FCUnpublish and deleteStream. */
 int rtmp_session_close(rtmp_session *s);
 
@@ -247,20 +245,20 @@ int rtmp_session_close(rtmp_session *s);
 #define FLV_SOUND_AAC 10
 
 typedef struct rtmp_flv_tag {
-    uint8_t type;     /* RTMP_MSG_AUDIO or RTMP_MSG_VIDEO */
-    int codec;        /* video codec id (7 = AVC) or sound format (10 = AAC) */
+    uint8_t type;        /* RTMP_MSG_AUDIO or RTMP_MSG_VIDEO */
+    int codec;           /* video codec id (7 = AVC) or sound format (10 = AAC) */
     uint8_t audio_flags; /* the low nibble of an audio tag header (rate, size, channels) */
     bool keyframe;
     bool seq_header;
-    bool end_of_seq;  /* AVC end of sequence */
-    int32_t cts;      /* AVC composition time offset (pts - dts), ms */
+    bool end_of_seq; /* AVC end of sequence */
+    int32_t cts;     /* AVC composition time offset (pts - dts), ms */
     const uint8_t *payload;
     size_t len;
 } rtmp_flv_tag;
 
 /* Reads the headers of an audio or video tag body. */
-int rtmp_flv_parse(uint8_t type, const uint8_t *body, size_t len, rtmp_flv_tag *tag,
-                   char *err, size_t errlen);
+int rtmp_flv_parse(uint8_t type, const uint8_t *body, size_t len, rtmp_flv_tag *tag, char *err,
+                   size_t errlen);
 /* Appends the tag body for tag to out. */
 int rtmp_flv_build(rtmp_buf *out, const rtmp_flv_tag *tag);
 

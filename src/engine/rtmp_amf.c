@@ -50,8 +50,7 @@ static double amf_read_double(const uint8_t *p)
 static int amf_read_str(amf_in *in, int lenbytes, char **out, size_t *len)
 {
     if (!amf_has(in, (size_t)lenbytes))
-        return amf_fail(in, RTMP_ERR_MALFORMED, "AMF string length cut short at byte %zu",
-                        in->pos);
+        return amf_fail(in, RTMP_ERR_MALFORMED, "AMF string length cut short at byte %zu", in->pos);
     size_t k = amf_be(in->p + in->pos, lenbytes);
     in->pos += (size_t)lenbytes;
     if (!amf_has(in, k))
@@ -125,9 +124,8 @@ static int amf_read_strict(amf_in *in, amf_value *v, int depth)
     uint32_t count = amf_be(in->p + in->pos, 4);
     in->pos += 4;
     if (count > in->n - in->pos) /* every member takes at least one byte */
-        return amf_fail(in, RTMP_ERR_MALFORMED,
-                        "AMF strict array declares %u members in %zu bytes", count,
-                        in->n - in->pos);
+        return amf_fail(in, RTMP_ERR_MALFORMED, "AMF strict array declares %u members in %zu bytes",
+                        count, in->n - in->pos);
     for (uint32_t i = 0; i < count; i++) {
         int rc = amf_grow(in, v, false);
         if (rc != 0)

@@ -222,8 +222,8 @@ static int rd_control(rtmp_reader *r, const rtmp_msg *m)
         m->type != RTMP_MSG_WINDOW_ACK)
         return 0;
     if (m->len < 4)
-        return rd_fail(r, RTMP_ERR_MALFORMED, "protocol control message %d of %zu bytes",
-                       m->type, m->len);
+        return rd_fail(r, RTMP_ERR_MALFORMED, "protocol control message %d of %zu bytes", m->type,
+                       m->len);
     uint32_t v = be(m->data, 4);
     if (m->type == RTMP_MSG_SET_CHUNK_SIZE) {
         if (v == 0 || v > 0x7fffffff)
@@ -351,8 +351,7 @@ static size_t put_first_header(rtmp_writer *w, uint8_t *h, const rtmp_msg *m, bo
     if (*ext)
         put_be(h + k, field, 4), k += 4;
     if (l)
-        *l = (struct rtmp_last_header){true, m->type, m->stream_id, (uint32_t)m->len,
-                                       m->timestamp};
+        *l = (struct rtmp_last_header){true, m->type, m->stream_id, (uint32_t)m->len, m->timestamp};
     return k;
 }
 
@@ -403,8 +402,8 @@ int rtmp_write_chunk_size(rtmp_writer *w, rtmp_buf *out, uint32_t size)
     return rc;
 }
 
-int rtmp_write_user_control(rtmp_writer *w, rtmp_buf *out, uint16_t event, uint32_t a,
-                            uint32_t b, bool has_b)
+int rtmp_write_user_control(rtmp_writer *w, rtmp_buf *out, uint16_t event, uint32_t a, uint32_t b,
+                            bool has_b)
 {
     uint8_t d[10];
     put_be(d, event, 2);

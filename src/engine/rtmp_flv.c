@@ -13,8 +13,7 @@ static int flv_fail(char *err, size_t errlen, const char *what, size_t len)
     return RTMP_ERR_MALFORMED;
 }
 
-static int flv_parse_video(const uint8_t *b, size_t len, rtmp_flv_tag *t, char *err,
-                           size_t errlen)
+static int flv_parse_video(const uint8_t *b, size_t len, rtmp_flv_tag *t, char *err, size_t errlen)
 {
     if (len < 1)
         return flv_fail(err, errlen, "video", len);
@@ -36,8 +35,7 @@ static int flv_parse_video(const uint8_t *b, size_t len, rtmp_flv_tag *t, char *
     return 0;
 }
 
-static int flv_parse_audio(const uint8_t *b, size_t len, rtmp_flv_tag *t, char *err,
-                           size_t errlen)
+static int flv_parse_audio(const uint8_t *b, size_t len, rtmp_flv_tag *t, char *err, size_t errlen)
 {
     if (len < 1)
         return flv_fail(err, errlen, "audio", len);
@@ -56,8 +54,8 @@ static int flv_parse_audio(const uint8_t *b, size_t len, rtmp_flv_tag *t, char *
     return 0;
 }
 
-int rtmp_flv_parse(uint8_t type, const uint8_t *body, size_t len, rtmp_flv_tag *tag,
-                   char *err, size_t errlen)
+int rtmp_flv_parse(uint8_t type, const uint8_t *body, size_t len, rtmp_flv_tag *tag, char *err,
+                   size_t errlen)
 {
     memset(tag, 0, sizeof(*tag));
     tag->type = type;

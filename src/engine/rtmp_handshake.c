@@ -29,8 +29,8 @@ int rtmp_handshake_start(rtmp_handshake *h, rtmp_buf *out)
     return rtmp_buf_append(out, c, sizeof(c));
 }
 
-int rtmp_handshake_feed(rtmp_handshake *h, const uint8_t *p, size_t n, size_t *used,
-                        rtmp_buf *out, char *err, size_t errlen)
+int rtmp_handshake_feed(rtmp_handshake *h, const uint8_t *p, size_t n, size_t *used, rtmp_buf *out,
+                        char *err, size_t errlen)
 {
     *used = 0;
     if (h->state != HS_SENT) {

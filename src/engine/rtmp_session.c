@@ -94,8 +94,7 @@ int rtmp_url_parse(const char *url, rtmp_url *u, char *err, size_t errlen)
 
 /* ---------- sending commands ---------- */
 
-static int send_amf(rtmp_session *s, uint32_t csid, uint32_t sid, uint8_t type,
-                    const rtmp_buf *b)
+static int send_amf(rtmp_session *s, uint32_t csid, uint32_t sid, uint8_t type, const rtmp_buf *b)
 {
     rtmp_msg m = {.csid = csid, .type = type, .stream_id = sid, .data = b->data, .len = b->len};
     return rtmp_write_message(&s->wr, &s->out, &m);
@@ -138,7 +137,8 @@ static int send_connect(rtmp_session *s)
     rc = rc ? rc : amf_put_object_start(&b);
     rc = rc ? rc : put_prop_str(&b, "app", s->url.app);
     rc = rc ? rc : put_prop_str(&b, "type", "nonprivate");
-    rc = rc ? rc : put_prop_str(&b, "flashVer", pub ? "FMLE/3.0 (compatible; ferry)" : "LNX 9,0,124,2");
+    rc = rc ? rc
+            : put_prop_str(&b, "flashVer", pub ? "FMLE/3.0 (compatible; ferry)" : "LNX 9,0,124,2");
     rc = rc ? rc : put_prop_str(&b, "tcUrl", s->url.tc_url);
     if (!pub) {
         rc = rc ? rc : amf_put_key(&b, "fpad");
@@ -243,9 +243,11 @@ static int on_error(rtmp_session *s, const amf_value *args, rtmp_event *ev)
         return 0; /* releaseStream and FCPublish are optional; many servers refuse them */
     const amf_value *info = amf_item(args, 3, AMF_OBJECT);
     const char *code = amf_get_str(info, "code");
-    const char *what = t == TXN_CONNECT ? "connect" : t == s->create_txn ? "createStream" : "command";
-    return fail(s, ev, RTMP_ERR_SERVER, "server refused %s: %s%s%s%s", what,
-                code ? code : "_error", code ? " (" : "", describe(info, ""), code ? ")" : "");
+    const char *what = t == TXN_CONNECT     ? "connect"
+                       : t == s->create_txn ? "createStream"
+                                            : "command";
+    return fail(s, ev, RTMP_ERR_SERVER, "server refused %s: %s%s%s%s", what, code ? code : "_error",
+                code ? " (" : "", describe(info, ""), code ? ")" : "");
 }
 
 static int gone(rtmp_session *s, rtmp_event *ev, const char *why)
@@ -343,8 +345,8 @@ static int on_message(rtmp_session *s, const rtmp_msg *m, rtmp_event *ev)
         if (m->len < 4)
             return fail(s, ev, RTMP_ERR_MALFORMED, "Set Peer Bandwidth of %zu bytes", m->len);
         return rtmp_write_control(&s->wr, &s->out, RTMP_MSG_WINDOW_ACK,
-                                  (uint32_t)m->data[0] << 24 | m->data[1] << 16 |
-                                      m->data[2] << 8 | m->data[3]) == 0
+                                  (uint32_t)m->data[0] << 24 | m->data[1] << 16 | m->data[2] << 8 |
+                                      m->data[3]) == 0
                    ? 0
                    : fail(s, ev, RTMP_ERR_NOMEM, "out of memory");
     case RTMP_MSG_AUDIO:
@@ -356,8 +358,7 @@ static int on_message(rtmp_session *s, const rtmp_msg *m, rtmp_event *ev)
     }
 }
 
-static int feed_handshake(rtmp_session *s, const uint8_t *p, size_t n, size_t *used,
-                          rtmp_event *ev)
+static int feed_handshake(rtmp_session *s, const uint8_t *p, size_t n, size_t *used, rtmp_event *ev)
 {
     char why[200];
     int rc = rtmp_handshake_feed(&s->hs, p, n, used, &s->out, why, sizeof(why));
@@ -400,15 +401,14 @@ int rtmp_session_feed(rtmp_session *s, const uint8_t *p, size_t n, size_t *used,
     return 0;
 }
 
-int rtmp_session_send(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *data,
-                      size_t len)
+int rtmp_session_send(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *data, size_t len)
 {
     if (s->role != RTMP_ROLE_PUBLISH || s->state != S_READY)
         return RTMP_ERR_STATE;
     static const uint8_t meta[] = "\x02\x00\x0aonMetaData";
     rtmp_buf b = {0};
-    rtmp_msg m = {.type = type, .stream_id = s->stream_id, .timestamp = ts, .data = data,
-                  .len = len};
+    rtmp_msg m = {
+        .type = type, .stream_id = s->stream_id, .timestamp = ts, .data = data, .len = len};
     m.csid = type == RTMP_MSG_AUDIO ? CSID_AUDIO : type == RTMP_MSG_VIDEO ? CSID_VIDEO : CSID_DATA;
     if (type == RTMP_MSG_DATA && len >= 13 && memcmp(data, meta, 13) == 0) {
         if (amf_put_string(&b, "@setDataFrame") != 0 || rtmp_buf_append(&b, data, len) != 0) {

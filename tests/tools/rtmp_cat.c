@@ -216,8 +216,8 @@ static void on_writable(cat *c)
     socklen_t sl = sizeof(soerr);
     if (!c->connected && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr) {
         char what[300];
-        snprintf(what, sizeof(what), "cannot connect to %s:%d: %s", c->s.url.host,
-                 c->s.url.port, strerror(soerr));
+        snprintf(what, sizeof(what), "cannot connect to %s:%d: %s", c->s.url.host, c->s.url.port,
+                 strerror(soerr));
         finish(c, 1, "error", what);
         return;
     }
@@ -303,8 +303,8 @@ int main(int argc, char **argv)
         return 1;
     }
     run(&c);
-    fprintf(stderr, "rtmp_cat: %lu audio, %lu video, %lu data messages\n", c.counts[8],
-            c.counts[9], c.counts[18]);
+    fprintf(stderr, "rtmp_cat: %lu audio, %lu video, %lu data messages\n", c.counts[8], c.counts[9],
+            c.counts[18]);
     fflush(c.flv);
     close(c.fd);
     rtmp_session_free(&c.s);

@@ -33,8 +33,8 @@ static void put_be(rtmp_buf *b, uint32_t v, int k)
 }
 
 /* One chunk, written by hand (not by the writer under test). */
-static void raw_chunk(rtmp_buf *b, int fmt, uint32_t csid, uint32_t ts, uint32_t len,
-                      uint8_t type, uint32_t sid, bool ext, const void *payload, size_t plen)
+static void raw_chunk(rtmp_buf *b, int fmt, uint32_t csid, uint32_t ts, uint32_t len, uint8_t type,
+                      uint32_t sid, bool ext, const void *payload, size_t plen)
 {
     if (csid < 64) {
         put_be(b, (uint32_t)(fmt << 6) | csid, 1);
@@ -130,8 +130,8 @@ static void build_all_types(rtmp_buf *b)
     amf_put_number(b, 7);
     amf_put_object_end(b);
     amf_put_object_end(b);
-    uint8_t ecma[] = {AMF_ECMA_ARRAY, 0, 0, 0, 1, 0, 5, 'w', 'i', 'd', 't', 'h', AMF_NUMBER,
-                      0x40, 0x94, 0, 0, 0, 0, 0, 0, 0, 0, AMF_OBJECT_END};
+    uint8_t ecma[] = {AMF_ECMA_ARRAY, 0,    0,    0, 1, 0, 5, 'w', 'i', 'd', 't', 'h',
+                      AMF_NUMBER,     0x40, 0x94, 0, 0, 0, 0, 0,   0,   0,   0,   AMF_OBJECT_END};
     rtmp_buf_append(b, ecma, sizeof(ecma));
     uint8_t strict[] = {AMF_STRICT_ARRAY, 0, 0, 0, 2, AMF_NULL, AMF_BOOLEAN, 0};
     rtmp_buf_append(b, strict, sizeof(strict));
@@ -226,11 +226,11 @@ static void make_compressed(rtmp_buf *b)
     for (size_t i = 0; i < sizeof(big); i++)
         big[i] = (uint8_t)i;
     raw_chunk(b, 0, 6, 1000, 4, 9, 1, false, "abcd", 4);
-    raw_chunk(b, 1, 6, 40, 3, 8, 0, false, "efg", 3);      /* ts 1040, new len and type */
-    raw_chunk(b, 2, 6, 20, 0, 0, 0, false, "hij", 3);      /* ts 1060 */
-    raw_chunk(b, 3, 6, 0, 0, 0, 0, false, "klm", 3);       /* ts 1080: the delta again */
-    raw_chunk(b, 0, 100, 5, 300, 9, 1, false, big, 128);   /* two-byte csid */
-    raw_chunk(b, 0, 1000, 7, 2, 18, 1, false, "zz", 2);    /* three-byte csid, interleaved */
+    raw_chunk(b, 1, 6, 40, 3, 8, 0, false, "efg", 3);    /* ts 1040, new len and type */
+    raw_chunk(b, 2, 6, 20, 0, 0, 0, false, "hij", 3);    /* ts 1060 */
+    raw_chunk(b, 3, 6, 0, 0, 0, 0, false, "klm", 3);     /* ts 1080: the delta again */
+    raw_chunk(b, 0, 100, 5, 300, 9, 1, false, big, 128); /* two-byte csid */
+    raw_chunk(b, 0, 1000, 7, 2, 18, 1, false, "zz", 2);  /* three-byte csid, interleaved */
     raw_chunk(b, 3, 100, 0, 0, 0, 0, false, big + 128, 128);
     raw_chunk(b, 3, 100, 0, 0, 0, 0, false, big + 256, 44);
 }
@@ -399,7 +399,7 @@ static void test_abort_and_ack_window(void **state)
     rtmp_buf b = {0};
     uint8_t win[4] = {0, 0, 0x01, 0xf4}, abort_cs[4] = {0, 0, 0, 4}, pad[600] = {0};
     raw_chunk(&b, 0, 2, 0, 4, RTMP_MSG_WINDOW_ACK, 0, false, win, 4); /* 500 */
-    raw_chunk(&b, 0, 4, 0, 300, 9, 1, false, pad, 128);                 /* left half done */
+    raw_chunk(&b, 0, 4, 0, 300, 9, 1, false, pad, 128);               /* left half done */
     raw_chunk(&b, 0, 2, 0, 4, RTMP_MSG_ABORT, 0, false, abort_cs, 4);
     raw_chunk(&b, 0, 4, 9, 600, 9, 1, false, pad, 128); /* a new message on csid 4 */
     for (int i = 0; i < 3; i++)
@@ -452,8 +452,12 @@ static void test_writer_reader_round_trip(void **state)
         int k = (int)(rng() % 8);
         ts[k] += (i % 50 == 0) ? 0x1000000 : rng() % 100; /* some deltas need 32 bits */
         size_t len = i % 3 == 0 ? 0 : rng() % (i >= 2 * N / 3 ? 200 : sizeof(payload));
-        sent[i] = (rtmp_msg){.csid = csids[k], .type = (uint8_t)(8 + i % 2), .stream_id = 1,
-                             .timestamp = ts[k], .data = payload + (i % 100), .len = len};
+        sent[i] = (rtmp_msg){.csid = csids[k],
+                             .type = (uint8_t)(8 + i % 2),
+                             .stream_id = 1,
+                             .timestamp = ts[k],
+                             .data = payload + (i % 100),
+                             .len = len};
         if (len > sizeof(payload) - 100)
             sent[i].len = sizeof(payload) - 100;
         assert_int_equal(rtmp_write_message(&w, &out, &sent[i]), 0);
@@ -524,9 +528,9 @@ static void test_handshake_garbage(void **state)
     const char *http = "HTTP/1.1 400 Bad Request\r\n\r\n";
     char err[200];
     size_t used;
-    assert_int_equal(rtmp_handshake_feed(&h, (const uint8_t *)http, strlen(http), &used, &out,
-                                         err, sizeof(err)),
-                     RTMP_ERR_MALFORMED);
+    assert_int_equal(
+        rtmp_handshake_feed(&h, (const uint8_t *)http, strlen(http), &used, &out, err, sizeof(err)),
+        RTMP_ERR_MALFORMED);
     assert_string_equal(err, "handshake: the server answered version 72, not RTMP version 3 (is "
                              "it an RTMP server?)");
     rtmp_buf_free(&out);
@@ -582,8 +586,12 @@ static void srv_start(server *s)
 static void srv_msg(server *s, uint32_t csid, uint8_t type, uint32_t sid, uint32_t ts,
                     const rtmp_buf *body)
 {
-    rtmp_msg m = {.csid = csid, .type = type, .stream_id = sid, .timestamp = ts,
-                  .data = body->data, .len = body->len};
+    rtmp_msg m = {.csid = csid,
+                  .type = type,
+                  .stream_id = sid,
+                  .timestamp = ts,
+                  .data = body->data,
+                  .len = body->len};
     assert_int_equal(rtmp_write_message(&s->w, &s->b, &m), 0);
 }
 
@@ -855,8 +863,12 @@ static void test_flv_tags(void **state)
 {
     (void)state;
     uint8_t nal[] = {0, 0, 0, 2, 0x65, 0x88};
-    rtmp_flv_tag t = {.type = RTMP_MSG_VIDEO, .codec = FLV_CODEC_AVC, .keyframe = true,
-                      .cts = -33, .payload = nal, .len = sizeof(nal)};
+    rtmp_flv_tag t = {.type = RTMP_MSG_VIDEO,
+                      .codec = FLV_CODEC_AVC,
+                      .keyframe = true,
+                      .cts = -33,
+                      .payload = nal,
+                      .len = sizeof(nal)};
     rtmp_buf b = {0};
     assert_int_equal(rtmp_flv_build(&b, &t), 0);
     const uint8_t want[] = {0x17, 0x01, 0xff, 0xff, 0xdf};
