@@ -102,6 +102,7 @@ enum {
     RTMP_MSG_COMMAND_AMF3 = 17,
     RTMP_MSG_DATA = 18,
     RTMP_MSG_COMMAND = 20,
+    RTMP_MSG_AGGREGATE = 22,
 };
 
 /* User control events. */
@@ -225,13 +226,19 @@ typedef struct rtmp_session {
     double txn, create_txn;
     uint32_t stream_id;
     bool gone;
+    const uint8_t *agg; /* the rest of an aggregate message (in the reader's buffer) */
+    size_t agg_left;
+    uint32_t agg_ts; /* the aggregate's timestamp minus its first member's */
+    bool agg_first;
     char err[RTMP_ERR_LEN];
 } rtmp_session;
 
 int rtmp_session_init(rtmp_session *s, rtmp_role role, const char *url);
 void rtmp_session_free(rtmp_session *s);
 /* Takes server bytes until an event (1, *ev), all n are taken (0), or an error (<0, an
- * RTMP_EV_ERROR in *ev). *used counts the bytes taken. Replies land in s->out. */
+ * RTMP_EV_ERROR in *ev). *used counts the bytes taken. Replies land in s->out. Call it
+ * again after an event even when no bytes are left, until it returns 0: an aggregate
+ * message yields its media messages one call at a time. */
 int rtmp_session_feed(rtmp_session *s, const uint8_t *p, size_t n, size_t *used, rtmp_event *ev);
 /* Publish role, after READY: one audio, video or data message (an onMetaData data
  * message is sent as @setDataFrame). */

@@ -333,6 +333,48 @@ static int on_media(rtmp_session *s, const rtmp_msg *m, rtmp_event *ev)
     return 1;
 }
 
+/* The next member of an aggregate message: an FLV tag (11-byte header, body, 4-byte back
+ * pointer), its timestamp relative to the first member's, on the aggregate's timeline. */
+static int next_aggregated(rtmp_session *s, rtmp_event *ev)
+{
+    const uint8_t *p = s->agg;
+    size_t len = s->agg_left >= 11 ? (size_t)(p[1] << 16 | p[2] << 8 | p[3]) : 0;
+    if (s->agg_left < 11 || len > s->agg_left - 11) {
+        s->agg_left = 0;
+        return fail(s, ev, RTMP_ERR_MALFORMED, "aggregate message member runs past its end");
+    }
+    uint32_t ts = (uint32_t)p[7] << 24 | p[4] << 16 | p[5] << 8 | p[6];
+    if (s->agg_first) {
+        s->agg_ts -= ts;
+        s->agg_first = false;
+    }
+    rtmp_msg m = {.type = p[0] & 0x1f,
+                  .stream_id = s->stream_id,
+                  .timestamp = s->agg_ts + ts,
+                  .data = p + 11,
+                  .len = len};
+    size_t step = 11 + len + 4 < s->agg_left ? 11 + len + 4 : s->agg_left;
+    s->agg += step;
+    s->agg_left -= step;
+    if (m.type != RTMP_MSG_AUDIO && m.type != RTMP_MSG_VIDEO && m.type != RTMP_MSG_DATA)
+        return 0;
+    return on_media(s, &m, ev);
+}
+
+static int on_aggregate(rtmp_session *s, const rtmp_msg *m, rtmp_event *ev)
+{
+    if (s->role != RTMP_ROLE_PLAY || s->state < S_STARTING || m->len == 0)
+        return 0;
+    s->agg = m->data;
+    s->agg_left = m->len;
+    s->agg_ts = m->timestamp;
+    s->agg_first = true;
+    int rc = 0;
+    while (rc == 0 && s->agg_left > 0)
+        rc = next_aggregated(s, ev);
+    return rc;
+}
+
 static int on_message(rtmp_session *s, const rtmp_msg *m, rtmp_event *ev)
 {
     switch (m->type) {
@@ -353,6 +395,8 @@ static int on_message(rtmp_session *s, const rtmp_msg *m, rtmp_event *ev)
     case RTMP_MSG_VIDEO:
     case RTMP_MSG_DATA:
         return s->role == RTMP_ROLE_PLAY && s->state >= S_STARTING ? on_media(s, m, ev) : 0;
+    case RTMP_MSG_AGGREGATE:
+        return on_aggregate(s, m, ev);
     default:
         return 0;
     }
@@ -376,6 +420,11 @@ int rtmp_session_feed(rtmp_session *s, const uint8_t *p, size_t n, size_t *used,
     *used = 0;
     if (s->state == S_FAILED)
         return fail(s, ev, RTMP_ERR_STATE, "%s", s->err);
+    while (s->agg_left > 0) { /* the rest of an aggregate first, before more bytes */
+        int rc = next_aggregated(s, ev);
+        if (rc != 0)
+            return rc;
+    }
     if (s->state == S_HANDSHAKE) {
         int rc = feed_handshake(s, p, n, used, ev);
         if (rc != 0 || s->state == S_HANDSHAKE)

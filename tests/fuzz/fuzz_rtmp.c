@@ -85,7 +85,7 @@ static void fuzz_session(const uint8_t *p, size_t n, rtmp_role role)
     bool over = false;
     for (size_t off = 0; off < n && !over;) {
         size_t k = next_piece(n - off), pos = 0;
-        while (pos < k && !over) {
+        while (!over) { /* until 0, even with no bytes left (aggregates) */
             int rc = rtmp_session_feed(&s, p + off + pos, k - pos, &used, &ev);
             pos += used;
             over = rc < 0;

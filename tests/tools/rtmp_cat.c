@@ -198,15 +198,14 @@ static void on_readable(cat *c)
                n < 0 ? strerror(errno) : "by the server");
         return;
     }
-    for (size_t off = 0; n > 0 && off < (size_t)n && !c->done;) {
+    for (size_t off = 0; n > 0 && !c->done;) { /* until 0, even with no bytes left */
         size_t used;
         rtmp_event ev;
         int rc = rtmp_session_feed(&c->s, buf + off, (size_t)n - off, &used, &ev);
         off += used;
-        if (rc != 0)
-            on_event(c, &ev);
-        else if (used == 0)
+        if (rc == 0)
             break;
+        on_event(c, &ev);
     }
 }
 

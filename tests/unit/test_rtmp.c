@@ -657,7 +657,7 @@ static void run_session(rtmp_session *ss, rtmp_role role, const char *url, const
         if (k > script->len - off)
             k = script->len - off;
         size_t pos = 0, used;
-        while (pos < k && log->rc >= 0) {
+        while (log->rc >= 0) { /* until 0, even with no bytes left (aggregates) */
             rtmp_event ev;
             int rc = rtmp_session_feed(ss, script->data + off + pos, k - pos, &used, &ev);
             pos += used;
@@ -857,6 +857,57 @@ static void test_session_server_errors(void **state)
     rtmp_buf_free(&deep);
 }
 
+static void agg_member(rtmp_buf *b, uint8_t type, uint32_t ts, const char *body, size_t len)
+{
+    put_be(b, type, 1);
+    put_be(b, (uint32_t)len, 3);
+    put_be(b, ts & 0xffffff, 3);
+    put_be(b, ts >> 24, 1);
+    put_be(b, 0, 3);
+    rtmp_buf_append(b, body, len);
+    put_be(b, (uint32_t)len + 11, 4);
+}
+
+/* An aggregate message: its members come out one event per call, on the aggregate's
+ * timeline, even when the whole script arrives in one read. */
+static void test_session_aggregate(void **state)
+{
+    (void)state;
+    server s;
+    srv_start(&s);
+    srv_connect_ok(&s);
+    srv_cmd(&s, 0, "_result", 2, NULL, NULL, NULL, 1);
+    srv_cmd(&s, 1, "onStatus", 0, "NetStream.Play.Start", "status", NULL, -1);
+    rtmp_buf agg = {0};
+    agg_member(&agg, RTMP_MSG_VIDEO, 1000, "\x17\x01\x00\x00\x00v", 6);
+    agg_member(&agg, RTMP_MSG_AUDIO, 1010, "\xaf\x01\x61", 3);
+    agg_member(&agg, RTMP_MSG_VIDEO, 1033, "\x27\x01\x00\x00\x00v", 6);
+    srv_msg(&s, 6, RTMP_MSG_AGGREGATE, 1, 5000, &agg);
+    srv_raw(&s, 4, RTMP_MSG_AUDIO, 1, 5040, "\xaf\x01z", 3);
+    for (int piece = 0; piece < 3; piece++) {
+        rtmp_session ss;
+        ev_log log;
+        run_session(&ss, RTMP_ROLE_PLAY, "rtmp://h/app/key", &s.b,
+                    piece == 0   ? s.b.len
+                    : piece == 1 ? 1
+                                 : 0,
+                    &log);
+        assert_int_equal(log.rc, 0);
+        assert_int_equal(log.n, 5);
+        assert_int_equal(log.ev[0].type, RTMP_EV_READY);
+        const uint32_t ts[] = {5000, 5010, 5033, 5040};
+        const uint8_t first[] = {0x17, 0xaf, 0x27, 0xaf};
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(log.ev[1 + i].type, RTMP_EV_MEDIA);
+            assert_int_equal(log.ev[1 + i].msg.timestamp, ts[i]);
+            assert_int_equal(log.first[1 + i], first[i]);
+        }
+        rtmp_session_free(&ss);
+    }
+    rtmp_buf_free(&agg);
+    rtmp_buf_free(&s.b);
+}
+
 /* ---------- FLV tags ---------- */
 
 static void test_flv_tags(void **state)
@@ -922,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_session_play),
         cmocka_unit_test(test_session_publish),
         cmocka_unit_test(test_session_server_errors),
+        cmocka_unit_test(test_session_aggregate),
         cmocka_unit_test(test_flv_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
