@@ -71,12 +71,23 @@ def media(size=4096):
     return out
 
 
+def aggregate():
+    """An aggregate message: FLV tags with back pointers."""
+    out = b""
+    for mtype, ts, body in ((9, 1000, b"\x17\x01\x00\x00\x00v"), (8, 1010, b"\xaf\x01a"),
+                            (9, 1033, b"\x27\x01\x00\x00\x00w")):
+        out += bytes([mtype]) + len(body).to_bytes(3, "big") + (ts & 0xFFFFFF).to_bytes(3, "big")
+        out += bytes([ts >> 24]) + b"\x00\x00\x00" + body + struct.pack(">I", len(body) + 11)
+    return out
+
+
 def seeds():
     play = connect_answer() + chunks(3, 20, 0, 0, result(2, amf_num(1)), 4096)
     play += chunks(2, 4, 0, 0, b"\x00\x00\x00\x00\x00\x01", 4096)
     play += chunks(3, 20, 1, 0, status("NetStream.Play.Start"), 4096)
     play += chunks(2, 4, 0, 0, b"\x00\x06\x00\x00\x04\xd2", 4096)
     play += media()
+    play += chunks(6, 22, 1, 5000, aggregate(), 4096)
     play += chunks(3, 20, 1, 0, status("NetStream.Play.UnpublishNotify"), 4096)
     play += chunks(2, 4, 0, 0, b"\x00\x01\x00\x00\x00\x01", 4096)
     yield "session-play", b"\x02" + play
