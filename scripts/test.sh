@@ -160,11 +160,13 @@ step "build build-fuzz (clang, libFuzzer)"
 if { [ -f build-fuzz/build.ninja ] ||
     CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
         -Db_lundef=false --buildtype=debugoptimized; } &&
-    ninja -C build-fuzz tests/fuzz/fuzz_tc tests/fuzz/fuzz_ali; then
+    ninja -C build-fuzz tests/fuzz/fuzz_tc tests/fuzz/fuzz_ali tests/fuzz/fuzz_rtmp; then
     fuzz build-fuzz tc
     record "fuzz_tc" $?
     fuzz build-fuzz ali
     record "fuzz_ali" $?
+    fuzz build-fuzz rtmp
+    record "fuzz_rtmp" $?
 else
     record "build (fuzz)" 1
 fi
