@@ -258,6 +258,7 @@ typedef struct output_rtmp {
     int64_t first_dts; /* AV_NOPTS_VALUE until the session's first packet */
     bool need_key;     /* a new session starts on a video keyframe */
     bool header_written;
+    bool sink; /* the bytes go to a function (output_rtmp_open_sink), not to a URL */
     uint8_t *extradata[MEDIA_KINDS]; /* codec headers the muxer has sent */
     int extradata_size[MEDIA_KINDS];
 } output_rtmp;
@@ -275,6 +276,11 @@ typedef struct output_shape {
 
 int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen);
+/* The muxer without I/O: the FLV bytes (header, then tags) go to sink as they are made,
+ * flushed after every packet. */
+typedef int (*output_sink_fn)(void *ctx, uint8_t *buf, int len);
+int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
+                          void *ctx, char *err, size_t errlen);
 /* Writes in (payload and flags) with ts; attaches par's extradata as NEW_EXTRADATA side data
  * when it differs from what the muxer sent. Returns 1 written, 0 skipped, or AVERROR. */
 int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output_ts *ts,

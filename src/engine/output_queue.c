@@ -1,6 +1,6 @@
 /* output_queue.c — one output's writer thread: opens, writes and closes its RTMP session
  * from a bounded queue the worker fills, and reports writes and failures back to it. */
-#include "engine/output_queue.h"
+#include "engine/output_queue_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,49 +14,11 @@
 #define WRITE_STOP_GRACE_US 500000 /* a write in flight may finish after a stop request */
 #define CLOSE_US 500000            /* trailer and unpublish on the way out */
 #define STOP_JOIN_MS 1200          /* then a write or connect still in flight is abandoned */
-
-typedef struct queue_entry {
-    struct queue_entry *next;
-    AVPacket *pkt;
-    int kind;
-    output_ts ts;
-    AVBufferRef *headers; /* kind's codec headers when it was queued; NULL = none */
-    int64_t queued_us;
-} queue_entry;
-
-struct output_queue {
-    engine_worker *w;
-    const char *url; /* the job's strings: they outlive the queue */
-    const char *task_id;
-    int index;
-    int64_t connect_timeout_us, rw_timeout_us;
-    pthread_t thread;
-    atomic_bool abandon; /* the worker gave up waiting: interrupt whatever is in flight */
-
-    pthread_mutex_t lock; /* guards the fields down to report */
-    pthread_cond_t cond;
-    queue_entry *head, *tail;
-    int64_t bytes;
-    bool accepting;     /* a session is open or asked for: pushes are queued */
-    bool connect_asked; /* for the writer: open a session */
-    bool session_up;
-    bool skip_to_key; /* a drop emptied the queue mid-GOP: wait for a keyframe */
-    bool expect_video;
-    bool quit, trailer;
-    output_report report;
-
-    AVBufferRef *headers[MEDIA_KINDS]; /* the worker's side: the headers last queued */
-
-    /* the writer's side */
-    output_rtmp out;
-    output_shape shape;                /* a copy; its extradata follows the queued headers */
-    AVBufferRef *applied[MEDIA_KINDS]; /* the headers now in shape */
-    io_guard guard;
-};
+#define LOOP_STOP_MS 5000          /* an event loop answers a stop within this long */
 
 /* ---------- the queue (under lock) ---------- */
 
-static void entry_free(queue_entry *e)
+void entry_free(queue_entry *e)
 {
     if (!e)
         return;
@@ -65,7 +27,7 @@ static void entry_free(queue_entry *e)
     free(e);
 }
 
-static queue_entry *queue_pop(output_queue *q)
+queue_entry *queue_pop(output_queue *q)
 {
     queue_entry *e = q->head;
     if (!e)
@@ -121,7 +83,7 @@ static int queue_enforce_bound(output_queue *q, int64_t now_us)
 }
 
 /* A new session starts from the newest entry point held: older media would only add delay. */
-static void queue_skip_to_newest_entry_point(output_queue *q)
+void queue_skip_to_newest_entry_point(output_queue *q)
 {
     queue_entry *newest = NULL;
     for (queue_entry *e = q->head; e; e = e->next)
@@ -153,7 +115,7 @@ static void writer_explain(const output_queue *q, char *why, size_t len, int64_t
 }
 
 /* The session is gone: nothing more is queued until the worker asks for a new one. */
-static void writer_failed(output_queue *q, const char *why)
+void writer_failed(output_queue *q, const char *why)
 {
     pthread_mutex_lock(&q->lock);
     q->session_up = false;
@@ -219,7 +181,7 @@ static void writer_open(output_queue *q, bool expect_video)
 }
 
 /* The queued headers become the shape's: a reconnect sends the latest ones. */
-static void writer_apply_headers(output_queue *q, const queue_entry *e)
+void writer_apply_headers(output_queue *q, const queue_entry *e)
 {
     AVCodecParameters *par = q->shape.par[e->kind];
     if (!e->headers || !par ||
@@ -351,7 +313,7 @@ int output_queue_start(output_queue **out, const output_queue_args *a)
     pthread_cond_init(&q->cond, NULL);
     io_guard_init(&q->guard, a->w, WRITE_STOP_GRACE_US);
     int rc = queue_copy_shape(q, a->shape);
-    if (rc == 0 && pthread_create(&q->thread, NULL, writer_main, q) != 0)
+    if (rc == 0 && !push_attach(q) && pthread_create(&q->thread, NULL, writer_main, q) != 0)
         rc = AVERROR(EAGAIN);
     if (rc < 0) {
         queue_free(q);
@@ -363,12 +325,19 @@ int output_queue_start(output_queue **out, const output_queue_args *a)
 
 void output_queue_connect(output_queue *q, bool expect_video)
 {
+    char why[ENGINE_ERR_MAX];
+    if (q->looped && !push_prepare(q, why, sizeof(why))) {
+        writer_failed(q, why); /* the relay sees it at its next poll */
+        return;
+    }
     pthread_mutex_lock(&q->lock);
     q->expect_video = expect_video;
     q->accepting = true;
     q->connect_asked = true;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
+    if (q->looped)
+        ev_post(&q->h);
 }
 
 void output_queue_expect_video(output_queue *q, bool expect_video)
@@ -447,7 +416,10 @@ int output_queue_push(output_queue *q, int kind, const AVPacket *pkt, const outp
     int dropped = q->accepting ? queue_append(q, e) : 0;
     if (!q->accepting)
         entry_free(e);
+    bool wake = q->looped && q->session_up;
     pthread_mutex_unlock(&q->lock);
+    if (wake)
+        ev_post(&q->h);
     return dropped;
 }
 
@@ -469,6 +441,27 @@ static struct timespec realtime_after_ms(int64_t ms)
     return ts;
 }
 
+/* Waits for the loop to let go of q (it never blocks: at most the trailer's half second),
+ * then frees it. A loop that does not answer leaves q allocated rather than freed under it. */
+static void stop_looped(output_queue *q)
+{
+    ev_post(&q->h);
+    pthread_mutex_lock(&q->lock);
+    struct timespec deadline = realtime_after_ms(LOOP_STOP_MS);
+    int rc = 0;
+    while (!q->done && rc == 0)
+        rc = pthread_cond_timedwait(&q->closed, &q->lock, &deadline);
+    bool done = q->done;
+    pthread_mutex_unlock(&q->lock);
+    if (!done) {
+        tlog_error(q->task_id, "engine: output %d: its event loop did not let go in %d ms",
+                   q->index, LOOP_STOP_MS);
+        return;
+    }
+    pthread_cond_destroy(&q->closed);
+    queue_free(q);
+}
+
 void output_queue_stop(output_queue *q, bool trailer)
 {
     if (!q)
@@ -479,6 +472,10 @@ void output_queue_stop(output_queue *q, bool trailer)
     q->accepting = false;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
+    if (q->looped) {
+        stop_looped(q);
+        return;
+    }
     struct timespec deadline = realtime_after_ms(STOP_JOIN_MS);
     if (pthread_timedjoin_np(q->thread, NULL, &deadline) != 0) {
         tlog_warn(q->task_id, "engine: output %d: abandoning a write in flight", q->index);

@@ -61,6 +61,41 @@ static int output_rtmp_add_streams(output_rtmp *o, const output_shape *shape)
     return 0;
 }
 
+/* The muxer's bytes go to sink, through a small buffer flushed after every packet. */
+#define SINK_BUFFER 65536
+
+int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
+                          void *ctx, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof(*o));
+    o->first_dts = AV_NOPTS_VALUE;
+    o->need_key = shape->par[MEDIA_VIDEO] != NULL;
+    int rc = avformat_alloc_output_context2(&o->oc, NULL, "flv", NULL);
+    if (rc < 0)
+        return output_rtmp_fail(o, "muxer", rc, err, errlen);
+    o->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS;
+    o->pkt = av_packet_alloc();
+    uint8_t *buf = av_malloc(SINK_BUFFER);
+    o->oc->pb = buf ? avio_alloc_context(buf, SINK_BUFFER, 1, ctx, NULL, sink, NULL) : NULL;
+    if (!o->oc->pb)
+        av_free(buf);
+    o->sink = true;
+    if (!o->pkt || !o->oc->pb)
+        return output_rtmp_fail(o, "muxer", AVERROR(ENOMEM), err, errlen);
+    o->oc->pb->seekable = 0;
+    rc = output_rtmp_add_streams(o, shape);
+    if (rc < 0)
+        return output_rtmp_fail(o, "muxer", rc, err, errlen);
+    AVDictionary *mux_opts = NULL;
+    av_dict_set(&mux_opts, "flvflags", "no_duration_filesize", 0);
+    rc = avformat_write_header(o->oc, &mux_opts);
+    av_dict_free(&mux_opts);
+    if (rc < 0)
+        return output_rtmp_fail(o, "header", rc, err, errlen);
+    o->header_written = true;
+    return 0;
+}
+
 int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen)
 {
@@ -172,8 +207,13 @@ void output_rtmp_close(output_rtmp *o, bool write_trailer)
     if (o->oc) {
         if (write_trailer && o->header_written && o->oc->pb && !o->oc->pb->error)
             av_write_trailer(o->oc);
-        if (o->oc->pb)
+        if (o->oc->pb && o->sink) {
+            avio_flush(o->oc->pb);
+            av_freep(&o->oc->pb->buffer);
+            avio_context_free(&o->oc->pb);
+        } else if (o->oc->pb) {
             avio_closep(&o->oc->pb);
+        }
         avformat_free_context(o->oc);
         o->oc = NULL;
     }

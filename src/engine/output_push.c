@@ -1,0 +1,411 @@
+/* output_push.c — an rtmp:// output on an event loop, with no thread of its own: a
+ * non-blocking socket, ferry's RTMP session (rtmp.h) publishing, the FLV muxer feeding it. */
+#include "engine/output_queue_impl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/addr_policy.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#define OUT_HIGH (256 * 1024) /* bytes waiting for the socket past which nothing is muxed */
+#define READ_SIZE 65536
+#define READS_AT_ONCE 4 /* then the loop serves the others */
+#define CLOSE_US 500000 /* the trailer and the unpublish on the way out */
+#define FLV_FILE_HEADER 13
+
+static output_queue *of(ev_handler *h)
+{
+    return (output_queue *)((char *)h - offsetof(output_queue, h));
+}
+
+/* ---------- the address, on the worker ---------- */
+
+static bool fill_addr(push_conn *p, const char *ip, int port)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&p->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&p->addr;
+    memset(&p->addr, 0, sizeof(p->addr));
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        p->addr_len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        p->addr_len = sizeof(*v6);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The destination's host, checked against the account's policy and resolved once: the
+ * loop connects to exactly that address. */
+bool push_prepare(output_queue *q, char *why, size_t len)
+{
+    rtmp_url u;
+    char err[RTMP_ERR_LEN], reason[256], ip[sizeof(u.host)];
+    if (rtmp_url_parse(q->url, &u, err, sizeof(err)) != 0) {
+        snprintf(why, len, "connect: %s", err);
+        return false;
+    }
+    const net_policy *p = &q->w->policy[ADDR_DESTINATION];
+    int lit = addr_literal_checked(u.host, p->allow, p->key, reason, sizeof(reason));
+    if (lit == 1 &&
+        addr_resolve_checked(u.host, p->allow, p->key, ip, sizeof(ip), reason, sizeof(reason)) != 0)
+        lit = -1;
+    else if (lit == 0)
+        snprintf(ip, sizeof(ip), "%s", strcasecmp(u.host, "localhost") == 0 ? "127.0.0.1" : u.host);
+    if (lit < 0) {
+        snprintf(why, len, "connect: %s", reason);
+        return false;
+    }
+    pthread_mutex_lock(&q->lock);
+    q->push.addr_set = fill_addr(&q->push, ip, u.port);
+    pthread_mutex_unlock(&q->lock);
+    if (!q->push.addr_set)
+        snprintf(why, len, "connect: cannot use the address %s", ip);
+    return q->push.addr_set;
+}
+
+/* ---------- the loop's side ---------- */
+
+static void push_teardown(output_queue *q)
+{
+    push_conn *p = &q->push;
+    if (p->fd >= 0) {
+        ev_watch(&q->h, p->fd, 0);
+        close(p->fd);
+        p->fd = -1;
+    }
+    output_rtmp_close(&q->out, false);
+    if (p->s_init)
+        rtmp_session_free(&p->s);
+    p->s_init = false;
+    rtmp_buf_free(&p->flv);
+    p->state = PUSH_IDLE;
+    p->stalled_us = 0;
+    p->failed_in_sink = false;
+    ev_ticks(&q->h, false);
+}
+
+static void push_finish(output_queue *q);
+
+static void push_fail(output_queue *q, const char *why)
+{
+    if (q->push.state == PUSH_CLOSING) { /* on the way out anyway */
+        push_finish(q);
+        return;
+    }
+    push_teardown(q);
+    writer_failed(q, why);
+}
+
+/* The loop lets go of q: the worker may free it as soon as the lock is released. */
+static void push_finish(output_queue *q)
+{
+    push_teardown(q);
+    pthread_mutex_lock(&q->lock);
+    q->done = true;
+    pthread_cond_signal(&q->closed);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* AVIOContext write_packet of the muxer: FLV bytes, cut into tags, each one RTMP message. */
+static int push_sink(void *ctx, uint8_t *buf, int len)
+{
+    output_queue *q = ctx;
+    push_conn *p = &q->push;
+    size_t skip = p->flv_skip < (size_t)len ? p->flv_skip : (size_t)len;
+    p->flv_skip -= skip;
+    if (rtmp_buf_append(&p->flv, buf + skip, (size_t)len - skip) != 0)
+        return AVERROR(ENOMEM);
+    size_t off = 0;
+    while (p->flv.len - off >= 11) {
+        const uint8_t *t = p->flv.data + off;
+        size_t size = (size_t)t[1] << 16 | (size_t)t[2] << 8 | t[3];
+        if (p->flv.len - off < 11 + size + 4)
+            break;
+        uint32_t ts = (uint32_t)t[4] << 16 | (uint32_t)t[5] << 8 | t[6] | (uint32_t)t[7] << 24;
+        if (!p->failed_in_sink && rtmp_session_send(&p->s, t[0] & 0x1f, ts, t + 11, size) != 0) {
+            p->failed_in_sink = true;
+            snprintf(p->sink_error, sizeof(p->sink_error), "%s", p->s.err);
+        }
+        off += 11 + size + 4;
+    }
+    rtmp_buf_consume(&p->flv, off);
+    return len;
+}
+
+static void push_go_live(output_queue *q)
+{
+    char why[ENGINE_ERR_MAX];
+    q->push.flv_skip = FLV_FILE_HEADER;
+    if (output_rtmp_open_sink(&q->out, &q->shape, push_sink, q, why, sizeof(why)) < 0) {
+        push_fail(q, why);
+        return;
+    }
+    pthread_mutex_lock(&q->lock);
+    bool video = q->expect_video;
+    q->session_up = true;
+    queue_skip_to_newest_entry_point(q);
+    pthread_mutex_unlock(&q->lock);
+    q->out.need_key = q->out.need_key && video;
+    q->push.state = PUSH_LIVE;
+    tlog_info(q->task_id, "engine: output %d connected: %s", q->index, q->url);
+}
+
+static void push_mux(output_queue *q, queue_entry *e, bool video)
+{
+    char why[ENGINE_ERR_MAX];
+    if (!video)
+        q->out.need_key = false;
+    writer_apply_headers(q, e);
+    int rc = output_rtmp_write(&q->out, e->kind, e->pkt, &e->ts, q->shape.par[e->kind], why,
+                               sizeof(why));
+    if (rc >= 0 && q->push.failed_in_sink) {
+        snprintf(why, sizeof(why), "write: %s", q->push.sink_error);
+        rc = -1;
+    }
+    if (rc < 0) {
+        push_fail(q, why);
+        return;
+    }
+    if (rc == 0)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->report.written++;
+    pthread_mutex_unlock(&q->lock);
+    if (q->index == 0)
+        progress_note_packet(q->w, e->pkt->size,
+                             e->kind == MEDIA_VIDEO || !q->shape.par[MEDIA_VIDEO]);
+}
+
+/* Sends what the session holds, as far as the socket takes it. */
+static void push_flush(output_queue *q)
+{
+    push_conn *p = &q->push;
+    if (p->state == PUSH_CONNECTING || p->state == PUSH_IDLE)
+        return;
+    rtmp_buf *out = &p->s.out;
+    while (out->len) {
+        ssize_t n = send(p->fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            char why[ENGINE_ERR_MAX];
+            snprintf(why, sizeof(why), "write: %s", strerror(errno));
+            push_fail(q, why);
+            return;
+        }
+        if (n <= 0)
+            break;
+        rtmp_buf_consume(out, (size_t)n);
+        p->stalled_us = 0;
+    }
+    if (out->len && !p->stalled_us)
+        p->stalled_us = time_mono_us();
+    ev_watch(&q->h, p->fd, EPOLLIN | (out->len ? EPOLLOUT : 0));
+    if (p->state == PUSH_CLOSING && !out->len)
+        push_finish(q);
+}
+
+/* Muxes queued packets while the socket keeps up, then sends. */
+static void push_pump(output_queue *q)
+{
+    while (q->push.state == PUSH_LIVE && q->push.s.out.len < OUT_HIGH) {
+        pthread_mutex_lock(&q->lock);
+        queue_entry *e = queue_pop(q);
+        bool video = q->expect_video;
+        pthread_mutex_unlock(&q->lock);
+        if (!e)
+            break;
+        push_mux(q, e, video);
+        entry_free(e);
+    }
+    push_flush(q);
+}
+
+static void push_connect(output_queue *q, const struct sockaddr_storage *addr, socklen_t len)
+{
+    push_conn *p = &q->push;
+    char why[ENGINE_ERR_MAX];
+    int one = 1;
+    p->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->fd >= 0)
+        setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (p->fd < 0 ||
+        (connect(p->fd, (const struct sockaddr *)addr, len) != 0 && errno != EINPROGRESS)) {
+        snprintf(why, sizeof(why), "connect: %s", strerror(errno));
+        push_fail(q, why);
+        return;
+    }
+    if (rtmp_session_init(&p->s, RTMP_ROLE_PUBLISH, q->url) != 0) {
+        snprintf(why, sizeof(why), "connect: %s", p->s.err);
+        rtmp_session_free(&p->s);
+        push_fail(q, why);
+        return;
+    }
+    p->s_init = true;
+    p->state = PUSH_CONNECTING;
+    p->deadline_us = time_mono_us() + q->connect_timeout_us;
+    ev_watch(&q->h, p->fd, EPOLLIN | EPOLLOUT);
+    ev_ticks(&q->h, true);
+}
+
+static void push_begin_close(output_queue *q, bool trailer)
+{
+    push_conn *p = &q->push;
+    if (p->state != PUSH_LIVE || !trailer) {
+        push_finish(q);
+        return;
+    }
+    output_rtmp_close(&q->out, true); /* the trailer's tags go into the session */
+    rtmp_session_close(&p->s);
+    p->state = PUSH_CLOSING;
+    p->deadline_us = time_mono_us() + CLOSE_US;
+    push_flush(q);
+}
+
+static void push_on_event(output_queue *q, const rtmp_event *ev)
+{
+    char why[ENGINE_ERR_MAX];
+    if (ev->type == RTMP_EV_READY && q->push.state == PUSH_HANDSHAKE) {
+        push_go_live(q);
+    } else if (ev->type == RTMP_EV_ERROR) {
+        snprintf(why, sizeof(why), "%s: %s", q->push.state == PUSH_LIVE ? "write" : "publish",
+                 ev->text ? ev->text : "the session failed");
+        push_fail(q, why);
+    }
+}
+
+static void push_read(output_queue *q)
+{
+    uint8_t buf[READ_SIZE];
+    for (int i = 0; i < READS_AT_ONCE && q->push.state != PUSH_IDLE; i++) {
+        ssize_t n = recv(q->push.fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0) {
+            char why[ENGINE_ERR_MAX];
+            snprintf(why, sizeof(why), "%s: %s", q->push.state == PUSH_LIVE ? "write" : "connect",
+                     n == 0 ? "the destination closed the connection" : strerror(errno));
+            push_fail(q, why);
+            return;
+        }
+        for (size_t off = 0; q->push.state != PUSH_IDLE;) {
+            size_t used = 0;
+            rtmp_event ev;
+            int rc = rtmp_session_feed(&q->push.s, buf + off, (size_t)n - off, &used, &ev);
+            off += used;
+            if (rc == 0)
+                break;
+            push_on_event(q, &ev);
+        }
+    }
+}
+
+/* The socket connected, or failed to. */
+static bool push_connected(output_queue *q)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(q->push.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err) {
+        char why[ENGINE_ERR_MAX];
+        snprintf(why, sizeof(why), "connect: %s", strerror(err));
+        push_fail(q, why);
+        return false;
+    }
+    q->push.state = PUSH_HANDSHAKE;
+    return true;
+}
+
+static void push_on_io(ev_handler *h, uint32_t events)
+{
+    output_queue *q = of(h);
+    engine_log_bind_task(q->task_id);
+    if (q->push.state == PUSH_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        push_connected(q);
+    if (q->push.state != PUSH_IDLE && q->push.state != PUSH_CONNECTING &&
+        (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        push_read(q);
+    if (q->push.state != PUSH_IDLE)
+        push_pump(q);
+    engine_log_bind_task(NULL);
+}
+
+static void push_on_post(ev_handler *h)
+{
+    output_queue *q = of(h);
+    engine_log_bind_task(q->task_id);
+    pthread_mutex_lock(&q->lock);
+    bool quit = q->quit, trailer = q->trailer;
+    bool connect = q->connect_asked && q->push.addr_set && q->push.state == PUSH_IDLE;
+    struct sockaddr_storage addr = q->push.addr;
+    socklen_t len = q->push.addr_len;
+    if (connect)
+        q->connect_asked = false;
+    pthread_mutex_unlock(&q->lock);
+    if (quit) {
+        if (q->push.state != PUSH_CLOSING)
+            push_begin_close(q, trailer);
+    } else {
+        if (connect)
+            push_connect(q, &addr, len);
+        if (q->push.state == PUSH_LIVE)
+            push_pump(q);
+    }
+    engine_log_bind_task(NULL);
+}
+
+static void push_on_tick(ev_handler *h, int64_t now_us)
+{
+    output_queue *q = of(h);
+    push_conn *p = &q->push;
+    char why[ENGINE_ERR_MAX];
+    engine_log_bind_task(q->task_id);
+    if ((p->state == PUSH_CONNECTING || p->state == PUSH_HANDSHAKE) && now_us > p->deadline_us) {
+        snprintf(why, sizeof(why), "connect: timed out after %lld ms",
+                 (long long)q->connect_timeout_us / 1000);
+        push_fail(q, why);
+    } else if (p->state == PUSH_LIVE && p->stalled_us && q->rw_timeout_us > 0 &&
+               now_us - p->stalled_us > q->rw_timeout_us) {
+        snprintf(why, sizeof(why), "write: timed out after %lld ms",
+                 (long long)q->rw_timeout_us / 1000);
+        push_fail(q, why);
+    } else if (p->state == PUSH_CLOSING && now_us > p->deadline_us) {
+        push_finish(q);
+    }
+    engine_log_bind_task(NULL);
+}
+
+bool push_attach(output_queue *q)
+{
+    const config *c = q->w->job.config;
+    if (strncasecmp(q->url, "rtmp://", 7) != 0 || (c && strcmp(c->push_engine, "ffmpeg") == 0))
+        return false; /* rtmps (TLS) and the FFmpeg choice keep the writer thread */
+    ev_pool_configure(c ? c->engine_loops : 0); /* read once, at the first pick */
+    ev_loop *l = ev_pool_pick();
+    if (!l)
+        return false;
+    q->push.fd = -1;
+    q->h.on_io = push_on_io;
+    q->h.on_post = push_on_post;
+    q->h.on_tick = push_on_tick;
+    ev_handler_attach(&q->h, l);
+    pthread_cond_init(&q->closed, NULL);
+    q->looped = true;
+    return true;
+}
