@@ -163,9 +163,8 @@ static int rd_header(rtmp_reader *r)
     if (!cs)
         return rc;
     const uint8_t *h = r->hdr + hdr_basic_size(r);
-    if (fmt < 3 && cs->got != 0)
-        return rd_fail(r, RTMP_ERR_MALFORMED,
-                       "chunk stream %u: a new message header in the middle of a message", csid);
+    if (fmt < 3)
+        cs->got = 0; /* a new header in the middle of a message drops it, as Abort would */
     if (fmt < 3) {
         uint32_t field = be(h, 3);
         cs->ext = field == 0xffffff;

@@ -429,6 +429,25 @@ static void test_abort_and_ack_window(void **state)
     rtmp_buf_free(&b);
 }
 
+/* A new message header on a chunk stream whose message is unfinished drops that message. */
+static void test_new_header_mid_message(void **state)
+{
+    (void)state;
+    rtmp_buf b = {0};
+    uint8_t pad[128] = {0};
+    raw_chunk(&b, 0, 4, 0, 300, 9, 1, false, pad, sizeof(pad));
+    raw_chunk(&b, 1, 4, 20, 3, 8, 0, false, "abc", 3);
+    got g;
+    read_all(b.data, b.len, 1, &g);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.m[0].len, 3);
+    assert_int_equal(g.m[0].timestamp, 20);
+    assert_memory_equal(g.m[0].data, "abc", 3);
+    got_free(&g);
+    rtmp_buf_free(&b);
+}
+
 /* ---------- writer -> reader ---------- */
 
 static void test_writer_reader_round_trip(void **state)
@@ -857,6 +876,32 @@ static void test_session_server_errors(void **state)
     rtmp_buf_free(&deep);
 }
 
+/* nginx-rtmp says StreamEOF, then UnpublishNotify: the first one reports the source gone,
+ * once; a second session's stream id does not count. */
+static void test_session_stream_eof_first(void **state)
+{
+    (void)state;
+    server s;
+    srv_start(&s);
+    srv_connect_ok(&s);
+    srv_cmd(&s, 0, "_result", 2, NULL, NULL, NULL, 1);
+    srv_cmd(&s, 1, "onStatus", 0, "NetStream.Play.Start", "status", NULL, -1);
+    uint8_t other[6] = {0, RTMP_UC_STREAM_EOF, 0, 0, 0, 2},
+            eof[6] = {0, RTMP_UC_STREAM_EOF, 0, 0, 0, 1};
+    srv_raw(&s, 2, RTMP_MSG_USER_CONTROL, 0, 0, other, 6);
+    srv_raw(&s, 2, RTMP_MSG_USER_CONTROL, 0, 0, eof, 6);
+    srv_cmd(&s, 1, "onStatus", 0, "NetStream.Play.UnpublishNotify", "status", NULL, -1);
+    rtmp_session ss;
+    ev_log log;
+    run_session(&ss, RTMP_ROLE_PLAY, "rtmp://h/app/key", &s.b, 0, &log);
+    assert_int_equal(log.rc, 0);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.ev[1].type, RTMP_EV_GONE);
+    assert_string_equal(log.text[1], "source gone: StreamEOF");
+    rtmp_session_free(&ss);
+    rtmp_buf_free(&s.b);
+}
+
 static void agg_member(rtmp_buf *b, uint8_t type, uint32_t ts, const char *body, size_t len)
 {
     put_be(b, type, 1);
@@ -966,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_bad_chunk_sizes),
         cmocka_unit_test(test_huge_message_and_many_streams),
         cmocka_unit_test(test_abort_and_ack_window),
+        cmocka_unit_test(test_new_header_mid_message),
         cmocka_unit_test(test_writer_reader_round_trip),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_handshake_garbage),
@@ -973,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_session_play),
         cmocka_unit_test(test_session_publish),
         cmocka_unit_test(test_session_server_errors),
+        cmocka_unit_test(test_session_stream_eof_first),
         cmocka_unit_test(test_session_aggregate),
         cmocka_unit_test(test_flv_tags),
     };
