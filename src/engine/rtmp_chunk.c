@@ -13,6 +13,13 @@ int rtmp_buf_reserve(rtmp_buf *b, size_t extra)
 {
     if (b->cap - b->len >= extra)
         return 0;
+    if (b->head > 0) { /* reclaim what was consumed first */
+        memmove(b->data, b->data + b->head, b->len - b->head);
+        b->len -= b->head;
+        b->head = 0;
+        if (b->cap - b->len >= extra)
+            return 0;
+    }
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->len < extra)
         cap *= 2;
@@ -36,12 +43,9 @@ int rtmp_buf_append(rtmp_buf *b, const void *p, size_t n)
 
 void rtmp_buf_consume(rtmp_buf *b, size_t n)
 {
-    if (n >= b->len) {
-        b->len = 0;
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
+    b->head += n < b->len - b->head ? n : b->len - b->head;
+    if (b->head == b->len)
+        b->head = b->len = 0;
 }
 
 void rtmp_buf_free(rtmp_buf *b)

@@ -110,6 +110,29 @@ static void read_all(const uint8_t *p, size_t n, size_t piece, got *g)
     rtmp_reader_free(&r);
 }
 
+/* ---------- the byte buffer ---------- */
+
+static void test_buf_consume_and_grow(void **state)
+{
+    (void)state;
+    rtmp_buf b = {0};
+    uint8_t x[5000];
+    for (size_t i = 0; i < sizeof(x); i++)
+        x[i] = (uint8_t)i;
+    assert_int_equal(rtmp_buf_append(&b, x, sizeof(x)), 0);
+    rtmp_buf_consume(&b, 4000); /* as if a write took 4000 */
+    assert_int_equal(rtmp_buf_size(&b), 1000);
+    assert_int_equal(rtmp_buf_bytes(&b)[0], (uint8_t)4000);
+    assert_int_equal(rtmp_buf_append(&b, x, sizeof(x)), 0); /* reclaims, then grows */
+    assert_int_equal(rtmp_buf_size(&b), 6000);
+    assert_memory_equal(rtmp_buf_bytes(&b), x + 4000, 1000);
+    assert_memory_equal(rtmp_buf_bytes(&b) + 1000, x, 5000);
+    rtmp_buf_consume(&b, 99999);
+    assert_int_equal(rtmp_buf_size(&b), 0);
+    assert_int_equal(b.len, 0);
+    rtmp_buf_free(&b);
+}
+
 /* ---------- AMF ---------- */
 
 static void build_all_types(rtmp_buf *b)
@@ -1001,6 +1024,7 @@ static void test_flv_tags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_consume_and_grow),
         cmocka_unit_test(test_amf_round_trip),
         cmocka_unit_test(test_amf_depth_limit),
         cmocka_unit_test(test_amf_malformed),
