@@ -156,7 +156,10 @@ def test_play_from_nginx(nginx, publisher, tmp_path):
 
 
 def test_publish_to_nginx(nginx, flv_files, tmp_path):
-    cat = Cat(tmp_path, "publish", "publish", nginx.url("dst", "out"), flv_files["plain"]).start()
+    """Published with a query on the app and one on the stream, which nginx reads as the
+    connect's and the publish's arguments (what its on_connect / on_publish hooks get)."""
+    url = "rtmp://127.0.0.1:%d/dst?tok=abc/out?key=1" % nginx.rtmp_port
+    cat = Cat(tmp_path, "publish", "publish", url, flv_files["plain"]).start()
     try:
         nginx.wait_published("dst", "out", timeout=10)
         streams, packets = probe(nginx.url("dst", "out"), 3)
@@ -171,6 +174,10 @@ def test_publish_to_nginx(nginx, flv_files, tmp_path):
     finally:
         cat.stop()
     wait_until(lambda: not nginx.is_published("dst", "out"), 5, what="the publish to end")
+    with open(nginx.error_log, errors="replace") as f:
+        log = f.read()
+    assert "connect: app='dst' args='tok=abc'" in log, tail(nginx.error_log)
+    assert "publish: name='out' args='key=1'" in log, tail(nginx.error_log)
 
 
 def test_extended_timestamps_through_nginx(nginx, flv_files, tmp_path):
