@@ -19,13 +19,24 @@
 
 /* ---------- a growable byte buffer (bytes to send, or a message being built) ---------- */
 
+/* The bytes are data[head..len). Consuming moves head; the space is reclaimed when the
+ * buffer empties or must grow, so a slow reader never makes a write cost a big memmove. */
 typedef struct rtmp_buf {
     uint8_t *data;
-    size_t len, cap;
+    size_t head, len, cap;
 } rtmp_buf;
 
 int rtmp_buf_reserve(rtmp_buf *b, size_t extra);
 int rtmp_buf_append(rtmp_buf *b, const void *p, size_t n);
+/* The bytes not consumed yet. */
+static inline const uint8_t *rtmp_buf_bytes(const rtmp_buf *b)
+{
+    return b->data + b->head;
+}
+static inline size_t rtmp_buf_size(const rtmp_buf *b)
+{
+    return b->len - b->head;
+}
 /* Drops the first n bytes (those that were sent). */
 void rtmp_buf_consume(rtmp_buf *b, size_t n);
 void rtmp_buf_free(rtmp_buf *b);

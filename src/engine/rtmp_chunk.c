@@ -13,6 +13,13 @@ int rtmp_buf_reserve(rtmp_buf *b, size_t extra)
 {
     if (b->cap - b->len >= extra)
         return 0;
+    if (b->head > 0) { /* reclaim what was consumed first */
+        memmove(b->data, b->data + b->head, b->len - b->head);
+        b->len -= b->head;
+        b->head = 0;
+        if (b->cap - b->len >= extra)
+            return 0;
+    }
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->len < extra)
         cap *= 2;
@@ -36,12 +43,9 @@ int rtmp_buf_append(rtmp_buf *b, const void *p, size_t n)
 
 void rtmp_buf_consume(rtmp_buf *b, size_t n)
 {
-    if (n >= b->len) {
-        b->len = 0;
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
+    b->head += n < b->len - b->head ? n : b->len - b->head;
+    if (b->head == b->len)
+        b->head = b->len = 0;
 }
 
 void rtmp_buf_free(rtmp_buf *b)
@@ -163,9 +167,8 @@ static int rd_header(rtmp_reader *r)
     if (!cs)
         return rc;
     const uint8_t *h = r->hdr + hdr_basic_size(r);
-    if (fmt < 3 && cs->got != 0)
-        return rd_fail(r, RTMP_ERR_MALFORMED,
-                       "chunk stream %u: a new message header in the middle of a message", csid);
+    if (fmt < 3)
+        cs->got = 0; /* a new header in the middle of a message drops it, as Abort would */
     if (fmt < 3) {
         uint32_t field = be(h, 3);
         cs->ext = field == 0xffffff;

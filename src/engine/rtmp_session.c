@@ -222,9 +222,11 @@ static int on_result(rtmp_session *s, const amf_value *args, rtmp_event *ev)
     const amf_value *txn = amf_item(args, 1, AMF_NUMBER);
     double t = txn ? txn->num : -1;
     int rc = 0;
-    if (t == TXN_CONNECT && s->state == S_CONNECTING)
+    if (t == TXN_CONNECT && s->state == S_CONNECTING) {
         rc = on_connected(s);
-    else if (t == s->create_txn && s->state == S_CREATING)
+        return rc == 0 ? 0 : fail(s, ev, rc, "connect: cannot build the next commands");
+    }
+    if (t == s->create_txn && s->state == S_CREATING)
         rc = on_stream_created(s, args);
     return rc == 0 ? 0 : fail(s, ev, rc, "createStream: no usable stream id in the answer");
 }

@@ -2,7 +2,9 @@
 rtmp_cat) against real servers on 127.0.0.1: nginx-rtmp, and ffmpeg acting as an RTMP server
 (`-listen 1`) that receives or sends. It plays (ffprobe must see H.264 + AAC frames with
 increasing DTS in what it recorded) and publishes (what the server got must be every frame
-of the file), with timestamps past 2^24 ms too, and it hears at once when a source is gone."""
+of the file), with timestamps past 2^24 ms too, and it hears at once when a source is gone.
+A hostile or silent server (garbage handshake, chunk size 0 or 2^31, an unknown chunk stream,
+AMF nesting 10,000 deep, a huge message) gets a clear error at once, never a crash or a hang."""
 
 import json
 import os
@@ -11,7 +13,7 @@ import time
 
 import pytest
 
-from harness import (SANITIZER_MARKERS, default_binary, free_port, probe, stop_process, tail,
+from harness import (SANITIZER_MARKERS, Blackhole, default_binary, free_port, probe, stop_process, tail,
                      wait_until)
 
 EXT_OFFSET_S = 16800  # past 2^24 ms (16777.216 s): every timestamp needs the extended field
@@ -154,7 +156,10 @@ def test_play_from_nginx(nginx, publisher, tmp_path):
 
 
 def test_publish_to_nginx(nginx, flv_files, tmp_path):
-    cat = Cat(tmp_path, "publish", "publish", nginx.url("dst", "out"), flv_files["plain"]).start()
+    """Published with a query on the app and one on the stream, which nginx reads as the
+    connect's and the publish's arguments (what its on_connect / on_publish hooks get)."""
+    url = "rtmp://127.0.0.1:%d/dst?tok=abc/out?key=1" % nginx.rtmp_port
+    cat = Cat(tmp_path, "publish", "publish", url, flv_files["plain"]).start()
     try:
         nginx.wait_published("dst", "out", timeout=10)
         streams, packets = probe(nginx.url("dst", "out"), 3)
@@ -169,6 +174,10 @@ def test_publish_to_nginx(nginx, flv_files, tmp_path):
     finally:
         cat.stop()
     wait_until(lambda: not nginx.is_published("dst", "out"), 5, what="the publish to end")
+    with open(nginx.error_log, errors="replace") as f:
+        log = f.read()
+    assert "connect: app='dst' args='tok=abc'" in log, tail(nginx.error_log)
+    assert "publish: name='out' args='key=1'" in log, tail(nginx.error_log)
 
 
 def test_extended_timestamps_through_nginx(nginx, flv_files, tmp_path):
@@ -263,3 +272,102 @@ def test_play_from_ffmpeg_listener(flv_files, tmp_path, kind):
         "rtmp_cat got %s frames of %s\n%s" % (frames_of(out), frames_of(flv_files[kind]), text)
     if kind == "ext":
         assert report["video"]["dts"][0] > 2**24, report["video"]["dts"][:3]
+
+
+# ---------------------------------------------------------------- a hostile server
+
+
+def _chunk0(csid, mtype, body, fmt=0):
+    """One message in one chunk (bodies here stay under the default 128 bytes)."""
+    hdr = bytes([fmt << 6 | csid]) + b"\x00\x00\x00"
+    if fmt <= 1:
+        hdr += len(body).to_bytes(3, "big") + bytes([mtype])
+    if fmt == 0:
+        hdr += b"\x00\x00\x00\x00"
+    return hdr + body
+
+
+def _deep_amf_command():
+    body = b"\x02\x00\x08onStatus" + b"\x03\x00\x01a" * 10000
+    out = bytes([0x03]) + b"\x00\x00\x00" + len(body).to_bytes(3, "big") + b"\x14" + bytes(4)
+    for i in range(0, len(body), 128):
+        out += (b"" if i == 0 else b"\xc3") + body[i:i + 128]
+    return out
+
+
+HOSTILE = {
+    # what the server answers the client's C0+C1 with -> what rtmp_cat must say
+    "garbage-handshake": (b"HTTP/1.0 400 Bad Request\r\n\r\n" + bytes(3000),
+                          "handshake: the server answered version 72, not RTMP version 3"),
+    "chunk-size-0": (None, "the server set a chunk size of 0 (valid: 1 to 2^31-1)"),
+    "chunk-size-2^31": (None, "the server set a chunk size of 2147483648"),
+    "unknown-chunk-stream": (None, "chunk stream 9 starts with a type 1 header"),
+    "amf-10000-deep": (None, "bad command from the server: AMF nesting deeper than 16"),
+    "huge-message": (None, "chunk stream 5 declares a message of 16777215 bytes (the limit is "
+                           "8388608)"),
+}
+
+
+def _hostile_bytes(case):
+    answer, _ = HOSTILE[case]
+    if answer is not None:
+        return answer
+    hs = b"\x03" + bytes(2 * 1536)
+    if case == "chunk-size-0":
+        return hs + _chunk0(2, 1, b"\x00\x00\x00\x00")
+    if case == "chunk-size-2^31":
+        return hs + _chunk0(2, 1, b"\x80\x00\x00\x00")
+    if case == "unknown-chunk-stream":
+        return hs + _chunk0(9, 8, b"abc", fmt=1)
+    if case == "huge-message":
+        return hs + b"\x05\x00\x00\x00\xff\xff\xff\x09" + bytes(4) + bytes(128)
+    return hs + _deep_amf_command()
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_server_gives_a_clear_error(tmp_path, case):
+    """A broken or hostile server: rtmp_cat ends at once with the reason, no crash (the ASan
+    build checks for sanitizer reports), no hang."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            got = b""
+            while len(got) < 1537:
+                more = conn.recv(4096)
+                if not more:
+                    return
+                got += more
+            conn.sendall(_hostile_bytes(case))
+            time.sleep(3)  # keep the connection open: the client must end by itself
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    rc, text = Cat(tmp_path, case, "play", "rtmp://127.0.0.1:%d/app/key" % port, 10,
+                   out_path=str(tmp_path / "hostile.flv")).start().wait(10)
+    elapsed = time.monotonic() - t0
+    srv.close()
+    assert rc == 1, text
+    assert "rtmp_cat: error: " + HOSTILE[case][1] in text, text
+    assert elapsed < 2, "rtmp_cat took %.1fs to give up" % elapsed
+
+
+def test_silent_server_times_out(tmp_path):
+    """A server that accepts and never answers: rtmp_cat gives up at its deadline."""
+    hole = Blackhole()
+    try:
+        t0 = time.monotonic()
+        rc, text = Cat(tmp_path, "silent", "play", "rtmp://127.0.0.1:%d/app/key" % hole.port, 2,
+                       out_path=str(tmp_path / "silent.flv")).start().wait(10)
+        elapsed = time.monotonic() - t0
+    finally:
+        hole.close()
+    assert rc == 1 and "rtmp_cat: error: no answer from the server in time" in text, text
+    assert 1.9 < elapsed < 4, elapsed

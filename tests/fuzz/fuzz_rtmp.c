@@ -95,7 +95,7 @@ static void fuzz_session(const uint8_t *p, size_t n, rtmp_role role)
                 break;
         }
         off += k;
-        s.out.len = 0; /* as if sent */
+        rtmp_buf_consume(&s.out, rtmp_buf_size(&s.out)); /* as if sent */
     }
     rtmp_session_close(&s);
     rtmp_session_free(&s);

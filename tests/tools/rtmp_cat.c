@@ -221,7 +221,7 @@ static void on_writable(cat *c)
         return;
     }
     c->connected = true;
-    ssize_t n = write(c->fd, c->s.out.data, c->s.out.len);
+    ssize_t n = write(c->fd, rtmp_buf_bytes(&c->s.out), rtmp_buf_size(&c->s.out));
     if (n > 0)
         rtmp_buf_consume(&c->s.out, (size_t)n);
     else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -238,7 +238,7 @@ static int poll_timeout_ms(cat *c)
         if (due < 0 && !c->done) { /* the file is over: say goodbye, then flush */
             rtmp_session_close(&c->s);
             c->deadline = now_s() + 2;
-            c->done = c->s.out.len == 0;
+            c->done = rtmp_buf_size(&c->s.out) == 0;
         }
         if (due >= 0 && due < wait)
             wait = due;
@@ -260,14 +260,15 @@ static void run(cat *c)
             finish(c, 0, "time is up", NULL);
             break;
         }
-        struct pollfd p = {.fd = c->fd, .events = POLLIN | (c->s.out.len ? POLLOUT : 0)};
+        struct pollfd p = {.fd = c->fd,
+                           .events = POLLIN | (rtmp_buf_size(&c->s.out) ? POLLOUT : 0)};
         if (poll(&p, 1, t) < 0 && errno != EINTR)
             finish(c, 1, "error", strerror(errno));
         if (p.revents & POLLOUT)
             on_writable(c);
         if (!c->done && (p.revents & (POLLIN | POLLHUP | POLLERR)))
             on_readable(c);
-        if (c->eof && c->s.out.len == 0)
+        if (c->eof && rtmp_buf_size(&c->s.out) == 0)
             finish(c, 0, "published the whole file", NULL);
         else if (c->eof && now_s() > c->deadline)
             finish(c, 1, "error", "could not flush the end of the stream");

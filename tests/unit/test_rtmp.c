@@ -110,6 +110,29 @@ static void read_all(const uint8_t *p, size_t n, size_t piece, got *g)
     rtmp_reader_free(&r);
 }
 
+/* ---------- the byte buffer ---------- */
+
+static void test_buf_consume_and_grow(void **state)
+{
+    (void)state;
+    rtmp_buf b = {0};
+    uint8_t x[5000];
+    for (size_t i = 0; i < sizeof(x); i++)
+        x[i] = (uint8_t)i;
+    assert_int_equal(rtmp_buf_append(&b, x, sizeof(x)), 0);
+    rtmp_buf_consume(&b, 4000); /* as if a write took 4000 */
+    assert_int_equal(rtmp_buf_size(&b), 1000);
+    assert_int_equal(rtmp_buf_bytes(&b)[0], (uint8_t)4000);
+    assert_int_equal(rtmp_buf_append(&b, x, sizeof(x)), 0); /* reclaims, then grows */
+    assert_int_equal(rtmp_buf_size(&b), 6000);
+    assert_memory_equal(rtmp_buf_bytes(&b), x + 4000, 1000);
+    assert_memory_equal(rtmp_buf_bytes(&b) + 1000, x, 5000);
+    rtmp_buf_consume(&b, 99999);
+    assert_int_equal(rtmp_buf_size(&b), 0);
+    assert_int_equal(b.len, 0);
+    rtmp_buf_free(&b);
+}
+
 /* ---------- AMF ---------- */
 
 static void build_all_types(rtmp_buf *b)
@@ -426,6 +449,25 @@ static void test_abort_and_ack_window(void **state)
     assert_true(seq >= 500 && seq < 1000);
     assert_int_equal(r.bytes_in, b.len);
     rtmp_reader_free(&r);
+    rtmp_buf_free(&b);
+}
+
+/* A new message header on a chunk stream whose message is unfinished drops that message. */
+static void test_new_header_mid_message(void **state)
+{
+    (void)state;
+    rtmp_buf b = {0};
+    uint8_t pad[128] = {0};
+    raw_chunk(&b, 0, 4, 0, 300, 9, 1, false, pad, sizeof(pad));
+    raw_chunk(&b, 1, 4, 20, 3, 8, 0, false, "abc", 3);
+    got g;
+    read_all(b.data, b.len, 1, &g);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.m[0].len, 3);
+    assert_int_equal(g.m[0].timestamp, 20);
+    assert_memory_equal(g.m[0].data, "abc", 3);
+    got_free(&g);
     rtmp_buf_free(&b);
 }
 
@@ -857,6 +899,32 @@ static void test_session_server_errors(void **state)
     rtmp_buf_free(&deep);
 }
 
+/* nginx-rtmp says StreamEOF, then UnpublishNotify: the first one reports the source gone,
+ * once; a second session's stream id does not count. */
+static void test_session_stream_eof_first(void **state)
+{
+    (void)state;
+    server s;
+    srv_start(&s);
+    srv_connect_ok(&s);
+    srv_cmd(&s, 0, "_result", 2, NULL, NULL, NULL, 1);
+    srv_cmd(&s, 1, "onStatus", 0, "NetStream.Play.Start", "status", NULL, -1);
+    uint8_t other[6] = {0, RTMP_UC_STREAM_EOF, 0, 0, 0, 2},
+            eof[6] = {0, RTMP_UC_STREAM_EOF, 0, 0, 0, 1};
+    srv_raw(&s, 2, RTMP_MSG_USER_CONTROL, 0, 0, other, 6);
+    srv_raw(&s, 2, RTMP_MSG_USER_CONTROL, 0, 0, eof, 6);
+    srv_cmd(&s, 1, "onStatus", 0, "NetStream.Play.UnpublishNotify", "status", NULL, -1);
+    rtmp_session ss;
+    ev_log log;
+    run_session(&ss, RTMP_ROLE_PLAY, "rtmp://h/app/key", &s.b, 0, &log);
+    assert_int_equal(log.rc, 0);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.ev[1].type, RTMP_EV_GONE);
+    assert_string_equal(log.text[1], "source gone: StreamEOF");
+    rtmp_session_free(&ss);
+    rtmp_buf_free(&s.b);
+}
+
 static void agg_member(rtmp_buf *b, uint8_t type, uint32_t ts, const char *body, size_t len)
 {
     put_be(b, type, 1);
@@ -956,6 +1024,7 @@ static void test_flv_tags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_consume_and_grow),
         cmocka_unit_test(test_amf_round_trip),
         cmocka_unit_test(test_amf_depth_limit),
         cmocka_unit_test(test_amf_malformed),
@@ -966,6 +1035,7 @@ int main(void)
         cmocka_unit_test(test_bad_chunk_sizes),
         cmocka_unit_test(test_huge_message_and_many_streams),
         cmocka_unit_test(test_abort_and_ack_window),
+        cmocka_unit_test(test_new_header_mid_message),
         cmocka_unit_test(test_writer_reader_round_trip),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_handshake_garbage),
@@ -973,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_session_play),
         cmocka_unit_test(test_session_publish),
         cmocka_unit_test(test_session_server_errors),
+        cmocka_unit_test(test_session_stream_eof_first),
         cmocka_unit_test(test_session_aggregate),
         cmocka_unit_test(test_flv_tags),
     };
