@@ -65,8 +65,8 @@ static size_t scheme_len(const char *p, size_t n)
 /* Schemes whose last path element is a stream key. */
 static bool keyed_scheme(const char *p, size_t n)
 {
-    static const char *const keyed[] = {"rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpts", "rtmpte",
-                                        "srt"};
+    static const char *const keyed[] = {"rtmp",   "rtmps",  "rtmpt", "rtmpe",
+                                        "rtmpts", "rtmpte", "srt"};
     for (size_t i = 0; i < sizeof(keyed) / sizeof(keyed[0]); i++)
         if (strlen(keyed[i]) == n && strncasecmp(p, keyed[i], n) == 0)
             return true;

@@ -11,6 +11,7 @@
 #include <libavutil/log.h>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timeutil.h"
 
 #define SHUTDOWN_JOIN_MS 3000
@@ -65,7 +66,7 @@ const char *engine_av_error_last(void)
 
 void engine_av_error_set(const char *line)
 {
-    snprintf(last_av_error, sizeof(last_av_error), "%s", line);
+    text_redact(line, last_av_error, sizeof(last_av_error));
 }
 
 static void strip_newlines(char *s)
@@ -83,10 +84,11 @@ static void engine_av_log(void *avcl, int level, const char *fmt, va_list vl)
         va_list copy;
         va_copy(copy, vl);
         int no_prefix = 0;
-        av_log_format_line2(avcl, level, fmt, copy, last_av_error, sizeof(last_av_error),
-                            &no_prefix);
+        char raw[1024];
+        av_log_format_line2(avcl, level, fmt, copy, raw, sizeof(raw), &no_prefix);
         va_end(copy);
-        strip_newlines(last_av_error);
+        strip_newlines(raw);
+        text_redact(raw, last_av_error, sizeof(last_av_error)); /* it joins error chains */
     }
     if (!log_enabled(engine_log_level_of(level)))
         return;
@@ -507,7 +509,7 @@ void progress_set_source(engine_worker *w, const char *url, const char *role)
 void progress_set_error(engine_worker *w, const char *error)
 {
     pthread_mutex_lock(&w->progress_lock);
-    snprintf(w->progress.last_error, sizeof(w->progress.last_error), "%s", error);
+    text_redact(error, w->progress.last_error, sizeof(w->progress.last_error));
     pthread_mutex_unlock(&w->progress_lock);
 }
 

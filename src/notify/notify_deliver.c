@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timeutil.h"
 
 #define IDLE_WAIT_MS 5000 /* look at the outbox at least this often */
@@ -284,7 +285,7 @@ static void finished(flight *f, CURLcode result)
     if (f->refused[0])
         snprintf(why, sizeof(why), "%s", f->refused);
     else if (result != CURLE_OK)
-        snprintf(why, sizeof(why), "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(result));
+        text_redact(f->errbuf[0] ? f->errbuf : curl_easy_strerror(result), why, sizeof(why));
     else
         snprintf(why, sizeof(why), "HTTP %ld", status);
     failed(f, why);

@@ -63,10 +63,10 @@ static void test_text(void **state)
     text_redact("pull rtmp://127.0.0.1:1/live/key0123456: connect: Connection refused", out,
                 sizeof(out));
     assert_string_equal(out, "pull rtmp://127.0.0.1:1/live/ke***: connect: Connection refused");
-    text_redact("Opening 'https://h/x.ts?token=abc' for reading; (srt://h:1?passphrase=pp).",
-                out, sizeof(out));
-    assert_string_equal(out,
-                        "Opening 'https://h/x.ts?token=***' for reading; (srt://h:1?passphrase=***).");
+    text_redact("Opening 'https://h/x.ts?token=abc' for reading; (srt://h:1?passphrase=pp).", out,
+                sizeof(out));
+    assert_string_equal(
+        out, "Opening 'https://h/x.ts?token=***' for reading; (srt://h:1?passphrase=***).");
     text_redact("no url here, only :// and 1://x", out, sizeof(out));
     assert_string_equal(out, "no url here, only :// and 1://x");
     text_redact("two: rtmp://a/b/cccccccccc and rtmp://d/e/ffffffffff", out, sizeof(out));
@@ -84,9 +84,12 @@ static void test_macro(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rtmp_stream_key), cmocka_unit_test(test_srt),
-        cmocka_unit_test(test_http_and_others), cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_text),            cmocka_unit_test(test_macro),
+        cmocka_unit_test(test_rtmp_stream_key),
+        cmocka_unit_test(test_srt),
+        cmocka_unit_test(test_http_and_others),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_macro),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
