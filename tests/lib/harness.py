@@ -613,7 +613,9 @@ class Ferryd:
         self.proc = None
         self.runs = 0
         self.stderr_paths = []
-        with open(self.config, "w") as f:
+        # owner-only, as a config holding account secrets should be (ferryd warns otherwise)
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))
             for name, acct in accounts.items():
