@@ -3,9 +3,15 @@
 # Usage: scripts/deps.sh run    build dependencies only
 #        scripts/deps.sh test   build dependencies plus what the tests use
 #        scripts/deps.sh bench  the test set plus the benchmarks' load and trace tools
-# Idempotent and silent when everything is already installed.
+#        scripts/deps.sh --list SET   prints that set's packages, one a line, and installs nothing
+# Idempotent and silent when everything is already installed; a failed install shows apt's output.
 set -euo pipefail
 
+list=0
+if [ "${1:-}" = --list ]; then
+    list=1
+    shift
+fi
 mode="${1:-run}"
 
 build_pkgs=(gcc meson ninja-build pkg-config
@@ -25,10 +31,14 @@ case "$mode" in
     test) wanted=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
     bench) wanted=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
     *)
-        echo "usage: $0 run|test|bench" >&2
+        echo "usage: $0 [--list] run|test|bench" >&2
         exit 2
         ;;
 esac
+if [ "$list" -eq 1 ]; then
+    printf '%s\n' "${wanted[@]}"
+    exit 0
+fi
 
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -64,7 +74,21 @@ if [ ! -e "$policy" ]; then
     "${sudo_cmd[@]}" chmod 755 "$policy"
     trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
 fi
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# apt's output is kept aside and shown only when a step fails, with the step's name.
+out="$(mktemp)"
+quiet() { # quiet WHAT COMMAND...
+    local what="$1" rc=0
+    shift
+    "$@" >"$out" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        cat "$out" >&2
+        echo "deps: $what failed (exit $rc)" >&2
+        rm -f "$out"
+        exit "$rc"
+    fi
+}
+quiet "apt-get update" "${sudo_cmd[@]}" apt-get update -qq
+quiet "installing ${missing[*]}" "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+rm -f "$out"
 echo "deps: done"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# test.sh — the whole test run: dependencies, a normal build with unit, end-to-end and cloud
-# SDK compatibility tests, then an AddressSanitizer/UBSan build with the same tests again,
-# then the libFuzzer targets built with clang and run briefly from their seed corpora.
+# test.sh — the whole test run: dependencies, a check that scripts/run.sh needs only the run
+# packages, a normal build with unit, end-to-end and cloud SDK compatibility tests, then an
+# AddressSanitizer/UBSan build with the same tests again, then the libFuzzer targets built
+# with clang and run briefly from their seed corpora.
 # Exits non-zero if any step fails; every step runs even after an earlier failure
 # (unless the build it needs failed) so one run shows every problem.
 set -uo pipefail
@@ -38,15 +39,62 @@ count_pytest() {
     tests_failed=$((tests_failed + ${f:-0} + ${e:-0}))
 }
 
-# build DIR [meson setup options...]: configures DIR once, then builds it.
+# build DIR [meson setup options...]: configures DIR with the test programs enabled (an
+# existing DIR is reconfigured, so a dir made by run.sh or an older checkout gets the
+# options too), then builds it.
 build() {
     local dir="$1"
     shift
     step "build $dir"
-    if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" || return 1
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" -Dtests=enabled "$@" || return 1
+    else
+        meson setup "$dir" -Dtests=enabled "$@" || return 1
     fi
     ninja -C "$dir"
+}
+
+# run_packages: proves that scripts/run.sh needs only the `run` package set. A scratch dir
+# set up as run.sh does it (tests disabled) must not look up cmocka; every pkg-config
+# dependency meson looks up there must come from a package of `scripts/deps.sh --list run`;
+# and ferryd must build in it. Counts as one test.
+run_packages() {
+    local dir="$LOGDIR/run-build" log="$LOGDIR/run-build.log" problems=() name pc pkg
+    step "scripts/run.sh needs only the run packages"
+    local mlog="$dir/meson-logs/meson-log.txt" run_set
+    run_set="$(bash scripts/deps.sh --list run)"
+    if ! meson setup "$dir" --buildtype=debugoptimized >"$log" 2>&1; then
+        cat "$log"
+        problems+=("meson setup failed with the tests disabled")
+    elif grep -qi cmocka "$mlog"; then
+        grep -i cmocka "$mlog"
+        problems+=("meson looked up cmocka with the tests disabled")
+    fi
+    local names
+    names="$(sed -n "s/^Determining dependency '\([^']*\)' with pkg-config.*/\1/p" \
+        "$mlog" 2>/dev/null | sort -u)"
+    [ -n "$names" ] || problems+=("no pkg-config lookup found in $mlog")
+    for name in $names; do
+        pc="$(pkg-config --variable=pcfiledir "$name" 2>/dev/null)/$name.pc"
+        pkg="$(dpkg -S "$pc" 2>/dev/null | head -n1 | cut -d: -f1)"
+        if [ -z "$pkg" ] || ! grep -qx "$pkg" <<<"$run_set"; then
+            problems+=("dependency $name comes from ${pkg:-no package} ($pc), not from the run set")
+        else
+            echo "dependency $name: package $pkg (run set)"
+        fi
+    done
+    if [ -f "$dir/build.ninja" ] && ! ninja -C "$dir" ferryd >>"$log" 2>&1; then
+        tail -n 30 "$log"
+        problems+=("ferryd does not build in a dir without the tests")
+    fi
+    if [ "${#problems[@]}" -eq 0 ]; then
+        echo "ok: configured and built ferryd with the run package set only"
+        tests_passed=$((tests_passed + 1))
+        return 0
+    fi
+    printf 'FAIL: %s\n' "${problems[@]}"
+    tests_failed=$((tests_failed + 1))
+    return 1
 }
 
 # unit DIR: the cmocka suite.
@@ -131,6 +179,8 @@ bash scripts/deps.sh test || {
 # The include layers of the sources: no build needed.
 layers
 record "include layers" $?
+run_packages
+record "run package set" $?
 
 # Normal build: what users run.
 if build build --buildtype=debugoptimized; then

@@ -1,6 +1,7 @@
 /* ferryd.c — the daemon's entry point: flags and config, the default account, wiring of
  * store, task service and API, and a clean stop on SIGTERM/SIGINT. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +33,12 @@ static void usage(FILE *out)
     config_print_keys(out);
 }
 
+/* Owner-only: the data dir holds every task's URLs with their stream keys, the token file
+ * a credential (docs/security.md, "Secrets"). */
+#define DATA_DIR_MODE 0700
+#define SECRET_FILE_MODE 0600
+
+/* Creates dir and its missing parents; dir itself owner-only. */
 static int mkdir_p(const char *dir)
 {
     char path[CONFIG_STR_MAX];
@@ -40,11 +47,76 @@ static int mkdir_p(const char *dir)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(path, 0750) != 0 && errno != EEXIST)
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
             return -1;
         *p = '/';
     }
-    return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+    return mkdir(path, DATA_DIR_MODE) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* A data dir made by someone else may be open to others: say so (it is left as it is). */
+static void warn_open_data_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 077))
+        log_warn("data dir %s is open to group/others (mode %03o) and holds every task's URLs "
+                 "with their stream keys: chmod 700 it",
+                 dir, (unsigned)(st.st_mode & 0777));
+}
+
+/* The config file names accounts with their secrets: readable by others, it gives them away. */
+static void warn_open_config(const char *file, const config *c)
+{
+    struct stat st;
+    if (file && config_holds_secrets(c) && stat(file, &st) == 0 &&
+        (st.st_mode & (S_IRGRP | S_IROTH)))
+        log_warn("config %s holds account secrets and is readable by group/others (mode %03o): "
+                 "chmod 600 it",
+                 file, (unsigned)(st.st_mode & 0777));
+}
+
+/* Reads the token of an existing token file into out; a file open to group/others is made
+ * 0600 first, with a warning. Returns 0, or -1 when there is no usable token. */
+static int read_token_file(const char *path, char *out)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+        if (fchmod(fd, SECRET_FILE_MODE) == 0)
+            log_warn("token file %s was open to group/others (mode %03o): now %03o", path,
+                     (unsigned)(st.st_mode & 0777), SECRET_FILE_MODE);
+        else
+            log_warn("token file %s is open to group/others (mode %03o) and cannot be "
+                     "changed: %s",
+                     path, (unsigned)(st.st_mode & 0777), strerror(errno));
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    int ok = fscanf(f, "%255s", out) == 1;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+static int write_token_file(const char *path, const char *token)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, SECRET_FILE_MODE);
+    if (fd < 0 || fchmod(fd, SECRET_FILE_MODE) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    int bad = fprintf(f, "%s\n", token) < 0;
+    return fclose(f) != 0 || bad ? -1 : 0;
 }
 
 /* With no account configured, ferryd serves one account "default" whose token is kept in
@@ -58,17 +130,10 @@ static int ensure_default_account(config *c)
     snprintf(a->name, sizeof(a->name), "default");
     char path[CONFIG_STR_MAX + 16];
     snprintf(path, sizeof(path), "%s/token", c->data_dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        int ok = fscanf(f, "%255s", a->token) == 1;
-        fclose(f);
-        if (ok)
-            return 0;
-    }
+    if (read_token_file(path, a->token) == 0)
+        return 0;
     id_random_hex(a->token, 24);
-    umask(077);
-    f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", a->token) < 0 || fclose(f) != 0) {
+    if (write_token_file(path, a->token) != 0) {
         log_error("cannot write %s: %s", path, strerror(errno));
         return -1;
     }
@@ -76,7 +141,8 @@ static int ensure_default_account(config *c)
     return 0;
 }
 
-static int parse_args(int argc, char **argv, config *c)
+/* Fills c from the config file and the flags; *file is the config file's path or NULL. */
+static int parse_args(int argc, char **argv, config *c, const char **config_file)
 {
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'}, {"data-dir", required_argument, 0, 'd'},
@@ -113,6 +179,7 @@ static int parse_args(int argc, char **argv, config *c)
         return -1;
     }
     char err[512];
+    *config_file = file;
     if (file && config_load_file(c, file, err, sizeof(err)) != 0) {
         fprintf(stderr, "ferryd: %s\n", err);
         return -1;
@@ -184,7 +251,8 @@ int main(int argc, char **argv)
 {
     static config cfg;
     config_defaults(&cfg);
-    if (parse_args(argc, argv, &cfg) != 0)
+    const char *config_file = NULL;
+    if (parse_args(argc, argv, &cfg, &config_file) != 0)
         return 2;
     log_level level;
     if (log_parse_level(cfg.log_level, &level) != 0) {
@@ -199,10 +267,13 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    warn_open_config(config_file, &cfg);
     if (mkdir_p(cfg.data_dir) != 0) {
         log_error("cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
         return 1;
     }
+    warn_open_data_dir(cfg.data_dir);
+    umask(077); /* what ferryd creates from here on (store, cache, token) is owner-only */
     if (ensure_default_account(&cfg) != 0)
         return 1;
     return run(&cfg);

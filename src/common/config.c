@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 typedef enum { KEY_STR, KEY_INT } key_type;
 
 typedef struct {
@@ -271,12 +273,36 @@ void config_print_keys(FILE *out)
         fprintf(out, "  %-24s %-16s %s\n", keys[i].name, keys[i].def, keys[i].help);
 }
 
+/* Every account's token is compared in full and in constant time, so the time taken tells
+ * nothing about how much of a guess was right. */
 const config_account *config_find_account_by_token(const config *c, const char *token)
 {
-    for (int i = 0; i < c->n_accounts; i++)
-        if (c->accounts[i].token[0] && strcmp(c->accounts[i].token, token) == 0)
-            return &c->accounts[i];
-    return NULL;
+    size_t len = strnlen(token, CONFIG_STR_MAX);
+    if (len == 0 || len >= CONFIG_STR_MAX)
+        return NULL;
+    unsigned char given[CONFIG_STR_MAX] = {0}, want[CONFIG_STR_MAX];
+    memcpy(given, token, len);
+    const config_account *found = NULL;
+    for (int i = 0; i < c->n_accounts; i++) {
+        size_t n = strnlen(c->accounts[i].token, CONFIG_STR_MAX);
+        memset(want, 0, sizeof(want));
+        memcpy(want, c->accounts[i].token, n);
+        if (CRYPTO_memcmp(given, want, sizeof(want)) == 0 && n > 0 && !found)
+            found = &c->accounts[i];
+    }
+    OPENSSL_cleanse(given, sizeof(given));
+    OPENSSL_cleanse(want, sizeof(want));
+    return found;
+}
+
+bool config_holds_secrets(const config *c)
+{
+    for (int i = 0; i < c->n_accounts; i++) {
+        const config_account *a = &c->accounts[i];
+        if (a->token[0] || a->tc_secret_key[0] || a->ali_key_secret[0] || a->callback_secret[0])
+            return true;
+    }
+    return false;
 }
 
 const config_account *config_find_account(const config *c, const char *name)

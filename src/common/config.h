@@ -3,6 +3,7 @@
 #ifndef FERRY_CONFIG_H
 #define FERRY_CONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define CONFIG_MAX_ACCOUNTS 64
@@ -89,6 +90,8 @@ int config_set(config *c, const char *key, const char *value, char *err, size_t 
 void config_print_keys(FILE *out);
 
 const config_account *config_find_account_by_token(const config *c, const char *token);
+/* True when an account carries a token, a secret key or a callback secret. */
+bool config_holds_secrets(const config *c);
 const config_account *config_find_account(const config *c, const char *name);
 int config_account_quota(const config *c, const config_account *a);
 

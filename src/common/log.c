@@ -1,6 +1,7 @@
 /* log.c — leveled logging to stderr, one line per call, safe across threads.
  * The level is process-wide and set once from the config at start. */
 #include "common/log.h"
+#include "common/redact.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,10 +48,14 @@ void log_write(log_level level, const char *task_id, const char *fmt, ...)
                      (int)(tv.tv_usec / 1000), level_names[level]);
     if (task_id)
         n += snprintf(line + n, sizeof(line) - (size_t)n, "task=%s ", task_id);
+    char msg[2 * sizeof(line)], shown[sizeof(line)]; /* only the redacted text is cut */
     va_list ap;
     va_start(ap, fmt);
-    if (n < (int)sizeof(line))
-        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Call sites show URLs through REDACT_URL; this catches any other (FFmpeg's, curl's). */
+    const char *text = strstr(msg, "://") ? text_redact(msg, shown, sizeof(shown)) : msg;
+    if (n < (int)sizeof(line))
+        snprintf(line + n, sizeof(line) - (size_t)n, "%s", text);
     fprintf(stderr, "%s\n", line);
 }

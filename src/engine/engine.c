@@ -11,6 +11,7 @@
 #include <libavutil/log.h>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timeutil.h"
 
 #define SHUTDOWN_JOIN_MS 3000

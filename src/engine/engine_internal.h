@@ -12,6 +12,7 @@
 #include <libavformat/avformat.h>
 
 #include "common/addr_policy.h"
+#include "common/redact.h"
 #include "engine/engine.h"
 #include "engine/file_cache.h"
 #include "engine/playlist.h"

@@ -47,7 +47,7 @@ const char *engine_av_error_last(void)
 
 void engine_av_error_set(const char *line)
 {
-    snprintf(last_av_error, sizeof(last_av_error), "%s", line);
+    text_redact(line, last_av_error, sizeof(last_av_error));
 }
 
 static void strip_newlines(char *s)
@@ -65,10 +65,11 @@ void engine_av_log(void *avcl, int level, const char *fmt, va_list vl)
         va_list copy;
         va_copy(copy, vl);
         int no_prefix = 0;
-        av_log_format_line2(avcl, level, fmt, copy, last_av_error, sizeof(last_av_error),
-                            &no_prefix);
+        char raw[1024];
+        av_log_format_line2(avcl, level, fmt, copy, raw, sizeof(raw), &no_prefix);
         va_end(copy);
-        strip_newlines(last_av_error);
+        strip_newlines(raw);
+        text_redact(raw, last_av_error, sizeof(last_av_error)); /* it joins error chains */
     }
     if (!log_enabled(engine_log_level_of(level)))
         return;

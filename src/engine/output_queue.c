@@ -177,7 +177,7 @@ static void writer_open(output_queue *q, bool expect_video)
     q->out.need_key = q->out.need_key && expect_video;
     queue_skip_to_newest_entry_point(q);
     pthread_mutex_unlock(&q->lock);
-    tlog_info(q->task_id, "engine: output %d connected: %s", q->index, q->url);
+    tlog_info(q->task_id, "engine: output %d connected: %s", q->index, REDACT_URL(q->url));
 }
 
 /* The queued headers become the shape's: a reconnect sends the latest ones. */

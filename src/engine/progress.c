@@ -57,7 +57,7 @@ void progress_set_source(engine_worker *w, const char *url, const char *role)
 void progress_set_error(engine_worker *w, const char *error)
 {
     pthread_mutex_lock(&w->progress_lock);
-    snprintf(w->progress.last_error, sizeof(w->progress.last_error), "%s", error);
+    text_redact(error, w->progress.last_error, sizeof(w->progress.last_error));
     pthread_mutex_unlock(&w->progress_lock);
 }
 

@@ -89,12 +89,13 @@ static bool relay_next_alternate(relay *r, int64_t now_ms)
 void relay_pull_failed(relay *r, const char *why)
 {
     relay_close_for_switch(r);
-    snprintf(r->pull_error, sizeof(r->pull_error), "pull %s: %s", relay_source_url(r), why);
+    snprintf(r->pull_error, sizeof(r->pull_error), "pull %s: %s", REDACT_URL(relay_source_url(r)),
+             why);
     progress_set_error(r->w, r->pull_error);
     int64_t now = time_mono_ms();
     if (relay_next_alternate(r, now)) {
         tlog_warn(r->job->task_id, "engine: %s; trying the %s source %s", r->pull_error,
-                  fallback_slot_name(r->fb.cur), relay_source_url(r));
+                  fallback_slot_name(r->fb.cur), REDACT_URL(relay_source_url(r)));
         return; /* the next connect opens it at once */
     }
     retry_failed(&r->pull, now, r->job->retry_interval_ms);
@@ -179,7 +180,7 @@ static void relay_log_source(relay *r, const char *url)
         snprintf(desc[k], sizeof(desc[k]), "%s",
                  st ? avcodec_get_name(st->codecpar->codec_id) : "none");
     }
-    tlog_info(r->job->task_id, "engine: source connected: %s (video %s, audio %s)", url,
+    tlog_info(r->job->task_id, "engine: source connected: %s (video %s, audio %s)", REDACT_URL(url),
               desc[MEDIA_VIDEO], desc[MEDIA_AUDIO]);
 }
 
@@ -262,12 +263,13 @@ static void relay_tell_slot(relay *r)
         return;
     char why[ENGINE_ERR_MAX * 2];
     if (r->fb.cur == FB_MAIN) {
-        snprintf(why, sizeof(why), "the main source %s plays again", relay_source_url(r));
+        snprintf(why, sizeof(why), "the main source %s plays again",
+                 REDACT_URL(relay_source_url(r)));
         relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_NONE, why, "MainSourceRestored");
         return;
     }
     snprintf(why, sizeof(why), "playing the %s source %s (%s)", fallback_slot_name(r->fb.cur),
-             relay_source_url(r), r->pull_error);
+             REDACT_URL(relay_source_url(r)), r->pull_error);
     relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PULL, why, "BackupSourceActive");
 }
 

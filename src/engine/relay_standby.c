@@ -46,7 +46,7 @@ static void standby_connect(relay_standby *s)
     char why[ENGINE_ERR_MAX];
     engine_av_error_clear();
     if (relay_open_url(s->r, s->url, &s->src, s->guard, why, sizeof(why)) < 0) {
-        tlog_debug(s->r->job->task_id, "engine: standby %s: %s", s->url, why);
+        tlog_debug(s->r->job->task_id, "engine: standby %s: %s", REDACT_URL(s->url), why);
         standby_pause(s, STANDBY_RETRY_MS);
         return;
     }
@@ -105,7 +105,8 @@ relay_standby *relay_standby_start(relay *r, const char *url, io_guard *guard)
         free(s);
         return NULL;
     }
-    tlog_info(r->job->task_id, "engine: the backup %s is kept connected on standby", url);
+    tlog_info(r->job->task_id, "engine: the backup %s is kept connected on standby",
+              REDACT_URL(url));
     return s;
 }
 

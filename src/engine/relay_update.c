@@ -53,7 +53,7 @@ static void update_outputs(relay *r, const engine_job *old)
         memset(&r->outs[i], 0, sizeof(r->outs[i]));
         r->outs[i].url = j->outputs[i];
         tlog_info(j->task_id, "engine: output %d is now %s", i,
-                  j->outputs[i] ? j->outputs[i] : "(none)");
+                  j->outputs[i] ? REDACT_URL(j->outputs[i]) : "(none)");
     }
     r->n_outs = j->outputs[1] ? 2 : 1;
 }
@@ -76,7 +76,7 @@ static void update_live(relay *r, const engine_job *old)
     relay_close_for_switch(r);
     r->pull = (retry_budget){0}; /* a new source: a fresh start, at once */
     tlog_info(j->task_id, "engine: the source changes to %s; the output session goes on",
-              j->sources[0]);
+              REDACT_URL(j->sources[0]));
 }
 
 static void update_playlist(relay *r, const engine_job *old)

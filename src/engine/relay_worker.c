@@ -68,7 +68,7 @@ static int relay_push_failed(relay *r, int i, const char *why)
     o->up = false;
     if (worker_stop_requested(r->w))
         return relay_stop(r);
-    snprintf(o->error, sizeof(o->error), "push %s: %s", o->url, why);
+    snprintf(o->error, sizeof(o->error), "push %s: %s", REDACT_URL(o->url), why);
     int64_t now = time_mono_ms();
     bool first = !o->retry.failing;
     retry_failed(&o->retry, now, r->job->retry_interval_ms);
@@ -229,11 +229,12 @@ static void relay_queue_dropped(relay *r, int i, int dropped)
     char why[ENGINE_ERR_MAX];
     if (o->unstable_alarm_ms)
         snprintf(why, sizeof(why),
-                 "push %s: too slow: %lld packet(s) dropped from its queue in %lld s", o->url,
-                 (long long)o->dropped, (long long)(now - o->unstable_alarm_ms) / 1000);
+                 "push %s: too slow: %lld packet(s) dropped from its queue in %lld s",
+                 REDACT_URL(o->url), (long long)o->dropped,
+                 (long long)(now - o->unstable_alarm_ms) / 1000);
     else
         snprintf(why, sizeof(why), "push %s: too slow: %lld packet(s) dropped from its queue",
-                 o->url, (long long)o->dropped);
+                 REDACT_URL(o->url), (long long)o->dropped);
     o->unstable_alarm_ms = now;
     o->dropped = 0;
     relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, why, "PushStreamUnstable");

@@ -287,7 +287,7 @@ static int pic_open(engine_source *s, const source_open_args *a, char *err, size
     }
     s->ic->opaque = p;
     tlog_info(engine_log_task(), "engine: picture %s: %dx%d, H.264 at %d fps with silent AAC",
-              a->url, p->enc[MEDIA_VIDEO]->width, p->enc[MEDIA_VIDEO]->height, PIC_FPS);
+              REDACT_URL(a->url), p->enc[MEDIA_VIDEO]->width, p->enc[MEDIA_VIDEO]->height, PIC_FPS);
     return 0;
 }
 

@@ -61,7 +61,7 @@ static void feed_alarm_at(file_feed *f, int index, const char *url, const char *
                           const char *why)
 {
     char detail[ENGINE_ERR_MAX + 64];
-    snprintf(detail, sizeof(detail), "file %d %s: %s", index, url, why);
+    snprintf(detail, sizeof(detail), "file %d %s: %s", index, REDACT_URL(url), why);
     engine_event ev = {.type = ENGINE_EV_ALARM,
                        .failure = ENGINE_FAIL_PULL,
                        .error = detail,
@@ -79,7 +79,7 @@ static const char *feed_local_copy(file_feed *f, int index, const char *url, cha
         return url;
     char err[ENGINE_ERR_MAX];
     if (file_cache_get(&f->cache, url, feed_cancelled, f->w, path, len, err, sizeof(err)) == 0) {
-        tlog_info(f->w->job.task_id, "engine: playing %s from the cache", url);
+        tlog_info(f->w->job.task_id, "engine: playing %s from the cache", REDACT_URL(url));
         return path;
     }
     if (!worker_stop_requested(f->w)) {

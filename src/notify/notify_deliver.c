@@ -14,6 +14,7 @@
 
 #include "common/addr_policy.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timeutil.h"
 
 #define IDLE_WAIT_MS 5000 /* look at the outbox at least this often */
@@ -297,7 +298,7 @@ static void finished(flight *f, CURLcode result)
     if (f->refused[0])
         snprintf(why, sizeof(why), "%s", f->refused);
     else if (result != CURLE_OK)
-        snprintf(why, sizeof(why), "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(result));
+        text_redact(f->errbuf[0] ? f->errbuf : curl_easy_strerror(result), why, sizeof(why));
     else
         snprintf(why, sizeof(why), "HTTP %ld", status);
     failed(f, why);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timeutil.h"
 #include "notify/notify.h"
 
@@ -140,7 +141,10 @@ void runner_post_event(const char *task_id, const engine_event *ev)
     w->type = WORK_EVENT;
     snprintf(w->id, sizeof(w->id), "%s", task_id);
     w->ev = *ev;
-    w->error = strdup(ev->error ? ev->error : "");
+    /* The error becomes last_error, a history line and a callback's message: whatever URL
+     * it names (the engine's chains, FFmpeg's words) is shown redacted. */
+    char shown[2048];
+    w->error = strdup(text_redact(ev->error, shown, sizeof(shown)));
     w->url = strdup(ev->url ? ev->url : "");
     w->alarm = strdup(ev->alarm ? ev->alarm : "");
     w->ev.error = w->error;
@@ -380,9 +384,11 @@ static const char *failure_reason(engine_failure f)
 static void note_event(task *t, notify_kind kind, const char *reason, const engine_event *e)
 {
     task_history_entry h = {.at_ms = time_now_ms(), .from = t->state, .to = t->state};
-    const char *detail = kind == NOTIFY_ALARM ? e->error : e->url;
     snprintf(h.reason, sizeof(h.reason), "%s", reason);
-    snprintf(h.detail, sizeof(h.detail), "%s", detail ? detail : "");
+    if (kind == NOTIFY_ALARM)
+        snprintf(h.detail, sizeof(h.detail), "%s", e->error ? e->error : "");
+    else
+        url_redact(e->url, h.detail, sizeof(h.detail)); /* the file, as history shows it */
     notify_event ev = {.kind = kind,
                        .at_ms = h.at_ms,
                        .from = t->state,

@@ -7,6 +7,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timeutil.h"
 #include "notify/notify.h"
 
@@ -189,8 +190,8 @@ int task_create(const char *account, task_dialect dialect, const task_spec *spec
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) {
-        tlog_info(t.id, "created by account %s: %s -> %s", account, t.spec.source_urls[0],
-                  t.spec.dst_url);
+        tlog_info(t.id, "created by account %s: %s -> %s", account,
+                  REDACT_URL(t.spec.source_urls[0]), REDACT_URL(t.spec.dst_url));
         runner_post(WORK_SCHEDULE, t.id);
         if (out)
             rc = task_copy(out, &t) ? FERR_INTERNAL : 0;

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from harness import dts_report, largest_wall_gap, live_task, wait_until, whole_seconds_from_now
+from harness import (dts_report, largest_wall_gap, live_task, redact_url, wait_until,
+                     whole_seconds_from_now)
 from media import FileServer, make_clip
 
 STALL_S = 3     # FERRYD_SETTINGS["stall_timeout"]: a silent source counts as failed
@@ -140,7 +141,7 @@ def test_backup_down_too_means_recovering(api, nginx, publisher, viewer):
     # the main source failed first, then the backup it tried: the error names the backup,
     # and no alarm claimed that the backup was playing
     err = api.task(tid)["last_error"]
-    assert err.startswith("pull %s: " % nginx.url("src", "nobody")), err
+    assert err.startswith("pull %s: " % redact_url(nginx.url("src", "nobody"))), err
     assert "BackupSourceActive" not in [h["reason"] for h in api.history(tid)]
     main.start()
     api.wait_state(tid, ("running",), 20)

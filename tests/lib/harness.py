@@ -455,6 +455,31 @@ def largest_wall_gap(packets, codec_type):
 # ---------------------------------------------------------------- ferryd and its API
 
 
+def redact_url(url):
+    """url as ferryd shows it in logs, errors, history lines and alarms (docs/security.md,
+    "Secrets"), for the URLs the tests use: user info becomes ***@, the stream key (the last
+    path element of an rtmp(s) or srt URL) keeps its first 2 characters when it has 8 or
+    more, then ***, and every query value becomes ***."""
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(.*)$", url)
+    if not m:
+        return url
+    scheme, auth, path, rest = m.groups()
+    if "@" in auth:
+        auth = "***@" + auth.rsplit("@", 1)[1]
+    if scheme.lower() in ("rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpts", "rtmpte", "srt") and \
+            "/" in path:
+        head, key = path.rsplit("/", 1)
+        if key:
+            path = head + "/" + (key[:2] if len(key) >= 8 else "") + "***"
+    if rest.startswith("?"):
+        items = [(i.split("=", 1)[0] + "=" + ("***" if i.split("=", 1)[1] else "")) if "=" in i
+                 else ("***" if i else "") for i in rest[1:].split("&")]
+        rest = "?" + "&".join(items)
+    elif rest.startswith("#") and len(rest) > 1:
+        rest = "#***"
+    return "%s://%s%s%s" % (scheme, auth, path, rest)
+
+
 def brief(task):
     """The parts of a task that explain its state, for failure messages."""
     if not isinstance(task, dict):
@@ -592,7 +617,9 @@ class Ferryd:
         # the tests allow it explicitly (a test may narrow it again).
         settings = dict({"source_allow": "127.0.0.0/8", "destination_allow": "127.0.0.0/8"},
                         **settings)
-        with open(self.config, "w") as f:
+        # owner-only, as a config holding account secrets should be (ferryd warns otherwise)
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))
             for name, acct in accounts.items():
