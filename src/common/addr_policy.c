@@ -209,6 +209,17 @@ static int check_one(const struct sockaddr *sa, const char *allow, const char *k
     return -1;
 }
 
+bool addr_sockaddr_allowed(const struct sockaddr *sa, const char *allow, const char *key,
+                           char *why, size_t whylen)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+        snprintf(why, whylen, "refused by the address policy: not an IP address");
+        return false;
+    }
+    return check_one(sa, allow, key, ip, sizeof(ip), why, whylen) == 0;
+}
+
 int addr_resolve_checked(const char *host, const char *allow, const char *key, char *ip,
                          size_t iplen, char *why, size_t whylen)
 {

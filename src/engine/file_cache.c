@@ -2,7 +2,6 @@
  * downloads to NAME.part.N renamed when complete, mtime as the LRU clock, eviction by size. */
 #include "engine/file_cache.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -185,19 +184,9 @@ static curl_socket_t download_socket(void *opaque, curlsocktype purpose, struct 
 {
     (void)purpose;
     download *dl = opaque;
-    const void *addr =
-        a->family == AF_INET    ? (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr
-        : a->family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
-                                : NULL;
-    if (!addr || !addr_allowed(a->family, addr, dl->allow)) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        if (addr)
-            inet_ntop(a->family, addr, ip, sizeof(ip));
-        snprintf(dl->refused, sizeof(dl->refused),
-                 "refused by the address policy: %s is a %s address, not in source_allow", ip,
-                 addr ? addr_special_kind(a->family, addr) : "unknown");
+    if (!addr_sockaddr_allowed(&a->addr, dl->allow, "source_allow", dl->refused,
+                               sizeof(dl->refused)))
         return CURL_SOCKET_BAD;
-    }
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 

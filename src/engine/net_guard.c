@@ -73,10 +73,8 @@ static int hop_cancelled(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 static curl_socket_t hop_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
 {
     const net_policy *p = ctx;
-    const void *addr = a->family == AF_INET
-                           ? (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr
-                           : (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr;
-    if ((a->family != AF_INET && a->family != AF_INET6) || !addr_allowed(a->family, addr, p->allow))
+    char why[256];
+    if (!addr_sockaddr_allowed(&a->addr, p->allow, p->key, why, sizeof(why)))
         return CURL_SOCKET_BAD;
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }

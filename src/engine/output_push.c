@@ -130,11 +130,12 @@ static int push_sink(void *ctx, uint8_t *buf, int len)
     p->flv_skip -= skip;
     if (rtmp_buf_append(&p->flv, buf + skip, (size_t)len - skip) != 0)
         return AVERROR(ENOMEM);
-    size_t off = 0;
-    while (p->flv.len - off >= 11) {
-        const uint8_t *t = p->flv.data + off;
+    const uint8_t *bytes = rtmp_buf_bytes(&p->flv);
+    size_t off = 0, have = rtmp_buf_size(&p->flv);
+    while (have - off >= 11) {
+        const uint8_t *t = bytes + off;
         size_t size = (size_t)t[1] << 16 | (size_t)t[2] << 8 | t[3];
-        if (p->flv.len - off < 11 + size + 4)
+        if (have - off < 11 + size + 4)
             break;
         uint32_t ts = (uint32_t)t[4] << 16 | (uint32_t)t[5] << 8 | t[6] | (uint32_t)t[7] << 24;
         if (!p->failed_in_sink && rtmp_session_send(&p->s, t[0] & 0x1f, ts, t + 11, size) != 0) {
@@ -181,14 +182,8 @@ static void push_mux(output_queue *q, queue_entry *e, bool video)
         push_fail(q, why);
         return;
     }
-    if (rc == 0)
-        return;
-    pthread_mutex_lock(&q->lock);
-    q->report.written++;
-    pthread_mutex_unlock(&q->lock);
-    if (q->index == 0)
-        progress_note_packet(q->w, e->pkt->size,
-                             e->kind == MEDIA_VIDEO || !q->shape.par[MEDIA_VIDEO]);
+    if (rc > 0)
+        writer_count(q, e);
 }
 
 /* Sends what the session holds, as far as the socket takes it. */
@@ -198,8 +193,9 @@ static void push_flush(output_queue *q)
     if (p->state == PUSH_CONNECTING || p->state == PUSH_IDLE)
         return;
     rtmp_buf *out = &p->s.out;
-    while (out->len) {
-        ssize_t n = send(p->fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (rtmp_buf_size(out)) {
+        ssize_t n =
+            send(p->fd, rtmp_buf_bytes(out), rtmp_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -213,17 +209,18 @@ static void push_flush(output_queue *q)
         rtmp_buf_consume(out, (size_t)n);
         p->stalled_us = 0;
     }
-    if (out->len && !p->stalled_us)
+    size_t left = rtmp_buf_size(out);
+    if (left && !p->stalled_us)
         p->stalled_us = time_mono_us();
-    ev_watch(&q->h, p->fd, EPOLLIN | (out->len ? EPOLLOUT : 0));
-    if (p->state == PUSH_CLOSING && !out->len)
+    ev_watch(&q->h, p->fd, EPOLLIN | (left ? EPOLLOUT : 0));
+    if (p->state == PUSH_CLOSING && !left)
         push_finish(q);
 }
 
 /* Muxes queued packets while the socket keeps up, then sends. */
 static void push_pump(output_queue *q)
 {
-    while (q->push.state == PUSH_LIVE && q->push.s.out.len < OUT_HIGH) {
+    while (q->push.state == PUSH_LIVE && rtmp_buf_size(&q->push.s.out) < OUT_HIGH) {
         pthread_mutex_lock(&q->lock);
         queue_entry *e = queue_pop(q);
         bool video = q->expect_video;

@@ -217,8 +217,12 @@ static void writer_write(output_queue *q, queue_entry *e, bool expect_video)
         writer_failed(q, why);
         return;
     }
-    if (rc == 0)
-        return;
+    if (rc > 0)
+        writer_count(q, e);
+}
+
+void writer_count(output_queue *q, const queue_entry *e)
+{
     pthread_mutex_lock(&q->lock);
     q->report.written++;
     pthread_mutex_unlock(&q->lock);

@@ -83,6 +83,8 @@ void queue_skip_to_newest_entry_point(output_queue *q);
 void writer_failed(output_queue *q, const char *why);
 /* output_queue.c: the entry's codec headers become the session's */
 void writer_apply_headers(output_queue *q, const queue_entry *e);
+/* output_queue.c: the destination took e (the report and output 0's progress count it) */
+void writer_count(output_queue *q, const queue_entry *e);
 
 /* output_push.c: whether url goes on an event loop; attaches q to one. */
 bool push_attach(output_queue *q);

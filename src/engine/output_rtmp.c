@@ -61,43 +61,9 @@ static int output_rtmp_add_streams(output_rtmp *o, const output_shape *shape)
     return 0;
 }
 
-/* The muxer's bytes go to sink, through a small buffer flushed after every packet. */
-#define SINK_BUFFER 65536
-
-int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
-                          void *ctx, char *err, size_t errlen)
-{
-    memset(o, 0, sizeof(*o));
-    o->first_dts = AV_NOPTS_VALUE;
-    o->need_key = shape->par[MEDIA_VIDEO] != NULL;
-    int rc = avformat_alloc_output_context2(&o->oc, NULL, "flv", NULL);
-    if (rc < 0)
-        return output_rtmp_fail(o, "muxer", rc, err, errlen);
-    o->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS;
-    o->pkt = av_packet_alloc();
-    uint8_t *buf = av_malloc(SINK_BUFFER);
-    o->oc->pb = buf ? avio_alloc_context(buf, SINK_BUFFER, 1, ctx, NULL, sink, NULL) : NULL;
-    if (!o->oc->pb)
-        av_free(buf);
-    o->sink = true;
-    if (!o->pkt || !o->oc->pb)
-        return output_rtmp_fail(o, "muxer", AVERROR(ENOMEM), err, errlen);
-    o->oc->pb->seekable = 0;
-    rc = output_rtmp_add_streams(o, shape);
-    if (rc < 0)
-        return output_rtmp_fail(o, "muxer", rc, err, errlen);
-    AVDictionary *mux_opts = NULL;
-    av_dict_set(&mux_opts, "flvflags", "no_duration_filesize", 0);
-    rc = avformat_write_header(o->oc, &mux_opts);
-    av_dict_free(&mux_opts);
-    if (rc < 0)
-        return output_rtmp_fail(o, "header", rc, err, errlen);
-    o->header_written = true;
-    return 0;
-}
-
-int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
-                     AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen)
+/* The FLV muxer with the shape's streams, no I/O yet: 0 or an AVERROR with err set. */
+static int output_rtmp_begin(output_rtmp *o, const output_shape *shape, const char *url,
+                             char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     o->first_dts = AV_NOPTS_VALUE;
@@ -105,14 +71,54 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
     int rc = avformat_alloc_output_context2(&o->oc, NULL, "flv", url);
     if (rc < 0)
         return output_rtmp_fail(o, "muxer", rc, err, errlen);
-    o->oc->interrupt_callback = interrupt;
     o->oc->flags |= AVFMT_FLAG_FLUSH_PACKETS; /* every packet leaves at once */
     o->pkt = av_packet_alloc();
     if (!o->pkt)
         return output_rtmp_fail(o, "muxer", AVERROR(ENOMEM), err, errlen);
     rc = output_rtmp_add_streams(o, shape);
+    return rc < 0 ? output_rtmp_fail(o, "muxer", rc, err, errlen) : 0;
+}
+
+/* The FLV header and metadata, once o->oc->pb is there. */
+static int output_rtmp_header(output_rtmp *o, char *err, size_t errlen)
+{
+    AVDictionary *mux_opts = NULL;
+    av_dict_set(&mux_opts, "flvflags", "no_duration_filesize", 0);
+    int rc = avformat_write_header(o->oc, &mux_opts);
+    av_dict_free(&mux_opts);
     if (rc < 0)
-        return output_rtmp_fail(o, "muxer", rc, err, errlen);
+        return output_rtmp_fail(o, "header", rc, err, errlen);
+    o->header_written = true;
+    return 0;
+}
+
+/* The muxer's bytes go to sink, through a small buffer flushed after every packet. */
+#define SINK_BUFFER 65536
+
+int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
+                          void *ctx, char *err, size_t errlen)
+{
+    int rc = output_rtmp_begin(o, shape, NULL, err, errlen);
+    if (rc < 0)
+        return rc;
+    uint8_t *buf = av_malloc(SINK_BUFFER);
+    o->oc->pb = buf ? avio_alloc_context(buf, SINK_BUFFER, 1, ctx, NULL, sink, NULL) : NULL;
+    if (!o->oc->pb) {
+        av_free(buf);
+        return output_rtmp_fail(o, "muxer", AVERROR(ENOMEM), err, errlen);
+    }
+    o->sink = true;
+    o->oc->pb->seekable = 0;
+    return output_rtmp_header(o, err, errlen);
+}
+
+int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
+                     AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen)
+{
+    int rc = output_rtmp_begin(o, shape, url, err, errlen);
+    if (rc < 0)
+        return rc;
+    o->oc->interrupt_callback = interrupt;
     AVDictionary *io_opts = NULL;
     if (rw_timeout_us > 0)
         av_dict_set_int(&io_opts, "rw_timeout", rw_timeout_us, 0);
@@ -122,14 +128,7 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
     av_dict_free(&io_opts);
     if (rc < 0)
         return output_rtmp_fail(o, "connect", rc, err, errlen);
-    AVDictionary *mux_opts = NULL;
-    av_dict_set(&mux_opts, "flvflags", "no_duration_filesize", 0);
-    rc = avformat_write_header(o->oc, &mux_opts);
-    av_dict_free(&mux_opts);
-    if (rc < 0)
-        return output_rtmp_fail(o, "header", rc, err, errlen);
-    o->header_written = true;
-    return 0;
+    return output_rtmp_header(o, err, errlen);
 }
 
 /* Side data the muxer understands: new codec headers, only when they changed. */

@@ -59,22 +59,11 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 {
     (void)purpose;
     flight *f = clientp;
-    const void *addr = NULL;
-    if (a->family == AF_INET)
-        addr = &((const struct sockaddr_in *)&a->addr)->sin_addr;
-    else if (a->family == AF_INET6)
-        addr = &((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
     char allow[2 * CONFIG_STR_MAX];
     config_allow_list(nt.cfg, f->ev->account, ADDR_CALLBACK, allow, sizeof(allow));
-    if (!addr || !addr_allowed(a->family, addr, allow)) {
-        char text[INET6_ADDRSTRLEN] = "?";
-        if (addr)
-            inet_ntop(a->family, addr, text, sizeof(text));
-        snprintf(f->refused, sizeof(f->refused),
-                 "refused: %s is a %s address not in callback_allow", text,
-                 addr ? addr_special_kind(a->family, addr) : "unknown");
+    if (!addr_sockaddr_allowed(&a->addr, allow, "callback_allow", f->refused,
+                               sizeof(f->refused)))
         return CURL_SOCKET_BAD;
-    }
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
