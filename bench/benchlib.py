@@ -914,6 +914,10 @@ class Ferryd:
                     # allowed
                     "source_allow": "127.0.0.0/8", "destination_allow": "127.0.0.0/8"}
         settings.update(extra or {})
+        # FERRY_BENCH_SETTINGS="push_engine=ffmpeg,engine_loops=1": config keys for an A/B
+        for item in filter(None, os.environ.get("FERRY_BENCH_SETTINGS", "").split(",")):
+            key, _, value = item.partition("=")
+            settings[key.strip()] = value.strip()
         with open(self.conf, "w") as f:
             for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))
