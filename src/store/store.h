@@ -54,6 +54,9 @@ int store_task_list(store *st, const char *account, const task_filter *f, int of
 int store_task_all(store *st, task **out, int *n_out, ferr *err);
 int store_task_count(store *st, const char *account);
 
+/* A task keeps its newest this many history lines; older ones go as new ones come. */
+#define STORE_HISTORY_MAX 1000
+
 /* Appends a history line on its own (progress notes that change no state). */
 int store_history_add(store *st, const char *id, const task_history_entry *h, ferr *err);
 /* store_history_add plus the events of evs (may be NULL), in one transaction. */

@@ -18,7 +18,13 @@ int history_insert(store *st, const char *id, const task_history_entry *h, ferr 
     int rc = run(st, s, "add history of task", id, err);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
-    return rc == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
+    if (rc != SQLITE_OK)
+        return FERR_INTERNAL;
+    /* a task keeps its newest STORE_HISTORY_MAX lines: no task can fill the shared disk */
+    s = st->q[Q_HIST_TRIM];
+    bind_str(s, 1, id);
+    sqlite3_bind_int(s, 2, STORE_HISTORY_MAX - 1);
+    return run(st, s, "trim history of task", id, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
 int store_history_add_cp(store *st, const char *id, const task_history_entry *h,

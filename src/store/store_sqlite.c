@@ -59,6 +59,8 @@ static const char *const queries[Q_COUNT_OF] = {
                    "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_HIST_LIST] = "SELECT at_ms, from_state, to_state, reason, detail FROM task_history "
                     "WHERE task_id = ?1 ORDER BY seq",
+    [Q_HIST_TRIM] = "DELETE FROM task_history WHERE task_id = ?1 AND seq < (SELECT seq FROM "
+                    "task_history WHERE task_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
     [Q_EV_ADD] = "INSERT INTO outbox(event_id, task_id, account, dialect, type, url, body, "
                  "created_ms, attempts, next_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)",
     [Q_OB_HEADS] = "SELECT seq, event_id, task_id, account, dialect, type, url, body, attempts, "

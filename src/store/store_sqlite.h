@@ -25,6 +25,7 @@ enum {
     Q_COUNT_ALL,
     Q_HIST_ADD,
     Q_HIST_LIST,
+    Q_HIST_TRIM,
     Q_EV_ADD,
     Q_OB_HEADS,
     Q_OB_DONE,

@@ -592,6 +592,33 @@ static void test_history_order(void **state)
     free(hl);
 }
 
+static void test_history_bounded_per_task(void **state)
+{
+    fixture *fx = *state;
+    add_task(fx->st, "busy", "acct", 1);
+    add_task(fx->st, "calm", "acct", 1);
+    ferr err = {0};
+    task_history_entry calm = hist(1, TASK_IDLE, TASK_IDLE, "Note", "calm");
+    assert_int_equal(store_history_add(fx->st, "calm", &calm, &err), FERR_OK);
+    for (int i = 0; i < STORE_HISTORY_MAX + 50; i++) {
+        char detail[32];
+        snprintf(detail, sizeof(detail), "line %d", i);
+        task_history_entry h = hist(1000 + i, TASK_RUNNING, TASK_RECOVERING, "Flap", detail);
+        assert_int_equal(store_history_add(fx->st, "busy", &h, &err), FERR_OK);
+    }
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "busy", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, STORE_HISTORY_MAX); /* the newest ones, in order */
+    assert_string_equal(hl[0].detail, "line 50"); /* add_task's own line went first */
+    assert_string_equal(hl[n - 1].detail, "line 1049");
+    free(hl);
+    assert_int_equal(store_history_list(fx->st, "calm", &hl, &n, &err), FERR_OK);
+    assert_true(n >= 1); /* the other task keeps its own */
+    assert_string_equal(hl[n - 1].detail, "calm");
+    free(hl);
+}
+
 static int count_rows(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
@@ -831,6 +858,7 @@ int main(void)
         T(test_list_filters),
         T(test_delete),
         T(test_checkpoint),
+        T(test_history_bounded_per_task),
         T(test_history_order),
         T(test_reopen_keeps_data),
         T(test_newer_schema_refused),
