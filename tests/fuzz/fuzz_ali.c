@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "api/ali.h"
+#include "api/sign_util.h"
 #include "common/config.h"
 #include "task/task.h"
 
@@ -53,7 +54,7 @@ static void verify(const fuzz_request *r, const form_params *query, const form_p
         say("rpc-v1", (int)ali_rpc_verify(r->method, all, SECRET, NOW_S, why, sizeof(why)), why);
     }
     const char *nonce = form_get(all, "SignatureNonce");
-    (void)ali_nonce_fresh("AKIDTEST", nonce ? nonce : "", NOW_S);
+    (void)sign_nonce_fresh("AKIDTEST", nonce ? nonce : "", NOW_S);
 }
 
 static void render(const task *t)
