@@ -446,8 +446,9 @@ def test_dead_events_counted_then_removed(tmp_path, receiver):
         assert s["pending"] == 0 and s["dead_removed"] == 0, s
         assert len(bad.got()) == 2 and len(receiver.got()) == 1
         t_dead = time.time()
-        s = wait_until(lambda: (lambda x: x if x["dead_kept"] == 0 else None)(stats(api)), 10,
-                       0.1, what="the dead event removed")
+        # the row goes first, then the notifier counts it: wait for both
+        s = wait_until(lambda: (lambda x: x if x["dead_kept"] == 0 and x["dead_removed"] == 1
+                                else None)(stats(api)), 10, 0.1, what="the dead event removed")
         assert s["dead_removed"] == 1 and s["dead"] == 1, s
         assert time.time() - t_dead > 1.5, "removed before callback_dead_retention"
     finally:
