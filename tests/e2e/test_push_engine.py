@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from harness import dts_report, free_port, live_task, probe, wait_until, whole_seconds_from_now
+from harness import (dts_report, files_task, free_port, live_task, probe, wait_until,
+                     whole_seconds_from_now)
 from media import FileServer, ffmpeg
 
 
@@ -68,13 +69,7 @@ def test_annexb_and_adts_sources_are_converted(api, nginx, tmp_path):
            "-f", "mpegts", str(root / "a.ts"))
     files = FileServer(str(root))
     try:
-        start = whole_seconds_from_now(1)
-        body = {"source_type": "files", "source_urls": [files.url("a.ts")],
-                "destination": nginx.url("dst", "out"), "loop_count": 3,
-                "start_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-                "end_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 60)),
-                "retry_count": 0, "retry_interval": 1}
-        api.create_task(**body)
+        api.create_task(**files_task(nginx, [files.url("a.ts")], loop_count=3, retry_count=0))
         wait_until(lambda: nginx.is_published("dst", "out"), 15, what="dst/out published")
         streams, packets = probe(nginx.url("dst", "out"), 3, timeout=15)
         assert sorted(s.get("codec_name") for s in streams) == ["aac", "h264"], streams
@@ -121,13 +116,7 @@ def test_frames_larger_than_the_muxers_buffer(api, nginx, tmp_path):
            "-g", "15", "-b:v", "20M", "-c:a", "aac", str(root / "big.mp4"))
     files = FileServer(str(root))
     try:
-        start = whole_seconds_from_now(1)
-        body = {"source_type": "files", "source_urls": [files.url("big.mp4")],
-                "destination": nginx.url("dst", "out"), "loop_count": 3,
-                "start_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-                "end_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 60)),
-                "retry_count": 0, "retry_interval": 1}
-        api.create_task(**body)
+        api.create_task(**files_task(nginx, [files.url("big.mp4")], loop_count=3, retry_count=0))
         wait_until(lambda: nginx.is_published("dst", "out"), 15, what="dst/out published")
         r = subprocess.run(["ffprobe", "-v", "error", "-rw_timeout", "15000000",
                             "-read_intervals", "%+4", "-show_entries",
