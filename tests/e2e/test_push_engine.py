@@ -108,12 +108,14 @@ def test_threads_per_output(request, nginx, publisher, engine, extra_per_relay):
 
 def test_frames_larger_than_the_muxers_buffer(api, nginx, tmp_path):
     """720p frames of noise (keyframes of several hundred KB, past the muxer's 64 KB
-    buffer, so a tag reaches the session in pieces): every frame arrives whole."""
+    buffer, so a tag reaches the session in pieces): every frame arrives whole. The VBV
+    buffer keeps each frame under nginx-rtmp's default max_message (1 MB), which closes
+    the publisher's connection on a larger one."""
     root = tmp_path / "www"
     os.makedirs(root)
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=60:allf=t",
            "-f", "lavfi", "-i", "sine", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
-           "-g", "15", "-b:v", "20M", "-c:a", "aac", str(root / "big.mp4"))
+           "-g", "15", "-b:v", "8M", "-maxrate", "8M", "-bufsize", "6M", "-c:a", "aac", str(root / "big.mp4"))
     files = FileServer(str(root))
     try:
         api.create_task(**files_task(nginx, [files.url("big.mp4")], loop_count=3, retry_count=0))
