@@ -169,10 +169,15 @@ static int set_account_key(config_account *a, const char *key, const char *value
         const char *name;
         int *dst;
     } ints[] = {
-        {"task_quota", &a->task_quota},           {"tc_qps_create", &a->tc_qps.create},
-        {"tc_qps_modify", &a->tc_qps.modify},     {"tc_qps_delete", &a->tc_qps.del},
-        {"tc_qps_describe", &a->tc_qps.describe}, {"tc_qps_status", &a->tc_qps.status},
-        {"tc_qps_restart", &a->tc_qps.restart},   {"ali_qps", &a->ali_qps},
+        {"task_quota", &a->task_quota},
+        {"max_running_tasks", &a->max_running_tasks},
+        {"tc_qps_create", &a->tc_qps.create},
+        {"tc_qps_modify", &a->tc_qps.modify},
+        {"tc_qps_delete", &a->tc_qps.del},
+        {"tc_qps_describe", &a->tc_qps.describe},
+        {"tc_qps_status", &a->tc_qps.status},
+        {"tc_qps_restart", &a->tc_qps.restart},
+        {"ali_qps", &a->ali_qps},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (strcmp(ints[i].name, key) != 0)
@@ -318,16 +323,21 @@ int config_account_quota(const config *c, const config_account *a)
     return a && a->task_quota > 0 ? a->task_quota : c->task_quota;
 }
 
-void config_allow_list(const config *c, const char *account, int direction, char *out,
-                       size_t len)
+int config_account_max_running(const config *c, const config_account *a)
+{
+    (void)c;
+    return a ? a->max_running_tasks : 0;
+}
+
+void config_allow_list(const config *c, const char *account, int direction, char *out, size_t len)
 {
     const config_account *a = account ? config_find_account(c, account) : NULL;
     const char *global = direction == ADDR_SOURCE        ? c->source_allow
                          : direction == ADDR_DESTINATION ? c->destination_allow
                                                          : c->callback_allow;
-    const char *own = !a                                 ? ""
-                      : direction == ADDR_SOURCE        ? a->source_allow
+    const char *own = !a                              ? ""
+                      : direction == ADDR_SOURCE      ? a->source_allow
                       : direction == ADDR_DESTINATION ? a->destination_allow
-                                                        : a->callback_allow;
+                                                      : a->callback_allow;
     snprintf(out, len, "%s%s%s", global, global[0] && own[0] ? "," : "", own);
 }

@@ -39,6 +39,10 @@ void runner_post_event(const char *task_id, const engine_event *ev);
 /* Moves t to state `to` (if allowed), stamps times, writes the task and a history line in
  * one transaction. Caller holds svc.lock. Returns 0 or a ferr code. */
 int task_transition(task *t, task_state to, const char *reason, const char *detail);
+/* Records why t, in its present state, is not doing what it should: its reason, and a
+ * history line with the detail; nothing is written when the reason is already this one.
+ * Caller holds svc.lock. */
+int task_wait_reason(task *t, const char *reason, const char *detail);
 /* Loads the task; caller holds svc.lock. */
 int task_load(const char *id, task *t);
 

@@ -20,6 +20,8 @@
 /* The reason of a stored task whose row cannot be read (the store's quarantine): it is
  * offline, may be read and deleted, and refuses every other change. */
 #define TASK_REASON_QUARANTINED "Quarantined"
+/* The reason of a task due to run that waits for a relay slot (max_running_tasks). */
+#define TASK_REASON_NO_SLOT "WaitingForSlot"
 
 /* Which front end created the task: decides the callback format later on. */
 typedef enum { TASK_DIALECT_NATIVE = 0, TASK_DIALECT_TENCENT, TASK_DIALECT_ALIBABA } task_dialect;
@@ -166,8 +168,7 @@ int task_validate(const task_spec *s, const config *cfg, int64_t now_ms, bool is
  * is an IP literal or localhost in a special range (loopback, private, link-local, ...) not
  * allow-listed for account is refused, naming the field and the rule. Names are checked
  * when opened; callbacks when delivered. */
-int task_validate_addresses(const task_spec *s, const config *cfg, const char *account,
-                            ferr *err);
+int task_validate_addresses(const task_spec *s, const config *cfg, const char *account, ferr *err);
 /* URL scheme checks the dialects share. */
 bool task_url_is_push(const char *url); /* rtmp:// or rtmps:// with a host */
 bool task_url_is_source(const char *url, task_source_kind kind);

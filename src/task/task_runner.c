@@ -27,6 +27,7 @@ typedef enum { START_FRESH, START_RESTART, START_RESUME } start_mode;
 
 typedef struct gen_entry {
     char id[TASK_ID_MAX];
+    char account[64]; /* the task's account: running relays are counted per account */
     int64_t gen;
     int64_t push_at;         /* the pre-roll push time the worker was started with, 0 = none */
     engine_event held_start; /* a FILE_START that came before RUNNING; url is heap */
@@ -36,6 +37,13 @@ typedef struct gen_entry {
 
 #define GEN_BUCKETS 1024
 
+/* A task that could not start for want of a free relay slot (max_running_tasks of the node
+ * or of its account); it is decided again, in this order, when a slot frees. */
+typedef struct waiting {
+    char id[TASK_ID_MAX];
+    struct waiting *next;
+} waiting;
+
 static struct {
     pthread_t thread;
     pthread_mutex_t mu;
@@ -43,6 +51,8 @@ static struct {
     work *head, *tail;
     bool stop, started;
     gen_entry *gens[GEN_BUCKETS];
+    int live;         /* gen entries: workers started and not known to have ended */
+    waiting *waiting; /* runner thread only */
 } rq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* ---------- generations (runner thread only) ---------- */
@@ -75,7 +85,7 @@ static int64_t gen_push_at(const char *id)
     return e ? e->push_at : 0;
 }
 
-static void gen_set(const char *id, int64_t gen, int64_t push_at)
+static void gen_set(const char *id, const char *account, int64_t gen, int64_t push_at)
 {
     gen_entry **e = gen_find(id);
     if (!*e) {
@@ -83,10 +93,14 @@ static void gen_set(const char *id, int64_t gen, int64_t push_at)
         if (!*e)
             return;
         snprintf((*e)->id, sizeof((*e)->id), "%s", id);
+        snprintf((*e)->account, sizeof((*e)->account), "%s", account);
+        rq.live++;
     }
     (*e)->gen = gen;
     (*e)->push_at = push_at;
 }
+
+static void wake_waiting(void);
 
 static void gen_clear(const char *id)
 {
@@ -96,6 +110,69 @@ static void gen_clear(const char *id)
         *e = dead->next;
         free((char *)dead->held_start.url);
         free(dead);
+        rq.live--;
+        wake_waiting();
+    }
+}
+
+static int live_of_account(const char *account)
+{
+    int n = 0;
+    for (int b = 0; b < GEN_BUCKETS; b++)
+        for (const gen_entry *e = rq.gens[b]; e; e = e->next)
+            n += strcmp(e->account, account) == 0;
+    return n;
+}
+
+/* ---------- relay slots: max_running_tasks of the node and of each account ---------- */
+
+/* True when t may start a worker now; false with why set when a limit is reached. A task
+ * whose worker is live (a restart, a new pre-roll) keeps its slot. */
+static bool slot_free(const task *t, char *why, size_t len)
+{
+    if (gen_get(t->id) > 0)
+        return true;
+    int node_max = svc.cfg->max_running_tasks;
+    if (node_max > 0 && rq.live >= node_max) {
+        snprintf(why, len,
+                 "this node runs its max_running_tasks of %d relays; the task starts "
+                 "when one ends",
+                 node_max);
+        return false;
+    }
+    int acc_max = config_account_max_running(svc.cfg, config_find_account(svc.cfg, t->account));
+    if (acc_max > 0 && live_of_account(t->account) >= acc_max) {
+        snprintf(why, len,
+                 "account %s runs its max_running_tasks of %d relays; the task starts "
+                 "when one of them ends",
+                 t->account, acc_max);
+        return false;
+    }
+    return true;
+}
+
+static void wait_for_slot(const char *id)
+{
+    waiting **w = &rq.waiting;
+    for (; *w; w = &(*w)->next)
+        if (strcmp((*w)->id, id) == 0)
+            return;
+    *w = calloc(1, sizeof(**w));
+    if (*w)
+        snprintf((*w)->id, sizeof((*w)->id), "%s", id);
+}
+
+/* A slot freed: every waiting task is decided again, oldest first (the ones that still do
+ * not fit wait again, in the same order). */
+static void wake_waiting(void)
+{
+    waiting *w = rq.waiting;
+    rq.waiting = NULL;
+    while (w) {
+        waiting *next = w->next;
+        runner_post(WORK_SCHEDULE, w->id);
+        free(w);
+        w = next;
     }
 }
 
@@ -271,7 +348,7 @@ static void start_worker(const task *t, int64_t push_at, start_mode mode)
         resume_at_checkpoint(t, &job);
     int64_t gen = engine_start(&job);
     if (gen > 0) {
-        gen_set(t->id, gen, push_at);
+        gen_set(t->id, t->account, gen, push_at);
         if (push_at)
             tlog_info(t->id, "worker started (generation %lld), pre-roll: pushes in %lld ms",
                       (long long)gen, (long long)(push_at - time_now_ms()));
@@ -354,12 +431,20 @@ static void reconcile(const char *id, work_type why)
     int rc = task_load(id, &t);
     action act = ACT_HALT;
     int64_t push_at = 0;
+    char full[256];
+    bool waits = false;
     if (rc == 0)
         act = decide(&t, force, &push_at);
+    if (act == ACT_START && !slot_free(&t, full, sizeof(full))) {
+        task_wait_reason(&t, TASK_REASON_NO_SLOT, full);
+        wait_for_slot(id);
+        act = ACT_NONE;
+        waits = true;
+    }
     pthread_mutex_unlock(&svc.lock);
     if (rc != 0)
         sched_cancel(id, -1);
-    if (act == ACT_NONE && update && !update_worker(&t))
+    if (act == ACT_NONE && update && !waits && !update_worker(&t))
         act = ACT_START;
     if (act == ACT_START)
         start_worker(&t, push_at,
@@ -578,8 +663,9 @@ static void resume_all(void)
         return;
     for (int i = 0; i < n; i++) {
         if (all[i].reason && strcmp(all[i].reason, TASK_REASON_QUARANTINED) == 0) {
-            tlog_error(all[i].id, "the stored task of account %s is unreadable: quarantined, "
-                                  "not resumed (delete it)",
+            tlog_error(all[i].id,
+                       "the stored task of account %s is unreadable: quarantined, "
+                       "not resumed (delete it)",
                        all[i].account);
             continue;
         }
@@ -637,4 +723,10 @@ void runner_stop(void)
             free((char *)e->held_start.url);
             free(e);
         }
+    rq.live = 0;
+    while (rq.waiting) {
+        waiting *w = rq.waiting;
+        rq.waiting = w->next;
+        free(w);
+    }
 }

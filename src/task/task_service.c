@@ -92,6 +92,24 @@ int task_transition(task *t, task_state to, const char *reason, const char *deta
     return transition(t, to, reason, detail, false);
 }
 
+int task_wait_reason(task *t, const char *reason, const char *detail)
+{
+    if (t->reason && strcmp(t->reason, reason) == 0)
+        return 0;
+    task_str_set(&t->reason, reason);
+    t->updated_ms = time_now_ms();
+    task_history_entry h = {.at_ms = t->updated_ms, .from = t->state, .to = t->state};
+    snprintf(h.reason, sizeof(h.reason), "%s", reason);
+    snprintf(h.detail, sizeof(h.detail), "%s", detail);
+    ferr err;
+    int rc = write_with_events(t, &h, NULL, &err);
+    if (rc != 0)
+        tlog_error(t->id, "cannot record %s: %s", reason, err.msg);
+    else
+        tlog_info(t->id, "%s: %s", reason, detail);
+    return rc;
+}
+
 /* Loads a task and checks that it belongs to the account. */
 static int load_owned(const char *account, const char *id, task *t, ferr *err)
 {
