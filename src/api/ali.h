@@ -89,7 +89,6 @@ void ali_acs3_signature(const char *secret, const char *sts, char hex[65]);
 ali_sig ali_acs3_verify(const ali_acs3_request *r, const ali_acs3_auth *a, const char *secret,
                         int64_t now_s, char *why, size_t whylen);
 
-
 /* ---------- one call (ali_dialect.c) ---------- */
 
 typedef struct ali_call {
@@ -145,6 +144,7 @@ bool ali_region_served(const config *cfg, const char *region);
 /* ---------- callbacks (ali_callback.c) ---------- */
 struct notify_event; /* notify/notify.h */
 /* The payload of a task event (notify_format_fn); NULL when the cloud sends none. */
-json_t *ali_callback_format(const task *t, const struct notify_event *ev, const config_account *acct);
+json_t *ali_callback_format(const task *t, const struct notify_event *ev,
+                            const config_account *acct);
 
 #endif

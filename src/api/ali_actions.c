@@ -98,8 +98,9 @@ static void create_task(ali_call *c)
     if (rc == 0) {
         pthread_mutex_lock(&dst_lock);
         rc = dst_unique(c, spec.dst_url, &err);
+        task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_ALIBABA);
         if (rc == 0)
-            rc = task_create(c->account->name, TASK_DIALECT_ALIBABA, &spec, NULL, &out, &err);
+            rc = task_create(&who, &spec, NULL, &out, &err);
         pthread_mutex_unlock(&dst_lock);
     }
     task_spec_free(&spec);
@@ -133,7 +134,8 @@ static void update_task(ali_call *c)
         return;
     ferr err = {0};
     struct update u = {c, &t};
-    int rc = dialect_modify_task(c->account->name, &t, apply_update, &u, &err);
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_ALIBABA);
+    int rc = dialect_modify_task(&who, &t, apply_update, &u, &err);
     task_free(&t);
     if (rc != 0)
         fail(c, rc, &err);
@@ -151,8 +153,9 @@ static void delete_task(ali_call *c)
     if (load_task(c, &t) != 0)
         return;
     ferr err = {0};
-    int rc = ali_task_status(&t) == -1 ? task_delete(c->account->name, t.id, &err)
-                                       : task_retire(c->account->name, t.id, "TriggerByUser", &err);
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_ALIBABA);
+    int rc = ali_task_status(&t) == -1 ? task_delete(&who, t.id, &err)
+                                       : task_retire(&who, t.id, "TriggerByUser", &err);
     task_free(&t);
     if (rc != 0)
         fail(c, rc, &err);
@@ -168,7 +171,8 @@ static void stop_task(ali_call *c)
         return;
     ferr err = {0};
     int status = ali_task_status(&t);
-    int rc = status == 1 || status == 2 ? task_stop(c->account->name, t.id, &err) : 0;
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_ALIBABA);
+    int rc = status == 1 || status == 2 ? task_stop(&who, t.id, &err) : 0;
     if (rc != 0)
         fail(c, rc, &err);
     else
@@ -184,6 +188,7 @@ static void restart_task(ali_call *c)
         return;
     ferr err = {0};
     int rc = 0;
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_ALIBABA);
     if (ali_task_status(&t) == -1) {
         rc = ferr_set(&err, FERR_STATE, "", "The task has exited (%s); create a new task.",
                       t.reason ? t.reason : "");
@@ -192,11 +197,11 @@ static void restart_task(ali_call *c)
         rc = task_spec_copy(&spec, &t.spec) ? FERR_INTERNAL : 0;
         if (rc == 0) {
             spec.paused = false;
-            rc = task_modify(c->account->name, t.id, &spec, NULL, &err);
+            rc = task_modify(&who, t.id, &spec, NULL, &err);
             task_spec_free(&spec);
         }
     } else if (!(t.state == TASK_IDLE && time_now_ms() < t.spec.start_ms)) {
-        rc = task_restart(c->account->name, t.id, &err); /* before StartTime: no effect */
+        rc = task_restart(&who, t.id, &err); /* before StartTime: no effect */
     }
     if (rc != 0)
         fail(c, rc, &err);

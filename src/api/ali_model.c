@@ -175,7 +175,8 @@ static int set_sources(edit *e, ferr *err)
         return rc;
     bool vod = strcmp(dialect_extra_str(e->extra, "SourceType"), "vod") == 0;
     if (e->s->source_kind == TASK_SOURCE_LIVE && json_array_size(given) != 1)
-        rc = ferr_set(err, FERR_INVALID, "SourceUrls", "A live task takes exactly one URL in SourceUrls.");
+        rc = ferr_set(err, FERR_INVALID, "SourceUrls",
+                      "A live task takes exactly one URL in SourceUrls.");
     if (rc == 0 && vod)
         rc = ali_resolve_media(e->cfg, given, &urls, err);
     else if (rc == 0)

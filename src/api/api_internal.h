@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/ferr.h"
+#include "task/task.h"
 
 #define API_REQUEST_ID_LEN 17 /* 16 hex characters and the NUL */
 #define API_MAX_RESP_HEADERS 8
@@ -36,6 +37,10 @@ typedef struct api_request {
     char client_ip[64];
     char request_id[API_REQUEST_ID_LEN];
 } api_request;
+
+/* The caller of a task change made by this request, for the audit trail (its strings
+ * point into req and account). */
+task_caller api_caller(const api_request *req, const char *account, task_dialect d);
 
 /* First value of a header (name compared case-insensitively), or NULL. */
 const char *api_header(const api_request *req, const char *name);

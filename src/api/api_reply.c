@@ -185,3 +185,9 @@ void api_response_free(api_response *resp)
         free((char *)resp->headers[i].value);
     memset(resp, 0, sizeof(*resp));
 }
+
+task_caller api_caller(const api_request *req, const char *account, task_dialect d)
+{
+    return (task_caller){
+        .account = account, .dialect = d, .address = req->client_ip, .request_id = req->request_id};
+}

@@ -73,8 +73,8 @@ int dialect_extra_save(task_spec *s, json_t *extra, int rc, ferr *err)
     return rc;
 }
 
-int dialect_modify_task(const char *account, const task *t, dialect_apply_fn apply, const void *arg,
-                        ferr *err)
+int dialect_modify_task(const task_caller *who, const task *t, dialect_apply_fn apply,
+                        const void *arg, ferr *err)
 {
     task_spec spec;
     int rc = task_spec_copy(&spec, &t->spec);
@@ -82,7 +82,7 @@ int dialect_modify_task(const char *account, const task *t, dialect_apply_fn app
         return ferr_set(err, FERR_INTERNAL, "", "The server ran out of memory.");
     rc = apply(arg, &spec, err);
     if (rc == 0)
-        rc = task_modify(account, t->id, &spec, NULL, err);
+        rc = task_modify(who, t->id, &spec, NULL, err);
     task_spec_free(&spec);
     return rc;
 }

@@ -47,7 +47,7 @@ int dialect_extra_save(task_spec *s, json_t *extra, int rc, ferr *err);
 /* Edits a copy of a task's spec (apply(arg, copy, err)). */
 typedef int (*dialect_apply_fn)(const void *arg, task_spec *s, ferr *err);
 /* Copies t's spec, applies the edit and stores the result as the task's new spec. */
-int dialect_modify_task(const char *account, const task *t, dialect_apply_fn apply, const void *arg,
-                        ferr *err);
+int dialect_modify_task(const task_caller *who, const task *t, dialect_apply_fn apply,
+                        const void *arg, ferr *err);
 
 #endif

@@ -144,8 +144,9 @@ static void create_task(native_call *c)
         rc = refuse_read_only(o, &err);
     if (rc == 0)
         rc = task_spec_apply_json(&spec, o, &err);
+    task_caller who = api_caller(c->req, c->account, TASK_DIALECT_NATIVE);
     if (rc == 0)
-        rc = task_create(c->account, TASK_DIALECT_NATIVE, &spec, want[0] ? want : NULL, &out, &err);
+        rc = task_create(&who, &spec, want[0] ? want : NULL, &out, &err);
     json_decref(o);
     task_spec_free(&spec);
     if (rc != 0) {
@@ -194,8 +195,9 @@ static int modify_with(native_call *c, const json_t *patch, bool set_paused, boo
         rc = task_spec_apply_json(&spec, patch, err);
     if (set_paused)
         spec.paused = paused;
+    task_caller who = api_caller(c->req, c->account, TASK_DIALECT_NATIVE);
     if (rc == 0)
-        rc = task_modify(c->account, c->id, &spec, out, err);
+        rc = task_modify(&who, c->id, &spec, out, err);
     task_spec_free(&spec);
     return rc;
 }
@@ -247,7 +249,8 @@ static void resume_task(native_call *c)
 static void delete_task(native_call *c)
 {
     ferr err = {0};
-    int rc = task_delete(c->account, c->id, &err);
+    task_caller who = api_caller(c->req, c->account, TASK_DIALECT_NATIVE);
+    int rc = task_delete(&who, c->id, &err);
     if (rc != 0)
         fail(c, rc, &err);
     else
@@ -257,7 +260,8 @@ static void delete_task(native_call *c)
 static void stop_task(native_call *c)
 {
     ferr err = {0};
-    int rc = task_stop(c->account, c->id, &err);
+    task_caller who = api_caller(c->req, c->account, TASK_DIALECT_NATIVE);
+    int rc = task_stop(&who, c->id, &err);
     if (rc != 0)
         fail(c, rc, &err);
     else
@@ -267,7 +271,8 @@ static void stop_task(native_call *c)
 static void restart_task(native_call *c)
 {
     ferr err = {0};
-    int rc = task_restart(c->account, c->id, &err);
+    task_caller who = api_caller(c->req, c->account, TASK_DIALECT_NATIVE);
+    int rc = task_restart(&who, c->id, &err);
     if (rc != 0)
         fail(c, rc, &err);
     else
@@ -388,6 +393,31 @@ static void list_tasks(native_call *c)
                              page_size, "total", total));
 }
 
+/* GET /v1/audit: the account's audit trail, newest first; ?task_id= narrows it to one task
+ * (deleted ones too). Paged like the task list. */
+static void list_audit(native_call *c)
+{
+    int page, page_size;
+    const char *task_id = NULL;
+    if (query_int(c, "page", 1, PAGE_MAX, 1, &page) != 0 ||
+        query_int(c, "page_size", 1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT, &page_size) != 0 ||
+        query_filter(c, "task_id", &task_id) != 0)
+        return;
+    task_audit_line *lines = NULL;
+    int n = 0, total = 0;
+    ferr err = {0};
+    int rc = task_audit(c->account, task_id, (page - 1) * page_size, page_size, &lines, &n, &total,
+                        &err);
+    if (rc != 0) {
+        fail(c, rc, &err);
+        return;
+    }
+    api_reply_json(c->resp, 200,
+                   json_pack("{s:o, s:i, s:i, s:i}", "audit", task_audit_json(lines, n), "page",
+                             page, "page_size", page_size, "total", total));
+    free(lines);
+}
+
 /* ---------- authentication ---------- */
 
 /* The token of "Authorization: Bearer <token>", or NULL. */
@@ -450,6 +480,7 @@ static const native_route routes[] = {
     {"POST", "/v1/tasks/{id}/pause", pause_task},
     {"POST", "/v1/tasks/{id}/resume", resume_task},
     {"GET", "/v1/tasks/{id}/history", task_history},
+    {"GET", "/v1/audit", list_audit},
     {"GET", "/v1/stats", node_stats},
 };
 

@@ -177,6 +177,7 @@ const char *tc_param_for_field(const char *field);
 /* ---------- callbacks (tc_callback.c) ---------- */
 struct notify_event; /* notify/notify.h */
 /* The payload of a task event (notify_format_fn); NULL when the cloud sends none. */
-json_t *tc_callback_format(const task *t, const struct notify_event *ev, const config_account *acct);
+json_t *tc_callback_format(const task *t, const struct notify_event *ev,
+                           const config_account *acct);
 
 #endif

@@ -174,8 +174,9 @@ static void create_task(tc_call *c)
     task out;
     ferr err = {0};
     int rc = tc_spec_from_create(c->params, c->region, &spec, time_now_ms(), &err);
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_TENCENT);
     if (rc == 0)
-        rc = task_create(c->account->name, TASK_DIALECT_TENCENT, &spec, want, &out, &err);
+        rc = task_create(&who, &spec, want, &out, &err);
     task_spec_free(&spec);
     if (rc == FERR_EXISTS)
         ferr_set(&err, FERR_EXISTS, "SpecifyTaskId", "The SpecifyTaskId is already in use.");
@@ -201,7 +202,8 @@ static void modify_task(tc_call *c)
     if (load_named(c, &t) != 0)
         return;
     ferr err = {0};
-    int rc = dialect_modify_task(c->account->name, &t, apply_modify, c, &err);
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_TENCENT);
+    int rc = dialect_modify_task(&who, &t, apply_modify, c, &err);
     task_free(&t);
     reply_result(c, rc, &err);
 }
@@ -214,7 +216,8 @@ static void delete_task(tc_call *c)
     if (load_named(c, &t) != 0)
         return;
     ferr err = {0};
-    int rc = task_delete(c->account->name, t.id, &err);
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_TENCENT);
+    int rc = task_delete(&who, t.id, &err);
     task_free(&t);
     reply_result(c, rc, &err);
 }
@@ -225,7 +228,8 @@ static void restart_task(tc_call *c)
     if (load_named(c, &t) != 0)
         return;
     ferr err = {0};
-    int rc = task_restart(c->account->name, t.id, &err);
+    task_caller who = api_caller(c->req, c->account->name, TASK_DIALECT_TENCENT);
+    int rc = task_restart(&who, t.id, &err);
     task_free(&t);
     reply_result(c, rc, &err);
 }

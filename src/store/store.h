@@ -76,6 +76,16 @@ int store_history_add_cp(store *st, const char *id, const task_history_entry *h,
                          const store_event *evs, const task_checkpoint *cp, ferr *err);
 /* The task's checkpoint; FERR_NOT_FOUND when it has none. */
 int store_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err);
+
+/* An account keeps its newest this many audit lines. */
+#define STORE_AUDIT_MAX 10000
+
+int store_audit_add(store *st, const task_audit_line *a, ferr *err);
+/* One page of an account's audit trail, newest first, of one task when task_id is neither
+ * NULL nor "". total counts every match. The caller frees *out with free(). */
+int store_audit_list(store *st, const char *account, const char *task_id, int offset, int limit,
+                     task_audit_line **out, int *n, int *total, ferr *err);
+
 /* The task's history, oldest first (caller frees *out with free()). */
 int store_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
 

@@ -65,6 +65,19 @@ static const migration migrations[] = {
      " loops_done INTEGER NOT NULL,"
      " url TEXT NOT NULL,"
      " at_ms INTEGER NOT NULL);"},
+    /* Who changed what (store_audit.c); no foreign key: the trail outlives the task. */
+    {"audit trail", "CREATE TABLE audit ("
+                    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                    " at_ms INTEGER NOT NULL,"
+                    " account TEXT NOT NULL,"
+                    " dialect TEXT NOT NULL,"
+                    " address TEXT NOT NULL,"
+                    " request_id TEXT NOT NULL,"
+                    " action TEXT NOT NULL,"
+                    " task_id TEXT NOT NULL,"
+                    " fields TEXT NOT NULL);"
+                    "CREATE INDEX audit_account ON audit(account, seq);"
+                    "CREATE INDEX audit_task ON audit(account, task_id, seq);"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -14,9 +14,18 @@ typedef struct store store;
 int task_service_start(const config *cfg, store *st);
 void task_service_stop(void); /* stops every worker (SIGTERM path) */
 
-/* All calls are scoped to an account; another account's task is FERR_NOT_FOUND. */
-int task_create(const char *account, task_dialect dialect, const task_spec *spec,
-                const char *want_id, task *out, ferr *err);
+/* Who asks for a change, for the audit trail: the account (every call is scoped to it;
+ * another account's task is FERR_NOT_FOUND), the API it came through and from where. */
+typedef struct task_caller {
+    const char *account;
+    task_dialect dialect;
+    const char *address;    /* the client's IP address, "" when unknown */
+    const char *request_id; /* the call's X-Request-Id, "" when none */
+} task_caller;
+
+/* The changes below each leave a line in the audit trail (task_audit). */
+int task_create(const task_caller *who, const task_spec *spec, const char *want_id, task *out,
+                ferr *err);
 int task_get(const char *account, const char *id, task *out, ferr *err);
 /* Lists newest-updated first. filter may be NULL (task_filter: task_model.h). */
 int task_list(const char *account, const task_filter *filter, int offset, int limit, task **out,
@@ -24,19 +33,23 @@ int task_list(const char *account, const task_filter *filter, int offset, int li
 /* Replaces the spec with new_spec (validated) and applies the difference to the running
  * relay: window changes reschedule, paused toggles pause/resume, source or destination
  * changes restart the worker. */
-int task_modify(const char *account, const char *id, const task_spec *new_spec, task *out,
+int task_modify(const task_caller *who, const char *id, const task_spec *new_spec, task *out,
                 ferr *err);
-int task_delete(const char *account, const char *id, ferr *err);
+int task_delete(const task_caller *who, const char *id, ferr *err);
 /* Stops the relay now and goes offline (reason TriggerByUser). */
-int task_stop(const char *account, const char *id, ferr *err);
+int task_stop(const task_caller *who, const char *id, ferr *err);
 /* Ends the task now as finished with reason (Alibaba's Delete: TriggerByUser): the relay
  * stops, and the task stays readable for history_retention seconds, then goes. */
-int task_retire(const char *account, const char *id, const char *reason, ferr *err);
+int task_retire(const task_caller *who, const char *id, const char *reason, ferr *err);
 /* Restarts the relay with the latest spec (running, recovering, offline). */
-int task_restart(const char *account, const char *id, ferr *err);
+int task_restart(const task_caller *who, const char *id, ferr *err);
 int task_get_progress(const char *account, const char *id, task_progress *out, ferr *err);
 int task_get_history(const char *account, const char *id, task_history_entry **out, int *n,
                      ferr *err);
 int task_count(const char *account);
+/* One page of the account's audit trail, newest first; of one task when task_id is set
+ * (a deleted task's lines stay). The caller frees *out with free(). */
+int task_audit(const char *account, const char *task_id, int offset, int limit,
+               task_audit_line **out, int *n, int *total, ferr *err);
 
 #endif

@@ -122,6 +122,41 @@ json_t *task_spec_json(const task_spec *s)
     return o;
 }
 
+/* The JSON value of a field that tells nothing was set: null, "", [], {}, 0 or false. */
+static bool json_blank(const json_t *v)
+{
+    return !v || json_is_null(v) || json_is_false(v) ||
+           (json_is_string(v) && !*json_string_value(v)) ||
+           (json_is_integer(v) && json_integer_value(v) == 0) ||
+           (json_is_array(v) && json_array_size(v) == 0) ||
+           (json_is_object(v) && json_object_size(v) == 0);
+}
+
+static void append_name(char *out, size_t len, size_t *used, const char *name)
+{
+    int w = snprintf(out + *used, len - *used, "%s%s", *used ? "," : "", name);
+    if (w > 0 && (size_t)w < len - *used)
+        *used += (size_t)w;
+}
+
+void task_spec_changed_fields(const task_spec *a, const task_spec *b, char *out, size_t len)
+{
+    json_t *ja = a ? task_spec_json(a) : NULL, *jb = task_spec_json(b);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const char *name = fields[i].name;
+        json_t *va = ja ? json_object_get(ja, name) : NULL, *vb = json_object_get(jb, name);
+        bool changed = ja ? !json_equal(va, vb) : !json_blank(vb);
+        if (changed && fields[i].type == F_RAW)
+            name = "dialect_fields"; /* a cloud dialect's own fields, kept as they came */
+        if (changed)
+            append_name(out, len, &used, name);
+    }
+    json_decref(ja);
+    json_decref(jb);
+}
+
 char *task_spec_to_json(const task_spec *s)
 {
     json_t *o = task_spec_json(s);
@@ -404,6 +439,25 @@ json_t *task_history_json(const task_history_entry *h, int n)
                               task_state_name(h[i].from), "to", task_state_name(h[i].to), "reason",
                               h[i].reason, "detail", h[i].detail);
         json_array_append_new(a, e);
+    }
+    return a;
+}
+
+json_t *task_audit_json(const task_audit_line *l, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *names = json_array();
+        for (const char *f = l[i].fields; *f;) {
+            size_t len = strcspn(f, ",");
+            json_array_append_new(names, json_stringn(f, len));
+            f += len + (f[len] == ',');
+        }
+        json_array_append_new(a, json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "seq",
+                                           (json_int_t)l[i].seq, "at", time_or_null(l[i].at_ms),
+                                           "account", l[i].account, "api", l[i].dialect, "address",
+                                           l[i].address, "request_id", l[i].request_id, "action",
+                                           l[i].action, "task_id", l[i].task_id, "fields", names));
     }
     return a;
 }

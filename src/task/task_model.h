@@ -136,6 +136,19 @@ typedef struct task_history_entry {
     char detail[512];
 } task_history_entry;
 
+/* One line of the audit trail: a change made through an API. */
+typedef struct task_audit_line {
+    int64_t seq; /* its place in the trail, set by the store */
+    int64_t at_ms;
+    char account[TASK_ACCOUNT_MAX];
+    char dialect[16];    /* native, tencent, alibaba */
+    char address[64];    /* the caller's IP address */
+    char request_id[24]; /* the X-Request-Id of the call */
+    char action[16];     /* create, modify, pause, resume, stop, restart, delete */
+    char task_id[TASK_ID_MAX];
+    char fields[512]; /* the native names of the fields set or changed, comma-separated */
+} task_audit_line;
+
 /* Which tasks a list shows (task_list, store_task_list). The *_like fields are substrings
  * that must all match (AND); any_like matches the id, the name or the destination. */
 typedef struct task_filter {
@@ -186,11 +199,16 @@ json_t *task_spec_json(const task_spec *s);
 int task_spec_apply_json(task_spec *s, const json_t *obj, ferr *err);
 /* Serialises the spec as JSON text (caller frees). */
 char *task_spec_to_json(const task_spec *s);
+/* The names of the fields whose values differ between a and b, comma-separated into out
+ * (cut at len); with a NULL, the fields b sets to something. */
+void task_spec_changed_fields(const task_spec *a, const task_spec *b, char *out, size_t len);
 /* task_spec_init + task_spec_apply_json of the text. Returns 0 or -1. */
 int task_spec_from_json(task_spec *s, const char *json);
 /* The whole task as the native API shows it: spec fields, id, state, reason, last_error,
  * times (ISO), and "progress" when p is not NULL (new reference). */
 json_t *task_json(const task *t, const task_progress *p);
 json_t *task_history_json(const task_history_entry *h, int n);
+/* Lines of the audit trail as an array; fields become an array of names. */
+json_t *task_audit_json(const task_audit_line *l, int n);
 
 #endif

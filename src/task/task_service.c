@@ -110,6 +110,37 @@ int task_wait_reason(task *t, const char *reason, const char *detail)
     return rc;
 }
 
+/* ---------- the audit trail ---------- */
+
+static const char *dialect_word(task_dialect d)
+{
+    return d == TASK_DIALECT_TENCENT ? "tencent" : d == TASK_DIALECT_ALIBABA ? "alibaba" : "native";
+}
+
+/* Records a change that was made (the caller holds svc.lock, so lines keep the order of the
+ * changes). It is written after the change, in a transaction of its own: a crash between
+ * the two loses this line, never the change. */
+static void audit(const task_caller *who, const char *action, const char *id, const char *fields)
+{
+    task_audit_line a = {.at_ms = time_now_ms()};
+    snprintf(a.account, sizeof(a.account), "%s", who->account);
+    snprintf(a.dialect, sizeof(a.dialect), "%s", dialect_word(who->dialect));
+    snprintf(a.address, sizeof(a.address), "%s", who->address ? who->address : "");
+    snprintf(a.request_id, sizeof(a.request_id), "%s", who->request_id ? who->request_id : "");
+    snprintf(a.action, sizeof(a.action), "%s", action);
+    snprintf(a.task_id, sizeof(a.task_id), "%s", id);
+    snprintf(a.fields, sizeof(a.fields), "%s", fields ? fields : "");
+    ferr err;
+    if (store_audit_add(svc.st, &a, &err) != 0)
+        tlog_error(id, "audit line of %s by %s lost: %s", action, who->account, err.msg);
+}
+
+int task_audit(const char *account, const char *task_id, int offset, int limit,
+               task_audit_line **out, int *n, int *total, ferr *err)
+{
+    return store_audit_list(svc.st, account, task_id, offset, limit, out, n, total, err);
+}
+
 /* Loads a task and checks that it belongs to the account. */
 static int load_owned(const char *account, const char *id, task *t, ferr *err)
 {
@@ -187,11 +218,12 @@ static int new_task(task *t, const char *account, task_dialect d, const task_spe
     return 0;
 }
 
-int task_create(const char *account, task_dialect dialect, const task_spec *spec,
-                const char *want_id, task *out, ferr *err)
+int task_create(const task_caller *who, const task_spec *spec, const char *want_id, task *out,
+                ferr *err)
 {
+    const char *account = who->account;
     task t;
-    int rc = new_task(&t, account, dialect, spec, want_id, err);
+    int rc = new_task(&t, account, who->dialect, spec, want_id, err);
     if (rc == 0)
         rc = task_validate(&t.spec, svc.cfg, time_now_ms(), true, err);
     if (rc == 0)
@@ -205,6 +237,10 @@ int task_create(const char *account, task_dialect dialect, const task_spec *spec
         rc = store_task_insert(svc.st, &t, &h, err);
         if (rc == FERR_EXISTS)
             ferr_set(err, FERR_EXISTS, "id", "a task with id '%s' already exists", t.id);
+        char set[512];
+        task_spec_changed_fields(NULL, &t.spec, set, sizeof(set));
+        if (rc == 0)
+            audit(who, "create", t.id, set);
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) {
@@ -258,7 +294,16 @@ static bool media_changed(const task_spec *a, const task_spec *b)
     return false;
 }
 
-static int apply_modify(task *t, const task_spec *new_spec, work_type *then, ferr *err)
+/* The audit's word for a change: a pause or a resume when that is all it changed. */
+static const char *modify_action(const char *changed, const task_spec *now)
+{
+    if (strcmp(changed, "paused") != 0)
+        return "modify";
+    return now->paused ? "pause" : "resume";
+}
+
+static int apply_modify(task *t, const task_spec *new_spec, work_type *then, char *changed,
+                        size_t clen, ferr *err)
 {
     task_spec next;
     if (task_spec_copy(&next, new_spec) != 0)
@@ -276,6 +321,7 @@ static int apply_modify(task *t, const task_spec *new_spec, work_type *then, fer
     bool media = kind_moved || media_changed(&t->spec, &next);
     *then = kind_moved ? WORK_RESTART : media ? WORK_UPDATE : WORK_SCHEDULE;
     bool pausing = next.paused && !t->spec.paused, resuming = !next.paused && t->spec.paused;
+    task_spec_changed_fields(&t->spec, &next, changed, clen);
     task_spec_free(&t->spec);
     t->spec = next;
     /* Pause and resume show in the reply at once; the runner then stops or starts. */
@@ -294,15 +340,18 @@ static int apply_modify(task *t, const task_spec *new_spec, work_type *then, fer
                              err);
 }
 
-int task_modify(const char *account, const char *id, const task_spec *new_spec, task *out,
+int task_modify(const task_caller *who, const char *id, const task_spec *new_spec, task *out,
                 ferr *err)
 {
     task t;
     work_type then = WORK_SCHEDULE;
+    char changed[512] = "";
     pthread_mutex_lock(&svc.lock);
-    int rc = load_changeable(account, id, &t, err);
+    int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
-        rc = apply_modify(&t, new_spec, &then, err);
+        rc = apply_modify(&t, new_spec, &then, changed, sizeof(changed), err);
+        if (rc == 0)
+            audit(who, modify_action(changed, &t.spec), id, changed);
         if (rc == 0 && out)
             rc = task_copy(out, &t) ? FERR_INTERNAL : 0;
         task_free(&t);
@@ -332,14 +381,17 @@ static store_event *delete_rows(task *t)
     return notify_event_rows(svc.cfg, t, &ev);
 }
 
-int task_delete(const char *account, const char *id, ferr *err)
+int task_delete(const task_caller *who, const char *id, ferr *err)
 {
+    const char *account = who->account;
     task t;
     pthread_mutex_lock(&svc.lock);
     int rc = load_owned(account, id, &t, err);
     if (rc == 0) {
         store_event *rows = delete_rows(&t);
         rc = store_task_delete_ev(svc.st, id, rows, err);
+        if (rc == 0)
+            audit(who, "delete", id, "");
         if (rc == 0 && rows)
             notify_kick();
         store_event_free(rows);
@@ -353,16 +405,18 @@ int task_delete(const char *account, const char *id, ferr *err)
     return rc;
 }
 
-int task_stop(const char *account, const char *id, ferr *err)
+int task_stop(const task_caller *who, const char *id, ferr *err)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_changeable(account, id, &t, err);
+    int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
         if (t.state == TASK_RUNNING || t.state == TASK_RECOVERING || t.state == TASK_IDLE)
             rc = task_transition(&t, TASK_OFFLINE, "TriggerByUser", "stopped through the API");
         if (rc != 0)
             ferr_set(err, rc, "", "the task could not be stopped: the store refused the write");
+        else
+            audit(who, "stop", id, "");
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);
@@ -371,16 +425,18 @@ int task_stop(const char *account, const char *id, ferr *err)
     return rc;
 }
 
-int task_retire(const char *account, const char *id, const char *reason, ferr *err)
+int task_retire(const task_caller *who, const char *id, const char *reason, ferr *err)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_changeable(account, id, &t, err);
+    int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
         if (t.state != TASK_FINISHED)
             rc = task_transition(&t, TASK_FINISHED, reason, "ended through the API");
         if (rc != 0)
             ferr_set(err, rc, "", "the task could not be ended: the store refused the write");
+        else
+            audit(who, "end", id, "");
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);
@@ -389,11 +445,11 @@ int task_retire(const char *account, const char *id, const char *reason, ferr *e
     return rc;
 }
 
-int task_restart(const char *account, const char *id, ferr *err)
+int task_restart(const task_caller *who, const char *id, ferr *err)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = load_changeable(account, id, &t, err);
+    int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
         if (t.state == TASK_FINISHED)
             rc = ferr_set(err, FERR_STATE, "", "the task has finished; move its end_time first");
@@ -401,6 +457,8 @@ int task_restart(const char *account, const char *id, ferr *err)
             rc = ferr_set(err, FERR_STATE, "", "the task is paused; resume it instead");
         else if (t.state == TASK_OFFLINE)
             rc = task_transition(&t, TASK_IDLE, "Restart", "restarted through the API");
+        if (rc == 0)
+            audit(who, "restart", id, "");
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);

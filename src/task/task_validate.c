@@ -232,16 +232,15 @@ static int check_address(const char *url, const char *allow, const char *key, in
     return ferr_set(err, code, field, "%s: %s", field, why);
 }
 
-int task_validate_addresses(const task_spec *s, const config *cfg, const char *account,
-                            ferr *err)
+int task_validate_addresses(const task_spec *s, const config *cfg, const char *account, ferr *err)
 {
     char src[2 * CONFIG_STR_MAX], dst[2 * CONFIG_STR_MAX];
     config_allow_list(cfg, account, ADDR_SOURCE, src, sizeof(src));
     config_allow_list(cfg, account, ADDR_DESTINATION, dst, sizeof(dst));
     int rc = 0;
     for (int i = 0; i < s->n_sources && !rc; i++)
-        rc = check_address(s->source_urls[i], src, "source_allow", FERR_SOURCE_URL,
-                           "source_urls", err);
+        rc = check_address(s->source_urls[i], src, "source_allow", FERR_SOURCE_URL, "source_urls",
+                           err);
     if (!rc)
         rc = check_address(s->backup_source_url, src, "source_allow", FERR_SOURCE_URL,
                            "backup_source_url", err);
@@ -251,8 +250,7 @@ int task_validate_addresses(const task_spec *s, const config *cfg, const char *a
         rc = check_address(s->watermarks[i].picture_url, src, "source_allow", FERR_WATERMARK,
                            "watermarks", err);
     if (!rc)
-        rc = check_address(s->dst_url, dst, "destination_allow", FERR_DST_URL, "destination",
-                           err);
+        rc = check_address(s->dst_url, dst, "destination_allow", FERR_DST_URL, "destination", err);
     if (!rc)
         rc = check_address(s->backup_dst_url, dst, "destination_allow", FERR_BACKUP_DST_URL,
                            "backup_destination", err);

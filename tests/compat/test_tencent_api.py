@@ -666,3 +666,23 @@ def test_tasks_of_other_apis_are_visible(tc, api):
     assert info["StartTime"] == start and info["Status"] == "enable"
     tc.ok("ModifyLivePullStreamTask", {"TaskId": native["id"], "Operator": "t", "Status": "pause"})
     assert api.task(native["id"])["paused"] is True
+
+
+def test_the_audit_trail_names_the_tencent_api(v4, api, bob):
+    """Create, Modify, Restart and Delete through the Tencent SDK each leave an audit line
+    (api tencent, the caller's address, the native names of the fields changed), readable
+    through the native API by the same account only, after the task is gone too."""
+    tid = create(v4)
+    v4.ok("ModifyLivePullStreamTask", {"TaskId": tid, "Operator": "editor", "Comment": "new"})
+    v4.ok("RestartLivePullStreamTask", {"TaskId": tid, "Operator": "o"})
+    v4.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "o"})
+    st, doc = api.get("/v1/audit?task_id=" + tid)
+    assert st == 200, doc
+    lines = doc["audit"]
+    assert [a["action"] for a in lines] == ["delete", "restart", "modify", "create"], lines
+    assert {(a["api"], a["address"], a["account"]) for a in lines} == {
+        ("tencent", "127.0.0.1", "alice")}, lines
+    assert set(lines[2]["fields"]) == {"comment", "updated_by"}, lines[2]
+    assert "destination" in lines[3]["fields"] and "source_urls" in lines[3]["fields"]
+    st, doc = bob.get("/v1/audit?task_id=" + tid)
+    assert st == 200 and doc["audit"] == [] and doc["total"] == 0, doc

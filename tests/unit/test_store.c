@@ -609,7 +609,7 @@ static void test_history_bounded_per_task(void **state)
     task_history_entry *hl = NULL;
     int n = -1;
     assert_int_equal(store_history_list(fx->st, "busy", &hl, &n, &err), FERR_OK);
-    assert_int_equal(n, STORE_HISTORY_MAX); /* the newest ones, in order */
+    assert_int_equal(n, STORE_HISTORY_MAX);       /* the newest ones, in order */
     assert_string_equal(hl[0].detail, "line 50"); /* add_task's own line went first */
     assert_string_equal(hl[n - 1].detail, "line 1049");
     free(hl);
@@ -617,6 +617,53 @@ static void test_history_bounded_per_task(void **state)
     assert_true(n >= 1); /* the other task keeps its own */
     assert_string_equal(hl[n - 1].detail, "calm");
     free(hl);
+}
+
+static task_audit_line audit_line(const char *account, const char *task_id, const char *action,
+                                  int64_t at)
+{
+    task_audit_line a = {.at_ms = at};
+    snprintf(a.account, sizeof(a.account), "%s", account);
+    snprintf(a.dialect, sizeof(a.dialect), "native");
+    snprintf(a.address, sizeof(a.address), "127.0.0.1");
+    snprintf(a.action, sizeof(a.action), "%s", action);
+    snprintf(a.task_id, sizeof(a.task_id), "%s", task_id);
+    snprintf(a.fields, sizeof(a.fields), "name,destination");
+    return a;
+}
+
+/* The trail is per account, newest first, narrowed by task, paged, and capped per account
+ * (one account's changes never push out another's). */
+static void test_audit_trail(void **state)
+{
+    fixture *fx = *state;
+    ferr err = {0};
+    task_audit_line other = audit_line("other", "t9", "create", 1);
+    assert_int_equal(store_audit_add(fx->st, &other, &err), FERR_OK);
+    for (int i = 0; i < STORE_AUDIT_MAX + 20; i++) {
+        task_audit_line a =
+            audit_line("acct", i % 2 ? "t1" : "t2", i ? "modify" : "create", 100 + i);
+        assert_int_equal(store_audit_add(fx->st, &a, &err), FERR_OK);
+    }
+    task_audit_line *l = NULL;
+    int n = -1, total = -1;
+    assert_int_equal(store_audit_list(fx->st, "acct", NULL, 0, 5, &l, &n, &total, &err), FERR_OK);
+    assert_int_equal(total, STORE_AUDIT_MAX);
+    assert_int_equal(n, 5);
+    assert_int_equal(l[0].at_ms, 100 + STORE_AUDIT_MAX + 19); /* newest first */
+    assert_true(l[0].seq > l[1].seq);
+    assert_string_equal(l[0].fields, "name,destination");
+    free(l);
+    assert_int_equal(store_audit_list(fx->st, "acct", "t1", 2, 3, &l, &n, &total, &err), FERR_OK);
+    assert_int_equal(total, STORE_AUDIT_MAX / 2);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++)
+        assert_string_equal(l[i].task_id, "t1");
+    free(l);
+    assert_int_equal(store_audit_list(fx->st, "other", "", 0, 10, &l, &n, &total, &err), FERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(l[0].action, "create");
+    free(l);
 }
 
 static int count_rows(const char *path, const char *sql)
@@ -859,6 +906,7 @@ int main(void)
         T(test_delete),
         T(test_checkpoint),
         T(test_history_bounded_per_task),
+        T(test_audit_trail),
         T(test_history_order),
         T(test_reopen_keeps_data),
         T(test_newer_schema_refused),
