@@ -251,6 +251,28 @@ static int find_action(ali_call *c, bool acs3, const ali_action **out, ferr *err
     return 0;
 }
 
+/* A caller whose address keeps failing authentication gets Throttling.User before anything
+ * of its request is read. */
+static int check_address(const ali_call *c, ferr *err)
+{
+    if (!throttle_auth_blocked(c->req->client_ip, c->req->cfg->auth_failures_per_ip,
+                               time_mono_us()))
+        return 0;
+    return ferr_set(err, ALI_ERR_THROTTLED, "",
+                    "Request was denied due to too many failed authentications from %s: try "
+                    "again in a second.",
+                    c->req->client_ip);
+}
+
+/* authenticate; a failure counts against the caller's address. */
+static int counted_authenticate(ali_call *c, const form_params *query, bool acs3, ferr *err)
+{
+    int rc = authenticate(c, query, acs3, err);
+    if (rc != 0)
+        throttle_auth_failed(c->req->client_ip, c->req->cfg->auth_failures_per_ip, time_mono_us());
+    return rc;
+}
+
 static int check_rate(const ali_call *c, ferr *err)
 {
     int rate = c->account->ali_qps > 0 ? c->account->ali_qps : c->req->cfg->ali_qps;
@@ -285,9 +307,11 @@ static void ali_handle(const api_request *req, api_response *resp)
     ferr err = {0};
     bool acs3 = is_acs3(req);
     new_request_id(c.request_id);
-    int rc = read_params(&c, &query, &err);
+    int rc = check_address(&c, &err);
     if (rc == 0)
-        rc = authenticate(&c, &query, acs3, &err);
+        rc = read_params(&c, &query, &err);
+    if (rc == 0)
+        rc = counted_authenticate(&c, &query, acs3, &err);
     if (rc == 0)
         rc = find_action(&c, acs3, &a, &err);
     if (rc == 0)

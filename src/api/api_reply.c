@@ -32,6 +32,7 @@ static const struct {
     {FERR_QUOTA, 409, NULL},
     {FERR_TOO_LARGE, 413, NULL},
     {API_ERR_MEDIA_TYPE, 415, "unsupported_media_type"},
+    {FERR_THROTTLED, 429, NULL},
     {FERR_INTERNAL, 500, NULL},
     {FERR_UNAVAILABLE, 503, NULL},
 };

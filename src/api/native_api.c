@@ -11,8 +11,10 @@
 
 #include <openssl/crypto.h>
 
+#include "api/throttle.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "notify/notify.h"
 #include "task/task.h"
 
@@ -569,8 +571,17 @@ static bool precheck(native_call *c, const path_id *id)
 static void native_handle(const api_request *req, api_response *resp)
 {
     native_call c = {.req = req, .resp = resp};
+    int rate = req->cfg->auth_failures_per_ip;
+    if (throttle_auth_blocked(req->client_ip, rate, time_mono_us())) {
+        api_reply_error(resp, FERR_THROTTLED, NULL,
+                        "Too many failed authentications from %s: try again in a second.",
+                        req->client_ip);
+        api_resp_header(resp, "Retry-After", "1");
+        return;
+    }
     const config_account *acct = authenticate(req);
     if (!acct) {
+        throttle_auth_failed(req->client_ip, rate, time_mono_us());
         api_reply_error(resp, FERR_UNAUTHORIZED, NULL,
                         "Send a valid token as 'Authorization: Bearer <token>'.");
         api_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"ferry\"");

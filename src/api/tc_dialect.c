@@ -281,6 +281,27 @@ static int authenticate(tc_call *c, const tc_request *r, ferr *err)
     }
 }
 
+/* A caller whose address keeps failing authentication gets RequestLimitExceeded before
+ * anything of its request is read. */
+static int check_address(const tc_call *c, ferr *err)
+{
+    if (!throttle_auth_blocked(c->req->client_ip, c->req->cfg->auth_failures_per_ip,
+                               time_mono_us()))
+        return 0;
+    return ferr_set(err, TC_ERR_THROTTLED, "",
+                    "Too many failed authentications from %s: try again in a second.",
+                    c->req->client_ip);
+}
+
+/* authenticate; a failure counts against the caller's address. */
+static int counted_authenticate(tc_call *c, const tc_request *r, ferr *err)
+{
+    int rc = authenticate(c, r, err);
+    if (rc != 0)
+        throttle_auth_failed(c->req->client_ip, c->req->cfg->auth_failures_per_ip, time_mono_us());
+    return rc;
+}
+
 /* ---------- version, action, rate ---------- */
 
 static int find_action(const tc_request *r, const tc_action **out, ferr *err)
@@ -359,9 +380,11 @@ static void tc_handle(const api_request *req, api_response *resp)
     const tc_action *a = NULL;
     ferr err = {0};
     id_uuid(c.request_id);
-    int rc = read_request(&c, &r, &err);
+    int rc = check_address(&c, &err);
     if (rc == 0)
-        rc = authenticate(&c, &r, &err);
+        rc = read_request(&c, &r, &err);
+    if (rc == 0)
+        rc = counted_authenticate(&c, &r, &err);
     if (rc == 0)
         rc = find_action(&r, &a, &err);
     if (rc == 0) {

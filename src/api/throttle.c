@@ -20,12 +20,17 @@ typedef struct bucket {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bucket *slots[SLOTS];
 
-static unsigned hash(const char *s)
+static unsigned fnv1a(const char *s)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
+    unsigned h = 2166136261u;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % SLOTS;
+    return h;
+}
+
+static unsigned hash(const char *s)
+{
+    return fnv1a(s) % SLOTS;
 }
 
 /* The bucket of key, made full on first use; NULL on OOM. Caller holds the lock. */
@@ -67,6 +72,60 @@ static bool take(bucket *b, int rate, int64_t now_us)
     return true;
 }
 
+/* ---------- failed authentications per address ---------- */
+
+#define AUTH_SLOTS 4096
+
+typedef struct auth_slot {
+    char addr[64]; /* "" = free */
+    double tokens;
+    int64_t last_us;
+} auth_slot;
+
+static auth_slot auth_slots[AUTH_SLOTS];
+
+static void refill(auth_slot *s, int cap, int rate, int64_t now_us)
+{
+    if (now_us > s->last_us) {
+        s->tokens += (double)(now_us - s->last_us) * rate / 1e6;
+        if (s->tokens > cap)
+            s->tokens = cap;
+        s->last_us = now_us;
+    }
+}
+
+bool throttle_auth_blocked(const char *addr, int rate, int64_t now_us)
+{
+    if (rate <= 0)
+        return false;
+    pthread_mutex_lock(&lock);
+    auth_slot *s = &auth_slots[fnv1a(addr) % AUTH_SLOTS];
+    bool blocked = false;
+    if (strcmp(s->addr, addr) == 0) {
+        refill(s, 2 * rate, rate, now_us);
+        blocked = s->tokens < 1.0;
+    }
+    pthread_mutex_unlock(&lock);
+    return blocked;
+}
+
+void throttle_auth_failed(const char *addr, int rate, int64_t now_us)
+{
+    if (rate <= 0)
+        return;
+    pthread_mutex_lock(&lock);
+    auth_slot *s = &auth_slots[fnv1a(addr) % AUTH_SLOTS];
+    if (strcmp(s->addr, addr) != 0) {
+        snprintf(s->addr, sizeof(s->addr), "%s", addr);
+        s->tokens = 2 * rate;
+        s->last_us = now_us;
+    }
+    refill(s, 2 * rate, rate, now_us);
+    if (s->tokens >= 1.0)
+        s->tokens -= 1.0;
+    pthread_mutex_unlock(&lock);
+}
+
 bool throttle_take(const char *account, const char *action, int rate, int64_t now_us)
 {
     if (rate <= 0)
@@ -92,5 +151,6 @@ void throttle_reset(void)
             free(b);
         }
     }
+    memset(auth_slots, 0, sizeof(auth_slots));
     pthread_mutex_unlock(&lock);
 }

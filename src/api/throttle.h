@@ -12,6 +12,13 @@
  * differ, so the dialects share one table. */
 bool throttle_take(const char *account, const char *action, int rate, int64_t now_us);
 
+/* Clients that keep failing authentication, by address. An address whose failures went
+ * past rate per second (in bursts of up to 2 x rate) is refused before its credentials are
+ * checked, until its bucket refills. The table is bounded: a new address takes the slot of
+ * another one (which then starts afresh). rate <= 0: no limit. Thread-safe. */
+bool throttle_auth_blocked(const char *addr, int rate, int64_t now_us);
+void throttle_auth_failed(const char *addr, int rate, int64_t now_us);
+
 /* Forgets every bucket (tests). */
 void throttle_reset(void);
 

@@ -209,8 +209,8 @@ static int check_one(const struct sockaddr *sa, const char *allow, const char *k
     return -1;
 }
 
-bool addr_sockaddr_allowed(const struct sockaddr *sa, const char *allow, const char *key,
-                           char *why, size_t whylen)
+bool addr_sockaddr_allowed(const struct sockaddr *sa, const char *allow, const char *key, char *why,
+                           size_t whylen)
 {
     char ip[INET6_ADDRSTRLEN];
     if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {

@@ -17,8 +17,8 @@ bool addr_allowed(int family, const void *addr, const char *allow);
 /* A socket address about to be connected to (libcurl's OPENSOCKETFUNCTION): true when it
  * may be; false with why ("refused by the address policy: ... not in key"). */
 struct sockaddr;
-bool addr_sockaddr_allowed(const struct sockaddr *sa, const char *allow, const char *key,
-                           char *why, size_t whylen);
+bool addr_sockaddr_allowed(const struct sockaddr *sa, const char *allow, const char *key, char *why,
+                           size_t whylen);
 /* Whether every item of a CIDR list parses. */
 bool addr_list_valid(const char *allow);
 

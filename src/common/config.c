@@ -42,6 +42,8 @@ static const config_key keys[] = {
     INT("http_connections_per_ip", http_connections_per_ip, "64",
         "open API connections from one address; 0 = no limit"),
     INT("max_body_bytes", max_body_bytes, "1048576", "largest accepted request body"),
+    INT("auth_failures_per_ip", auth_failures_per_ip, "10",
+        "failed authentications per second from one address before it gets 429 (0 = no limit)"),
     INT("task_quota", task_quota, "200", "tasks per account unless the account says otherwise"),
     INT("task_window_max", task_window_max_s, "604800", "longest StartTime..EndTime span, s"),
     INT("retry_count_default", retry_count_default, "3", "RetryCount when a task gives none"),

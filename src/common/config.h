@@ -41,6 +41,7 @@ typedef struct config {
     int http_threads;            /* libmicrohttpd thread pool size */
     int http_max_connections;    /* open API connections at once, all clients */
     int http_connections_per_ip; /* ... from one address; 0 = no limit */
+    int auth_failures_per_ip;    /* failed authentications per second per address; 0 = any */
     int max_body_bytes;          /* larger request bodies are refused */
     int task_quota;              /* default tasks per account */
     int task_window_max_s;       /* max EndTime - StartTime */

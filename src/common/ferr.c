@@ -28,6 +28,7 @@ static const struct {
     {FERR_UNAUTHORIZED, "unauthorized"},
     {FERR_INTERNAL, "internal"},
     {FERR_UNAVAILABLE, "unavailable"},
+    {FERR_THROTTLED, "rate_limited"},
 };
 
 int ferr_set(ferr *err, int code, const char *field, const char *fmt, ...)

@@ -22,6 +22,7 @@ typedef enum {
     FERR_UNAUTHORIZED = -15,  /* missing or wrong credentials */
     FERR_INTERNAL = -16,      /* store or system failure */
     FERR_UNAVAILABLE = -17,   /* capacity exhausted */
+    FERR_THROTTLED = -18,     /* too many requests (or failed ones) from this caller */
 } ferr_code;
 
 typedef struct ferr {

@@ -3,7 +3,9 @@
 would make the relay spin, and a picture that would take all memory. Each gets a clear error,
 nothing reaches the destination, and the daemon stays healthy."""
 
+import http.client
 import http.server
+import json
 import os
 import resource
 import socket
@@ -491,3 +493,43 @@ def test_a_source_name_on_a_refused_address(api, nginx, ferryd):
         assert trap.conns == []
     finally:
         trap.close()
+
+
+def test_a_flood_of_bad_credentials_is_throttled_per_address(api, ferryd):
+    """One address (127.0.0.2) sends bad tokens and bad Tencent and Alibaba signatures as fast
+    as it can: past auth_failures_per_ip (10/s, bursts of 20) it gets 429 with Retry-After
+    (RequestLimitExceeded / Throttling.User in the cloud dialects) before its credentials
+    are checked, while a client on 127.0.0.1 is served all along; a second later the
+    address may try again."""
+    def call(path, headers, body=b""):
+        conn = http.client.HTTPConnection("127.0.0.1", ferryd.port, timeout=5,
+                                          source_address=("127.0.0.2", 0))
+        try:
+            conn.request("POST" if body else "GET", path, body=body or None, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.getheader("Retry-After"), r.read().decode()
+        finally:
+            conn.close()
+
+    bad = {"Authorization": "Bearer not-a-token"}
+    seen = [call("/v1/tasks", bad) for _ in range(40)]
+    statuses = [s for s, _, _ in seen]
+    assert statuses[:20] == [401] * 20, statuses
+    assert statuses[-10:] == [429] * 10, statuses
+    st, retry, body = seen[-1]
+    assert retry == "1" and json.loads(body)["error"]["code"] == "rate_limited", body
+    assert api.get("/v1/tasks")[0] == 200  # another address is not held back
+
+    tc = call("/", {"Content-Type": "application/json", "X-TC-Action": "DescribeLivePullStreamTasks",
+                    "X-TC-Version": "2018-08-01", "X-TC-Timestamp": str(int(time.time())),
+                    "Authorization": "TC3-HMAC-SHA256 Credential=AKIDnone/2026-01-01/live/"
+                                     "tc3_request, SignedHeaders=content-type;host, "
+                                     "Signature=00"}, b"{}")
+    assert tc[0] == 200 and "RequestLimitExceeded" in tc[2], tc
+    ali = call("/?Action=DescribeCasterStreamUrl&Format=JSON&Version=2016-11-01"
+               "&AccessKeyId=none&SignatureMethod=HMAC-SHA1&Signature=x", {})
+    assert "Throttling.User" in ali[2], ali
+
+    time.sleep(1.2)  # the bucket refills: the address may try again
+    assert call("/v1/tasks", {"Authorization": "Bearer " + api.token})[0] == 200
+    assert healthy(ferryd)
