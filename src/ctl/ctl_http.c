@@ -101,9 +101,9 @@ static int report_error(long status, const json_t *doc, const char *subject)
         fprintf(stderr, "ferryctl: ferryd answered HTTP %ld without an API error\n", status);
         return status >= 400 && status < 500 ? exit_code_of(status) : CTL_SERVER;
     }
-    if (status == 404 && subject)
-        fprintf(stderr, "ferryctl: %s: %s (%s: %s)\n", field ? field : "id", msg, code, subject);
-    else if (field && *field)
+    if (!field || !*field)
+        field = status == 401 ? "token" : status == 404 && subject ? "id" : NULL;
+    if (field)
         fprintf(stderr, "ferryctl: %s: %s (%s)\n", field, msg, code ? code : "?");
     else
         fprintf(stderr, "ferryctl: %s (%s)\n", msg, code ? code : "?");

@@ -18,7 +18,7 @@ void ctl_client_free(ctl_client *c);
 /* Sends METHOD base+path with body (NULL: none). On a 2xx returns CTL_OK and sets *out to
  * the answer (NULL for an empty one; the caller owns it). Otherwise prints
  * "ferryctl: <field>: <message>" on stderr and returns the exit code of the failure.
- * subject names the task in a 404's message (NULL: none). */
+ * subject is the task id of the request: a 404 without a field then names "id". */
 int ctl_call(ctl_client *c, const char *method, const char *path, json_t *body, const char *subject,
              json_t **out);
 
