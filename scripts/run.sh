@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — installs build dependencies, builds ferryd (and ferryctl) and runs ferryd in the foreground.
+# run.sh — installs build dependencies, builds ferryd and ferryctl, runs ferryd in the foreground.
 # Arguments go to ferryd unchanged (e.g. --listen 127.0.0.1:8480 --data-dir ./var
 # --config ferry.conf); without them ferryd uses its embedded defaults.
 # Needs only the `run` package set of scripts/deps.sh: the build dir is set up without the

@@ -7,13 +7,16 @@ with the documented codes; the token taken from flags, the environment and the d
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 
 from conftest import ALICE_TOKEN, FERRYD_SETTINGS
 from harness import (SANITIZER_MARKERS, Api, Ferryd, default_binary, idle_task, iso,
                      redact_url, wait_value, whole_seconds_from_now)
+from media import FileServer, make_clip
 
 # The exit codes of `ferryctl --help` and docs/ferryctl.md.
 OK, REFUSED, USAGE, UNREACHABLE, NOT_FOUND, SERVER, UNAUTHORIZED = range(7)
@@ -141,6 +144,52 @@ def test_live_task_through_ferryctl(ctl, api, nginx, publisher):
     assert ctl.json("ls")["total"] == 0
     r = ctl.run("get", "cam-1")
     assert r.returncode == NOT_FOUND and "id" in r.stderr
+
+
+def test_playlist_shows_the_current_file(ctl, nginx, tmp_path):
+    media = str(tmp_path / "media")
+    os.makedirs(media)
+    for name in ("a.mp4", "b.mp4"):
+        make_clip(os.path.join(media, name), "320x240", 2)
+    files = FileServer(media)
+    try:
+        tid = ctl.ok("create", "--type", "files", "--source", files.url("a.mp4"), "--source",
+                     files.url("b.mp4"), "--dest", nginx.url("dst", KEY), "--start", "now",
+                     "--end", "+10m", "--retry-count", "1", "--retry-interval", "1").strip()
+        seen = set()
+
+        def current_file():
+            row = table_row(ctl.ok("ls"), tid)
+            seen.add(row[7])
+            return row
+        row = wait_value(current_file, lambda r: "2/2 b.mp4" in seen and "1/2 a.mp4" in seen,
+                         30, what="both files in the FILE column")
+        assert row[3] == files.url("a.mp4") + " (+1)", row
+        assert "current file" in ctl.ok("get", tid)
+    finally:
+        files.stop()
+
+
+def test_watch_ends_on_ctrl_c(ctl):
+    cmd = [ferryctl_binary(), "watch", "--interval", "1", "--addr", "127.0.0.1:%d" % ctl.port,
+           "--token", ctl.token]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == OK and out.count("ID  ") >= 1, (p.returncode, out, err)
+
+
+def test_list_pages_filter_and_stop(ctl, api):
+    for i in range(105):  # more than one page of the API (100)
+        api.create_task(**idle_task(id="t%03d" % i, name="batch" if i % 2 else "other"))
+    page = ctl.json("ls")
+    assert page["total"] == 105 and len({t["id"] for t in page["tasks"]}) == 105
+    assert all("progress" in t for t in page["tasks"])
+    assert len(ctl.json("ls", "-q", "batch")["tasks"]) == 52
+    assert ctl.ok("stop", "t000", "t001") == "t000 offline\nt001 offline\n"
+    assert [json.loads(line)["state"] for line in
+            ctl.ok("stop", "t002", "--json").splitlines()] == ["offline"]
 
 
 def test_create_from_json_file(ctl, api, tmp_path):
