@@ -49,11 +49,11 @@ static int add_progress(ctl_client *c, json_t *tasks)
         char path[256];
         json_t *doc;
         int rc =
-            ctl_call_quiet(c, "GET", ctl_task_path(path, sizeof(path), id ?: "", ""), NULL, &doc);
+            ctl_call_unless(c, "GET", ctl_task_path(path, sizeof(path), id ?: "", ""), 404, &doc);
         if (rc == CTL_OK)
             json_array_set_new(tasks, i, doc);
         else if (rc != CTL_NOT_FOUND)
-            return ctl_call(c, "GET", path, NULL, id, &doc); /* again, to report it */
+            return rc;
     }
     return CTL_OK;
 }

@@ -143,7 +143,7 @@ static int parse_answer(const answer *ans, json_t **doc)
 }
 
 static int call(ctl_client *c, const char *method, const char *path, json_t *body,
-                const char *subject, bool quiet, json_t **out)
+                const char *subject, long silent, json_t **out)
 {
     char url[CTL_URL_MAX + 256];
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -155,9 +155,8 @@ static int call(ctl_client *c, const char *method, const char *path, json_t *bod
     free(text);
     if (cc != CURLE_OK) {
         free(ans.data);
-        if (!quiet)
-            fprintf(stderr, "ferryctl: cannot reach ferryd at %s: %s\n", c->base,
-                    curl_easy_strerror(cc));
+        fprintf(stderr, "ferryctl: cannot reach ferryd at %s: %s\n", c->base,
+                curl_easy_strerror(cc));
         return CTL_UNREACHABLE;
     }
     long status = 0;
@@ -170,12 +169,10 @@ static int call(ctl_client *c, const char *method, const char *path, json_t *bod
         return CTL_OK;
     }
     if (bad) {
-        if (!quiet)
-            fprintf(stderr, "ferryctl: ferryd at %s answered HTTP %ld, not JSON\n", c->base,
-                    status);
+        fprintf(stderr, "ferryctl: ferryd at %s answered HTTP %ld, not JSON\n", c->base, status);
         return status >= 400 && status < 500 ? exit_code_of(status) : CTL_SERVER;
     }
-    int rc = quiet ? exit_code_of(status) : report_error(status, doc, subject);
+    int rc = status == silent ? exit_code_of(status) : report_error(status, doc, subject);
     json_decref(doc);
     return rc;
 }
@@ -183,12 +180,12 @@ static int call(ctl_client *c, const char *method, const char *path, json_t *bod
 int ctl_call(ctl_client *c, const char *method, const char *path, json_t *body, const char *subject,
              json_t **out)
 {
-    return call(c, method, path, body, subject, false, out);
+    return call(c, method, path, body, subject, 0, out);
 }
 
-int ctl_call_quiet(ctl_client *c, const char *method, const char *path, json_t *body, json_t **out)
+int ctl_call_unless(ctl_client *c, const char *method, const char *path, long silent, json_t **out)
 {
-    return call(c, method, path, body, NULL, true, out);
+    return call(c, method, path, NULL, NULL, silent, out);
 }
 
 int ctl_connect(const ctl_args *a, ctl_client **c)

@@ -22,8 +22,9 @@ void ctl_client_free(ctl_client *c);
 int ctl_call(ctl_client *c, const char *method, const char *path, json_t *body, const char *subject,
              json_t **out);
 
-/* Like ctl_call, but prints nothing: for a failure the caller handles itself. */
-int ctl_call_quiet(ctl_client *c, const char *method, const char *path, json_t *body, json_t **out);
+/* Like ctl_call, but an answer of HTTP status `silent` is not reported: the caller
+ * handles it (its exit code is still returned). */
+int ctl_call_unless(ctl_client *c, const char *method, const char *path, long silent, json_t **out);
 
 /* Resolves a's address and token and opens a client; returns CTL_OK or the exit code. */
 int ctl_connect(const ctl_args *a, ctl_client **c);
