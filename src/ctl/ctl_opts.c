@@ -290,6 +290,35 @@ static const ctl_option *option_of(int val)
     return NULL;
 }
 
+/* Whether arg is an option whose value is the next argument ("--addr X", "-a X"). */
+static bool value_follows(const char *arg)
+{
+    bool is_long = arg[1] == '-';
+    if (arg[0] != '-' || arg[1] == '\0' || (is_long && strchr(arg, '=')) ||
+        (!is_long && arg[2] != '\0'))
+        return false;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        bool same =
+            is_long ? strcmp(arg + 2, options[i].name) == 0 : options[i].short_name == arg[1];
+        if (same)
+            return options[i].arg != NULL;
+    }
+    return false;
+}
+
+int ctl_command_index(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return i + 1 < argc ? i + 1 : -1;
+        if (argv[i][0] != '-')
+            return i;
+        if (value_follows(argv[i]))
+            i++;
+    }
+    return -1;
+}
+
 /* Parses with getopt_long over the whole table; an option of another command is refused. */
 static int parse_options(const ctl_command *c, int argc, char **argv, ctl_args *a)
 {
@@ -361,7 +390,7 @@ static const char exit_codes[] =
 
 void ctl_help_main(FILE *out)
 {
-    fprintf(out, "usage: ferryctl COMMAND [options] [args]\n\n"
+    fprintf(out, "usage: ferryctl [options] COMMAND [options] [args]\n\n"
                  "A command-line client of ferryd's native API (/v1).\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
         char use[32];
@@ -383,8 +412,8 @@ void ctl_help_main(FILE *out)
 
 void ctl_help_command(const ctl_command *c, FILE *out)
 {
-    fprintf(out, "usage: ferryctl %s [options] %s\n\n%s\n\noptions:\n", c->name, c->args,
-            c->summary);
+    fprintf(out, "usage: ferryctl %s [options]%s%s\n\n%s\n\noptions:\n", c->name,
+            *c->args ? " " : "", c->args, c->summary);
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (options[i].cmds != CMD_ALL && (options[i].cmds & c->bit))
             print_option(&options[i], out);

@@ -19,6 +19,10 @@ typedef struct ctl_command {
 /* The command named name, or NULL. */
 const ctl_command *ctl_command_find(const char *name);
 
+/* Where the command's name is in the program's argv: the first argument that is neither
+ * an option nor an option's value, so options may come before it too; -1 when none. */
+int ctl_command_index(int argc, char **argv);
+
 /* Parses argv (argv[0] is the command's name) into a; returns CTL_OK or CTL_USAGE after
  * printing why on stderr. a->fields is set (possibly empty); ctl_args_free releases it. */
 int ctl_parse(const ctl_command *c, int argc, char **argv, ctl_args *a);

@@ -247,6 +247,10 @@ def test_bad_input_names_the_field_and_creates_nothing(ctl, api, tmp_path):
 
 
 def test_wrong_token_and_ferryd_down(ctl, ferryd):
+    # options may come before the command too
+    r = ctl.run("--json", "-a", "127.0.0.1:%d" % ctl.port, "--token", ALICE_TOKEN, "ls",
+                addr=False, token=None)
+    assert r.returncode == OK and json.loads(r.stdout)["total"] == 0, r.stderr
     r = ctl.run("ls", token="not-the-token")
     assert r.returncode == UNAUTHORIZED and r.stderr.startswith("ferryctl: token: "), r.stderr
     r = ctl.run("get", "missing")
