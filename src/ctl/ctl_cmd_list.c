@@ -26,9 +26,13 @@ static int want_args(const ctl_args *a, int n)
 /* One page of GET /v1/tasks, appended to tasks; *total is the API's count. */
 static int fetch_page(ctl_client *c, const char *filter, int page, json_t *tasks, int *total)
 {
-    char path[1024], esc[800];
+    char path[1024], esc[800] = "";
+    if (filter && !*ctl_query_escape(filter, esc, sizeof(esc))) {
+        fprintf(stderr, "ferryctl: q: the filter is too long\n");
+        return CTL_USAGE;
+    }
     snprintf(path, sizeof(path), "/v1/tasks?page=%d&page_size=%d%s%s", page, PAGE_SIZE,
-             filter ? "&q=" : "", filter ? ctl_query_escape(filter, esc, sizeof(esc)) : "");
+             filter ? "&q=" : "", esc);
     json_t *doc;
     int rc = ctl_call(c, "GET", path, NULL, NULL, &doc);
     if (rc != CTL_OK)
@@ -62,9 +66,10 @@ static int add_progress(ctl_client *c, json_t *tasks)
 static int fetch_all(ctl_client *c, const char *filter, json_t **out)
 {
     json_t *tasks = json_array();
-    int total = 0, rc = CTL_OK;
-    for (int page = 1; rc == CTL_OK && (int)json_array_size(tasks) < total + (page == 1); page++)
-        rc = fetch_page(c, filter, page, tasks, &total);
+    int total = 0, page = 1, rc;
+    do
+        rc = fetch_page(c, filter, page++, tasks, &total);
+    while (rc == CTL_OK && (int)json_array_size(tasks) < total);
     if (rc == -1)
         rc = CTL_OK;
     if (rc == CTL_OK)

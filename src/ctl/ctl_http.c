@@ -145,6 +145,10 @@ static int parse_answer(const answer *ans, json_t **doc)
 static int call(ctl_client *c, const char *method, const char *path, json_t *body,
                 const char *subject, long silent, json_t **out)
 {
+    if (!*path) { /* ctl_task_path found no room for the id */
+        fprintf(stderr, "ferryctl: id: a task id is 1 to 55 characters\n");
+        return CTL_USAGE;
+    }
     char url[CTL_URL_MAX + 256];
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     answer ans = {0};
