@@ -218,10 +218,8 @@ static void progress_lines(FILE *out, const json_t *t, const json_t *p, bool sho
              json_integer_value(json_object_get(p, "bytes")));
     line(out, "pushed", buf);
     url_line(out, "playing", str(p, "source_url"), show_keys);
-    line(out, "source role", str(p, "source_role"));
     file_cell(t, p, buf, sizeof(buf));
-    if (strcmp(str(t, "source_type"), "files") == 0)
-        line(out, "current file", buf);
+    line(out, strcmp(str(t, "source_type"), "files") == 0 ? "current file" : "source role", buf);
     line(out, "last packet", str(p, "last_packet_at"));
 }
 
