@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — installs build dependencies, builds ferryd and runs it in the foreground.
+# run.sh — installs build dependencies, builds ferryd and ferryctl, runs ferryd in the foreground.
 # Arguments go to ferryd unchanged (e.g. --listen 127.0.0.1:8480 --data-dir ./var
 # --config ferry.conf); without them ferryd uses its embedded defaults.
 # Needs only the `run` package set of scripts/deps.sh: the build dir is set up without the
@@ -29,7 +29,7 @@ bash scripts/deps.sh run || {
 if [ ! -f build/build.ninja ]; then
     quiet "configuring build/" meson setup build --buildtype=debugoptimized
 fi
-quiet "building ferryd" ninja -C build ferryd
+quiet "building ferryd and ferryctl" ninja -C build ferryd ferryctl
 # meson puts the binary where its meson.build is: build/ or build/src/
 for bin in build/ferryd build/src/ferryd; do
     [ -x "$bin" ] && exec "$bin" "$@"

@@ -57,7 +57,7 @@ build() {
 # run_packages: proves that scripts/run.sh needs only the `run` package set. A scratch dir
 # set up as run.sh does it (tests disabled) must not look up cmocka; every pkg-config
 # dependency meson looks up there must come from a package of `scripts/deps.sh --list run`;
-# and ferryd must build in it. Counts as one test.
+# and ferryd and ferryctl must build in it. Counts as one test.
 run_packages() {
     local dir="$LOGDIR/run-build" log="$LOGDIR/run-build.log" problems=() name pc pkg
     step "scripts/run.sh needs only the run packages"
@@ -83,12 +83,12 @@ run_packages() {
             echo "dependency $name: package $pkg (run set)"
         fi
     done
-    if [ -f "$dir/build.ninja" ] && ! ninja -C "$dir" ferryd >>"$log" 2>&1; then
+    if [ -f "$dir/build.ninja" ] && ! ninja -C "$dir" ferryd ferryctl >>"$log" 2>&1; then
         tail -n 30 "$log"
-        problems+=("ferryd does not build in a dir without the tests")
+        problems+=("ferryd or ferryctl does not build in a dir without the tests")
     fi
     if [ "${#problems[@]}" -eq 0 ]; then
-        echo "ok: configured and built ferryd with the run package set only"
+        echo "ok: configured and built ferryd and ferryctl with the run package set only"
         tests_passed=$((tests_passed + 1))
         return 0
     fi
