@@ -1,8 +1,10 @@
 /* ctl_cmd_history.c — ferryctl's history (a task's state changes and notes as a table)
- * and events (the same lines as an event stream, followed as new ones are written). */
+ * and events (the same lines as an event stream, followed as new ones are written); audit.
 #include "ctl/ctl_cmd.h"
 
 #include <stdio.h>
+
+#include <curl/curl.h>
 
 #include "ctl/ctl_http.h"
 #include "ctl/ctl_view.h"
@@ -108,6 +110,42 @@ int cmd_events(ctl_args *a)
         rc = poll_events(c, a, &printed, &last);
     }
     json_decref(last);
+    ctl_client_free(c);
+    return rc;
+}
+
+/* ---------- audit ---------- */
+
+/* The path of the newest page of the audit trail, of one task when id is set. */
+static const char *audit_path(char *buf, size_t len, const char *id)
+{
+    char *esc = id ? curl_easy_escape(NULL, id, 0) : NULL;
+    int n =
+        snprintf(buf, len, "/v1/audit?page_size=100%s%s", esc ? "&task_id=" : "", esc ? esc : "");
+    curl_free(esc);
+    if (n < 0 || (size_t)n >= len)
+        buf[0] = '\0';
+    return buf;
+}
+
+int cmd_audit(ctl_args *a)
+{
+    if (a->argc > 1) {
+        fprintf(stderr, "ferryctl: audit: takes at most one task id (see ferryctl audit --help)\n");
+        return CTL_USAGE;
+    }
+    ctl_client *c = NULL;
+    json_t *doc = NULL;
+    char path[256];
+    const char *id = a->argc ? a->argv[0] : NULL;
+    int rc = ctl_connect(a, &c);
+    if (rc == CTL_OK)
+        rc = ctl_call(c, "GET", audit_path(path, sizeof(path), id), NULL, id, &doc);
+    if (rc == CTL_OK && a->json)
+        view_json(stdout, doc, false);
+    else if (rc == CTL_OK)
+        view_audit(stdout, json_object_get(doc, "audit"));
+    json_decref(doc);
     ctl_client_free(c);
     return rc;
 }
