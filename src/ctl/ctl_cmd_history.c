@@ -1,5 +1,5 @@
 /* ctl_cmd_history.c — ferryctl's history (a task's state changes and notes as a table)
- * and events (the same lines as an event stream, followed as new ones are written); audit.
+ * and events (the same lines as an event stream, followed as new ones are written); audit. */
 #include "ctl/ctl_cmd.h"
 
 #include <stdio.h>
