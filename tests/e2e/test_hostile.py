@@ -207,6 +207,14 @@ def rss_mb(pid):
     return 0
 
 
+def picture_task(nginx, url):
+    start = whole_seconds_from_now(1)
+    """A picture task of url that starts in a second and is not retried."""
+    return {"name": "picture", "source_type": "picture", "source_urls": [url],
+            "destination": nginx.url("dst", "out"), "start_time": iso(start),
+            "end_time": iso(start + 60), "retry_count": 0, "retry_interval": 1}
+
+
 def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
     root = tmp_path / "www"
     os.makedirs(root)
@@ -214,11 +222,7 @@ def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
     assert os.path.getsize(root / "bomb.png") < 1 << 20
     files = FileServer(str(root))
     try:
-        start = whole_seconds_from_now(1)
-        body = {"name": "bomb", "source_type": "picture", "source_urls": [files.url("bomb.png")],
-                "destination": nginx.url("dst", "out"), "start_time": iso(start),
-                "end_time": iso(start + 60), "retry_count": 0, "retry_interval": 1}
-        tid = api.create_task(**body)["id"]
+        tid = api.create_task(**picture_task(nginx, files.url("bomb.png")))["id"]
         done, _ = api.wait_state(tid, ("offline",), 30)
         assert "16000x16000" in done["last_error"], done
         peak = rss_mb(ferryd.proc.pid)
@@ -272,13 +276,6 @@ class EndlessPicture:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def picture_task(nginx, url):
-    start = whole_seconds_from_now(1)
-    return {"name": "big", "source_type": "picture", "source_urls": [url],
-            "destination": nginx.url("dst", "out"), "start_time": iso(start),
-            "end_time": iso(start + 60), "retry_count": 0, "retry_interval": 1}
 
 
 def test_a_100_mb_picture_is_refused(api, nginx, ferryd, tmp_path):
