@@ -41,12 +41,13 @@ def port_open(port, host="127.0.0.1"):
 
 
 class Blackhole:
-    """A TCP server on 127.0.0.1 that accepts connections and never answers them: a client
-    (an RTMP connect, a callback POST) hangs there until its own deadline."""
+    """A TCP server (on 127.0.0.1 unless told) that accepts connections and never answers
+    them: a client (an RTMP connect, a callback POST) hangs there until its own deadline.
+    conns lists every connection it took."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1", port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, port))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.conns = []
@@ -603,8 +604,9 @@ class Ferryd:
     keys. Every run's stderr goes to its own file, checked for sanitizer
     reports when the fixture ends."""
 
-    def __init__(self, workdir, accounts, settings):
+    def __init__(self, workdir, accounts, settings, env=None):
         self.dir = workdir
+        self.env = env  # extra environment of the process (e.g. LD_PRELOAD), None = none
         self.data_dir = os.path.join(workdir, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.config = os.path.join(workdir, "ferry.conf")
@@ -642,7 +644,7 @@ class Ferryd:
             [self.binary, "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
              "--config", self.config],
             cwd=self.dir, stdin=subprocess.DEVNULL, stdout=open(path + ".out", "w"),
-            stderr=open(path, "w"))
+            stderr=open(path, "w"), env=dict(os.environ, **self.env) if self.env else None)
         api = Api(self.port)
 
         def healthy():

@@ -110,18 +110,19 @@ class FileServer:
     `requests` lists every GET: path, outcome (whole, range, 404, 500, cut), Range and
     User-Agent headers."""
 
-    def __init__(self, root, missing=(), fail_first=None):
+    def __init__(self, root, missing=(), fail_first=None, host="127.0.0.1", port=0):
         self.requests = []
         handler = type("Handler", (_Handler,), {
             "missing": tuple(missing), "fail_first": dict(fail_first or {}),
             "server_log": (self.requests, threading.Lock(), set())})
+        self.host = host
         self.httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(handler, directory=root))
+            (host, port), functools.partial(handler, directory=root))
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path):
-        return "http://127.0.0.1:%d/%s" % (self.httpd.server_address[1], path)
+        return "http://%s:%d/%s" % (self.host, self.httpd.server_address[1], path)
 
     def gets(self, path):
         """The logged GETs of /path, oldest first."""
