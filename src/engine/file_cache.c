@@ -1,8 +1,10 @@
-/* file_cache.c — the VodLocalMode download cache: names from a hash of the URL, libcurl
- * downloads to NAME.part.N renamed when complete, mtime as the LRU clock, eviction by size. */
+/* file_cache.c — the VodLocalMode download cache: names from a hash of account and URL,
+ * libcurl downloads to NAME.part.N renamed when complete, mtime as the LRU clock, eviction by size.
+ */
 #include "engine/file_cache.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <dirent.h>
@@ -35,14 +37,22 @@ static void curl_init_once(void)
 
 /* ---------- names ---------- */
 
-static uint64_t fnv1a64(const char *s)
+/* The cache name of account's copy of url: 128 bits of SHA-256 over both, in hex. Another
+ * account's copy of the same URL has another name, so a download one account's policy let
+ * through never serves an account whose policy refuses it. */
+static void cache_key(const char *account, const char *url, char out[33])
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+              EVP_DigestUpdate(ctx, account, strlen(account) + 1) && /* the NUL separates */
+              EVP_DigestUpdate(ctx, url, strlen(url)) && EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        memset(md, 0, sizeof(md));
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* The URL path's extension (".mp4"), without query or fragment; "" when none fits. */
@@ -251,9 +261,10 @@ static int download_to(const char *url, const char *tmp, download *dl, char *err
 int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_cancel_fn cancel,
                    void *cancel_ctx, char *path, size_t pathlen, char *err, size_t errlen)
 {
-    char ext[8], name[64];
+    char ext[8], key[33], name[64];
     url_extension(url, ext, sizeof(ext));
-    snprintf(name, sizeof(name), "%016llx%s", (unsigned long long)fnv1a64(url), ext);
+    cache_key(conf->account ? conf->account : "", url, key);
+    snprintf(name, sizeof(name), "%s%s", key, ext);
     if (snprintf(path, pathlen, "%s/%s", conf->dir, name) >= (int)pathlen) {
         snprintf(err, errlen, "cache: the path is too long");
         return -1;

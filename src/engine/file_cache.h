@@ -8,9 +8,10 @@
 #include <stdint.h>
 
 typedef struct file_cache_conf {
-    const char *dir;   /* the cache directory, created on demand */
-    int64_t max_bytes; /* total size the cache keeps after a download */
-    const char *allow; /* special addresses a download may reach (addr_policy.h), CIDRs */
+    const char *dir;     /* the cache directory, created on demand */
+    int64_t max_bytes;   /* total size the cache keeps after a download */
+    const char *allow;   /* special addresses a download may reach (addr_policy.h), CIDRs */
+    const char *account; /* whose copy: accounts never share one (their policies differ) */
 } file_cache_conf;
 
 /* Returns true when the download should end (the worker stops). */

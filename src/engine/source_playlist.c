@@ -182,6 +182,7 @@ static void feed_cache_conf(file_feed *f)
         snprintf(f->cache_dir, sizeof(f->cache_dir), "%s/%s", c ? c->data_dir : ".", CACHE_SUBDIR);
     f->cache.dir = f->cache_dir;
     f->cache.allow = f->w->policy[ADDR_SOURCE].allow;
+    f->cache.account = f->w->job.account;
     f->cache.max_bytes = (int64_t)(c ? c->file_cache_max_mb : 2048) * 1024 * 1024;
 }
 

@@ -197,6 +197,24 @@ def test_vod_local_mode_plays_from_the_cache(api, ferryd, nginx, viewer, files, 
     check_continuous(out, nginx, metric, "local mode")
 
 
+def test_vod_local_mode_copies_are_per_account(api, bob, ferryd, nginx, files):
+    """Two accounts play the same URL in local mode: each downloads its own copy (an
+    account's address policy may let through what another's refuses, so one never plays
+    the other's), and each copy is then played from the cache."""
+    url = files.url("a.mp4")
+    for who, dst in ((api, "out"), (bob, "other")):
+        body = files_task(nginx, [url], loop_count=1, vod_local_mode=1,
+                          destination=nginx.url("dst", dst))
+        tid = who.create_task(**body)["id"]
+        done, _ = who.wait_state(tid, ("finished", "offline"), 20)
+        assert done["state"] == "finished", done
+    cache = os.path.join(ferryd.data_dir, "cache")
+    cached = sorted(os.listdir(cache))
+    assert len(cached) == 2 and all(n.endswith(".mp4") for n in cached), cached
+    got = [r for r in files.gets("a.mp4") if not r["agent"].startswith("Lavf")]
+    assert len(got) == 2, got  # one download per account
+
+
 @pytest.mark.skipif(not shutil.which("ffprobe"), reason="ffprobe missing")
 def test_many_short_loops_keep_av_together(api, nginx, viewer, media, tmp_path, metric):
     """10 files of 0.5 s looped 20 times: 100 s of media in ONE session. Slow by nature
