@@ -98,6 +98,8 @@ static const config_key keys[] = {
         "private/loopback sources allowed (pulls, files, pictures), CIDRs"),
     STR("destination_allow", destination_allow, "",
         "private/loopback push destinations allowed, CIDRs"),
+    STR("metrics_token", metrics_token, "",
+        "bearer token /metrics asks of every scrape; empty = loopback scrapes only"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
