@@ -133,7 +133,11 @@ static void format_double(char *out, size_t len, double v)
     else if (isinf(v))
         snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
     else
-        snprintf(out, len, "%.17g", v);
+        for (int digits = 15; digits <= 17; digits++) { /* the shortest form that reads back */
+            snprintf(out, len, "%.*g", digits, v);
+            if (strtod(out, NULL) == v)
+                break;
+        }
 }
 
 void metrics_sample(metrics_buf *b, const char *name, const metrics_label *l, int n, double v)
