@@ -4,6 +4,7 @@ calls counted, no stream key or URL anywhere, counters that never go back, well-
 histograms, and `promtool check metrics` (lint included) on the real output."""
 
 import http.client
+import os
 import re
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ import time
 import pytest
 
 from conftest import ALICE_TOKEN, BOB_TOKEN
-from harness import idle_task, live_task, wait_until, wait_value, whole_seconds_from_now
+from harness import (REPO_ROOT, idle_task, live_task, wait_until, wait_value,
+                     whole_seconds_from_now)
 from test_callbacks import tc_call
 
 STATES = ("idle", "running", "recovering", "offline", "finished", "paused")
@@ -279,3 +281,12 @@ def test_metrics_of_a_fresh_node(ferryd):
         assert (name, ()) in s.samples, name
     assert_histograms_well_formed(s)
     promtool_check(s.text)
+
+
+def test_alerting_rules_load():
+    """contrib/ferry-alerts.yml (docs/operations.md) is valid for Prometheus."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found (Debian package prometheus: scripts/deps.sh test)"
+    rules = os.path.join(REPO_ROOT, "contrib", "ferry-alerts.yml")
+    p = subprocess.run([promtool, "check", "rules", rules], capture_output=True, timeout=60)
+    assert p.returncode == 0, (p.stdout + p.stderr).decode(errors="replace")
