@@ -12,7 +12,9 @@
 
 #include <openssl/crypto.h>
 
+#include "api/throttle.h"
 #include "common/metrics.h"
+#include "common/timeutil.h"
 #include "notify/notify.h"
 
 #define MAX_ACTIONS 96 /* per dialect: far above the cloud Actions and native routes */
@@ -275,11 +277,22 @@ static bool token_ok(const api_request *req, const char *want)
     return same;
 }
 
-/* With metrics_token set every scrape must present it; without, only loopback may scrape. */
+/* With metrics_token set every scrape must present it; without, only loopback may scrape.
+ * An address that keeps sending wrong tokens is refused before its token is checked, as on
+ * the other front ends (auth_failures_per_ip). */
 static bool may_scrape(const api_request *req, api_response *resp)
 {
     const char *token = req->cfg->metrics_token;
+    int rate = req->cfg->auth_failures_per_ip;
+    if (token[0] && throttle_auth_blocked(req->client_ip, rate, time_mono_us())) {
+        api_reply_error(resp, FERR_THROTTLED, NULL,
+                        "Too many failed authentications from %s: try again in a second.",
+                        req->client_ip);
+        api_resp_header(resp, "Retry-After", "1");
+        return false;
+    }
     if (token[0] && !token_ok(req, token)) {
+        throttle_auth_failed(req->client_ip, rate, time_mono_us());
         api_reply_error(resp, FERR_UNAUTHORIZED, NULL,
                         "Send the metrics token as 'Authorization: Bearer <token>'.");
         api_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"ferry-metrics\"");
