@@ -270,6 +270,15 @@ def test_metrics_token(ferryd):
     promtool_check(s.text)
 
 
+@pytest.mark.ferryd_settings(metrics_token=METRICS_TOKEN, auth_failures_per_ip=1)
+def test_metrics_token_guessing_is_throttled(ferryd):
+    codes = [scrape_raw(ferryd.port, "guess-%d" % i)[0] for i in range(6)]
+    assert set(codes) == {401, 429} and codes[-1] == 429, codes
+    assert scrape_raw(ferryd.port, METRICS_TOKEN)[0] == 429  # refused before the check
+    wait_until(lambda: scrape_raw(ferryd.port, METRICS_TOKEN)[0] == 200, 10, 0.5,
+               what="the right token accepted once the address's bucket refilled")
+
+
 def test_metrics_of_a_fresh_node(ferryd):
     """Before any relay: every family is there with zeros, and promtool is content."""
     s = scrape(ferryd.port)
