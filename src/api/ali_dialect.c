@@ -248,6 +248,7 @@ static int find_action(ali_call *c, bool acs3, const ali_action **out, ferr *err
     if (!*out)
         return ferr_set(err, ALI_ERR_ACTION, "", "Specified api `%.64s` is not found.", action);
     c->action = (*out)->name;
+    c->resp->action = (*out)->name;
     return 0;
 }
 

@@ -56,6 +56,12 @@ typedef struct api_response {
     const char *content_type; /* static string; NULL = application/json */
     int n_headers;
     api_kv headers[API_MAX_RESP_HEADERS]; /* values heap-owned */
+    /* For /metrics: the action answered, a static string of a bounded set (a cloud Action
+     * name, a native route pattern); NULL counts as "unknown". Never client text. */
+    const char *action;
+    /* For /metrics, when the status hides the outcome (Tencent answers errors with 200):
+     * 400 for a client error, 500 for a server error; 0 = the status tells. */
+    unsigned outcome_status;
 } api_response;
 
 /* A front end that the router dispatches to, like a libavformat format descriptor: adding

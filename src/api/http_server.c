@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "api/ali.h"
+#include "api/metrics_api.h"
 #include "api/tc.h"
 #include "notify/notify.h"
 
@@ -41,12 +42,15 @@ extern const api_dialect api_tencent_dialect; /* tc_dialect.c */
 extern const api_dialect api_alibaba_dialect; /* ali_dialect.c */
 
 /* The router's table, tried in order. Cloud dialects at "/" go last. */
+// clang-format off
 static const api_dialect *const dialects[] = {
     &healthz_dialect,
+    &api_metrics_dialect,
     &api_native_dialect,
     &api_tencent_dialect,
     &api_alibaba_dialect,
 };
+// clang-format on
 
 #define N_DIALECTS (sizeof(dialects) / sizeof(dialects[0]))
 
@@ -98,6 +102,7 @@ static void healthz_handle(const api_request *req, api_response *resp)
         api_resp_header(resp, "Allow", "GET, HEAD");
         return;
     }
+    resp->action = "healthz";
     int ready = atomic_load(&server_ready);
     api_reply_json(resp, ready ? 200 : 503,
                    json_pack("{s:s}", "status", ready ? "ok" : "starting"));
@@ -285,6 +290,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, exchange *x, a
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
     MHD_destroy_response(r);
     log_exchange(x, resp->status);
+    api_metrics_note(x->dialect, resp->action,
+                     resp->outcome_status ? resp->outcome_status : resp->status,
+                     time_mono_us() - x->t0_us);
     api_response_free(resp);
     x->answered = true;
     return ret;

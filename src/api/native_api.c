@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,6 +523,23 @@ static bool path_matches(const char *pattern, const char *path, path_id *id)
     return s == end;
 }
 
+/* "METHOD pattern" of each route: its action in /metrics (a bounded set, never a path). */
+static char route_names[N_ROUTES][48];
+static pthread_once_t route_names_once = PTHREAD_ONCE_INIT;
+
+static void name_routes(void)
+{
+    for (size_t i = 0; i < N_ROUTES; i++)
+        snprintf(route_names[i], sizeof(route_names[i]), "%s %s", routes[i].method,
+                 routes[i].pattern);
+}
+
+static const char *route_name(const native_route *r)
+{
+    pthread_once(&route_names_once, name_routes);
+    return route_names[r - routes];
+}
+
 /* Finds the route of the request; when the path matches but the method does not, fills
  * allow with the methods it has and returns NULL. */
 static const native_route *find_route(const api_request *req, path_id *id, char *allow, size_t alen)
@@ -601,6 +619,7 @@ static void native_handle(const api_request *req, api_response *resp)
         api_reply_error(resp, FERR_NOT_FOUND, NULL, "No such endpoint.");
         return;
     }
+    resp->action = route_name(r);
     if (precheck(&c, &id))
         r->fn(&c);
 }

@@ -110,6 +110,7 @@ void tc_fail(tc_call *c, int code, const char *fmt, ...)
     log_info("tencent: %s -> %s RequestId=%s request_id=%s", c->action ? c->action : "-", name,
              c->request_id, c->req->request_id);
     send_response(c, json_pack("{s:{s:s, s:s}}", "Error", "Code", name, "Message", msg));
+    c->resp->outcome_status = code == FERR_INTERNAL || code == FERR_UNAVAILABLE ? 500 : 400;
 }
 
 void tc_fail_ferr(tc_call *c, const ferr *err)
@@ -389,6 +390,7 @@ static void tc_handle(const api_request *req, api_response *resp)
         rc = find_action(&r, &a, &err);
     if (rc == 0) {
         c.action = a->name;
+        resp->action = a->name;
         rc = check_rate(&c, a, &err);
     }
     if (rc == 0)

@@ -99,6 +99,8 @@ static const config_key keys[] = {
         "private/loopback sources allowed (pulls, files, pictures), CIDRs"),
     STR("destination_allow", destination_allow, "",
         "private/loopback push destinations allowed, CIDRs"),
+    STR("metrics_token", metrics_token, "",
+        "bearer token /metrics asks of every scrape; empty = loopback scrapes only"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -301,6 +303,8 @@ const config_account *config_find_account_by_token(const config *c, const char *
 
 bool config_holds_secrets(const config *c)
 {
+    if (c->metrics_token[0])
+        return true;
     for (int i = 0; i < c->n_accounts; i++) {
         const config_account *a = &c->accounts[i];
         if (a->token[0] || a->tc_secret_key[0] || a->ali_key_secret[0] || a->callback_secret[0])

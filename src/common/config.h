@@ -80,6 +80,8 @@ typedef struct config {
     char callback_allow[CONFIG_STR_MAX];    /* CIDRs of private targets allowed, a/n,b/n */
     char source_allow[CONFIG_STR_MAX];      /* ... of sources (pulls, files, pictures) */
     char destination_allow[CONFIG_STR_MAX]; /* ... of push destinations */
+    /* /metrics: the bearer token every scrape must send; "" = loopback scrapes only */
+    char metrics_token[CONFIG_STR_MAX];
     int n_accounts;
     config_account accounts[CONFIG_MAX_ACCOUNTS];
 } config;

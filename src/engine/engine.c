@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "common/timeutil.h"
+#include "engine/engine_metrics.h"
 
 #define SHUTDOWN_JOIN_MS 3000
 #define DEFAULT_STALL_MS 10000
@@ -358,6 +359,7 @@ int engine_init(engine_event_fn on_event, void *ctx)
     av_log_set_level(AV_LOG_WARNING);
     av_log_set_callback(engine_av_log);
     avformat_network_init();
+    engine_metrics_register();
     return 0;
 }
 

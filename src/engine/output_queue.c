@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "engine/engine_metrics.h"
 
 #define WRITE_STOP_GRACE_US 500000 /* a write in flight may finish after a stop request */
 #define CLOSE_US 500000            /* trailer and unpublish on the way out */
@@ -226,6 +227,7 @@ void writer_count(output_queue *q, const queue_entry *e)
     pthread_mutex_lock(&q->lock);
     q->report.written++;
     pthread_mutex_unlock(&q->lock);
+    engine_metrics_packet_out(e->pkt->size);
     if (q->index == 0) /* progress is what the destination got */
         progress_note_packet(q->w, e->pkt->size,
                              e->kind == MEDIA_VIDEO || !q->shape.par[MEDIA_VIDEO]);

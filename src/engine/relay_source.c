@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "engine/engine_metrics.h"
 
 #define PROBE_MIN_US 2000000   /* stream time the probe may read, at least ... */
 #define PROBE_MAX_US 10000000  /* ... and at most; 1 s under connect_timeout if it fits */
@@ -270,6 +271,7 @@ static void relay_tell_slot(relay *r)
         relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_NONE, why, "MainSourceRestored");
         return;
     }
+    engine_metrics_failover();
     snprintf(why, sizeof(why), "playing the %s source %s (%s)", fallback_slot_name(r->fb.cur),
              REDACT_URL(relay_source_url(r)), r->pull_error);
     relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PULL, why, "BackupSourceActive");
@@ -563,6 +565,7 @@ int relay_connect_source(relay *r)
                 continue;
             }
             retry_attempt(&r->pull);
+            engine_metrics_reconnect(ENGINE_SIDE_SOURCE);
             tlog_info(r->job->task_id, "engine: reconnecting the source (attempt %d of %d)",
                       r->pull.attempts, r->job->retry_count);
         }

@@ -10,6 +10,7 @@
 #include "engine/gop_buffer.h"
 #include "engine/output_queue.h"
 #include "engine/read_ahead.h"
+#include "engine/engine_metrics.h"
 #include "engine/timeline.h"
 
 #define FLV_TICK_US 1000           /* FLV timestamps are milliseconds */
@@ -125,6 +126,7 @@ static int relay_service_outputs(relay *r)
             continue;
         if (o->retry.failing) {
             retry_attempt(&o->retry);
+            engine_metrics_reconnect(ENGINE_SIDE_DESTINATION);
             tlog_info(r->job->task_id, "engine: reconnecting output %d (attempt %d of %d)", i,
                       o->retry.attempts, r->job->retry_count);
         }
@@ -224,6 +226,7 @@ static void relay_queue_dropped(relay *r, int i, int dropped)
     relay_output *o = &r->outs[i];
     int64_t now = time_mono_ms();
     o->dropped += dropped;
+    engine_metrics_dropped(dropped);
     if (o->unstable_alarm_ms && now - o->unstable_alarm_ms < QUEUE_ALARM_EVERY_MS)
         return;
     char why[ENGINE_ERR_MAX];
@@ -250,8 +253,10 @@ static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *
         int dropped = output_queue_push(o->q, kind, pkt, ts, r->shape.par[kind]);
         if (dropped > 0)
             relay_queue_dropped(r, i, dropped);
-        else if (dropped < 0)
+        else if (dropped < 0) {
+            engine_metrics_dropped(1);
             tlog_warn(r->job->task_id, "engine: output %d: out of memory; a packet was dropped", i);
+        }
     }
     return relay_poll_outputs(r);
 }
@@ -376,6 +381,7 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
     }
     r->last_read_us = at_us;
     r->src_packets++;
+    engine_metrics_packet_in(r->pkt->size);
     rc = relay_take_packet(r, kind, r->pkt, at_us);
     av_packet_unref(r->pkt);
     return rc;
@@ -585,6 +591,7 @@ void *relay_worker_main(void *arg)
 {
     engine_worker *w = arg;
     engine_log_bind_task(w->job.task_id);
+    engine_metrics_worker(1);
     worker_join_predecessor(w);
     relay *r = av_mallocz(sizeof(*r));
     if (r && relay_init(r, w) == 0) {
@@ -598,6 +605,7 @@ void *relay_worker_main(void *arg)
         relay_free(r);
     av_free(r);
     engine_log_bind_task(NULL);
+    engine_metrics_worker(-1);
     worker_exited(w);
     return NULL;
 }

@@ -53,6 +53,8 @@ int store_task_list(store *st, const char *account, const task_filter *f, int of
 /* Every task of every account (start-up recovery). */
 int store_task_all(store *st, task **out, int *n_out, ferr *err);
 int store_task_count(store *st, const char *account);
+/* Tasks of every account by state: counts[s] for s < n (the rest are ignored). */
+int store_task_count_states(store *st, int *counts, int n, ferr *err);
 
 /* A task keeps its newest this many history lines; older ones go as new ones come. */
 #define STORE_HISTORY_MAX 1000

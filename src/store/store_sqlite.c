@@ -14,6 +14,8 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/timeutil.h"
 #include "store/store_internal.h"
 
 #define STORE_DB_NAME "ferry.db"
@@ -77,12 +79,27 @@ static const char *const queries[Q_COUNT_OF] = {
                  "file_index = ?2, loops_done = ?3, url = ?4, at_ms = ?5",
     [Q_CP_GET] = "SELECT file_index, loops_done, url, at_ms FROM task_checkpoint "
                  "WHERE task_id = ?1",
+    [Q_STATE_COUNTS] = "SELECT state, COUNT(*) FROM tasks GROUP BY state",
 };
 
 /* --- transactions (the caller holds the lock) --- */
 
+/* BEGIN to COMMIT or ROLLBACK, for /metrics. */
+static metrics_histogram tx_seconds = {.bounds = metrics_latency_bounds,
+                                       .n_bounds = METRICS_LATENCY_N};
+static _Thread_local int64_t tx_t0_us;
+
+static void collect_store(metrics_buf *b)
+{
+    const char *name = "ferry_store_transaction_duration_seconds";
+    metrics_family(b, name, "histogram",
+                   "Store write transactions, from BEGIN to COMMIT (synchronous) or ROLLBACK.");
+    metrics_histogram_write(b, name, NULL, 0, &tx_seconds);
+}
+
 int tx_begin(store *st, ferr *err)
 {
+    tx_t0_us = time_mono_us();
     return run(st, st->q[Q_BEGIN], "begin", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
@@ -104,6 +121,7 @@ int tx_end(store *st, int rc, ferr *err)
         rc = tx_commit(st, err);
     if (rc != FERR_OK)
         tx_rollback(st);
+    metrics_histogram_observe_us(&tx_seconds, time_mono_us() - tx_t0_us);
     return rc;
 }
 
@@ -213,6 +231,7 @@ int store_open(const char *data_dir, store **out, ferr *err)
         return rc;
     }
     log_info("store: opened %s/%s (schema %d)", data_dir, STORE_DB_NAME, st->version);
+    metrics_register(collect_store);
     *out = st;
     return FERR_OK;
 }

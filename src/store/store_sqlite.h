@@ -34,6 +34,7 @@ enum {
     Q_OB_PURGE,
     Q_CP_SET,
     Q_CP_GET,
+    Q_STATE_COUNTS,
     Q_COUNT_OF,
 };
 

@@ -325,6 +325,27 @@ int store_task_all(store *st, task **out, int *n_out, ferr *err)
 }
 
 /* account NULL counts every account. Returns the count or FERR_INTERNAL. */
+int store_task_count_states(store *st, int *counts, int n, ferr *err)
+{
+    for (int i = 0; i < n; i++)
+        counts[i] = 0;
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_STATE_COUNTS];
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int state = sqlite3_column_int(s, 0);
+        if (state >= 0 && state < n)
+            counts[state] = sqlite3_column_int(s, 1);
+    }
+    if (rc != SQLITE_DONE)
+        rc = ferr_set(err, FERR_INTERNAL, "", "store: count states: %s", sqlite3_errmsg(st->db));
+    else
+        rc = FERR_OK;
+    finish(s);
+    unlock(st);
+    return rc;
+}
+
 int store_task_count(store *st, const char *account)
 {
     lock(st);

@@ -7,6 +7,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redact.h"
 #include "common/timeutil.h"
 #include "notify/notify.h"
@@ -493,10 +494,25 @@ int task_get_history(const char *account, const char *id, task_history_entry **o
     return store_history_list(svc.st, id, out, n, err);
 }
 
+/* /metrics: every account's tasks by state, each state always shown. */
+static void collect_tasks(metrics_buf *b)
+{
+    int counts[TASK_PAUSED + 1];
+    ferr err = {0};
+    if (!svc.st || store_task_count_states(svc.st, counts, TASK_PAUSED + 1, &err) != 0)
+        return;
+    metrics_family(b, "ferry_tasks", "gauge", "Tasks of every account by state.");
+    for (int s = TASK_IDLE; s <= TASK_PAUSED; s++) {
+        metrics_label l = {"state", task_state_name((task_state)s)};
+        metrics_sample(b, "ferry_tasks", &l, 1, counts[s]);
+    }
+}
+
 int task_service_start(const config *cfg, store *st)
 {
     svc.cfg = cfg;
     svc.st = st;
+    metrics_register(collect_tasks);
     return runner_start();
 }
 
