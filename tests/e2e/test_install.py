@@ -44,7 +44,7 @@ def test_files_land_under_the_prefix(root):
         r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10)
         assert r.returncode == 0 and "usage:" in r.stdout + r.stderr, r
     assert os.path.isfile(under(root, PREFIX + "/etc/ferry/ferry.conf.example"))
-    for doc in ("api.md", "ferryctl.md", "security.md"):
+    for doc in ("operations.md", "api.md", "ferryctl.md", "security.md"):
         assert os.path.isfile(under(root, PREFIX + "/share/doc/ferry/" + doc)), doc
 
 
