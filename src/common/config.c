@@ -84,6 +84,8 @@ static const config_key keys[] = {
         "VodLocalMode download cache; empty = DATA_DIR/cache"),
     INT("file_cache_max_mb", file_cache_max_mb, "2048", "VodLocalMode cache size limit, MiB"),
     INT("picture_max_mb", picture_max_mb, "16", "largest picture a picture task fetches, MiB"),
+    INT("max_ingest_kbps", max_ingest_kbps, "200000",
+        "a relay's source may send this much over 5 s, kb/s (0 = no limit)"),
     INT("callback_retry_count", callback_retry_count, "12", "retries of a failed callback"),
     INT("callback_retry_interval", callback_retry_interval_s, "60", "between callback tries, s"),
     INT("callback_timeout", callback_timeout_s, "20", "a callback unanswered this long fails, s"),
@@ -174,11 +176,17 @@ static int set_account_key(config_account *a, const char *key, const char *value
         const char *name;
         int *dst;
     } ints[] = {
-        {"task_quota", &a->task_quota},           {"max_running_tasks", &a->max_running_tasks},
-        {"picture_max_mb", &a->picture_max_mb},   {"tc_qps_create", &a->tc_qps.create},
-        {"tc_qps_modify", &a->tc_qps.modify},     {"tc_qps_delete", &a->tc_qps.del},
-        {"tc_qps_describe", &a->tc_qps.describe}, {"tc_qps_status", &a->tc_qps.status},
-        {"tc_qps_restart", &a->tc_qps.restart},   {"ali_qps", &a->ali_qps},
+        {"task_quota", &a->task_quota},
+        {"max_running_tasks", &a->max_running_tasks},
+        {"picture_max_mb", &a->picture_max_mb},
+        {"max_ingest_kbps", &a->max_ingest_kbps},
+        {"tc_qps_create", &a->tc_qps.create},
+        {"tc_qps_modify", &a->tc_qps.modify},
+        {"tc_qps_delete", &a->tc_qps.del},
+        {"tc_qps_describe", &a->tc_qps.describe},
+        {"tc_qps_status", &a->tc_qps.status},
+        {"tc_qps_restart", &a->tc_qps.restart},
+        {"ali_qps", &a->ali_qps},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (strcmp(ints[i].name, key) != 0)
@@ -324,6 +332,11 @@ const config_account *config_find_account(const config *c, const char *name)
 int config_account_quota(const config *c, const config_account *a)
 {
     return a && a->task_quota > 0 ? a->task_quota : c->task_quota;
+}
+
+int64_t config_account_max_ingest_kbps(const config *c, const config_account *a)
+{
+    return a && a->max_ingest_kbps > 0 ? a->max_ingest_kbps : c->max_ingest_kbps;
 }
 
 int64_t config_account_picture_max_bytes(const config *c, const config_account *a)

@@ -6,6 +6,7 @@
 #include "engine/engine_internal.h"
 #include "engine/fallback.h"
 #include "engine/gop_buffer.h"
+#include "engine/ingest_meter.h"
 #include "engine/output_queue.h"
 #include "engine/read_ahead.h"
 #include "engine/retry.h"
@@ -69,6 +70,7 @@ typedef struct relay {
     int playing_slot;       /* the fb slot last opened, -1 = none yet */
     bool paced;             /* the source playing is a file: packets leave at real-time pace */
     int64_t src_packets;    /* packets the source playing gave since it opened */
+    ingest_meter ingest;    /* the source's bitrate against the account's max_ingest_kbps */
     int64_t alt_opened_ms;  /* when a file alternate last opened: passes start 1 s apart */
     /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
     bool files; /* the task is a playlist */

@@ -67,6 +67,7 @@ void relay_close_source(relay *r)
     r->src.ops->close(&r->src);
     r->src_up = false;
     r->src_has_video = false;
+    ingest_meter_reset(&r->ingest); /* the next source is measured on its own */
 }
 
 void relay_close_for_switch(relay *r)

@@ -364,6 +364,20 @@ static bool relay_arm_read(relay *r)
     return unusable;
 }
 
+/* The source sent more than its account's max_ingest_kbps over a window: it fails as a
+ * source that broke does (the next file, the backup, or a retry from the budget). */
+static int relay_over_ingest(relay *r, int64_t kbps)
+{
+    char why[ENGINE_ERR_MAX];
+    snprintf(why, sizeof(why), "the source sends %lld kb/s, over max_ingest_kbps %lld",
+             (long long)kbps, (long long)r->ingest.max_kbps);
+    ingest_meter_reset(&r->ingest);
+    if (r->files)
+        return relay_file_over(r, why);
+    relay_pull_failed(r, why);
+    return RELAY_GO;
+}
+
 /* What one read gave: a read error or a stall is a source failure; a packet goes on. */
 static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusable)
 {
@@ -382,6 +396,11 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
     r->last_read_us = at_us;
     r->src_packets++;
     engine_metrics_packet_in(r->pkt->size);
+    int64_t kbps;
+    if (ingest_meter_add(&r->ingest, r->pkt->size, at_us, &kbps)) {
+        av_packet_unref(r->pkt);
+        return relay_over_ingest(r, kbps);
+    }
     rc = relay_take_packet(r, kind, r->pkt, at_us);
     av_packet_unref(r->pkt);
     return rc;
@@ -514,6 +533,9 @@ static int relay_init(relay *r, engine_worker *w)
     timeline_init(&r->tl, FLV_TICK_US, true);
     relay_init_sources(r);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
+    ingest_meter_init(&r->ingest,
+                      config_account_max_ingest_kbps(
+                          w->job.config, config_find_account(w->job.config, w->job.account)));
     r->files = w->job.kind == TASK_SOURCE_FILES;
     /* Paced sources have no "latest keyframe" to pre-roll to: their first packet is ready
      * and waits for push time instead. */

@@ -77,3 +77,37 @@ def test_relay_slots_of_the_node_and_of_an_account(limited, nginx, publisher):
     nginx.wait_published("dst", "d")
     assert nginx.publish_count("dst", "b") == 1 and nginx.publish_count("dst", "d") == 1
     assert limited.running()
+
+
+@pytest.fixture
+def metered(tmp_path):
+    """A ferryd where alice's relays may take 100 kb/s from a source (bob: the default)."""
+    accounts = copy.deepcopy(ACCOUNTS)
+    accounts["alice"]["max_ingest_kbps"] = 100
+    d = Ferryd(str(tmp_path / "ferryd"), accounts, dict(FERRYD_SETTINGS))
+    d.start()
+    yield d
+    rc, _ = d.terminate()
+    assert rc == 0
+    assert not d.sanitizer_reports()
+
+
+def test_a_source_over_the_accounts_ingest_limit_is_cut_off(metered, nginx, publisher):
+    """alice may take 100 kb/s from a source; the test stream sends far more. Her relay
+    ends after the first 5 s window with the rate and the limit in its error; bob's relay
+    of the same stream, under the default limit, goes on."""
+    alice, bob = Api(metered.port, ALICE_TOKEN), Api(metered.port, BOB_TOKEN)
+    publisher("cam")
+    nginx.wait_published("src", "cam")
+    start = whole_seconds_from_now(0)
+    a = alice.create_task(**live_task(nginx, start, start + 600, dst="a", retry_count=0))["id"]
+    b = bob.create_task(**live_task(nginx, start, start + 600, dst="b"))["id"]
+    alice.wait_state(a, "running", 15)
+    bob.wait_state(b, "running", 15)
+    done, _ = alice.wait_state(a, "offline", 20)
+    err = done["last_error"]
+    assert "over max_ingest_kbps 100" in err and "the source sends" in err, done
+    sent = int(err.split("the source sends ")[1].split(" kb/s")[0])
+    assert sent > 100, err
+    assert bob.task(b)["state"] == "running"
+    assert nginx.is_published("dst", "b") and not nginx.is_published("dst", "a")
