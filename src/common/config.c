@@ -62,6 +62,8 @@ static const config_key keys[] = {
     INT("max_running_tasks", max_running_tasks, "1000", "relays this node runs at once"),
     STR("push_engine", push_engine, "ferry",
         "rtmp:// pushes: ferry (event loops, no thread per output) or ffmpeg (a thread each)"),
+    STR("pull_engine", pull_engine, "ferry",
+        "rtmp:// sources: ferry (event loops) or ffmpeg (libavformat on the relay's thread)"),
     INT("engine_loops", engine_loops, "0", "event loops for RTMP connections; 0 = one per core"),
     INT("tc_qps_create", tc_qps.create, "50", "Tencent CreateLivePullStreamTask, requests/s"),
     INT("tc_qps_modify", tc_qps.modify, "20", "Tencent ModifyLivePullStreamTask, requests/s"),
@@ -318,16 +320,15 @@ int config_account_quota(const config *c, const config_account *a)
     return a && a->task_quota > 0 ? a->task_quota : c->task_quota;
 }
 
-void config_allow_list(const config *c, const char *account, int direction, char *out,
-                       size_t len)
+void config_allow_list(const config *c, const char *account, int direction, char *out, size_t len)
 {
     const config_account *a = account ? config_find_account(c, account) : NULL;
     const char *global = direction == ADDR_SOURCE        ? c->source_allow
                          : direction == ADDR_DESTINATION ? c->destination_allow
                                                          : c->callback_allow;
-    const char *own = !a                                 ? ""
-                      : direction == ADDR_SOURCE        ? a->source_allow
+    const char *own = !a                              ? ""
+                      : direction == ADDR_SOURCE      ? a->source_allow
                       : direction == ADDR_DESTINATION ? a->destination_allow
-                                                        : a->callback_allow;
+                                                      : a->callback_allow;
     snprintf(out, len, "%s%s%s", global, global[0] && own[0] ? "," : "", own);
 }

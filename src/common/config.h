@@ -37,12 +37,12 @@ typedef struct config {
     char listen[CONFIG_STR_MAX];   /* API address, HOST:PORT */
     char data_dir[CONFIG_STR_MAX]; /* where the store lives */
     char log_level[16];
-    int http_threads;      /* libmicrohttpd thread pool size */
-    int http_max_connections; /* open API connections at once, all clients */
+    int http_threads;            /* libmicrohttpd thread pool size */
+    int http_max_connections;    /* open API connections at once, all clients */
     int http_connections_per_ip; /* ... from one address; 0 = no limit */
-    int max_body_bytes;    /* larger request bodies are refused */
-    int task_quota;        /* default tasks per account */
-    int task_window_max_s; /* max EndTime - StartTime */
+    int max_body_bytes;          /* larger request bodies are refused */
+    int task_quota;              /* default tasks per account */
+    int task_window_max_s;       /* max EndTime - StartTime */
     int retry_count_default;
     int retry_count_max;
     int retry_interval_default_s;
@@ -59,20 +59,21 @@ typedef struct config {
     config_tc_qps tc_qps;        /* Tencent per-action rates per account */
     int tc3_signed_action;       /* 1: TC3 requests must sign X-TC-Action */
     char push_engine[16];        /* rtmp:// pushes: "ferry" (event loops) or "ffmpeg" */
+    char pull_engine[16];        /* rtmp:// sources: "ferry" (event loops) or "ffmpeg" */
     int engine_loops;            /* event loops for RTMP connections; 0 = one per core */
     int ali_qps;                 /* Alibaba requests/s per AccessKey and action; 0 = unlimited */
-    char ali_regions[CONFIG_STR_MAX];    /* Alibaba Regions this deployment runs, a,b,c */
-    char vod_media_map[CONFIG_STR_MAX];  /* file of "MEDIA_ID URL" lines; "" = none */
-    char file_cache_dir[CONFIG_STR_MAX]; /* VodLocalMode downloads; "" = DATA_DIR/cache */
-    int file_cache_max_mb;               /* the cache's size limit, MiB */
-    int callback_retry_count;            /* retries after a callback's first try */
-    int callback_retry_interval_s;       /* seconds between tries */
-    int callback_timeout_s;              /* no answer in this long = a failed try */
-    int callback_concurrency;            /* callbacks in flight at once */
-    int callback_per_host;               /* of which to one host */
-    int callback_per_account;            /* ... of one account; 0 = no limit */
-    int callback_dead_retention_s;       /* dead events are removed after this long */
-    char callback_allow[CONFIG_STR_MAX]; /* CIDRs of private targets allowed, a/n,b/n */
+    char ali_regions[CONFIG_STR_MAX];       /* Alibaba Regions this deployment runs, a,b,c */
+    char vod_media_map[CONFIG_STR_MAX];     /* file of "MEDIA_ID URL" lines; "" = none */
+    char file_cache_dir[CONFIG_STR_MAX];    /* VodLocalMode downloads; "" = DATA_DIR/cache */
+    int file_cache_max_mb;                  /* the cache's size limit, MiB */
+    int callback_retry_count;               /* retries after a callback's first try */
+    int callback_retry_interval_s;          /* seconds between tries */
+    int callback_timeout_s;                 /* no answer in this long = a failed try */
+    int callback_concurrency;               /* callbacks in flight at once */
+    int callback_per_host;                  /* of which to one host */
+    int callback_per_account;               /* ... of one account; 0 = no limit */
+    int callback_dead_retention_s;          /* dead events are removed after this long */
+    char callback_allow[CONFIG_STR_MAX];    /* CIDRs of private targets allowed, a/n,b/n */
     char source_allow[CONFIG_STR_MAX];      /* ... of sources (pulls, files, pictures) */
     char destination_allow[CONFIG_STR_MAX]; /* ... of push destinations */
     int n_accounts;
@@ -97,7 +98,6 @@ int config_account_quota(const config *c, const config_account *a);
 
 /* The CIDR allow list of direction d (addr_policy.h) for account (NULL = none): the global
  * list and the account's own, joined. */
-void config_allow_list(const config *c, const char *account, int direction, char *out,
-                       size_t len);
+void config_allow_list(const config *c, const char *account, int direction, char *out, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <libavformat/avformat.h>
 
@@ -52,7 +53,7 @@ typedef struct engine_worker {
     atomic_bool finished;    /* no longer relaying: the final event is due or sent */
     atomic_llong stop_at_us; /* 0, or the monotonic time engine_stop asked */
     uint64_t generation;
-    engine_job job; /* strings owned by the worker */
+    engine_job job;       /* strings owned by the worker */
     net_policy policy[2]; /* [ADDR_SOURCE], [ADDR_DESTINATION] of the job's account */
 
     pthread_mutex_t wake_lock; /* interruptible waits between attempts */
@@ -127,6 +128,7 @@ AVIOInterruptCB io_guard_callback(io_guard *g);
 typedef struct engine_source {
     const struct source_ops *ops;
     AVFormatContext *ic;
+    void *priv; /* the source kind's own state (source_rtmp.c), NULL for the others */
     int stream_of[MEDIA_KINDS]; /* input stream index per kind, -1 = none */
 } engine_source;
 
@@ -146,6 +148,14 @@ typedef struct source_open_args {
  * or -1 with why. NULL p allows everything. */
 int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t plen,
                     AVDictionary **opts, char *why, size_t len);
+/* host checked against p (NULL: anything) and resolved once: 0 (an IP literal, or
+ * "localhost" as 127.0.0.1) or 1 (a name, resolved) with ip the address to connect to, so
+ * that no second lookup can go elsewhere; -1 with why (the policy's refusal or the lookup's
+ * failure). */
+int net_checked_address(const net_policy *p, const char *host, char *ip, size_t iplen, char *why,
+                        size_t len);
+/* ip (text) and port as a socket address; false when ip is not an address. */
+bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len);
 /* Every URL ic opens (nested ones too) passes p, with no HTTP redirect followed; p must
  * outlive ic. */
 void net_guard_install(AVFormatContext *ic, const net_policy *p);
@@ -160,6 +170,10 @@ typedef struct source_ops {
 } source_ops;
 
 extern const source_ops source_live_ops;
+/* An rtmp:// live source on the event loops (source_rtmp.c): ferry's RTMP client. */
+extern const source_ops source_rtmp_ops;
+/* The ops for a live url: source_rtmp_ops for rtmp:// unless config chose FFmpeg. */
+const source_ops *source_live_ops_for(const char *url, const config *c);
 /* A still picture (source_picture.c): encoded as H.264 with silent AAC, never ending. */
 extern const source_ops source_picture_ops;
 
@@ -280,8 +294,8 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
 /* The muxer without I/O: the FLV bytes (header, then tags) go to sink as they are made,
  * flushed after every packet. */
 typedef int (*output_sink_fn)(void *ctx, uint8_t *buf, int len);
-int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
-                          void *ctx, char *err, size_t errlen);
+int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink, void *ctx,
+                          char *err, size_t errlen);
 /* Writes in (payload and flags) with ts; attaches par's extradata as NEW_EXTRADATA side data
  * when it differs from what the muxer sent. Returns 1 written, 0 skipped, or AVERROR. */
 int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output_ts *ts,
