@@ -250,10 +250,16 @@ static bool needs_headers(enum AVCodecID id)
     return id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_AAC;
 }
 
+bool flv_track_known(const flv_tracks *ft, int kind)
+{
+    const flv_track *t = &ft->t[kind];
+    return t->codec != AV_CODEC_ID_NONE && (!needs_headers(t->codec) || t->extradata);
+}
+
 bool flv_track_usable(const flv_tracks *ft, int kind)
 {
     const flv_track *t = &ft->t[kind];
-    if (t->codec == AV_CODEC_ID_NONE || (needs_headers(t->codec) && !t->extradata))
+    if (!flv_track_known(ft, kind))
         return false;
     if (kind == T_VIDEO)
         return t->keyed || (ft->meta_width > 0 && ft->meta_height > 0);

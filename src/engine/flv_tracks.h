@@ -41,6 +41,8 @@ void flv_tracks_free(flv_tracks *ft);
  * codecs ferry does not map), or a negative AVERROR with err set. */
 int flv_tracks_take(flv_tracks *ft, uint8_t type, uint32_t ts, const uint8_t *body, size_t len,
                     AVPacket *pkt, int *kind, char *err, size_t errlen);
+/* Whether a track's codec and (where the codec needs them) its headers are known. */
+bool flv_track_known(const flv_tracks *ft, int kind);
 /* Whether a track is known well enough to build its stream: its codec, its headers and
  * (video) its size. */
 bool flv_track_usable(const flv_tracks *ft, int kind);

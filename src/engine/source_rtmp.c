@@ -45,6 +45,7 @@ typedef struct rtmp_pull {
     int64_t connect_timeout_us, rw_timeout_us;
     AVIOInterruptCB interrupt;
     bool attached;
+    int64_t opened_us; /* when the worker asked for the source */
 
     /* the loop's */
     pull_state state;
@@ -449,9 +450,17 @@ static int probe_verdict(rtmp_pull *p, int64_t probe_end_us, char *err, size_t e
         return 0;
     if (time_mono_us() < probe_end_us)
         return 1;
-    if (flv_track_usable(&p->ft, MEDIA_VIDEO) || flv_track_usable(&p->ft, MEDIA_AUDIO))
+    /* the probe time is over: what is known plays (a video without a keyframe yet, too,
+     * when audio plays with it: the relay's keyframe watchdog judges it) */
+    bool video = flv_track_known(&p->ft, MEDIA_VIDEO), audio = flv_track_known(&p->ft, MEDIA_AUDIO);
+    if (audio || (video && p->ft.t[MEDIA_VIDEO].keyed))
         return 0;
-    snprintf(err, errlen, "probe: no audio or video stream");
+    if (video)
+        snprintf(err, errlen, "probe: video without a keyframe for %lld ms",
+                 (long long)(time_mono_us() - p->opened_us) / 1000);
+    else
+        snprintf(err, errlen, "probe: no audio or video stream in %lld ms",
+                 (long long)(time_mono_us() - p->opened_us) / 1000);
     return AVERROR_STREAM_NOT_FOUND;
 }
 
@@ -487,7 +496,7 @@ static int pull_streams(engine_source *s, rtmp_pull *p, const source_open_args *
     int rc = 0;
     pthread_mutex_lock(&p->lock);
     for (int k = 0; k < MEDIA_KINDS && rc == 0; k++) {
-        if (!flv_track_usable(&p->ft, k))
+        if (!flv_track_known(&p->ft, k))
             continue;
         AVStream *st = avformat_new_stream(s->ic, NULL);
         rc = st ? flv_tracks_fill(&p->ft, k, st) : AVERROR(ENOMEM);
@@ -524,7 +533,7 @@ static int source_rtmp_open(engine_source *s, const source_open_args *a, char *e
     s->priv = p;
     if (!p)
         return source_rtmp_fail(s, AVERROR(ENOMEM), err, errlen, "open: out of memory");
-    int64_t t0 = time_mono_us();
+    int64_t t0 = p->opened_us = time_mono_us();
     int rc = pull_address(p, a, err, errlen);
     if (rc < 0)
         return source_rtmp_fail(s, rc, err, errlen, NULL);
