@@ -131,6 +131,13 @@ static double meta_num(const amf_value *obj, const char *key)
     return v && v->type == AMF_NUMBER && v->num > 0 && v->num < 100000 ? v->num : 0;
 }
 
+/* A codec id member that names a codec (nginx-rtmp writes 0 for a track it has not seen). */
+static bool meta_codec(const amf_value *obj, const char *key)
+{
+    const amf_value *v = amf_get(obj, key);
+    return v && ((v->type == AMF_NUMBER && v->num > 0) || (v->type == AMF_STRING && v->len > 0));
+}
+
 /* onMetaData: which tracks the stream has, the picture size and frame rate. A body that
  * does not decode is ignored (metadata is advisory). */
 static void take_metadata(flv_tracks *ft, const uint8_t *body, size_t len)
@@ -144,8 +151,8 @@ static void take_metadata(flv_tracks *ft, const uint8_t *body, size_t len)
     if (name && strcmp(name->str, "onMetaData") == 0 && obj &&
         (obj->type == AMF_OBJECT || obj->type == AMF_ECMA_ARRAY)) {
         ft->meta = true;
-        ft->meta_has[T_VIDEO] = amf_get(obj, "videocodecid") != NULL;
-        ft->meta_has[T_AUDIO] = amf_get(obj, "audiocodecid") != NULL;
+        ft->meta_has[T_VIDEO] = meta_codec(obj, "videocodecid");
+        ft->meta_has[T_AUDIO] = meta_codec(obj, "audiocodecid");
         ft->meta_width = (int)meta_num(obj, "width");
         ft->meta_height = (int)meta_num(obj, "height");
         ft->meta_fps = meta_num(obj, "framerate");
