@@ -286,7 +286,9 @@ static void pull_connect(rtmp_pull *p)
     p->s_init = true;
     p->in = malloc(IN_SIZE);
     if (rtmp_session_init(&p->s, RTMP_ROLE_PLAY, p->url) != 0 || !p->in) {
-        pull_end(p, AVERROR(EINVAL), p->in ? p->s.err : "out of memory");
+        char why[RTMP_ERR_LEN];
+        snprintf(why, sizeof(why), "%s", p->in ? p->s.err : "out of memory");
+        pull_end(p, AVERROR(EINVAL), why);
         return;
     }
     p->state = PULL_CONNECTING;
