@@ -296,3 +296,60 @@ def test_hostile_server_fails_its_task_and_spares_the_others(api, nginx, publish
         assert nginx.publish_count("dst", "out") == 1
     finally:
         srv.close()
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+@pytest.mark.ferryd_settings(engine_loops=1)
+def test_a_flooding_source_keeps_memory_bounded(api, nginx, ferryd, publisher, viewer, clips,
+                                                metric):
+    """A server that sends as fast as TCP lets it (no pacing, for 8 s) on the loop that also
+    carries another relay: ferryd's memory stays bounded (the source queue stops reading
+    the socket when full) and the other relay's viewer sees no gap."""
+    publisher("cam")
+    out = viewer("dst", "out")
+    nginx.wait_published("src", "cam")
+    good = relay_to(api, nginx, nginx.url("src", "cam"))
+    api.wait_state(good, ("running",), 15)
+    wait_until(lambda: out.count("video") >= 30, 15, what="the good relay's video")
+    tags = read_flv(clips["small"])
+    span = tags[-1][1] + 33
+    sent = {"bytes": 0}
+
+    def serve(conn):
+        conn.handshake()
+        conn.accept_play()
+        conn.out_chunk = 65536
+        conn.set_chunk_size(65536)
+        k, until = 0, time.monotonic() + 8
+        while time.monotonic() < until:
+            conn.play_tags(tags, ts_offset=k * span, pace=False)
+            sent["bytes"] += sum(len(b) for _, _, b in tags)
+            k += 1
+
+    srv = FakeRtmpServer(serve)
+    try:
+        base = rss_mb(ferryd.proc.pid)
+        t0 = time.time()
+        relay_to(api, nginx, srv.url(), dst="out2", retry_count=0)
+        peak = base
+        while time.time() < t0 + 10:
+            peak = max(peak, rss_mb(ferryd.proc.pid))
+            time.sleep(0.1)
+        metric("flood sent by the server (MB)", round(sent["bytes"] / 1e6, 1))
+        metric("ferryd RSS before / peak (MB)", "%.0f / %.0f" % (base, peak))
+        assert sent["bytes"] > 20e6, "the flood was too small to tell: %d bytes" % sent["bytes"]
+        assert peak - base < 120, "ferryd grew by %.0f MB" % (peak - base)
+        recent = [p for p in out.snapshot() if p["t"] >= t0]
+        gap, _ = largest_wall_gap(recent, "video")
+        metric("largest video gap of the other relay (s)", round(gap, 3))
+        assert gap < 0.5, "the other relay stalled for %.2fs" % gap
+        assert api.task(good)["state"] == "running"
+    finally:
+        srv.close()
