@@ -64,6 +64,8 @@ static const config_key keys[] = {
     INT("max_running_tasks", max_running_tasks, "1000", "relays this node runs at once"),
     STR("push_engine", push_engine, "ferry",
         "rtmp:// pushes: ferry (event loops, no thread per output) or ffmpeg (a thread each)"),
+    STR("pull_engine", pull_engine, "ferry",
+        "rtmp:// sources: ferry (event loops) or ffmpeg (libavformat on the relay's thread)"),
     INT("engine_loops", engine_loops, "0", "event loops for RTMP connections; 0 = one per core"),
     INT("tc_qps_create", tc_qps.create, "50", "Tencent CreateLivePullStreamTask, requests/s"),
     INT("tc_qps_modify", tc_qps.modify, "20", "Tencent ModifyLivePullStreamTask, requests/s"),

@@ -64,6 +64,7 @@ typedef struct config {
     config_tc_qps tc_qps;        /* Tencent per-action rates per account */
     int tc3_signed_action;       /* 1: TC3 requests must sign X-TC-Action */
     char push_engine[16];        /* rtmp:// pushes: "ferry" (event loops) or "ffmpeg" */
+    char pull_engine[16];        /* rtmp:// sources: "ferry" (event loops) or "ffmpeg" */
     int engine_loops;            /* event loops for RTMP connections; 0 = one per core */
     int ali_qps;                 /* Alibaba requests/s per AccessKey and action; 0 = unlimited */
     char ali_regions[CONFIG_STR_MAX];       /* Alibaba Regions this deployment runs, a,b,c */

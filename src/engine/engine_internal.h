@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <libavformat/avformat.h>
 
@@ -127,6 +128,7 @@ AVIOInterruptCB io_guard_callback(io_guard *g);
 typedef struct engine_source {
     const struct source_ops *ops;
     AVFormatContext *ic;
+    void *priv; /* the source kind's own state (source_rtmp.c), NULL for the others */
     int stream_of[MEDIA_KINDS]; /* input stream index per kind, -1 = none */
 } engine_source;
 
@@ -147,6 +149,14 @@ typedef struct source_open_args {
  * or -1 with why. NULL p allows everything. */
 int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t plen,
                     AVDictionary **opts, char *why, size_t len);
+/* host checked against p (NULL: anything) and resolved once: 0 (an IP literal, or
+ * "localhost" as 127.0.0.1) or 1 (a name, resolved) with ip the address to connect to, so
+ * that no second lookup can go elsewhere; -1 with why (the policy's refusal or the lookup's
+ * failure). */
+int net_checked_address(const net_policy *p, const char *host, char *ip, size_t iplen, char *why,
+                        size_t len);
+/* ip (text) and port as a socket address; false when ip is not an address. */
+bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len);
 /* Every URL ic opens (nested ones too) passes p, with no HTTP redirect followed; p must
  * outlive ic. */
 void net_guard_install(AVFormatContext *ic, const net_policy *p);
@@ -161,6 +171,10 @@ typedef struct source_ops {
 } source_ops;
 
 extern const source_ops source_live_ops;
+/* An rtmp:// live source on the event loops (source_rtmp.c): ferry's RTMP client. */
+extern const source_ops source_rtmp_ops;
+/* The ops for a live url: source_rtmp_ops for rtmp:// unless config chose FFmpeg. */
+const source_ops *source_live_ops_for(const char *url, const config *c);
 /* A still picture (source_picture.c): encoded as H.264 with silent AAC, never ending. */
 extern const source_ops source_picture_ops;
 

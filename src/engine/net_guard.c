@@ -15,6 +15,40 @@
 
 #include "common/addr_policy.h"
 
+int net_checked_address(const net_policy *p, const char *host, char *ip, size_t iplen, char *why,
+                        size_t len)
+{
+    static const net_policy any = {.allow = "0.0.0.0/0,::/0", .key = "the policy"};
+    p = p ? p : &any;
+    int lit = addr_literal_checked(host, p->allow, p->key, why, len);
+    if (lit < 0)
+        return -1;
+    if (lit == 0) {
+        snprintf(ip, iplen, "%s", strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host);
+        return 0;
+    }
+    return addr_resolve_checked(host, p->allow, p->key, ip, iplen, why, len) == 0 ? 1 : -1;
+}
+
+bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*v6);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* Checks the host of url against p (no host: nothing to check, the protocol whitelist
  * decides). A plain http name is pinned: pinned is url with the checked address in place of
  * the name, which goes in a Host header, so the connection goes where the check looked. */
@@ -26,11 +60,9 @@ int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t p
     snprintf(pinned, plen, "%s", url);
     if (!p || !strstr(url, "://") || !addr_url_host(url, host, sizeof(host), &port))
         return 0;
-    int lit = addr_literal_checked(host, p->allow, p->key, why, len);
-    if (lit <= 0)
-        return lit;
-    if (addr_resolve_checked(host, p->allow, p->key, ip, sizeof(ip), why, len) != 0)
-        return -1;
+    int rc = net_checked_address(p, host, ip, sizeof(ip), why, len);
+    if (rc <= 0)
+        return rc;
     const char *at = strstr(url, host);
     if (strncasecmp(url, "http://", 7) != 0 || !at || strchr(ip, ':'))
         return 0; /* TLS names the host itself; rtmp's tcUrl does too: resolved again */
@@ -44,7 +76,7 @@ int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t p
     return 0;
 }
 
-#define MAX_HOPS 5         /* redirects followed, each to a checked address */
+#define MAX_HOPS 5           /* redirects followed, each to a checked address */
 #define HOP_TIMEOUT_MS 10000 /* the question where a URL redirects to */
 
 /* Opens url when its host passes p, with the context's protocol whitelist handed down and

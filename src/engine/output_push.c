@@ -30,25 +30,6 @@ static output_queue *of(ev_handler *h)
 
 /* ---------- the address, on the worker ---------- */
 
-static bool fill_addr(push_conn *p, const char *ip, int port)
-{
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&p->addr;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&p->addr;
-    memset(&p->addr, 0, sizeof(p->addr));
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        p->addr_len = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        p->addr_len = sizeof(*v6);
-    } else {
-        return false;
-    }
-    return true;
-}
-
 /* The destination's host, checked against the account's policy and resolved once: the
  * loop connects to exactly that address. */
 bool push_prepare(output_queue *q, char *why, size_t len)
@@ -59,19 +40,13 @@ bool push_prepare(output_queue *q, char *why, size_t len)
         snprintf(why, len, "connect: %s", err);
         return false;
     }
-    const net_policy *p = &q->w->policy[ADDR_DESTINATION];
-    int lit = addr_literal_checked(u.host, p->allow, p->key, reason, sizeof(reason));
-    if (lit == 1 &&
-        addr_resolve_checked(u.host, p->allow, p->key, ip, sizeof(ip), reason, sizeof(reason)) != 0)
-        lit = -1;
-    else if (lit == 0)
-        snprintf(ip, sizeof(ip), "%s", strcasecmp(u.host, "localhost") == 0 ? "127.0.0.1" : u.host);
-    if (lit < 0) {
+    if (net_checked_address(&q->w->policy[ADDR_DESTINATION], u.host, ip, sizeof(ip), reason,
+                            sizeof(reason)) < 0) {
         snprintf(why, len, "connect: %s", reason);
         return false;
     }
     pthread_mutex_lock(&q->lock);
-    q->push.addr_set = fill_addr(&q->push, ip, u.port);
+    q->push.addr_set = net_sockaddr(ip, u.port, &q->push.addr, &q->push.addr_len);
     pthread_mutex_unlock(&q->lock);
     if (!q->push.addr_set)
         snprintf(why, len, "connect: cannot use the address %s", ip);

@@ -246,7 +246,8 @@ int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard
 {
     source_open_args a = relay_open_args(r, url, g);
     io_guard_arm(g, (int64_t)r->job->connect_timeout_ms * 1000);
-    src->ops = r->job->kind == TASK_SOURCE_PICTURE ? &source_picture_ops : &source_live_ops;
+    src->ops = r->job->kind == TASK_SOURCE_PICTURE ? &source_picture_ops
+                                                   : source_live_ops_for(url, r->job->config);
     src->stream_of[MEDIA_VIDEO] = src->stream_of[MEDIA_AUDIO] = -1;
     int rc = src->ops->open(src, &a, why, len);
     if (rc < 0) {

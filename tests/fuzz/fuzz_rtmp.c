@@ -2,16 +2,19 @@
  *
  * The first byte picks the target (low two bits) and how the rest is split into reads (the
  * other bits seed the split sizes):
- *   0: the chunk reader, then the AMF decoder on every command or data message it yields;
+ *   0: the chunk reader, then the AMF decoder on every command or data message it yields,
+ *      and the FLV track mapping (flv_tracks.h) on every audio, video or data message;
  *   1: the AMF decoder on the bytes as they are, with an encode/decode round trip check;
  *   2, 3: a play (2) or publish (3) session fed the bytes as a server's answer after a
- *         valid handshake, so mutations reach the commands, onStatus and user control.
+ *         valid handshake, so mutations reach the commands, onStatus and user control; a
+ *         play session's media messages go through the FLV track mapping too.
  * Seeds in corpus_rtmp/ are written by make_corpus_rtmp.py. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/flv_tracks.h"
 #include "engine/rtmp.h"
 
 static uint32_t split_state;
@@ -49,10 +52,47 @@ static void amf_check(const uint8_t *p, size_t n)
     rtmp_buf_free(&b);
 }
 
+/* A media message through the FLV track mapping, as the rtmp source does it. */
+static void tracks_take(flv_tracks *ft, const rtmp_msg *m)
+{
+    if (m->type != RTMP_MSG_AUDIO && m->type != RTMP_MSG_VIDEO && m->type != RTMP_MSG_DATA)
+        return;
+    AVPacket *pkt = av_packet_alloc();
+    char err[RTMP_ERR_LEN];
+    int kind = -1;
+    if (!pkt)
+        abort();
+    int rc =
+        flv_tracks_take(ft, m->type, m->timestamp, m->data, m->len, pkt, &kind, err, sizeof(err));
+    if (rc == 1 && (kind < 0 || kind >= FLV_TRACKS || (pkt->size != 0 && !pkt->data))) {
+        fprintf(stderr, "fuzz_rtmp: a packet of kind %d\n", kind);
+        abort();
+    }
+    av_packet_free(&pkt);
+}
+
+/* The streams the source would build from what the tracks know, then the tracks go. */
+static void tracks_done(flv_tracks *ft)
+{
+    (void)flv_tracks_complete(ft);
+    for (int k = 0; k < FLV_TRACKS; k++) {
+        if (!flv_track_known(ft, k))
+            continue;
+        AVFormatContext *ic = avformat_alloc_context();
+        AVStream *st = ic ? avformat_new_stream(ic, NULL) : NULL;
+        if (st)
+            flv_tracks_fill(ft, k, st);
+        avformat_free_context(ic);
+    }
+    flv_tracks_free(ft);
+}
+
 static void fuzz_reader(const uint8_t *p, size_t n)
 {
     rtmp_reader r;
+    flv_tracks ft;
     rtmp_reader_init(&r);
+    flv_tracks_init(&ft);
     for (size_t off = 0; off < n;) {
         size_t k = next_piece(n - off), used;
         rtmp_msg m;
@@ -66,15 +106,20 @@ static void fuzz_reader(const uint8_t *p, size_t n)
         off += used;
         if (rc == 1 && (m.type == RTMP_MSG_COMMAND || m.type == RTMP_MSG_DATA))
             amf_check(m.data, m.len);
+        if (rc == 1)
+            tracks_take(&ft, &m);
         uint32_t seq;
         (void)rtmp_reader_ack_due(&r, &seq);
     }
     rtmp_reader_free(&r);
+    tracks_done(&ft);
 }
 
 static void fuzz_session(const uint8_t *p, size_t n, rtmp_role role)
 {
     rtmp_session s;
+    flv_tracks ft;
+    flv_tracks_init(&ft);
     if (rtmp_session_init(&s, role, "rtmp://127.0.0.1/app/stream") != 0)
         abort();
     static uint8_t hs[1 + 2 * RTMP_HANDSHAKE_SIZE] = {3};
@@ -91,6 +136,8 @@ static void fuzz_session(const uint8_t *p, size_t n, rtmp_role role)
             over = rc < 0;
             if (rc == 1 && ev.type == RTMP_EV_READY && role == RTMP_ROLE_PUBLISH)
                 rtmp_session_send(&s, RTMP_MSG_VIDEO, 1000, p, n < 300 ? n : 300);
+            if (rc == 1 && ev.type == RTMP_EV_MEDIA)
+                tracks_take(&ft, &ev.msg);
             if (rc == 0)
                 break;
         }
@@ -99,12 +146,14 @@ static void fuzz_session(const uint8_t *p, size_t n, rtmp_role role)
     }
     rtmp_session_close(&s);
     rtmp_session_free(&s);
+    tracks_done(&ft);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
+    av_log_set_level(AV_LOG_QUIET); /* libavcodec's parser talks about every broken header */
     split_state = data[0] >> 2;
     switch (data[0] & 3) {
     case 0:

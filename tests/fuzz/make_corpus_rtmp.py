@@ -71,6 +71,24 @@ def media(size=4096):
     return out
 
 
+# x264's headers of a 320x240 stream (an AVC sequence header tag body) and the start of its
+# first IDR slice, so the seed reaches the H.264 size probe of the FLV track mapping.
+AVC_HEADER = bytes.fromhex("17000000000142c00dffe100166742c00dda0507ec0440000003004000000f03c50aa8"
+                           "01000468ce0fc8")
+IDR_START = bytes.fromhex("6588843a0c600142032210838f3cc78025d000101d002b4d83318db5080810c88081"
+                          "1800391978535441984a02517ff8")
+
+
+def avc_media(ts=0):
+    """A sequence header, a keyframe, a new sequence header (another size) and a frame."""
+    key = b"\x17\x01\x00\x00\x00" + len(IDR_START).to_bytes(4, "big") + IDR_START
+    other = AVC_HEADER[:14] + b"\x1e" + AVC_HEADER[15:]
+    out = chunks(6, 9, 1, ts, AVC_HEADER) + chunks(6, 9, 1, ts, key)
+    out += chunks(4, 8, 1, ts, b"\xaf\x00\x11\x90") + chunks(4, 8, 1, ts + 10, b"\xaf\x01" + bytes(40))
+    out += chunks(6, 9, 1, ts + 33, other) + chunks(6, 9, 1, ts + 33, key)
+    return out
+
+
 def aggregate():
     """An aggregate message: FLV tags with back pointers."""
     out = b""
@@ -101,6 +119,7 @@ def seeds():
     ext += chunks(2, 1, 0, 0, struct.pack(">I", 300)) + media(300)
     yield "reader-ext-ts-chunk-size", b"\x00" + ext
     yield "reader-connect", b"\x04" + connect_answer()
+    yield "reader-avc-aac", b"\x00" + avc_media(0xFFFFFF00)
     yield "amf-status", b"\x01" + status("NetStream.Play.Start")
     yield "amf-metadata", b"\x01" + amf_str("onMetaData") + b"\x08\x00\x00\x00\x01" + \
         b"\x00\x05width" + amf_num(1280) + b"\x00\x00\x09" + \
