@@ -493,6 +493,17 @@ int task_get_history(const char *account, const char *id, task_history_entry **o
     return store_history_list(svc.st, id, out, n, err);
 }
 
+int task_get_callbacks(const char *account, const char *id, task_callback_line **out, int *n,
+                       ferr *err)
+{
+    task t;
+    int rc = load_owned(account, id, &t, err);
+    if (rc != 0)
+        return rc;
+    task_free(&t);
+    return store_outbox_list_task(svc.st, account, id, TASK_CALLBACKS_MAX, out, n, err);
+}
+
 int task_service_start(const config *cfg, store *st)
 {
     svc.cfg = cfg;
