@@ -245,7 +245,7 @@ function fileAndLoop(t) {
 }
 
 function bitrate(p) {
-  return p && p.active ? `${p.bitrate_kbps} kb/s` : "";
+  return p && p.active ? `${Math.round(p.bitrate_kbps || 0)} kb/s` : "";
 }
 
 function taskRow(t) {
@@ -311,7 +311,7 @@ function renderTask(t) {
   }
   field(dl, "window", `${t.start_time || "—"} → ${t.end_time || "—"}`);
   field(dl, "relay", p.active
-    ? `${p.source_role || "playing"} · ${p.bitrate_kbps} kb/s · ${Math.round(p.fps || 0)} fps`
+    ? `${p.source_role || "playing"} · ${Math.round(p.bitrate_kbps || 0)} kb/s · ${Math.round(p.fps || 0)} fps`
     : "not running");
   if (t.source_type === "files" && p.active) {
     field(dl, "file / loop", fileAndLoop(t));
