@@ -137,12 +137,14 @@ const ops = {
     return { ...st, cookies };
   },
 
-  async screenshot({ path, hash }) {
+  /* A picture of the view at hash (after one poll), the top height pixels when given. */
+  async screenshot({ path, hash, height }) {
     if (hash) {
       await go(hash);
-      await new Promise((r) => setTimeout(r, 2500)); /* one poll */
+      await new Promise((r) => setTimeout(r, 2500));
     }
-    await page.screenshot({ path, fullPage: false });
+    const clip = height ? { x: 0, y: 0, width: 1280, height } : undefined;
+    await page.screenshot({ path, clip });
     return { path };
   },
 

@@ -127,7 +127,7 @@ def test_console_relay(ferryd, nginx, publisher, browser, api):
     assert ALICE_TOKEN in st["session"].values()  # this tab's session only
 
     start = whole_seconds_from_now(1)
-    fields = {"name": "lobby", "source_type": "live",
+    fields = {"id": "lobby-cam", "name": "lobby", "source_type": "live",
               "source_urls": nginx.url("src", "cam"),
               "destination": "ftp://127.0.0.1/dst/" + KEY,
               "start_time": iso(start), "end_time": iso(start + 600),
@@ -151,7 +151,7 @@ def test_console_relay(ferryd, nginx, publisher, browser, api):
     print("console screenshot: %s" % path)
     readme_shot = os.environ.get("FERRY_CONSOLE_README_SHOT")
     if readme_shot:  # docs/console.png is made this way
-        browser.do("screenshot", path=readme_shot, hash="#/")
+        browser.do("screenshot", path=os.path.abspath(readme_shot), hash="#/", height=240)
 
     browser.do("action", id=tid, action="pause", state="paused")
     assert api.task(tid)["state"] == "paused"
