@@ -68,7 +68,6 @@ static void reply_asset(const api_request *req, api_response *resp, const consol
 {
     char etag[24];
     asset_etag(a, etag, sizeof(etag));
-    security_headers(resp);
     api_resp_header(resp, "Cache-Control", "no-cache");
     api_resp_header(resp, "ETag", etag);
     const char *inm = api_header(req, "If-None-Match");
@@ -91,6 +90,7 @@ static void reply_asset(const api_request *req, api_response *resp, const consol
 
 static void console_handle(const api_request *req, api_response *resp)
 {
+    security_headers(resp);
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         api_reply_error(resp, API_ERR_METHOD, NULL, "Use GET on the console.");
         api_resp_header(resp, "Allow", "GET, HEAD");

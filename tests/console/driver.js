@@ -1,6 +1,6 @@
 /* driver.js — drives ferryd's web console in headless Chromium for tests/e2e/test_console.py:
- * reads one JSON command a line on stdin (open, login, create, wait_row, action, task_page,
- * reveal, storage, screenshot, sign_out, problems), does it as a user would through the page,
+ * reads one JSON command a line on stdin (open, login, create, edit, wait_row, action,
+ * task_page, reveal, remove, storage, screenshot, sign_out, problems), does it as a user would through the page,
  * and writes one JSON answer a line on stdout. */
 "use strict";
 
@@ -23,6 +23,7 @@ async function start() {
   });
   page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 720 });
+  page.on("dialog", (d) => d.accept()); /* Delete asks first: the user says yes */
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) {
@@ -77,6 +78,37 @@ const ops = {
     const m = /^#\/task\/(.+)$/.exec(hash);
     return { id: m ? decodeURIComponent(m[1]) : null, errors,
       form_error: await page.$eval("#form-error", (e) => e.textContent) };
+  },
+
+  /* Opens the task's Edit form, changes fields and saves; the errors shown, if any. */
+  async edit({ id, fields }) {
+    await go(`#/edit/${encodeURIComponent(id)}`);
+    await visible("#view-edit");
+    await page.waitForFunction(() => document.querySelector("#f-destination").value !== "",
+      { timeout: WAIT_MS });
+    for (const [name, value] of Object.entries(fields)) {
+      await page.$eval(`#f-${name}`, (i, v) => { i.value = v; }, String(value));
+    }
+    await page.click("#form-submit");
+    await page.waitForFunction(() => location.hash.startsWith("#/task/") ||
+      [...document.querySelectorAll(".field-error, #form-error")].some((e) => e.textContent),
+    { timeout: WAIT_MS });
+    const errors = await page.$$eval(".field-error", (es) => Object.fromEntries(
+      es.filter((e) => e.textContent).map((e) => [e.dataset.errorFor, e.textContent])));
+    return { saved: await page.evaluate(() => location.hash.startsWith("#/task/")), errors };
+  },
+
+  /* Deletes the task from its page (the confirmation is accepted); back on the list. */
+  async remove({ id }) {
+    await go(`#/task/${encodeURIComponent(id)}`);
+    await visible("#view-task");
+    await page.waitForSelector('#view-task [data-action="delete"]:not([disabled])',
+      { timeout: WAIT_MS });
+    await page.click('#view-task [data-action="delete"]');
+    await visible("#view-list");
+    await page.waitForFunction((i) => !document.querySelector(`#task-table tr[data-id="${i}"]`),
+      { timeout: WAIT_MS }, id);
+    return {};
   },
 
   /* Waits on the task list (polled by the page) until the task's row shows state. */

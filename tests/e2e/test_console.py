@@ -2,7 +2,8 @@
 through puppeteer-core) against a real ferryd, a real nginx-rtmp and an ffmpeg publisher:
 sign-in (a bad token is refused with a clear error, the token stays out of localStorage
 and cookies), a live task created from the page's form goes running and reaches nginx, is
-paused from its page, whose history, callbacks and audit trail show; the security headers;
+paused from its page, whose history, callbacks and audit trail show, edited (a refused value
+shown beside its field), resumed and deleted from the page; the security headers;
 screenshots kept under tests/artifacts/console/."""
 
 import json
@@ -168,6 +169,16 @@ def test_console_relay(ferryd, nginx, publisher, browser, api):
     assert KEY not in tp["fields"]
     path = browser.do("screenshot", path=artifact("task-page.png"))["path"]
     print("console screenshot: %s" % path)
+
+    bad_edit = browser.do("edit", id=tid, fields={"retry_interval": "soon"})
+    assert not bad_edit["saved"] and "retry_interval" in bad_edit["errors"], bad_edit
+    assert browser.do("edit", id=tid, fields={"name": "lobby west", "retry_interval": "2"})["saved"]
+    t = api.task(tid)
+    assert t["name"] == "lobby west" and t["retry_interval"] == 2 and t["paused"]
+    browser.do("action", id=tid, action="resume", state="running")
+    browser.do("remove", id=tid)
+    status, _ = api.get("/v1/tasks/" + tid)
+    assert status == 404
 
     out = browser.do("sign_out")
     assert out["session"] == []
