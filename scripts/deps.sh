@@ -24,6 +24,7 @@ test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            # with test sources (base), RTP payloaders (good), x264enc (ugly), avenc_aac (libav)
            python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
            gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
+           systemd # systemd-analyze: the installed unit's keys and sandbox (test_install.py)
            chromium) # the web console test: headless Chromium driven by puppeteer-core (tests/console)
 bench_pkgs=(wrk strace) # the API load (bench/api.py) and system call counts (bench/syscalls.py)
 

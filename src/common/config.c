@@ -83,6 +83,7 @@ static const config_key keys[] = {
     STR("file_cache_dir", file_cache_dir, "",
         "VodLocalMode download cache; empty = DATA_DIR/cache"),
     INT("file_cache_max_mb", file_cache_max_mb, "2048", "VodLocalMode cache size limit, MiB"),
+    INT("picture_max_mb", picture_max_mb, "16", "largest picture a picture task fetches, MiB"),
     INT("callback_retry_count", callback_retry_count, "12", "retries of a failed callback"),
     INT("callback_retry_interval", callback_retry_interval_s, "60", "between callback tries, s"),
     INT("callback_timeout", callback_timeout_s, "20", "a callback unanswered this long fails, s"),
@@ -171,15 +172,11 @@ static int set_account_key(config_account *a, const char *key, const char *value
         const char *name;
         int *dst;
     } ints[] = {
-        {"task_quota", &a->task_quota},
-        {"max_running_tasks", &a->max_running_tasks},
-        {"tc_qps_create", &a->tc_qps.create},
-        {"tc_qps_modify", &a->tc_qps.modify},
-        {"tc_qps_delete", &a->tc_qps.del},
-        {"tc_qps_describe", &a->tc_qps.describe},
-        {"tc_qps_status", &a->tc_qps.status},
-        {"tc_qps_restart", &a->tc_qps.restart},
-        {"ali_qps", &a->ali_qps},
+        {"task_quota", &a->task_quota},           {"max_running_tasks", &a->max_running_tasks},
+        {"picture_max_mb", &a->picture_max_mb},   {"tc_qps_create", &a->tc_qps.create},
+        {"tc_qps_modify", &a->tc_qps.modify},     {"tc_qps_delete", &a->tc_qps.del},
+        {"tc_qps_describe", &a->tc_qps.describe}, {"tc_qps_status", &a->tc_qps.status},
+        {"tc_qps_restart", &a->tc_qps.restart},   {"ali_qps", &a->ali_qps},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (strcmp(ints[i].name, key) != 0)
@@ -323,6 +320,12 @@ const config_account *config_find_account(const config *c, const char *name)
 int config_account_quota(const config *c, const config_account *a)
 {
     return a && a->task_quota > 0 ? a->task_quota : c->task_quota;
+}
+
+int64_t config_account_picture_max_bytes(const config *c, const config_account *a)
+{
+    int mb = a && a->picture_max_mb > 0 ? a->picture_max_mb : c->picture_max_mb;
+    return (int64_t)mb << 20;
 }
 
 int config_account_max_running(const config *c, const config_account *a)

@@ -4,6 +4,7 @@
 #define FERRY_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CONFIG_MAX_ACCOUNTS 64
@@ -25,6 +26,7 @@ typedef struct config_account {
     char ali_key_secret[CONFIG_STR_MAX];  /* Alibaba AccessKeySecret */
     int task_quota;                       /* max tasks; 0 = the global task_quota */
     int max_running_tasks;                /* relays it runs at once; 0 = only the node's */
+    int picture_max_mb;                   /* largest picture it may use; 0 = the global one */
     config_tc_qps tc_qps;                 /* Tencent per-action rates; 0 = the global one */
     int ali_qps;                          /* Alibaba rate of each action; 0 = the global one */
     char callback_secret[CONFIG_STR_MAX]; /* HMAC key of native callbacks; "" = unsigned */
@@ -67,6 +69,7 @@ typedef struct config {
     char vod_media_map[CONFIG_STR_MAX];     /* file of "MEDIA_ID URL" lines; "" = none */
     char file_cache_dir[CONFIG_STR_MAX];    /* VodLocalMode downloads; "" = DATA_DIR/cache */
     int file_cache_max_mb;                  /* the cache's size limit, MiB */
+    int picture_max_mb;                     /* largest picture a picture task fetches, MiB */
     int callback_retry_count;               /* retries after a callback's first try */
     int callback_retry_interval_s;          /* seconds between tries */
     int callback_timeout_s;                 /* no answer in this long = a failed try */
@@ -96,6 +99,8 @@ const config_account *config_find_account_by_token(const config *c, const char *
 bool config_holds_secrets(const config *c);
 const config_account *config_find_account(const config *c, const char *name);
 int config_account_quota(const config *c, const config_account *a);
+/* The largest picture (bytes) a task of account a may fetch. */
+int64_t config_account_picture_max_bytes(const config *c, const config_account *a);
 /* Relays account a may run at once on this node, 0 = no limit but the node's. */
 int config_account_max_running(const config *c, const config_account *a);
 

@@ -34,6 +34,33 @@ int log_enabled(log_level level)
     return level <= current_level;
 }
 
+/* Appends text to line as a logfmt value in double quotes: a quote and a backslash are
+ * escaped, line breaks and tabs become \n, \r, \t and other control bytes '?', so that an
+ * event is always one line, whatever FFmpeg or a peer put in a message. */
+static void quote_into(char *line, size_t len, size_t n, const char *text)
+{
+    if (n + 3 >= len)
+        return;
+    line[n++] = '"';
+    for (; *text && n + 3 < len; text++) {
+        unsigned char c = (unsigned char)*text;
+        char esc = c == '"'    ? '"'
+                   : c == '\\' ? '\\'
+                   : c == '\n' ? 'n'
+                   : c == '\r' ? 'r'
+                   : c == '\t' ? 't'
+                               : 0;
+        if (esc) {
+            line[n++] = '\\';
+            line[n++] = esc;
+        } else {
+            line[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+    }
+    line[n++] = '"';
+    line[n] = '\0';
+}
+
 void log_write(log_level level, const char *task_id, const char *fmt, ...)
 {
     if (!log_enabled(level))
@@ -43,7 +70,8 @@ void log_write(log_level level, const char *task_id, const char *fmt, ...)
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ",
+    /* logfmt: ts, level, task (when the line is about one) and msg, one event a line */
+    int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (int)(tv.tv_usec / 1000), level_names[level]);
     if (task_id)
@@ -55,7 +83,9 @@ void log_write(log_level level, const char *task_id, const char *fmt, ...)
     va_end(ap);
     /* Call sites show URLs through REDACT_URL; this catches any other (FFmpeg's, curl's). */
     const char *text = strstr(msg, "://") ? text_redact(msg, shown, sizeof(shown)) : msg;
-    if (n < (int)sizeof(line))
-        snprintf(line + n, sizeof(line) - (size_t)n, "%s", text);
+    if (n + 4 < (int)sizeof(line)) {
+        memcpy(line + n, "msg=", 4);
+        quote_into(line, sizeof(line), (size_t)n + 4, text);
+    }
     fprintf(stderr, "%s\n", line);
 }

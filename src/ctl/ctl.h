@@ -32,7 +32,8 @@ enum {
     CMD_HISTORY = 1u << 9,
     CMD_EVENTS = 1u << 10,
     CMD_WATCH = 1u << 11,
-    CMD_ALL = (1u << 12) - 1,
+    CMD_AUDIT = 1u << 12,
+    CMD_ALL = (1u << 13) - 1,
 };
 
 /* The command line after parsing. */

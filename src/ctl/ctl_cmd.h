@@ -26,5 +26,6 @@ int cmd_rm(ctl_args *a);
 /* ctl_cmd_history.c */
 int cmd_history(ctl_args *a);
 int cmd_events(ctl_args *a);
+int cmd_audit(ctl_args *a);
 
 #endif

@@ -1,8 +1,10 @@
 /* ctl_cmd_history.c — ferryctl's history (a task's state changes and notes as a table)
- * and events (the same lines as an event stream, followed as new ones are written). */
+ * and events (the same lines as an event stream, followed as new ones are written); audit. */
 #include "ctl/ctl_cmd.h"
 
 #include <stdio.h>
+
+#include <curl/curl.h>
 
 #include "ctl/ctl_http.h"
 #include "ctl/ctl_view.h"
@@ -13,24 +15,39 @@ static int fetch_history(ctl_client *c, const char *id, json_t **out)
     return ctl_call(c, "GET", ctl_task_path(path, sizeof(path), id, "/history"), NULL, id, out);
 }
 
+/* GETs path (about subject, a task id or NULL) and prints the answer: its JSON with --json,
+ * else show(the array member `list`). */
+static int show_list(ctl_args *a, const char *path, const char *subject, const char *list,
+                     void (*show)(FILE *, const json_t *))
+{
+    ctl_client *c = NULL;
+    json_t *doc = NULL;
+    int rc = ctl_connect(a, &c);
+    if (rc == CTL_OK)
+        rc = ctl_call(c, "GET", path, NULL, subject, &doc);
+    if (rc == CTL_OK && a->json)
+        view_json(stdout, doc, false);
+    else if (rc == CTL_OK)
+        show(stdout, json_object_get(doc, list));
+    json_decref(doc);
+    ctl_client_free(c);
+    return rc;
+}
+
+static void show_history(FILE *out, const json_t *lines)
+{
+    view_history(out, lines, NULL);
+}
+
 int cmd_history(ctl_args *a)
 {
     if (a->argc != 1) {
         fprintf(stderr, "ferryctl: history: takes one task id (see ferryctl history --help)\n");
         return CTL_USAGE;
     }
-    ctl_client *c = NULL;
-    json_t *doc = NULL;
-    int rc = ctl_connect(a, &c);
-    if (rc == CTL_OK)
-        rc = fetch_history(c, a->argv[0], &doc);
-    if (rc == CTL_OK && a->json)
-        view_json(stdout, doc, false);
-    else if (rc == CTL_OK)
-        view_history(stdout, json_object_get(doc, "history"), NULL);
-    json_decref(doc);
-    ctl_client_free(c);
-    return rc;
+    char path[256];
+    return show_list(a, ctl_task_path(path, sizeof(path), a->argv[0], "/history"), a->argv[0],
+                     "history", show_history);
 }
 
 /* ---------- events ---------- */
@@ -110,4 +127,29 @@ int cmd_events(ctl_args *a)
     json_decref(last);
     ctl_client_free(c);
     return rc;
+}
+
+/* ---------- audit ---------- */
+
+/* The path of the newest page of the audit trail, of one task when id is set. */
+static const char *audit_path(char *buf, size_t len, const char *id)
+{
+    char *esc = id ? curl_easy_escape(NULL, id, 0) : NULL;
+    int n =
+        snprintf(buf, len, "/v1/audit?page_size=100%s%s", esc ? "&task_id=" : "", esc ? esc : "");
+    curl_free(esc);
+    if (n < 0 || (size_t)n >= len)
+        buf[0] = '\0';
+    return buf;
+}
+
+int cmd_audit(ctl_args *a)
+{
+    if (a->argc > 1) {
+        fprintf(stderr, "ferryctl: audit: takes at most one task id (see ferryctl audit --help)\n");
+        return CTL_USAGE;
+    }
+    char path[256];
+    const char *id = a->argc ? a->argv[0] : NULL;
+    return show_list(a, audit_path(path, sizeof(path), id), id, "audit", view_audit);
 }

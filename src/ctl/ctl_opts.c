@@ -25,6 +25,8 @@ static const ctl_command commands[] = {
     {"events", CMD_EVENTS, "ID",
      "a task's history as an event stream (--follow for new ones as they come)", cmd_events},
     {"watch", CMD_WATCH, "", "refresh the ls table every --interval seconds", cmd_watch},
+    {"audit", CMD_AUDIT, "[ID]",
+     "who created, changed or deleted tasks (of one task with ID), newest first", cmd_audit},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -268,6 +268,22 @@ void view_history(FILE *out, const json_t *entries, const char *id)
     }
 }
 
+/* ---------- audit ---------- */
+
+void view_audit(FILE *out, const json_t *lines)
+{
+    fprintf(out, "%-24s  %-7s  %-15s  %-8s  %-36s  %s\n", "AT", "API", "ADDRESS", "ACTION", "TASK",
+            "FIELDS");
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        const json_t *l = json_array_get(lines, i), *fields = json_object_get(l, "fields");
+        fprintf(out, "%-24s  %-7s  %-15s  %-8s  %-36s  ", str(l, "at"), str(l, "api"),
+                str(l, "address"), str(l, "action"), str(l, "task_id"));
+        for (size_t k = 0; k < json_array_size(fields); k++)
+            fprintf(out, "%s%s", k ? "," : "", json_string_value(json_array_get(fields, k)));
+        fputc('\n', out);
+    }
+}
+
 void view_json(FILE *out, const json_t *doc, bool compact)
 {
     json_dumpf(doc, out, compact ? JSON_COMPACT : JSON_INDENT(2));

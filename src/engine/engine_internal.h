@@ -52,7 +52,7 @@ typedef struct engine_worker {
     atomic_bool finished;    /* no longer relaying: the final event is due or sent */
     atomic_llong stop_at_us; /* 0, or the monotonic time engine_stop asked */
     uint64_t generation;
-    engine_job job; /* strings owned by the worker */
+    engine_job job;       /* strings owned by the worker */
     net_policy policy[2]; /* [ADDR_SOURCE], [ADDR_DESTINATION] of the job's account */
 
     pthread_mutex_t wake_lock; /* interruptible waits between attempts */
@@ -138,6 +138,7 @@ typedef struct source_open_args {
     int64_t probe_us;           /* how much stream time may be read to find the streams */
     bool cached;                /* url is a local copy in the download cache */
     const net_policy *policy;   /* the addresses it may reach (net_guard.c) */
+    int64_t max_bytes;          /* a picture larger than this is refused; 0 = no limit */
 } source_open_args;
 
 /* ---- the address policy on every open (net_guard.c) ---- */
@@ -280,8 +281,8 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
 /* The muxer without I/O: the FLV bytes (header, then tags) go to sink as they are made,
  * flushed after every packet. */
 typedef int (*output_sink_fn)(void *ctx, uint8_t *buf, int len);
-int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
-                          void *ctx, char *err, size_t errlen);
+int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink, void *ctx,
+                          char *err, size_t errlen);
 /* Writes in (payload and flags) with ts; attaches par's extradata as NEW_EXTRADATA side data
  * when it differs from what the muxer sent. Returns 1 written, 0 skipped, or AVERROR. */
 int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output_ts *ts,

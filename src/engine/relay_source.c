@@ -193,6 +193,8 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
         .connect_timeout_us = (int64_t)r->job->connect_timeout_ms * 1000,
         .probe_us = relay_probe_us(r),
         .policy = &r->w->policy[ADDR_SOURCE],
+        .max_bytes = config_account_picture_max_bytes(
+            r->job->config, config_find_account(r->job->config, r->job->account)),
     };
 }
 

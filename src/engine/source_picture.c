@@ -77,12 +77,44 @@ static int pic_decode_first(AVFormatContext *ic, AVFrame *out, char *err, size_t
     return rc < 0 ? pic_fail("decode", rc, err, len) : 0;
 }
 
+/* The fetch's interrupt: the relay's, and the picture's byte budget (checked before every
+ * read of the network, so a 100 MB "picture" stops at the limit, not at its end). */
+typedef struct pic_budget {
+    AVIOInterruptCB relay;
+    const AVFormatContext *ic;
+    int64_t max_bytes;
+    bool over;
+} pic_budget;
+
+static int pic_interrupt(void *opaque)
+{
+    pic_budget *b = opaque;
+    if (b->max_bytes > 0 && b->ic->pb && b->ic->pb->bytes_read > b->max_bytes) {
+        b->over = true;
+        return 1;
+    }
+    return b->relay.callback ? b->relay.callback(b->relay.opaque) : 0;
+}
+
+/* A picture whose size is known (Content-Length) and too large is refused before a read. */
+static int pic_check_size(AVFormatContext *ic, pic_budget *b, int rc, char *err, size_t len)
+{
+    int64_t size = rc >= 0 && ic->pb ? avio_size(ic->pb) : -1;
+    if (b->over || (b->max_bytes > 0 && size > b->max_bytes)) {
+        snprintf(err, len, "open: the picture is larger than %lld MiB (picture_max_mb)",
+                 (long long)(b->max_bytes >> 20));
+        return AVERROR(EFBIG);
+    }
+    return rc < 0 ? pic_fail("open", rc, err, len) : 0;
+}
+
 static int pic_fetch(const source_open_args *a, AVFrame *out, char *err, size_t len)
 {
     AVFormatContext *ic = avformat_alloc_context();
     if (!ic)
         return pic_fail("open", AVERROR(ENOMEM), err, len);
-    ic->interrupt_callback = a->interrupt;
+    pic_budget budget = {.relay = a->interrupt, .ic = ic, .max_bytes = a->max_bytes};
+    ic->interrupt_callback = (AVIOInterruptCB){pic_interrupt, &budget};
     AVDictionary *opts = NULL;
     if (a->rw_timeout_us > 0)
         av_dict_set_int(&opts, "rw_timeout", a->rw_timeout_us, 0);
@@ -91,14 +123,18 @@ static int pic_fetch(const source_open_args *a, AVFrame *out, char *err, size_t 
     net_guard_install(ic, a->policy);
     int rc = avformat_open_input(&ic, a->url, NULL, &opts);
     av_dict_free(&opts);
-    if (rc < 0)
-        return pic_fail("open", rc, err, len);
+    if ((rc = pic_check_size(ic, &budget, rc, err, len)) < 0) {
+        avformat_close_input(&ic);
+        return rc;
+    }
     if (ic->nb_streams < 1 || ic->streams[0]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) {
         avformat_close_input(&ic);
         snprintf(err, len, "open: not a picture");
         return AVERROR_INVALIDDATA;
     }
     rc = pic_decode_first(ic, out, err, len);
+    if (budget.over)
+        rc = pic_check_size(ic, &budget, rc, err, len);
     avformat_close_input(&ic);
     return rc;
 }

@@ -211,6 +211,18 @@ def test_create_from_json_file(ctl, api, tmp_path):
     assert ctl.ok("rm", "from-file", "from-stdin").splitlines() == \
         ["from-file deleted", "from-stdin deleted"]
 
+    # the audit trail shows each change, newest first, with the fields it touched
+    rows = [r.split() for r in ctl.ok("audit", "from-stdin").splitlines()]
+    assert rows[0][:5] == ["AT", "API", "ADDRESS", "ACTION", "TASK"], rows
+    assert [(r[1], r[2], r[3], r[4]) for r in rows[1:]] == [
+        ("native", "127.0.0.1", "delete", "from-stdin"),
+        ("native", "127.0.0.1", "modify", "from-stdin"),
+        ("native", "127.0.0.1", "create", "from-stdin")], rows
+    assert sorted(rows[2][5].split(",")) == ["comment", "retry_count"], rows
+    lines = ctl.json("audit")["audit"]
+    assert {a["task_id"] for a in lines} == {"from-file", "from-stdin"}
+    assert ctl.run("audit", "a", "b").returncode == USAGE
+
 
 def test_bad_input_names_the_field_and_creates_nothing(ctl, api, tmp_path):
     start = whole_seconds_from_now(3600)
@@ -305,7 +317,7 @@ def test_help_of_every_command():
     for code in range(7):
         assert "\n  %d  " % code in main.stdout
     cmds = ["ls", "get", "create", "edit", "pause", "resume", "restart", "stop", "rm",
-            "history", "events", "watch"]
+            "history", "events", "watch", "audit"]
     for cmd in cmds:
         assert "\n  %s " % cmd in main.stdout
         r = subprocess.run([ferryctl_binary(), cmd, "--help"], capture_output=True, text=True)

@@ -207,6 +207,14 @@ def rss_mb(pid):
     return 0
 
 
+def picture_task(nginx, url):
+    start = whole_seconds_from_now(1)
+    """A picture task of url that starts in a second and is not retried."""
+    return {"name": "picture", "source_type": "picture", "source_urls": [url],
+            "destination": nginx.url("dst", "out"), "start_time": iso(start),
+            "end_time": iso(start + 60), "retry_count": 0, "retry_interval": 1}
+
+
 def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
     root = tmp_path / "www"
     os.makedirs(root)
@@ -214,11 +222,7 @@ def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
     assert os.path.getsize(root / "bomb.png") < 1 << 20
     files = FileServer(str(root))
     try:
-        start = whole_seconds_from_now(1)
-        body = {"name": "bomb", "source_type": "picture", "source_urls": [files.url("bomb.png")],
-                "destination": nginx.url("dst", "out"), "start_time": iso(start),
-                "end_time": iso(start + 60), "retry_count": 0, "retry_interval": 1}
-        tid = api.create_task(**body)["id"]
+        tid = api.create_task(**picture_task(nginx, files.url("bomb.png")))["id"]
         done, _ = api.wait_state(tid, ("offline",), 30)
         assert "16000x16000" in done["last_error"], done
         peak = rss_mb(ferryd.proc.pid)
@@ -227,6 +231,83 @@ def test_picture_decompression_bomb_is_refused(api, nginx, ferryd, tmp_path):
         assert healthy(ferryd)
     finally:
         files.stop()
+
+
+def big_png_head():
+    """The start of a "picture" of 100 MB: a PNG whose one IDAT chunk says 100 MB."""
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" +
+            struct.pack(">IIBBBBB", 1000, 1000, 8, 2, 0, 0, 0) + b"\0" * 4 +
+            struct.pack(">I", 100 << 20) + b"IDAT")
+
+
+class EndlessPicture:
+    """An HTTP server that sends `head` (a JPEG up to its scan data) and then zeros, with no
+    Content-Length: a scan that never ends. It counts what the client took before it hung
+    up."""
+
+    def __init__(self, head):
+        rec = self
+        self.sent = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # the end of the body is the end of the connection
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+                try:
+                    self.wfile.write(head)
+                    while rec.sent < 100 << 20:
+                        self.wfile.write(b"\0" * 65536)
+                        rec.sent += 65536
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self):
+        return "http://127.0.0.1:%d/big.jpg" % self.httpd.server_address[1]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_100_mb_picture_is_refused(api, nginx, ferryd, tmp_path):
+    """A 100 MB "picture" is refused past picture_max_mb (16 MiB) with a clear error before a
+    byte of it is read when its length is known. When it is not (a JPEG scan that never
+    ends, sent without a length), ferryd stops reading long before 100 MB: FFmpeg's image
+    reader gives up first here, and the picture's byte budget would stop it at 16 MiB."""
+    root = tmp_path / "www"
+    os.makedirs(root)
+    with open(root / "big.png", "wb") as f:
+        f.write(big_png_head())
+        f.truncate(100 << 20)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", str(root / "a.jpg"))
+    jpeg = open(root / "a.jpg", "rb").read()
+    sos = jpeg.index(b"\xff\xda")
+    head = jpeg[:sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]]
+    files, endless = FileServer(str(root)), EndlessPicture(head)
+    try:
+        tid = api.create_task(**picture_task(nginx, files.url("big.png")))["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert "larger than 16 MiB (picture_max_mb)" in done["last_error"], done
+        tid = api.create_task(**picture_task(nginx, endless.url()))["id"]
+        done, _ = api.wait_state(tid, ("offline",), 30)
+        assert "big.jpg: " in done["last_error"], done
+        assert endless.sent < 40 << 20, "%d MB sent before ferryd hung up" % (endless.sent >> 20)
+        peak = rss_mb(ferryd.proc.pid)
+        assert peak < 200, "ferryd peaked at %d MB" % peak
+        assert nginx.publish_count("dst", "out") == 0
+        assert healthy(ferryd)
+    finally:
+        files.stop()
+        endless.stop()
 
 
 def test_half_open_connections_do_not_lock_others_out(api, ferryd):

@@ -1,5 +1,6 @@
 /* test_redact.c — unit tests of the one redaction helper: what each kind of URL shows of
- * itself in logs and errors, that redaction is idempotent, and URLs inside longer text. */
+ * itself in logs and errors, that redaction is idempotent, URLs inside longer text, and
+ * log lines: logfmt, one line per event, redacted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,9 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
+#include "common/log.h"
 #include "common/redact.h"
 
 static void expect_url(const char *url, const char *shown)
@@ -81,6 +85,40 @@ static void test_macro(void **state)
     assert_string_equal(line, "push rtmp://h/live/ab***: rtmp://h/live/kl***");
 }
 
+/* What log_write prints for one call, read back through a temporary stderr. */
+static void logged(const char *task, const char *msg, char *out, size_t len)
+{
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(STDERR_FILENO);
+    fflush(stderr);
+    dup2(fileno(tmp), STDERR_FILENO);
+    log_write(LOG_ERROR, task, "%s", msg);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(out, 1, len - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+}
+
+/* A log line is logfmt (ts, level, task, msg), one line per event whatever the message
+ * holds, with URLs in it redacted. */
+static void test_log_lines(void **state)
+{
+    char out[4096];
+    logged("t-1", "push rtmp://h/live/abcdefghij: said \"no\"\nthen\tC:\\x\x01", out, sizeof(out));
+    const char *msg = strstr(out, " level=error task=t-1 msg=");
+    assert_non_null(msg);
+    assert_true(strncmp(out, "ts=", 3) == 0);
+    assert_string_equal(msg, " level=error task=t-1 msg=\"push rtmp://h/live/ab***: said "
+                             "\\\"no\\\"\\nthen\\tC:\\\\x?\"\n");
+    logged(NULL, "plain", out, sizeof(out));
+    assert_non_null(strstr(out, " level=error msg=\"plain\"\n"));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -90,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_macro),
+        cmocka_unit_test(test_log_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
