@@ -25,7 +25,8 @@ test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
            gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
            prometheus # promtool: `promtool check metrics` on /metrics (tests/e2e/test_metrics.py)
-           systemd) # systemd-analyze: the installed unit's keys and sandbox (test_install.py)
+           systemd # systemd-analyze: the installed unit's keys and sandbox (test_install.py)
+           chromium) # the web console test: headless Chromium driven by puppeteer-core (tests/console)
 bench_pkgs=(wrk strace) # the API load (bench/api.py) and system call counts (bench/syscalls.py)
 
 case "$mode" in

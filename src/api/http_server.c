@@ -40,6 +40,7 @@ static const api_dialect healthz_dialect;
 
 extern const api_dialect api_tencent_dialect; /* tc_dialect.c */
 extern const api_dialect api_alibaba_dialect; /* ali_dialect.c */
+extern const api_dialect api_console_dialect; /* console.c: the web console */
 
 /* The router's table, tried in order. Cloud dialects at "/" go last. */
 // clang-format off
@@ -47,6 +48,7 @@ static const api_dialect *const dialects[] = {
     &healthz_dialect,
     &api_metrics_dialect,
     &api_native_dialect,
+    &api_console_dialect,
     &api_tencent_dialect,
     &api_alibaba_dialect,
 };

@@ -296,6 +296,21 @@ static void task_history(native_call *c)
     free(h);
 }
 
+/* GET /v1/tasks/{id}/callbacks: the task's events still in the outbox, newest first. */
+static void task_callbacks(native_call *c)
+{
+    task_callback_line *l = NULL;
+    int n = 0;
+    ferr err = {0};
+    int rc = task_get_callbacks(c->account, c->id, &l, &n, &err);
+    if (rc != 0) {
+        fail(c, rc, &err);
+        return;
+    }
+    api_reply_json(c->resp, 200, json_pack("{s:o}", "callbacks", task_callbacks_json(l, n)));
+    free(l);
+}
+
 /* ---------- node statistics ---------- */
 
 /* GET /v1/stats: the node's callback delivery counters (all accounts). */
@@ -483,6 +498,7 @@ static const native_route routes[] = {
     {"POST", "/v1/tasks/{id}/pause", pause_task},
     {"POST", "/v1/tasks/{id}/resume", resume_task},
     {"GET", "/v1/tasks/{id}/history", task_history},
+    {"GET", "/v1/tasks/{id}/callbacks", task_callbacks},
     {"GET", "/v1/audit", list_audit},
     {"GET", "/v1/stats", node_stats},
 };

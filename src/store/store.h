@@ -106,6 +106,10 @@ int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bo
                        const char *error, ferr *err);
 /* Events waiting for delivery and events whose retries ran out. */
 int store_outbox_counts(store *st, int *pending, int *dead, ferr *err);
+/* The outbox events of one task of account, newest first, at most limit of them (caller
+ * frees *out with free()). Delivered events are not among them: delivery removes the row. */
+int store_outbox_list_task(store *st, const char *account, const char *task_id, int limit,
+                           task_callback_line **out, int *n, ferr *err);
 /* Removes the dead events that died before before_ms; *removed tells how many. */
 int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err);
 

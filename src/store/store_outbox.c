@@ -1,5 +1,6 @@
 /* store_outbox.c — the callback outbox: events inserted in the transaction of the change that
- * caused them, listed oldest first per task, retried, removed once delivered, purged when dead. */
+ * caused them, listed oldest first per task, retried, removed once delivered, purged when dead,
+ * and one task's events listed for its account. */
 #include "store/store_sqlite.h"
 
 #include <stdio.h>
@@ -144,4 +145,47 @@ int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err)
     *removed = rc == FERR_OK ? sqlite3_changes(st->db) : 0;
     unlock(st);
     return rc;
+}
+
+static void read_callback_line(sqlite3_stmt *s, task_callback_line *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->id, sizeof(c->id), "%s", col_str(s, 0));
+    snprintf(c->type, sizeof(c->type), "%s", col_str(s, 1));
+    c->created_ms = sqlite3_column_int64(s, 2);
+    c->next_ms = sqlite3_column_int64(s, 3);
+    c->attempts = sqlite3_column_int(s, 4);
+    c->dead = sqlite3_column_int(s, 5) != 0;
+    snprintf(c->last_error, sizeof(c->last_error), "%s", col_str(s, 6));
+}
+
+int store_outbox_list_task(store *st, const char *account, const char *task_id, int limit,
+                           task_callback_line **out, int *n, ferr *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (limit <= 0)
+        return FERR_OK;
+    task_callback_line *arr = calloc((size_t)limit, sizeof(*arr));
+    if (!arr)
+        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    int rc = FERR_OK, step = SQLITE_DONE, count = 0;
+    lock(st);
+    sqlite3_stmt *s = st->q[Q_OB_TASK];
+    bind_str(s, 1, task_id);
+    bind_str(s, 2, account);
+    sqlite3_bind_int(s, 3, limit);
+    while (count < limit && (step = sqlite3_step(s)) == SQLITE_ROW)
+        read_callback_line(s, &arr[count++]);
+    if (count < limit && step != SQLITE_DONE)
+        rc = db_error(st, err, "list the outbox of task", task_id);
+    finish(s);
+    unlock(st);
+    if (rc != FERR_OK) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = count;
+    return FERR_OK;
 }

@@ -74,6 +74,9 @@ static const char *const queries[Q_COUNT_OF] = {
                    "WHERE seq = ?1",
     [Q_OB_COUNTS] = "SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox",
     [Q_OB_PURGE] = "DELETE FROM outbox WHERE dead = 1 AND next_ms < ?1",
+    [Q_OB_TASK] = "SELECT event_id, type, created_ms, next_ms, attempts, dead, last_error "
+                  "FROM outbox WHERE dead IN (0, 1) AND task_id = ?1 AND account = ?2 "
+                  "ORDER BY seq DESC LIMIT ?3",
     [Q_CP_SET] = "INSERT INTO task_checkpoint(task_id, file_index, loops_done, url, at_ms) "
                  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(task_id) DO UPDATE SET "
                  "file_index = ?2, loops_done = ?3, url = ?4, at_ms = ?5",

@@ -32,6 +32,7 @@ enum {
     Q_OB_RETRY,
     Q_OB_COUNTS,
     Q_OB_PURGE,
+    Q_OB_TASK,
     Q_CP_SET,
     Q_CP_GET,
     Q_STATE_COUNTS,

@@ -46,6 +46,11 @@ int task_restart(const task_caller *who, const char *id, ferr *err);
 int task_get_progress(const char *account, const char *id, task_progress *out, ferr *err);
 int task_get_history(const char *account, const char *id, task_history_entry **out, int *n,
                      ferr *err);
+/* The task's callback events still in the outbox (pending or dead), newest first, at most
+ * TASK_CALLBACKS_MAX (caller frees *out with free()). */
+#define TASK_CALLBACKS_MAX 100
+int task_get_callbacks(const char *account, const char *id, task_callback_line **out, int *n,
+                       ferr *err);
 int task_count(const char *account);
 /* One page of the account's audit trail, newest first; of one task when task_id is set
  * (a deleted task's lines stay). The caller frees *out with free(). */

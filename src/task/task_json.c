@@ -461,3 +461,17 @@ json_t *task_audit_json(const task_audit_line *l, int n)
     }
     return a;
 }
+
+json_t *task_callbacks_json(const task_callback_line *l, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        const task_callback_line *c = &l[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:o, s:i, s:o, s:s, s:s}", "id", c->id, "type", c->type,
+                         "created_at", time_or_null(c->created_ms), "attempts", c->attempts,
+                         c->dead ? "dead_at" : "next_try_at", time_or_null(c->next_ms), "state",
+                         c->dead ? "dead" : "pending", "last_error", c->last_error));
+    }
+    return a;
+}

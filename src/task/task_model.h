@@ -149,6 +149,18 @@ typedef struct task_audit_line {
     char fields[512]; /* the native names of the fields set or changed, comma-separated */
 } task_audit_line;
 
+/* One callback event of a task as the outbox holds it: waiting for delivery (pending) or
+ * out of retries (dead). A delivered event leaves the outbox. */
+typedef struct task_callback_line {
+    char id[40];   /* the event id (UUID) */
+    char type[32]; /* TaskStart, LivePullToPushExit, task_state, ... */
+    int64_t created_ms;
+    int64_t next_ms; /* pending: the next try; dead: when it died */
+    int attempts;    /* deliveries tried so far */
+    bool dead;
+    char last_error[256]; /* why the last try failed, "" before any */
+} task_callback_line;
+
 /* Which tasks a list shows (task_list, store_task_list). The *_like fields are substrings
  * that must all match (AND); any_like matches the id, the name or the destination. */
 typedef struct task_filter {
@@ -210,5 +222,7 @@ json_t *task_json(const task *t, const task_progress *p);
 json_t *task_history_json(const task_history_entry *h, int n);
 /* Lines of the audit trail as an array; fields become an array of names. */
 json_t *task_audit_json(const task_audit_line *l, int n);
+/* A task's callback events as an array, each with its state "pending" or "dead". */
+json_t *task_callbacks_json(const task_callback_line *l, int n);
 
 #endif

@@ -508,6 +508,17 @@ static void collect_tasks(metrics_buf *b)
     }
 }
 
+int task_get_callbacks(const char *account, const char *id, task_callback_line **out, int *n,
+                       ferr *err)
+{
+    task t;
+    int rc = load_owned(account, id, &t, err);
+    if (rc != 0)
+        return rc;
+    task_free(&t);
+    return store_outbox_list_task(svc.st, account, id, TASK_CALLBACKS_MAX, out, n, err);
+}
+
 int task_service_start(const config *cfg, store *st)
 {
     svc.cfg = cfg;

@@ -889,6 +889,60 @@ static void test_outbox_paging_and_purge(void **state)
     assert_int_equal(dead, 0);
 }
 
+/* A task's outbox events, newest first, pending and dead, of its own account only, bounded
+ * by the limit; a delivered event is gone from the list. */
+static void test_outbox_list_task(void **state)
+{
+    fixture *fx = *state;
+    task t;
+    make_task(&t, "cb-a", "acct", 1000);
+    insert_ok(fx->st, &t, NULL);
+    task_free(&t);
+    for (int i = 0; i < 3; i++)
+        add_event(fx->st, "cb-a", 100 + i);
+    store_event *heads = NULL;
+    ferr err = {0};
+    assert_int_equal(store_outbox_heads(fx->st, 10, INT64_MIN, 0, &heads, &err), FERR_OK);
+    assert_non_null(heads);
+    int64_t first = heads->seq;
+    store_event_free(heads);
+    assert_int_equal(store_outbox_retry(fx->st, first, 5, 2000, true, "HTTP 500", &err), FERR_OK);
+
+    task_callback_line *l = NULL;
+    int n = -1;
+    assert_int_equal(store_outbox_list_task(fx->st, "acct", "cb-a", 10, &l, &n, &err), FERR_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(l[0].id, "ev-cb-a-102"); /* newest first */
+    assert_false(l[0].dead);
+    assert_int_equal(l[0].next_ms, 102);
+    assert_string_equal(l[0].type, "config_reset");
+    assert_string_equal(l[2].id, "ev-cb-a-100");
+    assert_true(l[2].dead);
+    assert_int_equal(l[2].attempts, 5);
+    assert_int_equal(l[2].next_ms, 2000);
+    assert_string_equal(l[2].last_error, "HTTP 500");
+    free(l);
+
+    assert_int_equal(store_outbox_list_task(fx->st, "acct", "cb-a", 2, &l, &n, &err), FERR_OK);
+    assert_int_equal(n, 2);
+    free(l);
+    assert_int_equal(store_outbox_list_task(fx->st, "other", "cb-a", 10, &l, &n, &err), FERR_OK);
+    assert_int_equal(n, 0);
+    free(l);
+
+    /* the second event is the head now that the first is dead: deliver it */
+    assert_int_equal(store_outbox_heads(fx->st, 10, INT64_MIN, 0, &heads, &err), FERR_OK);
+    assert_non_null(heads);
+    assert_string_equal(heads->id, "ev-cb-a-101");
+    assert_int_equal(store_outbox_done(fx->st, heads->seq, &err), FERR_OK);
+    store_event_free(heads);
+    assert_int_equal(store_outbox_list_task(fx->st, "acct", "cb-a", 10, &l, &n, &err), FERR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(l[0].id, "ev-cb-a-102");
+    assert_string_equal(l[1].id, "ev-cb-a-100");
+    free(l);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -913,6 +967,7 @@ int main(void)
         T(test_survives_kill9),
         T(test_threads),
         T(test_outbox_paging_and_purge),
+        T(test_outbox_list_task),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
