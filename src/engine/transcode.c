@@ -88,6 +88,7 @@ static int tc_open_encoder(transcode *t, int w, int h)
     e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER; /* FLV sends SPS/PPS as its sequence header */
     av_opt_set(e->priv_data, "preset", t->set.preset ? t->set.preset : "veryfast", 0);
     av_opt_set(e->priv_data, "tune", "zerolatency", 0);
+    av_opt_set(e->priv_data, "forced-idr", "1", 0);
     tc_rate(t, e);
     int rc = avcodec_open2(e, c, NULL);
     if (rc < 0) {
@@ -245,7 +246,7 @@ static int tc_encode(transcode *t, AVFrame *f)
         pts = t->last_pts == AV_NOPTS_VALUE ? 0 : t->last_pts + 1;
     t->last_pts = pts;
     f->pts = pts;
-    f->pict_type = AV_PICTURE_TYPE_NONE;
+    f->pict_type = f->key_frame ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE; /* the source's GOP */
     return avcodec_send_frame(t->enc, f);
 }
 

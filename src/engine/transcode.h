@@ -24,7 +24,7 @@ typedef struct transcode_mark {
 typedef struct transcode_settings {
     const char *preset; /* libx264 preset; NULL = "veryfast" */
     int bitrate_kbps;   /* 0 = the source's bit rate when known, else CRF 23 */
-    int gop_frames;     /* keyframe interval; 0 = 2 s of frames */
+    int gop_frames;     /* longest keyframe interval; 0 = 2 s (a source keyframe makes one) */
 } transcode_settings;
 
 /* par: the source's video stream; tb: the time base of the packets pushed (and of the
