@@ -114,7 +114,11 @@ static bool par_same(const AVCodecParameters *a, const AVCodecParameters *b)
 static void marks_open(relay *r, relay_marks *m, const AVCodecParameters *par)
 {
     char err[ENGINE_ERR_MAX];
-    transcode_settings s = {0};
+    const config *c = r->job->config;
+    transcode_settings s = {
+        .preset = c && c->watermark_preset[0] ? c->watermark_preset : NULL,
+        .bitrate_kbps = c ? c->watermark_bitrate_kbps : 0,
+    };
     if (!m->in)
         m->in = av_packet_alloc();
     if (!m->out)
