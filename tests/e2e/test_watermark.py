@@ -148,3 +148,42 @@ def test_marks_drawn_then_moved_in_the_same_session(api, nginx, publisher, viewe
         assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
     assert api.task(tid)["state"] == "running"
     assert len(pictures.gets("magenta.png")) == 1 and len(pictures.gets("green.jpg")) == 1
+
+
+def test_marks_added_then_cleared_on_a_copy_relay(api, nginx, publisher, viewer, pictures,
+                                                  tmp_path, metric):
+    """None to some and back on a running task: in place, one session."""
+    out = viewer("dst", "out")
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
+    start = whole_seconds_from_now(2)
+    tid = api.create_task(**live_task(nginx, start, start + 300))["id"]
+    api.wait_state(tid, ("running",), start - time.time() + 15)
+    frames = Frames(nginx.url("dst", "out"), str(tmp_path / "frames.log"))
+    rect = expected_rect(0, 0, 25, 2)
+    try:
+        wait_frame(frames, 0, lambda f: not shows(f, rect, MAGENTA), 20, "a plain frame")
+        mark = {"picture_url": pictures.url("magenta.png"), "x": 0, "y": 0, "width": 25,
+                "height": 0, "location": 2}
+        changed = time.time()
+        st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": [mark]})
+        assert st == 200, (st, doc)
+        took = wait_frame(frames, changed, lambda f: shows(f, rect, MAGENTA), 10,
+                          "the logo bottom-right")
+        metric("watermark added, visible after (s)", round(took, 2))
+        assert took < 2.0, "adding took %.2f s" % took
+
+        cleared = time.time()
+        st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": []})
+        assert st == 200 and doc["watermarks"] == [], (st, doc)
+        took = wait_frame(frames, cleared, lambda f: not shows(f, rect, MAGENTA), 10,
+                          "the logo gone")
+        metric("watermark cleared, gone after (s)", round(took, 2))
+        assert took < 2.0, "clearing took %.2f s" % took
+        wait_until(lambda: out.count("video") >= 150, 20, what="5 s of video")
+    finally:
+        frames.stop()
+    assert nginx.publish_count("dst", "out") == 1, "the destination was published again"
+    report = dts_report(out.snapshot())
+    for kind in ("video", "audio"):
+        assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
