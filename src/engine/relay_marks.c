@@ -2,8 +2,11 @@
  * transcode stage (transcode.h) opened at a source keyframe, its packets and header pushed. */
 #include "engine/relay.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libavutil/pixdesc.h>
 
 #include "common/log.h"
 #include "engine/transcode.h"
@@ -13,6 +16,7 @@
 typedef struct relay_marks {
     transcode *tc;
     bool broken; /* the stage failed to open: the video goes as it is */
+    bool warned; /* a packet the stage could not take was logged */
     int n;
     task_watermark spec[TASK_MAX_WATERMARKS]; /* what was fetched (picture_url copied) */
     AVFrame *image[TASK_MAX_WATERMARKS];      /* NULL: that picture could not be fetched */
@@ -125,11 +129,18 @@ static void marks_open(relay *r, relay_marks *m, const AVCodecParameters *par)
         m->out = av_packet_alloc();
     m->dec_par = avcodec_parameters_alloc();
     int rc = m->in && m->out && m->dec_par ? avcodec_parameters_copy(m->dec_par, par) : -1;
+    if (rc >= 0 && par->format >= 0 && par->format != AV_PIX_FMT_YUV420P &&
+        par->format != AV_PIX_FMT_YUVJ420P) {
+        snprintf(err, sizeof(err), "transcode: %s video is not supported yet",
+                 av_get_pix_fmt_name(par->format));
+        rc = AVERROR_PATCHWELCOME;
+    }
     if (rc >= 0)
         rc = transcode_open(&m->tc, par, AV_TIME_BASE_Q, r->shape.frame_rate, &s, err, sizeof(err));
     if (rc < 0) {
         m->broken = true;
-        tlog_warn(r->job->task_id, "engine: watermarks off: %s", rc == -1 ? "out of memory" : err);
+        tlog_warn(r->job->task_id, "engine: watermarks off, the video is copied: %s",
+                  rc == -1 ? "out of memory" : err);
         return;
     }
     tlog_info(r->job->task_id, "engine: the video is re-encoded with its watermarks");
@@ -175,7 +186,10 @@ static int marks_pass(relay *r, relay_marks *m, const AVPacket *pkt, const outpu
     av_packet_unref(m->in);
     if (rc < 0) {
         char msg[128];
-        tlog_warn(r->job->task_id, "engine: watermarks: %s", engine_averror(rc, msg, sizeof(msg)));
+        if (!m->warned) /* once: a source the stage cannot take fails on every packet */
+            tlog_warn(r->job->task_id, "engine: watermarks: video dropped: %s",
+                      engine_averror(rc, msg, sizeof(msg)));
+        m->warned = true;
         transcode_reset(m->tc, NULL);
         return RELAY_GO;
     }
