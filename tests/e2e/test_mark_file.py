@@ -157,3 +157,60 @@ def test_output_timing(media):
     assert len(video) == 60
     assert all(b > a for a, b in zip(video, video[1:]))
     assert len(audio) > 80
+
+
+def test_resolution_change_rescales_the_logo(media):
+    """A source that goes from 320x240 to 480x270 mid-stream (new SPS in band): the encoder
+    re-opens, its new header goes out in the same FLV, and the logo is placed and sized again
+    for the new frame (width 20%: 64 px, then 96 px)."""
+    d, _, logos = media
+    logo, iw, ih = logos["png"]
+    parts = []
+    for i, size in enumerate(("320x240", "480x270")):
+        part = str(d / ("part%d.ts" % i))
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=%s:rate=30" % size, "-t", "1", "-c:v",
+               "libx264", "-preset", "ultrafast", "-g", "15", "-pix_fmt", "yuv420p",
+               "-output_ts_offset", str(i), part)
+        parts.append(part)
+    src = str(d / "two-sizes.ts")
+    with open(src, "wb") as f:
+        for part in parts:
+            with open(part, "rb") as p:
+                f.write(p.read())
+    out = str(d / "two-sizes.flv")
+    run_tool(src, out, (logo, 5, 5, 20, 0, 2))
+    rect = place(480, 270, iw, ih, 5, 5, 20, 0, 2)
+
+    def grab_late(path, overlay=None):
+        cmd = ["ffmpeg", "-v", "error", "-i", path]
+        tail = "scale=480:270,format=yuv420p"  # the frames before the change, scaled too
+        if overlay:
+            x, y, w, h = overlay
+            # the logo looped: ffmpeg rebuilds the graph at the size change
+            cmd += ["-loop", "1", "-i", logo, "-filter_complex",
+                    "[1:v]scale=%d:%d[l];[0:v][l]overlay=%d:%d:shortest=1:"
+                    "format=yuv420,%s" % (w, h, x, y, tail)]
+        else:
+            cmd += ["-vf", tail]
+        cmd += ["-ss", "1.5", "-frames:v", "1", "-f", "rawvideo", "-"]  # 0.5 s after it
+        data = subprocess.run(cmd, check=True, capture_output=True, timeout=60).stdout
+        assert len(data) == 480 * 270 * 3 // 2
+        return data
+
+    got, want, bare = grab_late(out), grab_late(src, rect), grab_late(src)
+
+    def mad_rect(a, b):
+        x, y, w, h = rect
+        diffs = [abs(a[r * 480 + c] - b[r * 480 + c]) for r in range(y, y + h)
+                 for c in range(x, x + w)]
+        return sum(diffs) / len(diffs)
+    inside, without = mad_rect(got, want), mad_rect(got, bare)
+    print("after the size change, rect %s: MAD logo %.2f, without logo %.2f"
+          % (rect, inside, without))
+    assert inside < MAD_LOGO
+    assert without > inside + MIN_LOGO_GAIN
+    sizes = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                            "frame=width,height", "-of", "csv=p=0", out], check=True,
+                           capture_output=True, text=True).stdout.split()
+    sizes = [v.strip(",") for v in sizes]
+    assert sizes[0] == "320,240" and sizes[-1] == "480,270", (sizes[0], sizes[-1])

@@ -52,11 +52,26 @@ static int write_out(job *j, AVPacket *pkt, int in_index)
     return av_interleaved_write_frame(j->oc, pkt);
 }
 
+/* The encoder re-opened (another frame size): its new header goes with the packet, as the
+ * relay's outputs send it (the FLV muxer writes a new sequence header). */
+static int attach_header(job *j, AVPacket *pkt)
+{
+    if (!transcode_take_new_extradata(j->tc))
+        return 0;
+    int size;
+    const uint8_t *x = transcode_extradata(j->tc, &size);
+    uint8_t *side = av_packet_new_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA, (size_t)size);
+    if (!side)
+        return AVERROR(ENOMEM);
+    memcpy(side, x, (size_t)size);
+    return 0;
+}
+
 static int drain_stage(job *j, AVPacket *out)
 {
     int rc;
     while ((rc = transcode_receive(j->tc, out)) >= 0)
-        if ((rc = write_out(j, out, j->vin)) < 0)
+        if ((rc = attach_header(j, out)) < 0 || (rc = write_out(j, out, j->vin)) < 0)
             return rc;
     return rc == AVERROR(EAGAIN) || rc == AVERROR_EOF ? 0 : rc;
 }
