@@ -1,7 +1,8 @@
-"""test_watermark.py — watermarks on a live relay, as the destination sees them: a live task
-with `watermarks` pushes video with the logo drawn at the place Tencent's rules give; a PATCH
-that moves it (another picture, another corner) shows within 2 s, in the same destination
-session, with monotonic DTS; a relay without watermarks stays a copy relay."""
+"""test_watermark.py — watermarks as the destination sees them: a live task with `watermarks`
+pushes video with the logo drawn at the place Tencent's rules give; a PATCH that moves it
+(another picture, another corner), adds it to a copy relay or clears it shows within 2 s, in
+the same destination session, with monotonic DTS; a playlist of files of two sizes gets the
+logo placed and sized for each, in one session."""
 
 import os
 import subprocess
@@ -10,8 +11,8 @@ import time
 
 import pytest
 
-from harness import dts_report, live_task, wait_until, whole_seconds_from_now
-from media import FileServer, ffmpeg
+from harness import dts_report, files_task, live_task, wait_until, whole_seconds_from_now
+from media import FileServer, ffmpeg, make_clip
 
 W, H = 640, 360  # the harness publisher's picture
 MAGENTA = (255, 0, 255)
@@ -42,7 +43,7 @@ class Frames:
 
     def __init__(self, url, logpath):
         cmd = ["ffmpeg", "-nostdin", "-v", "error", "-rw_timeout", "600000000", "-i", url,
-               "-vf", "fps=10", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+               "-vf", "fps=10,scale=%d:%d" % (W, H), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      stderr=open(logpath, "a"))
         self.latest = (0.0, None)
@@ -80,21 +81,27 @@ def mean_rgb(frame, rect, inset=6):
     return tuple(v / n for v in tot)
 
 
+def shows_band(frame, rect, color):
+    return all(abs(a - b) <= COLOR_TOL for a, b in zip(mean_rgb(frame, rect, 0), color))
+
+
 def shows(frame, rect, color):
     return all(abs(a - b) <= COLOR_TOL for a, b in zip(mean_rgb(frame, rect), color))
 
 
-def expected_rect(x, y, wpct, loc, iw=64, ih=32):
-    """Tencent's rule for a width in percent (the height keeps the picture's shape)."""
+def expected_rect(x, y, wpct, loc, iw=64, ih=32, fw=W, fh=H):
+    """Tencent's rule for a width in percent (the height keeps the picture's shape), on a
+    fw x fh frame, seen in the W x H frames grabbed."""
     def even(num, den):
         v = (num + den // 2) // den
         return (v + 1) & ~1
-    mw = even(W * wpct, 100)
+    mw = even(fw * wpct, 100)
     mh = even(mw * ih, iw)
-    dx, dy = even(W * x, 100), even(H * y, 100)
-    px = W - mw - dx if loc in (1, 2) else dx
-    py = H - mh - dy if loc in (2, 3) else dy
-    return px, py, mw, mh
+    dx, dy = even(fw * x, 100), even(fh * y, 100)
+    px = fw - mw - dx if loc in (1, 2) else dx
+    py = fh - mh - dy if loc in (2, 3) else dy
+    kx, ky = W / fw, H / fh
+    return int(px * kx), int(py * ky), int(mw * kx), int(mh * ky)
 
 
 def wait_frame(frames, since, pred, timeout, what):
@@ -187,3 +194,43 @@ def test_marks_added_then_cleared_on_a_copy_relay(api, nginx, publisher, viewer,
     report = dts_report(out.snapshot())
     for kind in ("video", "audio"):
         assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
+
+
+def test_marks_on_a_playlist_across_files_of_two_sizes(api, nginx, viewer, pictures, logos,
+                                                       tmp_path, metric):
+    """A playlist of a 640x360 and a 320x240 file, played three times: the logo is drawn on
+    both, placed and sized for each (the encoder re-opens at each size change and its header goes
+    out in the same session), with one session and monotonic DTS."""
+    make_clip(os.path.join(logos, "big.mp4"), "640x360", 2)
+    make_clip(os.path.join(logos, "small.mp4"), "320x240", 2)
+    out = viewer("dst", "out")
+    mark = {"picture_url": pictures.url("magenta.png"), "x": 4, "y": 4, "width": 20,
+            "height": 0, "location": 0}
+    body = files_task(nginx, [pictures.url("big.mp4"), pictures.url("small.mp4")], lead=2,
+                      loop_count=3, watermarks=[mark])
+    tid = api.create_task(**body)["id"]
+    api.wait_state(tid, ("running",), 15)
+    frames = Frames(nginx.url("dst", "out"), str(tmp_path / "frames.log"))
+    big = expected_rect(4, 4, 20, 0)
+    small = expected_rect(4, 4, 20, 0, fw=320, fh=240)
+    try:
+        since = 0
+        # rows the big file's logo covers and the small one's (seen scaled up) does not
+        band = (40, 68, 100, 6)
+
+        def on_big(f):
+            return shows(f, big, MAGENTA) and shows_band(f, band, MAGENTA)
+
+        def on_small(f):
+            return shows(f, small, MAGENTA) and not shows_band(f, band, MAGENTA)
+        for n in range(3):  # big, small, big again (the second pass)
+            wait_frame(frames, since, (on_big, on_small)[n % 2], 10, "the logo on file %d" % n)
+            since = time.time()
+        wait_until(lambda: out.count("video") >= 200, 20, what="7 s of video")
+    finally:
+        frames.stop()
+    assert nginx.publish_count("dst", "out") == 1, "the destination was published again"
+    report = dts_report(out.snapshot())
+    for kind in ("video", "audio"):
+        assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
+    assert len(pictures.gets("magenta.png")) == 1
