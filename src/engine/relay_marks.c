@@ -9,6 +9,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "engine/transcode.h"
 
 #define MARK_FETCH_TIMEOUT_US (10 * 1000000LL)
@@ -83,6 +84,7 @@ void relay_marks_update(relay *r)
     if (marks_same(m, j))
         return;
     marks_clear(m);
+    int64_t start_us = time_mono_us();
     for (int i = 0; i < j->n_watermarks && i < TASK_MAX_WATERMARKS; i++) {
         m->spec[i] = j->watermarks[i];
         m->spec[i].picture_url = strdup(j->watermarks[i].picture_url);
@@ -90,6 +92,10 @@ void relay_marks_update(relay *r)
         m->image[i] = m->spec[i].picture_url ? mark_fetch(r, m->spec[i].picture_url) : NULL;
     }
     m->dirty = true;
+    /* the time spent fetching is ours, not the source's: the stall watchdog does not count it */
+    int64_t spent_us = time_mono_us() - start_us;
+    r->last_read_us += spent_us;
+    r->last_pass_us += spent_us;
     tlog_info(j->task_id, "engine: %d watermark(s) from the next frame", m->n);
 }
 
