@@ -64,7 +64,7 @@ static int job_copy(engine_job *dst, const engine_job *src)
     dst->outputs[0] = dup_or_null(src->outputs[0]);
     dst->outputs[1] = dup_or_null(src->outputs[1]);
     oom |= !dst->outputs[0] || (src->outputs[1] && src->outputs[1][0] && !dst->outputs[1]);
-    dst->n_watermarks = src->n_watermarks < TASK_MAX_WATERMARKS ? src->n_watermarks : 0;
+    dst->n_watermarks = src->n_watermarks <= TASK_MAX_WATERMARKS ? src->n_watermarks : 0;
     for (int i = 0; i < TASK_MAX_WATERMARKS; i++) {
         bool used = i < dst->n_watermarks && src->watermarks[i].picture_url;
         dst->watermarks[i].picture_url = used ? strdup(src->watermarks[i].picture_url) : NULL;
