@@ -159,7 +159,8 @@ def test_marks_drawn_then_moved_in_the_same_session(api, nginx, publisher, viewe
 
 def test_marks_added_then_cleared_on_a_copy_relay(api, nginx, publisher, viewer, pictures,
                                                   tmp_path, metric):
-    """None to some and back on a running task: in place, one session."""
+    """None to some (four, one in each corner) and back on a running task: in place, one
+    session."""
     out = viewer("dst", "out")
     publisher("cam")
     wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
@@ -167,24 +168,26 @@ def test_marks_added_then_cleared_on_a_copy_relay(api, nginx, publisher, viewer,
     tid = api.create_task(**live_task(nginx, start, start + 300))["id"]
     api.wait_state(tid, ("running",), start - time.time() + 15)
     frames = Frames(nginx.url("dst", "out"), str(tmp_path / "frames.log"))
-    rect = expected_rect(0, 0, 25, 2)
+    rects = [expected_rect(2, 2, 25, loc) for loc in range(4)]  # four marks, one a corner
     try:
-        wait_frame(frames, 0, lambda f: not shows(f, rect, MAGENTA), 20, "a plain frame")
-        mark = {"picture_url": pictures.url("magenta.png"), "x": 0, "y": 0, "width": 25,
-                "height": 0, "location": 2}
+        wait_frame(frames, 0, lambda f: not any(shows(f, r, MAGENTA) for r in rects), 20,
+                   "a plain frame")
+        marks = [{"picture_url": pictures.url("magenta.png"), "x": 2, "y": 2, "width": 25,
+                  "height": 0, "location": loc} for loc in range(4)]
         changed = time.time()
-        st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": [mark]})
+        st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": marks})
         assert st == 200, (st, doc)
-        took = wait_frame(frames, changed, lambda f: shows(f, rect, MAGENTA), 10,
-                          "the logo bottom-right")
+        took = wait_frame(frames, changed, lambda f: all(shows(f, r, MAGENTA) for r in rects),
+                          10, "the four logos")
         metric("watermark added, visible after (s)", round(took, 2))
         assert took < 2.0, "adding took %.2f s" % took
 
         cleared = time.time()
         st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": []})
         assert st == 200 and doc["watermarks"] == [], (st, doc)
-        took = wait_frame(frames, cleared, lambda f: not shows(f, rect, MAGENTA), 10,
-                          "the logo gone")
+        took = wait_frame(frames, cleared,
+                          lambda f: not any(shows(f, r, MAGENTA) for r in rects), 10,
+                          "the logos gone")
         metric("watermark cleared, gone after (s)", round(took, 2))
         assert took < 2.0, "clearing took %.2f s" % took
         wait_until(lambda: out.count("video") >= 150, 20, what="5 s of video")
