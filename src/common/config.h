@@ -73,6 +73,8 @@ typedef struct config {
     int file_cache_max_mb;                  /* the cache's size limit, MiB */
     int picture_max_mb;                     /* largest picture a picture task fetches, MiB */
     int max_ingest_kbps;                    /* a relay's source bitrate limit, kb/s; 0 = none */
+    char watermark_preset[CONFIG_STR_MAX];  /* libx264 preset of watermarked video */
+    int watermark_bitrate_kbps;             /* its bit rate; 0 = the source's (else CRF 23) */
     int callback_retry_count;               /* retries after a callback's first try */
     int callback_retry_interval_s;          /* seconds between tries */
     int callback_timeout_s;                 /* no answer in this long = a failed try */

@@ -43,6 +43,8 @@ static void job_free_strings(engine_job *j)
     free((void *)j->pad_url);
     free((void *)j->outputs[0]);
     free((void *)j->outputs[1]);
+    for (int i = 0; i < TASK_MAX_WATERMARKS; i++)
+        free(j->watermarks[i].picture_url);
 }
 
 static int job_copy(engine_job *dst, const engine_job *src)
@@ -63,6 +65,12 @@ static int job_copy(engine_job *dst, const engine_job *src)
     dst->outputs[0] = dup_or_null(src->outputs[0]);
     dst->outputs[1] = dup_or_null(src->outputs[1]);
     oom |= !dst->outputs[0] || (src->outputs[1] && src->outputs[1][0] && !dst->outputs[1]);
+    dst->n_watermarks = src->n_watermarks <= TASK_MAX_WATERMARKS ? src->n_watermarks : 0;
+    for (int i = 0; i < TASK_MAX_WATERMARKS; i++) {
+        bool used = i < dst->n_watermarks && src->watermarks[i].picture_url;
+        dst->watermarks[i].picture_url = used ? strdup(src->watermarks[i].picture_url) : NULL;
+        oom |= used && !dst->watermarks[i].picture_url;
+    }
     return oom ? FERR_INTERNAL : 0;
 }
 
@@ -107,6 +115,8 @@ void engine_job_clear(engine_job *j)
     job_free_strings(j);
     memset(j->sources, 0, sizeof(j->sources));
     j->backup_source = j->pad_url = j->outputs[0] = j->outputs[1] = NULL;
+    for (int i = 0; i < TASK_MAX_WATERMARKS; i++)
+        j->watermarks[i].picture_url = NULL;
 }
 
 void engine_job_free(engine_job *j)

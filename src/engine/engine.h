@@ -38,6 +38,10 @@ typedef struct engine_job {
      * playing finishes first (ContinueBreakPoint), false = the new list starts at once. */
     bool continue_breakpoint;
     const config *config; /* the process's config (outlives workers): the cache's place */
+    /* Watermarks (transcode.h): with any, the video is re-encoded with them drawn on; a
+     * live update changes them in place. picture_url strings are copied. */
+    int n_watermarks;
+    task_watermark watermarks[TASK_MAX_WATERMARKS];
 } engine_job;
 
 typedef enum {

@@ -143,6 +143,10 @@ typedef struct source_open_args {
     int64_t max_bytes;          /* a picture larger than this is refused; 0 = no limit */
 } source_open_args;
 
+/* A picture (PNG, JPEG, the first frame of a GIF) fetched over http(s) with a's guard, address
+ * policy and byte budget, decoded into out (source_picture.c; watermarks use it too). */
+int picture_fetch(const source_open_args *a, AVFrame *out, char *err, size_t len);
+
 /* ---- the address policy on every open (net_guard.c) ---- */
 
 /* Checks the host of url against p; 0 (pinned: the URL to open, opts: what goes with it)

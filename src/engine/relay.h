@@ -80,6 +80,7 @@ typedef struct relay {
     int64_t pace_wall_us; /* monotonic time at which ... */
     int64_t pace_dts_us;  /* ... this output DTS was due */
     AVPacket *pkt;
+    struct relay_marks *marks; /* watermarks: the transcode stage (relay_marks.c), or NULL */
     engine_event_type end;
     engine_failure end_failure;
     char end_error[ENGINE_ERR_MAX];
@@ -145,6 +146,15 @@ void relay_standby_stop(relay_standby *s);
 /* Ends it and frees s: true with *src open and *gop holding the packets since its latest
  * keyframe, when it was flowing; false (nothing taken) otherwise. */
 bool relay_standby_take(relay_standby *s, engine_source *src, gop_buffer *gop);
+
+/* relay_marks.c: the watermarks of the job. relay_marks_update (at start and after a live
+ * update) fetches their pictures and hands them to the stage; relay_marks_push relays a
+ * mapped video packet through it (false: no stage, the packet goes as it is). */
+void relay_marks_update(relay *r);
+bool relay_marks_push(relay *r, const AVPacket *pkt, const output_ts *ts, int *rc);
+void relay_marks_free(relay *r);
+/* relay_worker.c: hands a mapped packet to every output's queue. */
+int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts);
 
 /* relay_update.c: takes a live modification (engine_update) when one is pending. */
 int relay_take_update(relay *r);

@@ -118,6 +118,7 @@ int relay_take_update(relay *r)
     else
         update_live(r, &old);
     engine_job_clear(&old);
+    relay_marks_update(r);
     relay_keep_standby(r);
     tlog_info(r->job->task_id, "engine: live modification applied");
     return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;

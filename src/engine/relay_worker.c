@@ -244,7 +244,7 @@ static void relay_queue_dropped(relay *r, int i, int dropped)
 }
 
 /* Hands a mapped packet to every output's queue: never waits for a destination. */
-static int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts)
+int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts)
 {
     for (int i = 0; i < r->n_outs; i++) {
         relay_output *o = &r->outs[i];
@@ -280,7 +280,9 @@ int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
     relay_pull_recovered(r);
     if (r->paced && relay_pace(r, ts.dts_us) != RELAY_GO)
         return RELAY_END;
-    int rc = relay_push(r, tp->track, pkt, &ts);
+    int rc;
+    if (tp->track != MEDIA_VIDEO || !relay_marks_push(r, pkt, &ts, &rc))
+        rc = relay_push(r, tp->track, pkt, &ts);
     if (r->files)
         file_feed_note_packet(&r->feed, tp->dts_us);
     /* a slow destination is not a stalled source */
@@ -553,6 +555,7 @@ static int relay_init(relay *r, engine_worker *w)
         relay_plan_preroll(r);
     }
     r->pkt = av_packet_alloc();
+    relay_marks_update(r);
     return r->pkt ? 0 : -1;
 }
 
@@ -605,6 +608,7 @@ static void relay_free(relay *r)
         file_feed_free(&r->feed);
     gop_buffer_free(&r->gop);
     av_packet_free(&r->pkt);
+    relay_marks_free(r);
     for (int k = 0; k < MEDIA_KINDS; k++)
         avcodec_parameters_free(&r->shape.par[k]);
 }

@@ -139,6 +139,11 @@ static int pic_fetch(const source_open_args *a, AVFrame *out, char *err, size_t 
     return rc;
 }
 
+int picture_fetch(const source_open_args *a, AVFrame *out, char *err, size_t len)
+{
+    return pic_fetch(a, out, err, len);
+}
+
 /* The output size: the picture's, scaled down into PIC_MAX_W x PIC_MAX_H, even sides. */
 static void pic_size(int w, int h, int *ow, int *oh)
 {

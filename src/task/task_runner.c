@@ -280,6 +280,8 @@ static void build_job(const task *t, int64_t push_at, engine_job *job)
     snprintf(job->account, sizeof(job->account), "%s", t->account);
     for (int i = 0; i < s->n_sources; i++)
         job->sources[i] = s->source_urls[i];
+    job->n_watermarks = s->n_watermarks;
+    memcpy(job->watermarks, s->watermarks, sizeof(job->watermarks)); /* strings point into t */
 }
 
 /* A live modification: the running worker takes the new job without a new session. */

@@ -276,6 +276,19 @@ static bool str_differs(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
+static bool marks_changed(const task_spec *a, const task_spec *b)
+{
+    if (a->n_watermarks != b->n_watermarks)
+        return true;
+    for (int i = 0; i < a->n_watermarks; i++) {
+        const task_watermark *x = &a->watermarks[i], *y = &b->watermarks[i];
+        if (str_differs(x->picture_url, y->picture_url) || x->x != y->x || x->y != y->y ||
+            x->width != y->width || x->height != y->height || x->location != y->location)
+            return true;
+    }
+    return false;
+}
+
 /* True when the running worker must take the new spec (engine_update: in place). */
 static bool media_changed(const task_spec *a, const task_spec *b)
 {
@@ -292,7 +305,7 @@ static bool media_changed(const task_spec *a, const task_spec *b)
     for (int i = 0; i < a->n_sources; i++)
         if (str_differs(a->source_urls[i], b->source_urls[i]))
             return true;
-    return false;
+    return marks_changed(a, b);
 }
 
 /* The audit's word for a change: a pause or a resume when that is all it changed. */
