@@ -180,6 +180,8 @@ static engine_worker *worker_new(const engine_job *job)
     atomic_init(&w->finished, false);
     atomic_init(&w->stop_at_us, 0);
     atomic_init(&w->update_pending, false);
+    atomic_init(&w->poked, false);
+    atomic_init(&w->loop, NULL);
     if (job_copy(&w->job, job) != 0) {
         worker_free(w);
         return NULL;
@@ -286,6 +288,38 @@ bool worker_wait_until_update(engine_worker *w, int64_t deadline_ms)
 bool worker_update_pending(const engine_worker *w)
 {
     return atomic_load(&w->update_pending);
+}
+
+void worker_park(engine_worker *w, int64_t deadline_us)
+{
+    struct timespec ts = {.tv_sec = deadline_us / 1000000,
+                          .tv_nsec = (deadline_us % 1000000) * 1000};
+    pthread_mutex_lock(&w->wake_lock);
+    while (!worker_woken(w, true) && !atomic_load(&w->poked) && time_mono_us() < deadline_us) {
+        if (pthread_cond_timedwait(&w->wake, &w->wake_lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    atomic_store(&w->poked, false);
+    pthread_mutex_unlock(&w->wake_lock);
+}
+
+void worker_poke(engine_worker *w)
+{
+    pthread_mutex_lock(&w->wake_lock);
+    atomic_store(&w->poked, true);
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->wake_lock);
+}
+
+ev_loop *worker_loop(engine_worker *w)
+{
+    ev_loop *l = atomic_load(&w->loop);
+    if (l)
+        return l;
+    ev_loop *picked = ev_pool_pick(), *none = NULL;
+    if (!picked || atomic_compare_exchange_strong(&w->loop, &none, picked))
+        return picked;
+    return none; /* another thread picked first: its choice stands */
 }
 
 engine_job *worker_take_update(engine_worker *w)
