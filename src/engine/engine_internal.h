@@ -25,7 +25,8 @@ enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
 #define ENGINE_OUTPUTS 2
 #define ENGINE_ERR_MAX 512
 
-/* ---- the worker record (engine.c owns its lifetime, progress.c its snapshot) ---- */
+/* ---- the worker record (worker.c owns its lifetime, engine.c its place in the registry,
+ * progress.c its snapshot) ---- */
 
 /* Bytes and frames per wall-clock second: the rates cover the last RATE_SLOTS - 1
  * complete seconds. */
@@ -36,9 +37,6 @@ typedef struct rate_window {
     int64_t frames[RATE_SLOTS];
     int64_t first_ms; /* monotonic ms of the first packet, 0 = none */
 } rate_window;
-
-/* The bitrate and fps of the window at now_ms (progress.c). */
-void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps);
 
 /* The address policy of one direction of a relay (common/addr_policy.h). */
 typedef struct net_policy {
@@ -78,8 +76,29 @@ const char *engine_log_task(void);
 /* FFmpeg's log callback, which engine_init installs (engine_log.c). */
 void engine_av_log(void *avcl, int level, const char *fmt, va_list vl);
 
-/* engine.c services for the worker thread. */
+/* ---- a job as the engine holds it (engine_job.c) ---- */
+
+/* 0, or the FERR_* code that start and update refuse the job with. */
+int engine_job_check(const engine_job *job);
+/* dst becomes a copy of src with strings of its own and the defaults filled in: 0, or
+ * FERR_INTERNAL (what was copied is freed by engine_job_clear). */
+int engine_job_copy(engine_job *dst, const engine_job *src);
+/* A heap copy as engine_job_copy makes, or NULL. */
+engine_job *engine_job_dup(const engine_job *job);
+void engine_job_free(engine_job *j);
+/* Frees the strings of a job held by value. */
+void engine_job_clear(engine_job *j);
+
+/* ---- a worker: its record, stop request, update slot and waits (worker.c) ---- */
+
+/* A record for job (copied), its thread not started; NULL when out of memory. */
+engine_worker *worker_new(const engine_job *job);
+void worker_free(engine_worker *w);
+/* Asks the thread to stop (the first request's time is kept) and ends its waits. */
+void worker_request_stop(engine_worker *w);
 bool worker_stop_requested(const engine_worker *w);
+/* Hands job (owned from now on) to the thread, replacing an update not yet taken. */
+void worker_post_update(engine_worker *w, engine_job *job);
 /* Sleeps until the monotonic deadline or a stop request; true when stop was asked. */
 bool worker_wait_until(engine_worker *w, int64_t deadline_ms);
 /* The same, but an update (engine_update) ends the wait too; true when stop was asked. */
@@ -95,17 +114,23 @@ void worker_poke(engine_worker *w);
 ev_loop *worker_loop(engine_worker *w);
 /* The latest update, or NULL; the caller frees it with engine_job_free. */
 engine_job *worker_take_update(engine_worker *w);
-void engine_job_free(engine_job *j);
-/* Frees the strings of a job held by value. */
-void engine_job_clear(engine_job *j);
-/* Fills ev->generation, logs the event and calls the registered callback. */
-void worker_emit(engine_worker *w, engine_event *ev);
 /* The first thing a worker thread does: waits for the worker it replaced and frees it, so
  * the destination never sees two publishers of one task. */
 void worker_join_predecessor(engine_worker *w);
-/* The last thing a worker thread does: lets the registry reap it. */
+/* The last thing a worker thread does: lets the registry reap it (engine.c). */
 void worker_exited(engine_worker *w);
 
+/* ---- events (engine_events.c) ---- */
+
+/* The callback of engine_init; set before any worker starts. */
+void engine_events_set_handler(engine_event_fn fn, void *ctx);
+/* Fills ev->generation, logs the event and calls the registered callback. */
+void worker_emit(engine_worker *w, engine_event *ev);
+
+/* ---- progress (progress.c): the worker writes, engine_progress reads ---- */
+
+/* A copy of the snapshot with the bitrate and fps of the last seconds. */
+void progress_read(engine_worker *w, task_progress *out);
 void progress_set_source(engine_worker *w, const char *url, const char *role);
 void progress_set_error(engine_worker *w, const char *error);
 void progress_set_discontinuities(engine_worker *w, int n);
