@@ -8,6 +8,7 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/mathematics.h>
 
+#include "engine/packet_pool.h"
 #include "engine/rtmp.h"
 
 enum { T_VIDEO = 0, T_AUDIO = 1 };
@@ -175,7 +176,7 @@ static int64_t unwrap(flv_tracks *ft, uint32_t ts)
 static int make_packet(flv_tracks *ft, flv_track *t, const rtmp_flv_tag *tag, uint32_t ts,
                        AVPacket *pkt)
 {
-    int rc = av_new_packet(pkt, (int)tag->len);
+    int rc = packet_pool_new(pkt, (int)tag->len);
     if (rc < 0)
         return rc;
     memcpy(pkt->data, tag->payload, tag->len);
