@@ -10,6 +10,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "engine/mark_fetch.h"
 #include "engine/transcode.h"
 
@@ -104,6 +105,7 @@ static void marks_fetch_here(relay *r, relay_marks *m)
 {
     io_guard g;
     io_guard_init(&g, r->w, 0);
+    int64_t start_us = time_mono_us();
     for (int i = 0; i < m->next.n; i++) {
         const char *url = m->next.spec[i].picture_url;
         char err[ENGINE_ERR_MAX] = "out of memory";
@@ -117,6 +119,10 @@ static void marks_fetch_here(relay *r, relay_marks *m)
         if (!m->next.image[i])
             av_frame_free(&f);
     }
+    /* the time spent fetching is ours, not the source's: the stall watchdog does not count it */
+    int64_t spent_us = time_mono_us() - start_us;
+    r->last_read_us += spent_us;
+    r->last_pass_us += spent_us;
 }
 
 static void marks_start_fetch(relay *r, relay_marks *m)
