@@ -260,6 +260,19 @@ def test_a_slow_picture_does_not_hold_the_relay_up(api, nginx, publisher, viewer
         assert sum(1 for p in during if p["type"] == "video") >= 60
         assert nginx.publish_count("dst", "out") == 1
         assert len(server.gets("magenta.png")) == 1
+
+        # a delete while a picture downloads ends the relay at once, not after the download
+        slow = {"picture_url": server.url("magenta.png"), "x": 30, "y": 30, "width": 10,
+                "height": 0, "location": 2}
+        st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": [mark, slow]})
+        assert st == 200, (st, doc)
+        wait_until(lambda: len(server.gets("magenta.png")) == 2, 5, 0.02, what="the download")
+        t0 = time.time()
+        st, _ = api.delete("/v1/tasks/%s" % tid)
+        assert st in (200, 204), st
+        gone = nginx.wait_published("dst", "out", False, 10) - t0
+        metric("delete during a 3 s download -> destination gone (s)", round(gone, 2))
+        assert gone < 1.5, "the relay waited %.2f s for the download to end" % gone
     finally:
         server.stop()
 
