@@ -8,13 +8,15 @@ order), in the same session; a playlist takes a change from its next file, not m
 picture that is slow to download does not hold the relay up."""
 
 import os
+import subprocess
 import time
 
 import pytest
 
 from frames import H, W, Frames, expected_rect, shows, shows_band, wait_frame
-from harness import (dts_report, files_task, largest_wall_gap, live_task, wait_until,
-                     whole_seconds_from_now)
+from harness import dts_report, files_task, largest_wall_gap, live_task
+from harness import test_stream_args as stream_args  # not a test of this module
+from harness import wait_until, whole_seconds_from_now
 from media import FileServer, ffmpeg, make_clip
 
 MAGENTA = (255, 0, 255)
@@ -173,14 +175,38 @@ def video_sizes(packets, since=0.0):
     return [p["size"] for p in packets if p["type"] == "video" and p["t"] > since]
 
 
+def publish_with_b_frames(nginx, logpath):
+    """The test picture and tone with B-frames (3, veryfast): its decoder holds frames back."""
+    args = stream_args()
+    args[args.index("zerolatency") - 1:args.index("zerolatency") + 1] = ["-bf", "3"]
+    args[args.index("ultrafast")] = "veryfast"
+    return subprocess.Popen(args + ["-f", "flv", nginx.url("src", "cam")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(logpath, "a"))
+
+
+@pytest.mark.parametrize("b_frames", [False, True], ids=["ip", "b_frames"])
 def test_cleared_marks_make_a_copy_relay_again_in_the_same_session(api, nginx, publisher, viewer,
-                                                                   pictures, tmp_path, metric):
+                                                                   pictures, tmp_path, metric,
+                                                                   b_frames):
     """Transcode, then a clear: at the next source keyframe the destination gets the source's
     own packets again (the same sizes in the same order, so no re-encode), after the source's
-    own sequence header, with one session and monotonic DTS, and no logo."""
+    own sequence header, with one session and monotonic DTS, and no logo; also from a source
+    with B-frames, whose decoder still holds frames at the switch."""
     src = viewer("src", "cam")
     out = viewer("dst", "out")
-    publisher("cam")
+    cam = publish_with_b_frames(nginx, str(tmp_path / "publisher-bf.log")) if b_frames else None
+    if not b_frames:
+        publisher("cam")
+    try:
+        run_clear_to_copy(api, nginx, src, out, pictures, tmp_path, metric)
+    finally:
+        if cam:
+            cam.kill()
+            cam.wait()
+
+
+def run_clear_to_copy(api, nginx, src, out, pictures, tmp_path, metric):
     wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
     start = whole_seconds_from_now(2)
     mark = {"picture_url": pictures.url("magenta.png"), "x": 5, "y": 10, "width": 20,
