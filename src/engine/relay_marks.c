@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "engine/engine_metrics.h"
 #include "engine/mark_fetch.h"
 #include "engine/transcode.h"
 
@@ -263,7 +264,15 @@ static void marks_open(relay *r, relay_marks *m, const AVCodecParameters *par)
     /* in a copy the shape follows the source's latest header (new ones mid-stream too) */
     const AVCodecParameters *shown = r->shape.par[MEDIA_VIDEO];
     marks_keep_header(m, shown->extradata, (size_t)shown->extradata_size);
+    engine_metrics_transcoding(1);
     tlog_info(r->job->task_id, "engine: the video is re-encoded with its watermarks");
+}
+
+static void marks_close_stage(relay_marks *m)
+{
+    if (m->tc)
+        engine_metrics_transcoding(-1);
+    transcode_close(&m->tc);
 }
 
 /* A new source (failover, reconnect, another file) with other headers: the decoder starts
@@ -355,7 +364,7 @@ static int marks_back_to_copy(relay *r, relay_marks *m, const output_ts *ts)
         par->width = m->dec_par->width;
         par->height = m->dec_par->height;
     }
-    transcode_close(&m->tc);
+    marks_close_stage(m);
     m->warned = false;
     tlog_info(r->job->task_id, "engine: no watermarks: the video is copied again");
     return go;
@@ -399,7 +408,7 @@ void relay_marks_free(relay *r)
     mark_fetch_drop(m->fetch);
     set_clear(&m->cur);
     set_clear(&m->next);
-    transcode_close(&m->tc);
+    marks_close_stage(m);
     avcodec_parameters_free(&m->dec_par);
     av_free(m->src_header);
     av_packet_free(&m->in);

@@ -7,7 +7,9 @@ the next keyframe (the destination's packets are the source's: the same sizes in
 order), in the same session; a playlist takes a change from its next file, not mid-file; and a
 picture that is slow to download does not hold the relay up."""
 
+import http.client
 import os
+import re
 import subprocess
 import time
 
@@ -175,6 +177,19 @@ def video_sizes(packets, since=0.0):
     return [p["size"] for p in packets if p["type"] == "video" and p["t"] > since]
 
 
+def transcoding(port):
+    """ferry_relays_transcoding from GET /metrics."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    m = re.search(r"^ferry_relays_transcoding (\S+)$", text, re.M)
+    assert m, "no ferry_relays_transcoding in /metrics"
+    return float(m.group(1))
+
+
 def publish_with_b_frames(nginx, logpath):
     """The test picture and tone with B-frames (3, veryfast): its decoder holds frames back."""
     args = stream_args()
@@ -186,9 +201,9 @@ def publish_with_b_frames(nginx, logpath):
 
 
 @pytest.mark.parametrize("b_frames", [False, True], ids=["ip", "b_frames"])
-def test_cleared_marks_make_a_copy_relay_again_in_the_same_session(api, nginx, publisher, viewer,
-                                                                   pictures, tmp_path, metric,
-                                                                   b_frames):
+def test_cleared_marks_make_a_copy_relay_again_in_the_same_session(ferryd, api, nginx, publisher,
+                                                                   viewer, pictures, tmp_path,
+                                                                   metric, b_frames):
     """Transcode, then a clear: at the next source keyframe the destination gets the source's
     own packets again (the same sizes in the same order, so no re-encode), after the source's
     own sequence header, with one session and monotonic DTS, and no logo; also from a source
@@ -199,14 +214,14 @@ def test_cleared_marks_make_a_copy_relay_again_in_the_same_session(api, nginx, p
     if not b_frames:
         publisher("cam")
     try:
-        run_clear_to_copy(api, nginx, src, out, pictures, tmp_path, metric)
+        run_clear_to_copy(ferryd, api, nginx, src, out, pictures, tmp_path, metric)
     finally:
         if cam:
             cam.kill()
             cam.wait()
 
 
-def run_clear_to_copy(api, nginx, src, out, pictures, tmp_path, metric):
+def run_clear_to_copy(ferryd, api, nginx, src, out, pictures, tmp_path, metric):
     wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
     start = whole_seconds_from_now(2)
     mark = {"picture_url": pictures.url("magenta.png"), "x": 5, "y": 10, "width": 20,
@@ -223,6 +238,7 @@ def run_clear_to_copy(api, nginx, src, out, pictures, tmp_path, metric):
         transcoded = video_sizes(out.snapshot(), marked)[:40]
         assert run_in(video_sizes(src.snapshot()), transcoded) < 0, \
             "the destination carried the source's packets while it showed the logo"
+        assert transcoding(ferryd.port) == 1
 
         cleared = time.time()
         st, doc = api.patch("/v1/tasks/%s" % tid, {"watermarks": []})
@@ -250,6 +266,7 @@ def run_clear_to_copy(api, nginx, src, out, pictures, tmp_path, metric):
     for kind in ("video", "audio"):
         assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
     assert api.task(tid)["state"] == "running"
+    assert transcoding(ferryd.port) == 0, "/metrics: the relay still re-encodes"
 
 
 def test_a_slow_picture_does_not_hold_the_relay_up(api, nginx, publisher, viewer, logos,
