@@ -102,7 +102,7 @@ def run(profile, contender, mode, down_s, before_s, after_s):
         lines = []
         for ln in out.splitlines():
             f = ln.split()
-            if len(f) == 7:
+            if len(f) >= 7:  # then pts and hash, unused here
                 lines.append((int(f[0]), float(f[1]), f[2], int(f[3]), int(f[4]), int(f[5]),
                               int(f[6])))
         res.update(analyse(lines, t_kill, t_restart))

@@ -4,6 +4,7 @@
  *
  *   probe latency SECONDS SRC DST   JSON: arrival at DST - arrival at SRC of the same payload
  *   probe watch SECONDS URL...      one line per packet: url t_unix kind dts key session size
+ *                                   pts hash (pts in ms, -1 when none; hash in hex)
  *
  * Packets are matched by a 64-bit FNV-1a hash of their coded payload, never by timestamp,
  * so a relay that rewrites timestamps cannot fool the probe. `watch` reconnects at once
@@ -108,10 +109,13 @@ static void read_session(reader *r)
             int64_t dts_ms = pkt->dts == AV_NOPTS_VALUE
                                  ? -1
                                  : av_rescale_q(pkt->dts, st->time_base, (AVRational){1, 1000});
+            int64_t pts_ms = pkt->pts == AV_NOPTS_VALUE
+                                 ? -1
+                                 : av_rescale_q(pkt->pts, st->time_base, (AVRational){1, 1000});
             pthread_mutex_lock(&out_lock);
-            printf("%d %.6f %c %" PRId64 " %d %d %d\n", r->index,
+            printf("%d %.6f %c %" PRId64 " %d %d %d %" PRId64 " %016" PRIx64 "\n", r->index,
                    now_ns(CLOCK_REALTIME) / 1e9, type == AVMEDIA_TYPE_VIDEO ? 'v' : 'a', dts_ms,
-                   (pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0, r->sessions, pkt->size);
+                   (pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0, r->sessions, pkt->size, pts_ms, h);
             pthread_mutex_unlock(&out_lock);
         } else {
             keep(r, t, h);

@@ -109,6 +109,30 @@ def latency(doc, out):
     out.append("")
 
 
+def marks(doc, out):
+    out.append("### Watermarks\n")
+    st = doc["settings"]
+    out.append("`%s` — %s, %s relay(s) per trial, %s s window; ffmpeg with %s thread(s); "
+               "the goal: ferry's CPU at most 1.0x ffmpeg's and less added latency.\n" % (
+                   doc["command"], doc["date"], st["n"], st["window_s"],
+                   st.get("ffmpeg_threads")))
+    rows = []
+    for r in doc["results"]:
+        lat = r.get("latency") or {}
+        rows.append([r["profile"], r["contender"], fmt(r.get("cpu_ms_per_s_per_relay")),
+                     r.get("frames_ratio"), fmt(lat.get("p50_ms"), "%.1f"),
+                     fmt(lat.get("p99_ms"), "%.1f"), fmt(lat.get("max_ms"), "%.1f"),
+                     "yes" if r.get("pass") else "NO", r.get("error", "")])
+    out.append(B.markdown_table(["profile", "contender", "CPU ms/s/relay", "frames",
+                                 "latency p50 ms", "p99 ms", "max ms", "pass", "error"], rows))
+    out.append("")
+    rows = [[x["profile"], x["cpu"], x["latency_p50"], x["ferry_added_by_mark_p50_ms"]]
+            for x in doc.get("ratios_ferry_over_ffmpeg", [])]
+    out.append(B.markdown_table(["profile", "CPU ferry/ffmpeg", "latency p50 ferry/ffmpeg",
+                                 "the mark adds to ferry's p50, ms"], rows))
+    out.append("")
+
+
 def faults(doc, out):
     out.append("### Continuity under faults\n")
     out.append("`%s` — %s, publisher killed (SIGKILL) and restarted after %s s.\n" % (
@@ -266,7 +290,7 @@ def main(argv):
             m["nginx_rtmp"], m["ferry_commit"]))
     targets(d, out)
     for name, fn in (("relay_cost", relay_cost), ("capacity", capacity), ("latency", latency),
-                     ("faults", faults), ("api", api)):
+                     ("faults", faults), ("api", api), ("marks", marks)):
         doc = load(d, name)
         if doc:
             fn(doc, out)

@@ -6,7 +6,7 @@
 
 static metrics_counter in_bytes, in_packets, out_bytes, out_packets;
 static metrics_counter reconnects[2], failovers, dropped;
-static metrics_gauge workers;
+static metrics_gauge workers, transcoding;
 
 void engine_metrics_packet_in(int bytes)
 {
@@ -41,6 +41,11 @@ void engine_metrics_worker(int delta)
     metrics_gauge_add(&workers, delta);
 }
 
+void engine_metrics_transcoding(int delta)
+{
+    metrics_gauge_add(&transcoding, delta);
+}
+
 static void counter(metrics_buf *b, const char *name, const char *help, metrics_counter *c)
 {
     metrics_family(b, name, "counter", help);
@@ -64,6 +69,10 @@ static void collect_engine(metrics_buf *b)
     metrics_family(b, "ferry_relays_running", "gauge", "Relay workers running now.");
     int64_t n = metrics_gauge_get(&workers);
     metrics_sample(b, "ferry_relays_running", NULL, 0, (double)(n > 0 ? n : 0));
+    metrics_family(b, "ferry_relays_transcoding", "gauge",
+                   "Relays re-encoding their video now (watermarks); the others copy it.");
+    n = metrics_gauge_get(&transcoding);
+    metrics_sample(b, "ferry_relays_transcoding", NULL, 0, (double)(n > 0 ? n : 0));
     collect_traffic(b);
     const char *name = "ferry_relay_reconnects_total";
     metrics_family(b, name, "counter",

@@ -1,5 +1,6 @@
 /* engine_metrics.h — the engine's node-wide counters (inside the engine only): what the
- * workers read and push, reconnects, failovers, drops and workers alive, for /metrics. */
+ * workers read and push, reconnects, failovers, drops, workers alive and those re-encoding
+ * (watermarks), for /metrics. */
 #ifndef FERRY_ENGINE_METRICS_H
 #define FERRY_ENGINE_METRICS_H
 
@@ -15,5 +16,7 @@ void engine_metrics_reconnect(engine_side side);
 void engine_metrics_failover(void);
 void engine_metrics_dropped(int packets);
 void engine_metrics_worker(int delta); /* +1 when a worker starts, -1 when it ends */
+/* +1 when a relay starts re-encoding its video (watermarks), -1 when it copies again or ends */
+void engine_metrics_transcoding(int delta);
 
 #endif

@@ -154,6 +154,8 @@ bool relay_standby_take(relay_standby *s, engine_source *src, gop_buffer *gop);
  * mapped video packet through it (false: no stage, the packet goes as it is). */
 void relay_marks_update(relay *r);
 bool relay_marks_push(relay *r, const AVPacket *pkt, const output_ts *ts, int *rc);
+/* No watermark drawn or on its way (none set, or cleared and copying again). */
+bool relay_marks_idle(const relay *r);
 void relay_marks_free(relay *r);
 /* relay_worker.c: hands a mapped packet to every output's queue. */
 int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts);

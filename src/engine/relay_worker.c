@@ -469,7 +469,7 @@ static void relay_start_read_ahead(relay *r)
 static bool relay_can_park(const relay *r)
 {
     if (!r->src_up || !r->src.ops->park || r->preroll || r->ahead.started || r->paced || r->files ||
-        r->marks || r->flush_held || r->push_wait || fallback_on_alternate(&r->fb))
+        !relay_marks_idle(r) || r->flush_held || r->push_wait || fallback_on_alternate(&r->fb))
         return false;
     for (int i = 0; i < r->n_outs; i++)
         if (!r->outs[i].up && !r->outs[i].gave_up)

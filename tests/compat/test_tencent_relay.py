@@ -2,8 +2,9 @@
 viewer sees them: a create pushes the live source to the destination (checked with
 ffprobe), pause stops the push and enable brings it back, restart republishes, an earlier
 EndTime ends the relay at once, and delete stops it; a Modify of a running playlist
-(VodRefreshType) and a pad file (BackupVodUrl) act in the same destination session; and a
-picture (PullPicPushLive) becomes a live stream."""
+(VodRefreshType) and a pad file (BackupVodUrl) act in the same destination session; a
+picture (PullPicPushLive) becomes a live stream; and watermarks set, changed and cleared on a
+running task (WatermarkList) show at the destination within 2 s, in one session."""
 
 import os
 import subprocess
@@ -12,8 +13,9 @@ import time
 import pytest
 
 from conftest import ALICE_TC
-from harness import iso, probe, wait_until, wait_value
-from media import FileServer, make_clip
+from frames import Frames, expected_rect, shows, wait_frame
+from harness import dts_report, iso, probe, wait_until, wait_value
+from media import FileServer, ffmpeg, make_clip
 from tcsdk import TcClient, ensure_installed
 
 
@@ -217,3 +219,89 @@ def test_pull_pic_push_live(ferryd, nginx, tmp_path, sdk_installed, metric):
         assert info["SourceType"] == "PullPicPushLive", info
     finally:
         server.stop()
+
+
+MAGENTA, GREEN = (255, 0, 255), (0, 255, 0)
+
+
+def tc_mark(url, x, y, width, location):
+    return {"PictureUrl": url, "XPosition": x, "YPosition": y, "Width": width, "Height": 0,
+            "Location": location}
+
+
+def test_watermarks_set_changed_and_cleared_through_the_sdk(ferryd, nginx, publisher, viewer,
+                                                            sdk_installed, tmp_path, metric):
+    """ModifyLivePullStreamTask's WatermarkList on a running live task: set (a magenta logo
+    top-right), changed (a green one bottom-left), refused when invalid (nothing changes),
+    and cleared (the video is the source's own again); each visible in a frame grabbed from
+    the destination within 2 s, with one destination session and monotonic DTS."""
+    d = str(tmp_path / "logos")
+    os.makedirs(d)
+    ffmpeg("-f", "lavfi", "-i", "color=c=0xFF00FF:size=64x32", "-frames:v", "1",
+           os.path.join(d, "magenta.png"))
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x00FF00:size=64x32", "-frames:v", "1",
+           os.path.join(d, "green.jpg"))
+    server = FileServer(d)
+    tc = TcClient(ferryd.port, *ALICE_TC, sdk="v4")
+    src = viewer("src", "cam")
+    out = viewer("dst", "wm")
+    publisher("cam")
+    frames = None
+    try:
+        wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="the source")
+        tid = tc.ok("CreateLivePullStreamTask", live_params(nginx, StreamName="wm"))["TaskId"]
+        nginx.wait_published("dst", "wm")
+        frames = Frames(nginx.url("dst", "wm"), str(tmp_path / "frames.log"))
+        top_right, bottom_left = expected_rect(5, 10, 20, 1), expected_rect(2, 4, 15, 3)
+        wait_frame(frames, 0, lambda f: not shows(f, top_right, MAGENTA), 20, "a plain frame")
+
+        first = [tc_mark(server.url("magenta.png"), 5, 10, 20, 1)]
+        t0 = time.time()
+        modify(tc, tid, WatermarkList=first)
+        took = wait_frame(frames, t0, lambda f: shows(f, top_right, MAGENTA), 10, "the logo")
+        metric("set -> logo visible (s)", round(took, 2))
+        assert took < 2.0, "setting took %.2f s" % took
+
+        second = [tc_mark(server.url("green.jpg"), 2, 4, 15, 3)]
+        t0 = time.time()
+        modify(tc, tid, WatermarkList=second)
+        took = wait_frame(frames, t0, lambda f: shows(f, bottom_left, GREEN) and
+                          not shows(f, top_right, MAGENTA), 10, "the new logo")
+        metric("change -> new logo visible (s)", round(took, 2))
+        assert took < 2.0, "changing took %.2f s" % took
+
+        bad = tc.error("ModifyLivePullStreamTask", {
+            "TaskId": tid, "Operator": "e2e", "WatermarkList": second + second})
+        assert bad["code"] == "InvalidParameter.InvalidWatermark", bad
+        info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+        assert info["WatermarkList"] == second, info
+        t0 = time.time()
+        time.sleep(1.0)
+        assert shows(frames.since(t0), bottom_left, GREEN), "a refused Modify changed the logo"
+
+        t0 = time.time()
+        modify(tc, tid, WatermarkList=[])
+        took = wait_frame(frames, t0, lambda f: not shows(f, bottom_left, GREEN) and
+                          not shows(f, top_right, MAGENTA), 10, "no logo")
+        metric("clear -> logo gone (s)", round(took, 2))
+        assert took < 2.0, "clearing took %.2f s" % took
+        info = tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TaskInfos"][0]
+        assert info["WatermarkList"] == [], info
+        cleared = t0
+        wait_until(lambda: sum(1 for p in out.snapshot() if p["type"] == "video" and
+                               p["t"] > cleared + 2.0) >= 60, 15, what="2 s of copied video")
+    finally:
+        if frames:
+            frames.stop()
+        server.stop()
+    # after the clear the destination carries the source's own packets again
+    sizes = [p["size"] for p in src.snapshot() if p["type"] == "video"]
+    copied = [p["size"] for p in out.snapshot() if p["type"] == "video" and
+              p["t"] > cleared + 2.0][:60]
+    assert any(sizes[i:i + len(copied)] == copied for i in range(len(sizes))), \
+        "the video was not a copy of the source after the clear"
+    assert nginx.publish_count("dst", "wm") == 1, "the destination was published again"
+    report = dts_report(out.snapshot())
+    for kind in ("video", "audio"):
+        assert report[kind]["monotonic"], "%s DTS went backwards: %s" % (kind, report[kind])
+    assert run_status(tc, tid)["RunStatus"] == "active"

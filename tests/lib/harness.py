@@ -361,7 +361,7 @@ def probe(url, seconds, timeout=None):
     cmd = ["timeout", "-s", "KILL", str(int(timeout)),
            "ffprobe", "-v", "error", "-rw_timeout", "%d" % (timeout * 1000000),
            "-show_entries", "stream=index,codec_type,codec_name:"
-           "packet=stream_index,codec_type,dts,pts,flags",
+           "packet=stream_index,codec_type,dts,pts,flags,size",
            "-of", "json", "-read_intervals", "%%+%d" % seconds, url]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     try:
@@ -379,7 +379,7 @@ class Viewer:
     def __init__(self, url, logpath):
         self.url = url
         self.logpath = logpath
-        self.packets = []  # dicts: t (wall), type, dts, pts, key
+        self.packets = []  # dicts: t (wall), type, dts, pts, key, size
         self.proc = None
         self.ended_at = None
         self._lock = threading.Lock()
@@ -388,7 +388,7 @@ class Viewer:
     def start(self):
         cmd = ["stdbuf", "-oL", "ffprobe", "-v", "error", "-rw_timeout", "600000000",
                "-rtmp_live", "live",
-               "-show_entries", "packet=stream_index,codec_type,dts,pts,flags",
+               "-show_entries", "packet=stream_index,codec_type,dts,pts,flags,size",
                "-of", "compact=p=0:nk=0", self.url]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=open(self.logpath, "a"), text=True, bufsize=1)
@@ -408,7 +408,8 @@ class Viewer:
                 dts = None
             with self._lock:
                 self.packets.append({"t": now, "type": kv["codec_type"], "dts": dts,
-                                     "pts": kv.get("pts"), "key": "K" in kv.get("flags", "")})
+                                     "pts": kv.get("pts"), "key": "K" in kv.get("flags", ""),
+                                     "size": int(kv.get("size") or 0)})
         self.ended_at = time.time()
 
     def snapshot(self):

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 
 
 def ffmpeg(*args):
@@ -28,6 +29,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     file servers have."""
     missing = ()
     fail_first = {}  # path -> "500" | "cut": how the first GET of that path fails
+    slow = {}  # path -> seconds every GET of that path waits before it is answered
     server_log = None  # the FileServer's: (list of requests, lock, paths seen)
 
     def _note(self, path, outcome):
@@ -61,6 +63,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         name = self.path.split("?")[0]
+        if name in self.slow:
+            time.sleep(self.slow[name])
         if name in self.missing:
             self._note(name, "404")
             self.send_error(404)
@@ -108,12 +112,13 @@ class FileServer:
     answer 404 even when the file exists; the first GET of a path in `fail_first` fails:
     "500" answers HTTP 500, "cut" announces the whole file and closes after half of it.
     `requests` lists every GET: path, outcome (whole, range, 404, 500, cut), Range and
-    User-Agent headers."""
+    User-Agent headers. Paths in `slow` are answered that many seconds late."""
 
-    def __init__(self, root, missing=(), fail_first=None, host="127.0.0.1", port=0):
+    def __init__(self, root, missing=(), fail_first=None, host="127.0.0.1", port=0, slow=None):
         self.requests = []
         handler = type("Handler", (_Handler,), {
             "missing": tuple(missing), "fail_first": dict(fail_first or {}),
+            "slow": dict(slow or {}),
             "server_log": (self.requests, threading.Lock(), set())})
         self.host = host
         self.httpd = http.server.ThreadingHTTPServer(
