@@ -17,7 +17,7 @@ import zlib
 
 import pytest
 
-from harness import Api, Blackhole, free_port, iso, live_task, files_task, wait_until, whole_seconds_from_now
+from harness import Api, Blackhole, free_port, iso, live_task, files_task, idle_task, wait_until, whole_seconds_from_now
 from media import FileServer, ffmpeg
 
 LOCAL_URLS = [
@@ -698,3 +698,38 @@ def test_a_flood_of_bad_credentials_is_throttled_per_address(api, ferryd):
     time.sleep(1.2)  # the bucket refills: the address may try again
     assert call("/v1/tasks", {"Authorization": "Bearer " + api.token})[0] == 200
     assert healthy(ferryd)
+
+
+def test_a_chosen_id_tells_nothing_of_other_accounts(api, bob, ferryd):
+    """Task ids are unique per account. bob choosing an id alice holds gets exactly what a
+    free id gets (201 and the id he chose), so the answer is no oracle of alice's ids; his
+    own duplicate is still 409 already_exists. The two tasks stay apart through reads,
+    changes, lists, audit lines and deletes, and across a restart."""
+    alices = api.create_task(**idle_task(name="alice's", id="chosen-1"))
+    assert alices["id"] == "chosen-1"
+    free = bob.post("/v1/tasks", idle_task(name="bob's free", id="free-1"))
+    taken = bob.post("/v1/tasks", idle_task(name="bob's", id="chosen-1"))
+    assert (free[0], taken[0]) == (201, 201), (free, taken)
+    assert taken[1]["id"] == "chosen-1" and set(taken[1]) == set(free[1]), taken
+    st, doc = bob.post("/v1/tasks", idle_task(name="again", id="chosen-1"))
+    assert st == 409 and doc["error"]["code"] == "already_exists", doc
+    assert "chosen-1" in doc["error"]["message"] and "." not in doc["error"]["message"], doc
+
+    assert api.task("chosen-1")["name"] == "alice's"
+    assert bob.task("chosen-1")["name"] == "bob's"
+    assert bob.patch("/v1/tasks/chosen-1", {"name": "bob's, renamed"})[0] == 200
+    assert api.task("chosen-1")["name"] == "alice's"
+    st, listed = bob.get("/v1/tasks")
+    assert sorted(t["id"] for t in listed["tasks"]) == ["chosen-1", "free-1"], listed
+    st, trail = bob.get("/v1/audit?task_id=chosen-1")
+    assert [a["action"] for a in trail["audit"]][:1] and all(
+        a["task_id"] == "chosen-1" for a in trail["audit"]), trail
+
+    ferryd.restart()
+    assert bob.task("chosen-1")["name"] == "bob's, renamed"
+    assert api.task("chosen-1")["name"] == "alice's"
+    assert bob.delete("/v1/tasks/chosen-1")[0] in (200, 204)
+    assert api.task("chosen-1")["name"] == "alice's"
+    assert bob.get("/v1/tasks/chosen-1")[0] == 404
+    assert api.delete("/v1/tasks/chosen-1")[0] in (200, 204)
+    assert bob.post("/v1/tasks", idle_task(name="bob's", id="chosen-1"))[0] == 201
