@@ -49,9 +49,34 @@ bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen
     return true;
 }
 
+/* Where the host of url starts: after the scheme and any user info; NULL when it is not
+ * host there. */
+static const char *url_host_at(const char *url, const char *host)
+{
+    const char *start = strstr(url, "://");
+    if (!start)
+        return NULL;
+    start += 3;
+    size_t authority = strcspn(start, "/?#");
+    for (const char *s = start; s < start + authority; s++)
+        if (*s == '@')
+            start = s + 1;
+    return strncasecmp(start, host, strlen(host)) == 0 ? start : NULL;
+}
+
+/* Schemes whose connection may go to the checked address in place of the name: plain http
+ * (the name goes in a Host header), srt (the stream is named by its streamid) and rtsp
+ * (servers answer the address as they answer the name). TLS needs the name, and rtmp's
+ * tcUrl names the host, so https, rtsps, rtmp and rtmps are resolved again by FFmpeg. */
+static bool pinnable(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "srt://", 6) == 0 ||
+           strncasecmp(url, "rtsp://", 7) == 0;
+}
+
 /* Checks the host of url against p (no host: nothing to check, the protocol whitelist
- * decides). A plain http name is pinned: pinned is url with the checked address in place of
- * the name, which goes in a Host header, so the connection goes where the check looked. */
+ * decides). A name in a pinnable URL is pinned: pinned is url with the checked address in
+ * place of the name, so the connection goes where the check looked. */
 int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t plen,
                     AVDictionary **opts, char *why, size_t len)
 {
@@ -63,16 +88,20 @@ int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t p
     int rc = net_checked_address(p, host, ip, sizeof(ip), why, len);
     if (rc <= 0)
         return rc;
-    const char *at = strstr(url, host);
-    if (strncasecmp(url, "http://", 7) != 0 || !at || strchr(ip, ':'))
-        return 0; /* TLS names the host itself; rtmp's tcUrl does too: resolved again */
-    char header[320];
-    if (port)
-        snprintf(header, sizeof(header), "Host: %s:%d\r\n", host, port);
-    else
-        snprintf(header, sizeof(header), "Host: %s\r\n", host);
-    av_dict_set(opts, "headers", header, 0);
-    snprintf(pinned, plen, "%.*s%s%s", (int)(at - url), url, ip, at + strlen(host));
+    const char *at = url_host_at(url, host);
+    if (!pinnable(url) || !at)
+        return 0;
+    if (strncasecmp(url, "http://", 7) == 0) {
+        char header[320];
+        if (port)
+            snprintf(header, sizeof(header), "Host: %s:%d\r\n", host, port);
+        else
+            snprintf(header, sizeof(header), "Host: %s\r\n", host);
+        av_dict_set(opts, "headers", header, 0);
+    }
+    bool v6 = strchr(ip, ':') != NULL;
+    snprintf(pinned, plen, "%.*s%s%s%s%s", (int)(at - url), url, v6 ? "[" : "", ip, v6 ? "]" : "",
+             at + strlen(host));
     return 0;
 }
 

@@ -151,12 +151,13 @@ static int source_live_pick_streams(engine_source *s)
     return v >= 0 || a >= 0 ? 0 : AVERROR_STREAM_NOT_FOUND;
 }
 
-/* RTSP connects on its own, past the io_open hook: its host is checked first. */
-static int live_rtsp_check(const source_open_args *a)
+/* RTSP connects on its own, past the io_open hook: its host is checked first, and pinned is
+ * the URL to open, with the checked address in place of a name (rtsp://, not rtsps://). */
+static int live_rtsp_check(const source_open_args *a, char *pinned, size_t plen)
 {
-    char pinned[TASK_URL_MAX + 64], why[256];
+    char why[256];
     AVDictionary *unused = NULL;
-    int rc = net_guard_check(a->policy, a->url, pinned, sizeof(pinned), &unused, why, sizeof(why));
+    int rc = net_guard_check(a->policy, a->url, pinned, plen, &unused, why, sizeof(why));
     av_dict_free(&unused);
     if (rc == 0)
         return 0;
@@ -177,9 +178,11 @@ static int source_live_connect(engine_source *s, const source_open_args *a, cons
         av_dict_set(&opts, "format_whitelist", p->formats, 0);
     const AVInputFormat *fmt = p->format ? av_find_input_format(p->format) : NULL;
     net_guard_install(s->ic, a->policy);
-    int rc = p == &live_rtsp ? live_rtsp_check(a) : 0; /* RTSP opens no AVIOContext */
+    char url[TASK_URL_MAX + 64];
+    snprintf(url, sizeof(url), "%s", a->url);
+    int rc = p == &live_rtsp ? live_rtsp_check(a, url, sizeof(url)) : 0; /* no AVIOContext */
     if (rc == 0)
-        rc = avformat_open_input(&s->ic, a->url, fmt, &opts);
+        rc = avformat_open_input(&s->ic, url, fmt, &opts);
     av_dict_free(&opts);
     return rc;
 }
