@@ -86,6 +86,8 @@ static const config_key keys[] = {
         "VodLocalMode download cache; empty = DATA_DIR/cache"),
     INT("file_cache_max_mb", file_cache_max_mb, "2048", "VodLocalMode cache size limit, MiB"),
     INT("picture_max_mb", picture_max_mb, "16", "largest picture a picture task fetches, MiB"),
+    INT("playlist_max_kb", playlist_max_kb, "8192",
+        "largest HLS playlist a source may send, KiB; a larger one is a task error"),
     INT("download_max_mb", download_max_mb, "1024",
         "largest file a VodLocalMode download may be, MiB; a larger one is a task error"),
     INT("max_ingest_kbps", max_ingest_kbps, "200000",
@@ -183,12 +185,19 @@ static int set_account_key(config_account *a, const char *key, const char *value
         const char *name;
         int *dst;
     } ints[] = {
-        {"task_quota", &a->task_quota},           {"max_running_tasks", &a->max_running_tasks},
-        {"picture_max_mb", &a->picture_max_mb},   {"download_max_mb", &a->download_max_mb},
-        {"max_ingest_kbps", &a->max_ingest_kbps}, {"tc_qps_create", &a->tc_qps.create},
-        {"tc_qps_modify", &a->tc_qps.modify},     {"tc_qps_delete", &a->tc_qps.del},
-        {"tc_qps_describe", &a->tc_qps.describe}, {"tc_qps_status", &a->tc_qps.status},
-        {"tc_qps_restart", &a->tc_qps.restart},   {"ali_qps", &a->ali_qps},
+        {"task_quota", &a->task_quota},
+        {"max_running_tasks", &a->max_running_tasks},
+        {"picture_max_mb", &a->picture_max_mb},
+        {"download_max_mb", &a->download_max_mb},
+        {"playlist_max_kb", &a->playlist_max_kb},
+        {"max_ingest_kbps", &a->max_ingest_kbps},
+        {"tc_qps_create", &a->tc_qps.create},
+        {"tc_qps_modify", &a->tc_qps.modify},
+        {"tc_qps_delete", &a->tc_qps.del},
+        {"tc_qps_describe", &a->tc_qps.describe},
+        {"tc_qps_status", &a->tc_qps.status},
+        {"tc_qps_restart", &a->tc_qps.restart},
+        {"ali_qps", &a->ali_qps},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (strcmp(ints[i].name, key) != 0)
@@ -345,6 +354,12 @@ int64_t config_account_picture_max_bytes(const config *c, const config_account *
 {
     int mb = a && a->picture_max_mb > 0 ? a->picture_max_mb : c->picture_max_mb;
     return (int64_t)mb << 20;
+}
+
+int64_t config_account_playlist_max_bytes(const config *c, const config_account *a)
+{
+    int kb = a && a->playlist_max_kb > 0 ? a->playlist_max_kb : c->playlist_max_kb;
+    return (int64_t)kb << 10;
 }
 
 int64_t config_account_download_max_bytes(const config *c, const config_account *a)

@@ -206,3 +206,102 @@ def test_a_download_over_the_accounts_limit_is_a_task_error(sized, nginx, path):
         assert "download_max_mb" not in bob.task(other).get("last_error", "")
     finally:
         server.stop()
+
+
+class HugePlaylists:
+    """A hostile HLS server on 127.0.0.1: /declared.m3u8 is a 4 MB media playlist with its
+    Content-Length, /chunked.m3u8 a chunked one that never ends, /master.m3u8 a small
+    master playlist whose one variant is /chunked.m3u8. It counts the bytes sent per path."""
+
+    LINES = b"".join(b"#EXTINF:2.0,\nsegment-%08d.ts\n" % i for i in range(1000))
+
+    def __init__(self):
+        self.sent = {}
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def count(self, n):
+                owner.sent[self.path] = owner.sent.get(self.path, 0) + n
+
+            def do_GET(self):
+                head = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+                try:
+                    if self.path == "/master.m3u8":
+                        body = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nchunked.m3u8\n"
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                    elif self.path == "/declared.m3u8":
+                        body = head + owner.LINES * 110  # about 4 MB
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        for i in range(0, len(body), 65536):
+                            self.wfile.write(body[i:i + 65536])
+                            self.count(len(body[i:i + 65536]))
+                    else:
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        block = head
+                        while owner.sent.get(self.path, 0) < 200 << 20:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+                            self.wfile.flush()
+                            self.count(len(block))
+                            block = owner.LINES
+                            time.sleep(0.03)  # about 1 MB/s: socket buffers stay empty
+                except OSError:
+                    pass  # the client hung up: what a bounded reader does
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def small_playlists(tmp_path):
+    """A ferryd where alice's HLS playlists may be 64 KiB (bob: the default 8 MiB)."""
+    accounts = copy.deepcopy(ACCOUNTS)
+    accounts["alice"]["playlist_max_kb"] = 64
+    d = Ferryd(str(tmp_path / "ferryd"), accounts, dict(FERRYD_SETTINGS))
+    d.start()
+    yield d
+    rc, _ = d.terminate()
+    assert rc == 0
+    assert not d.sanitizer_reports()
+
+
+@pytest.mark.parametrize("path", ["/declared.m3u8", "/chunked.m3u8", "/master.m3u8"])
+def test_an_hls_playlist_over_the_accounts_limit_is_a_task_error(small_playlists, nginx, path):
+    """An HLS playlist larger than the account's playlist_max_kb (64 KiB for alice) is a
+    task error naming the limit: refused unread when its Content-Length says so, cut at the
+    limit when it is chunked, and the same for a variant playlist nested in a master one.
+    The reader stops early (not the 200 MB the server would send; a chunked playlist comes at
+    1 MB/s, so what was sent is what was read) and the daemon is healthy."""
+    server = HugePlaylists()
+    alice = Api(small_playlists.port, ALICE_TOKEN)
+    try:
+        start = whole_seconds_from_now(0)
+        body = live_task(nginx, start, start + 300, retry_count=0)
+        body["source_urls"] = [server.url(path)]
+        tid = alice.create_task(**body)["id"]
+        done, _ = alice.wait_state(tid, ("offline",), 30)
+        assert "larger than 64 KiB (playlist_max_kb)" in done["last_error"], done
+        sent = sum(server.sent.values())
+        limit = 8 << 20 if path == "/declared.m3u8" else 2 << 20  # declared: unpaced
+        assert sent < limit, "%d bytes sent" % sent
+        assert alice.raw("GET", "/healthz", token=None)[0] == 200
+        assert nginx.publish_count("dst", "out") == 0
+    finally:
+        server.stop()
