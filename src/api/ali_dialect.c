@@ -42,6 +42,8 @@ static const struct {
     {FERR_UNAVAILABLE, 400, "CodeNotEnoughResource"},
     {API_ERR_METHOD, 400, "UnsupportedHTTPMethod"},
     {API_ERR_MEDIA_TYPE, 400, "InvalidParameter"},
+    {API_ERR_BUSY, 503, "ServiceUnavailable"},
+    {FERR_THROTTLED, 400, "Throttling.User"},
     {ALI_ERR_ACTION, 404, "InvalidApi.NotFound"},
     {ALI_ERR_VERSION, 400, "NoSuchVersion"},
     {ALI_ERR_FORMAT, 400, "InvalidParameter.Format"},

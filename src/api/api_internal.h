@@ -89,6 +89,7 @@ extern const api_dialect api_native_dialect; /* native_api.c: /v1 */
 enum {
     API_ERR_METHOD = -100,     /* method_not_allowed, 405 */
     API_ERR_MEDIA_TYPE = -101, /* unsupported_media_type, 415 */
+    API_ERR_BUSY = -102,       /* server_busy, 503: every API connection is taken */
 };
 
 /* --- replies (api_reply.c) --- */

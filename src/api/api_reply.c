@@ -35,6 +35,7 @@ static const struct {
     {FERR_THROTTLED, 429, NULL},
     {FERR_INTERNAL, 500, NULL},
     {FERR_UNAVAILABLE, 503, NULL},
+    {API_ERR_BUSY, 503, "server_busy"},
 };
 
 #define N_ERRORS (sizeof(error_table) / sizeof(error_table[0]))

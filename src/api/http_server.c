@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "api/ali.h"
+#include "api/conn_limit.h"
 #include "api/metrics_api.h"
 #include "api/tc.h"
 #include "notify/notify.h"
@@ -58,6 +59,7 @@ static const api_dialect *const dialects[] = {
 
 static struct MHD_Daemon *daemon_handle;
 static const config *server_cfg;
+static conn_limits server_limits; /* past these a request is answered 429 or 503 */
 static atomic_int server_ready;
 
 /* Everything one request owns; freed in request_completed. */
@@ -301,23 +303,80 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, exchange *x, a
 }
 
 /* An error the server raises itself, in the chosen dialect's envelope. */
+static void dialect_error(exchange *x, api_response *resp, int code, const char *fmt, va_list ap)
+{
+    ferr e = {.code = code};
+    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+    if (x->dialect && x->dialect->error)
+        x->dialect->error(&x->req, resp, &e);
+    else
+        api_reply_ferr(resp, &e);
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *conn, exchange *x, int code,
                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, exchange *x, int code,
                                   const char *fmt, ...)
 {
-    ferr e = {.code = code};
+    api_response resp = {0};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+    dialect_error(x, &resp, code, fmt, ap);
     va_end(ap);
-    api_response resp = {0};
-    if (x->dialect && x->dialect->error)
-        x->dialect->error(&x->req, &resp, &e);
-    else
-        api_reply_ferr(&resp, &e);
     return send_response(conn, x, &resp);
+}
+
+/* As send_error, then the connection is closed: the client holds too many of them. */
+static enum MHD_Result send_error_close(struct MHD_Connection *conn, exchange *x, int code,
+                                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result send_error_close(struct MHD_Connection *conn, exchange *x, int code,
+                                        const char *fmt, ...)
+{
+    api_response resp = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    dialect_error(x, &resp, code, fmt, ap);
+    va_end(ap);
+    api_resp_header(&resp, "Retry-After", "1");
+    api_resp_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    return send_response(conn, x, &resp);
+}
+
+/* --- connection limits --- */
+
+static void connection_notified(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context = conn_limit_opened(ci ? ci->client_addr : NULL);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_limit_closed(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* A request on a connection over a limit gets a clear answer, then the connection goes. */
+static enum MHD_Result refuse_over_limit(struct MHD_Connection *conn, exchange *x)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    unsigned held = 0;
+    int over = conn_limit_check(ci ? ci->socket_context : NULL, &server_limits, &held);
+    if (over == FERR_THROTTLED)
+        return send_error_close(conn, x, FERR_THROTTLED,
+                                "Too many connections from %s: it holds %u, the limit is %u "
+                                "(http_connections_per_ip). Close idle ones and retry.",
+                                x->req.client_ip, held, server_limits.per_ip);
+    if (over == API_ERR_BUSY)
+        return send_error_close(conn, x, API_ERR_BUSY,
+                                "The server is busy: %u API connections are open, the limit "
+                                "is %u (http_max_connections). Retry in a second.",
+                                held, server_limits.total);
+    return MHD_YES;
 }
 
 /* --- the access handler's three phases --- */
@@ -349,6 +408,9 @@ static enum MHD_Result begin(struct MHD_Connection *conn, exchange *x, const cha
     x->dialect = route(&x->req);
     if (!x->dialect)
         return send_error(conn, x, FERR_NOT_FOUND, "No such endpoint.");
+    enum MHD_Result limited = refuse_over_limit(conn, x);
+    if (x->answered)
+        return limited;
     if (declared_too_large(&x->req))
         return send_error(conn, x, FERR_TOO_LARGE,
                           "The request body is larger than the limit of %d bytes.",
@@ -575,6 +637,10 @@ int api_start(const config *cfg, char *err, size_t errlen)
         return -1;
     server_cfg = cfg;
     unsigned threads = cfg->http_threads > 1 ? (unsigned)cfg->http_threads : 1u;
+    unsigned hard_total = connection_limit(cfg);
+    server_limits.per_ip =
+        cfg->http_connections_per_ip > 0 ? (unsigned)cfg->http_connections_per_ip : 0;
+    server_limits.total = conn_limit_soft_total(hard_total);
     /* The external logger goes first so that every message of MHD reaches ferry's log. */
     // clang-format off
     daemon_handle = MHD_start_daemon(
@@ -584,12 +650,12 @@ int api_start(const config *cfg, char *err, size_t errlen)
         MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, connection_limit(cfg),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(cfg->http_connections_per_ip > 0
-                                                        ? cfg->http_connections_per_ip : 0),
+        MHD_OPTION_CONNECTION_LIMIT, hard_total,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, conn_limit_hard_per_ip(server_limits.per_ip),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
         MHD_OPTION_URI_LOG_CALLBACK, request_begun, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, connection_notified, NULL,
         MHD_OPTION_END);
     // clang-format on
     if (!daemon_handle) {

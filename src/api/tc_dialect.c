@@ -40,6 +40,8 @@ static const struct {
     {FERR_UNAVAILABLE, "ResourceUnavailable"},
     {API_ERR_METHOD, "UnsupportedProtocol"},
     {API_ERR_MEDIA_TYPE, "InvalidParameter"},
+    {API_ERR_BUSY, "ResourceUnavailable"},
+    {FERR_THROTTLED, "RequestLimitExceeded"},
     {TC_ERR_UNKNOWN_PARAM, "UnknownParameter"},
     {TC_ERR_NO_VERSION, "NoSuchVersion"},
     {TC_ERR_ACTION, "InvalidAction"},

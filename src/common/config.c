@@ -86,6 +86,10 @@ static const config_key keys[] = {
         "VodLocalMode download cache; empty = DATA_DIR/cache"),
     INT("file_cache_max_mb", file_cache_max_mb, "2048", "VodLocalMode cache size limit, MiB"),
     INT("picture_max_mb", picture_max_mb, "16", "largest picture a picture task fetches, MiB"),
+    INT("playlist_max_kb", playlist_max_kb, "8192",
+        "largest HLS playlist a source may send, KiB; a larger one is a task error"),
+    INT("download_max_mb", download_max_mb, "1024",
+        "largest file a VodLocalMode download may be, MiB; a larger one is a task error"),
     INT("max_ingest_kbps", max_ingest_kbps, "200000",
         "a relay's source may send this much over 5 s, kb/s (0 = no limit)"),
     STR("watermark_preset", watermark_preset, "veryfast", "libx264 preset of watermarked video"),
@@ -184,6 +188,8 @@ static int set_account_key(config_account *a, const char *key, const char *value
         {"task_quota", &a->task_quota},
         {"max_running_tasks", &a->max_running_tasks},
         {"picture_max_mb", &a->picture_max_mb},
+        {"download_max_mb", &a->download_max_mb},
+        {"playlist_max_kb", &a->playlist_max_kb},
         {"max_ingest_kbps", &a->max_ingest_kbps},
         {"tc_qps_create", &a->tc_qps.create},
         {"tc_qps_modify", &a->tc_qps.modify},
@@ -347,6 +353,18 @@ int64_t config_account_max_ingest_kbps(const config *c, const config_account *a)
 int64_t config_account_picture_max_bytes(const config *c, const config_account *a)
 {
     int mb = a && a->picture_max_mb > 0 ? a->picture_max_mb : c->picture_max_mb;
+    return (int64_t)mb << 20;
+}
+
+int64_t config_account_playlist_max_bytes(const config *c, const config_account *a)
+{
+    int kb = a && a->playlist_max_kb > 0 ? a->playlist_max_kb : c->playlist_max_kb;
+    return (int64_t)kb << 10;
+}
+
+int64_t config_account_download_max_bytes(const config *c, const config_account *a)
+{
+    int mb = a && a->download_max_mb > 0 ? a->download_max_mb : c->download_max_mb;
     return (int64_t)mb << 20;
 }
 

@@ -27,6 +27,8 @@ typedef struct config_account {
     int task_quota;                       /* max tasks; 0 = the global task_quota */
     int max_running_tasks;                /* relays it runs at once; 0 = only the node's */
     int picture_max_mb;                   /* largest picture it may use; 0 = the global one */
+    int download_max_mb;                  /* largest VodLocalMode download; 0 = the global one */
+    int playlist_max_kb;                  /* largest HLS playlist; 0 = the global one */
     int max_ingest_kbps;                  /* its relays' source bitrate; 0 = the global one */
     config_tc_qps tc_qps;                 /* Tencent per-action rates; 0 = the global one */
     int ali_qps;                          /* Alibaba rate of each action; 0 = the global one */
@@ -72,6 +74,8 @@ typedef struct config {
     char file_cache_dir[CONFIG_STR_MAX];    /* VodLocalMode downloads; "" = DATA_DIR/cache */
     int file_cache_max_mb;                  /* the cache's size limit, MiB */
     int picture_max_mb;                     /* largest picture a picture task fetches, MiB */
+    int download_max_mb;                    /* largest VodLocalMode download, MiB */
+    int playlist_max_kb;                    /* largest HLS playlist a source may send, KiB */
     int max_ingest_kbps;                    /* a relay's source bitrate limit, kb/s; 0 = none */
     char watermark_preset[CONFIG_STR_MAX];  /* libx264 preset of watermarked video */
     int watermark_bitrate_kbps;             /* its bit rate; 0 = the source's (else CRF 23) */
@@ -110,6 +114,10 @@ int config_account_quota(const config *c, const config_account *a);
 int64_t config_account_max_ingest_kbps(const config *c, const config_account *a);
 /* The largest picture (bytes) a task of account a may fetch. */
 int64_t config_account_picture_max_bytes(const config *c, const config_account *a);
+/* The largest HLS playlist (bytes) a source of account a may send. */
+int64_t config_account_playlist_max_bytes(const config *c, const config_account *a);
+/* The largest file (bytes) a VodLocalMode download of account a may be. */
+int64_t config_account_download_max_bytes(const config *c, const config_account *a);
 /* Relays account a may run at once on this node, 0 = no limit but the node's. */
 int config_account_max_running(const config *c, const config_account *a);
 

@@ -3,6 +3,7 @@
 #include "common/ids.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,19 @@ void id_random_hex(char *out, size_t n)
     for (size_t i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", b[i]);
     out[2 * n] = '\0';
+}
+
+void id_task_alias(const char *account, const char *id, char out[ID_TASK_STORED_MAX])
+{
+    uint32_t h = 2166136261u; /* FNV-1a: it only has to tell the node's accounts apart */
+    for (const char *s = account; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    snprintf(out, ID_TASK_STORED_MAX, "%.55s.%07x", id, (unsigned)(h & 0xfffffff));
+}
+
+void id_task_public(const char *stored, char out[ID_TASK_STORED_MAX])
+{
+    snprintf(out, ID_TASK_STORED_MAX, "%.*s", (int)strcspn(stored, "."), stored);
 }
 
 int id_is_valid_task_id(const char *s)

@@ -42,6 +42,7 @@ typedef struct rate_window {
 typedef struct net_policy {
     char allow[2 * CONFIG_STR_MAX]; /* the global and the account's CIDRs */
     const char *key;                /* "source_allow" or "destination_allow", for errors */
+    int64_t playlist_max;           /* bytes an HLS playlist may have; 0 = no limit */
 } net_policy;
 
 typedef struct engine_worker {
@@ -151,6 +152,11 @@ typedef struct io_guard {
     int64_t stop_grace_us; /* how long I/O may go on after a stop request */
     bool expired;          /* the deadline (not a stop) caused the last interrupt */
     atomic_bool cut;       /* the worker abandons the call in flight (on another thread) */
+    /* An HLS playlist being read (net_guard.c): past watch_max bytes the read is cut. Set and
+     * cleared on the thread that reads it, around the read. */
+    const AVIOContext *watch;
+    int64_t watch_max;
+    bool over; /* the watch cut the last read: the playlist is too large */
 } io_guard;
 
 void io_guard_init(io_guard *g, const engine_worker *w, int64_t stop_grace_us);
@@ -158,6 +164,12 @@ void io_guard_arm(io_guard *g, int64_t timeout_us);
 /* Ends the guarded call at once, from any thread; the next io_guard_arm clears it. */
 void io_guard_cut(io_guard *g);
 AVIOInterruptCB io_guard_callback(io_guard *g);
+/* The guard behind an interrupt callback, NULL when it is another kind. */
+io_guard *io_guard_of(const AVIOInterruptCB *cb);
+/* Bounds the bytes read from pb to max (an HLS playlist); unwatch ends it when pb is the one
+ * watched (NULL: whichever). */
+void io_guard_watch(io_guard *g, const AVIOContext *pb, int64_t max);
+void io_guard_unwatch(io_guard *g, const AVIOContext *pb);
 
 /* ---- sources: one descriptor per kind (live now; playlist and backup later) ---- */
 
@@ -201,6 +213,9 @@ bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen
 /* Every URL ic opens (nested ones too) passes p, with no HTTP redirect followed; p must
  * outlive ic. */
 void net_guard_install(AVFormatContext *ic, const net_policy *p);
+/* After avformat_open_input, with the context's interrupt callback: the top-level playlist,
+ * read (or freed with a failed context) by now, is no longer watched. */
+void net_guard_done(const AVIOInterruptCB *cb);
 
 /* What a direct take() did with a packet (source_ops.park): used it and wants more, used it
  * but wants the worker back, or left it (it is queued for read() and the worker is back). */

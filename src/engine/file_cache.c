@@ -163,16 +163,20 @@ typedef struct download {
     const char *allow;
     char refused[160]; /* why a connect was refused, "" when none was */
     FILE *f;
-    int64_t written, max_bytes;
+    int64_t written, max_bytes, file_max;
     file_cache_cancel_fn cancel;
     void *cancel_ctx;
-    bool too_big;
+    bool too_big, over_file_max;
 } download;
 
 static size_t download_write(char *data, size_t size, size_t n, void *opaque)
 {
     download *dl = opaque;
     size_t len = size * n;
+    if (dl->file_max > 0 && dl->written + (int64_t)len > dl->file_max) {
+        dl->over_file_max = true;
+        return 0;
+    }
     if (dl->written + (int64_t)len > dl->max_bytes) {
         dl->too_big = true;
         return 0;
@@ -222,6 +226,8 @@ static void download_setup(CURL *c, const char *url, download *dl, char *curl_er
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, dl);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    if (dl->file_max > 0) /* a declared Content-Length over it ends the download unread */
+        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)dl->file_max);
 }
 
 /* Downloads url into tmp; 0 or -1 with err. */
@@ -244,6 +250,12 @@ static int download_to(const char *url, const char *tmp, download *dl, char *err
     bool closed = fclose(dl->f) == 0;
     if (rc == CURLE_OK && closed)
         return 0;
+    unlink(tmp);
+    if (dl->over_file_max || rc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, errlen, "cache: download: the file is larger than %lld MiB (download_max_mb)",
+                 (long long)(dl->file_max >> 20));
+        return FILE_CACHE_TOO_BIG;
+    }
     if (dl->refused[0])
         snprintf(err, errlen, "cache: download: %s", dl->refused);
     else if (dl->too_big)
@@ -254,7 +266,6 @@ static int download_to(const char *url, const char *tmp, download *dl, char *err
                  curl_err[0]      ? curl_err
                  : rc != CURLE_OK ? curl_easy_strerror(rc)
                                   : "write failed");
-    unlink(tmp);
     return -1;
 }
 
@@ -281,11 +292,13 @@ int file_cache_get(const file_cache_conf *conf, const char *url, file_cache_canc
     snprintf(tmp, sizeof(tmp), "%s.part.%d.%u", path, (int)getpid(),
              atomic_fetch_add(&part_serial, 1));
     download dl = {.max_bytes = conf->max_bytes,
+                   .file_max = conf->file_max,
                    .cancel = cancel,
                    .cancel_ctx = cancel_ctx,
                    .allow = conf->allow};
-    if (download_to(url, tmp, &dl, err, errlen) != 0)
-        return -1;
+    int got = download_to(url, tmp, &dl, err, errlen);
+    if (got != 0)
+        return got;
     /* room first, then the rename, in one step: the complete files never pass the bound */
     pthread_mutex_lock(&evict_lock);
     cache_evict(conf, name, dl.written);

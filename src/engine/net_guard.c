@@ -49,9 +49,34 @@ bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen
     return true;
 }
 
+/* Where the host of url starts: after the scheme and any user info; NULL when it is not
+ * host there. */
+static const char *url_host_at(const char *url, const char *host)
+{
+    const char *start = strstr(url, "://");
+    if (!start)
+        return NULL;
+    start += 3;
+    size_t authority = strcspn(start, "/?#");
+    for (const char *s = start; s < start + authority; s++)
+        if (*s == '@')
+            start = s + 1;
+    return strncasecmp(start, host, strlen(host)) == 0 ? start : NULL;
+}
+
+/* Schemes whose connection may go to the checked address in place of the name: plain http
+ * (the name goes in a Host header), srt (the stream is named by its streamid) and rtsp
+ * (servers answer the address as they answer the name). TLS needs the name, and rtmp's
+ * tcUrl names the host, so https, rtsps, rtmp and rtmps are resolved again by FFmpeg. */
+static bool pinnable(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "srt://", 6) == 0 ||
+           strncasecmp(url, "rtsp://", 7) == 0;
+}
+
 /* Checks the host of url against p (no host: nothing to check, the protocol whitelist
- * decides). A plain http name is pinned: pinned is url with the checked address in place of
- * the name, which goes in a Host header, so the connection goes where the check looked. */
+ * decides). A name in a pinnable URL is pinned: pinned is url with the checked address in
+ * place of the name, so the connection goes where the check looked. */
 int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t plen,
                     AVDictionary **opts, char *why, size_t len)
 {
@@ -63,16 +88,20 @@ int net_guard_check(const net_policy *p, const char *url, char *pinned, size_t p
     int rc = net_checked_address(p, host, ip, sizeof(ip), why, len);
     if (rc <= 0)
         return rc;
-    const char *at = strstr(url, host);
-    if (strncasecmp(url, "http://", 7) != 0 || !at || strchr(ip, ':'))
-        return 0; /* TLS names the host itself; rtmp's tcUrl does too: resolved again */
-    char header[320];
-    if (port)
-        snprintf(header, sizeof(header), "Host: %s:%d\r\n", host, port);
-    else
-        snprintf(header, sizeof(header), "Host: %s\r\n", host);
-    av_dict_set(opts, "headers", header, 0);
-    snprintf(pinned, plen, "%.*s%s%s", (int)(at - url), url, ip, at + strlen(host));
+    const char *at = url_host_at(url, host);
+    if (!pinnable(url) || !at)
+        return 0;
+    if (strncasecmp(url, "http://", 7) == 0) {
+        char header[320];
+        if (port)
+            snprintf(header, sizeof(header), "Host: %s:%d\r\n", host, port);
+        else
+            snprintf(header, sizeof(header), "Host: %s\r\n", host);
+        av_dict_set(opts, "headers", header, 0);
+    }
+    bool v6 = strchr(ip, ':') != NULL;
+    snprintf(pinned, plen, "%.*s%s%s%s%s", (int)(at - url), url, v6 ? "[" : "", ip, v6 ? "]" : "",
+             at + strlen(host));
     return 0;
 }
 
@@ -154,10 +183,10 @@ static bool is_http(const char *url)
     return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
 }
 
-/* AVFormatContext.io_open: the policy (s->opaque) on every URL the demuxer opens; a
- * redirect is followed here, hop by hop, each target checked like the first URL. */
-static int guarded_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
-                           AVDictionary **options)
+/* Opens url with the policy (s->opaque); a redirect is followed here, hop by hop, each
+ * target checked like the first URL. */
+static int open_following(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                          AVDictionary **options)
 {
     char hop[TASK_URL_MAX + 1];
     snprintf(hop, sizeof(hop), "%s", url);
@@ -183,10 +212,72 @@ static int guarded_io_open(AVFormatContext *s, AVIOContext **pb, const char *url
     }
 }
 
+/* An HLS playlist: by its extension, or the top-level URL of the hls format. */
+static bool is_playlist(const AVFormatContext *s, const char *url)
+{
+    size_t end = strcspn(url, "?#");
+    for (const char *ext = ".m3u8\0.m3u\0"; *ext; ext += strlen(ext) + 1) {
+        size_t n = strlen(ext);
+        if (end > n && strncasecmp(url + end - n, ext, n) == 0)
+            return true;
+    }
+    return !s->pb && s->iformat && strcmp(s->iformat->name, "hls") == 0;
+}
+
+/* An HLS playlist is read whole into memory: one that says it is larger than the policy's
+ * bound is refused unread, and one that does not say is cut at the bound (io_guard.c). */
+static int bound_playlist(AVFormatContext *s, AVIOContext **pb, const char *url)
+{
+    const net_policy *p = s->opaque;
+    io_guard *g = io_guard_of(&s->interrupt_callback);
+    if (!g || p->playlist_max <= 0 || !is_playlist(s, url))
+        return 0;
+    int64_t size = avio_size(*pb);
+    if (size > p->playlist_max) {
+        av_log(s, AV_LOG_ERROR,
+               "refused by the size policy: the playlist is larger than %lld KiB "
+               "(playlist_max_kb)\n",
+               (long long)(p->playlist_max >> 10));
+        avio_closep(pb);
+        g->over = true;
+        return AVERROR(EFBIG);
+    }
+    io_guard_watch(g, *pb, p->playlist_max);
+    return 0;
+}
+
+/* AVFormatContext.io_open: every URL the demuxer opens, the top-level one included. */
+static int guarded_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                           AVDictionary **options)
+{
+    io_guard *g = io_guard_of(&s->interrupt_callback);
+    if (g && s->pb)
+        io_guard_unwatch(g, s->pb); /* the top-level playlist has been read by now */
+    int rc = open_following(s, pb, url, flags, options);
+    return rc < 0 ? rc : bound_playlist(s, pb, url);
+}
+
+/* AVFormatContext.io_close2: a watched playlist is no longer watched once closed. */
+static int guarded_io_close2(AVFormatContext *s, AVIOContext *pb)
+{
+    io_guard *g = io_guard_of(&s->interrupt_callback);
+    if (g)
+        io_guard_unwatch(g, pb);
+    return avio_close(pb);
+}
+
 void net_guard_install(AVFormatContext *ic, const net_policy *p)
 {
     if (!p)
         return;
     ic->opaque = (void *)p;
     ic->io_open = guarded_io_open;
+    ic->io_close2 = guarded_io_close2;
+}
+
+void net_guard_done(const AVIOInterruptCB *cb)
+{
+    io_guard *g = io_guard_of(cb);
+    if (g)
+        io_guard_unwatch(g, NULL);
 }

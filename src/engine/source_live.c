@@ -36,12 +36,15 @@ static void live_rtmp_options(AVDictionary **opts, const source_open_args *a)
     av_dict_set(opts, "tcp_nodelay", "1", 0);
 }
 
-/* http, https, hls: "timeout" goes down to TCP, bounding the connect and each socket I/O. */
+/* http, https, hls: "timeout" goes down to TCP, bounding the connect and each socket I/O.
+ * hls: every playlist reload opens its own connection through the io_open hook (no request
+ * on a kept one, which the hook would not see), so each is checked and bounded. */
 static void live_http_options(AVDictionary **opts, const source_open_args *a)
 {
     if (a->rw_timeout_us > 0)
         av_dict_set_int(opts, "timeout", a->rw_timeout_us, 0);
     av_dict_set(opts, "tcp_nodelay", "1", 0);
+    av_dict_set(opts, "http_persistent", "0", 0);
 }
 
 /* srt (caller): connect_timeout in ms, timeout in us; latency and streamid stay in the URL,
@@ -125,6 +128,8 @@ static int source_live_fail(engine_source *s, const char *step, int rc, char *er
     char why[256];
     const char *detail = engine_av_error_last();
     const char *policy = strstr(detail, "refused by the address policy");
+    if (!policy)
+        policy = strstr(detail, "refused by the size policy");
     if (policy)
         snprintf(err, errlen, "%s: %s", step, policy);
     else if (strstr(detail, "not on whitelist"))
@@ -151,12 +156,13 @@ static int source_live_pick_streams(engine_source *s)
     return v >= 0 || a >= 0 ? 0 : AVERROR_STREAM_NOT_FOUND;
 }
 
-/* RTSP connects on its own, past the io_open hook: its host is checked first. */
-static int live_rtsp_check(const source_open_args *a)
+/* RTSP connects on its own, past the io_open hook: its host is checked first, and pinned is
+ * the URL to open, with the checked address in place of a name (rtsp://, not rtsps://). */
+static int live_rtsp_check(const source_open_args *a, char *pinned, size_t plen)
 {
-    char pinned[TASK_URL_MAX + 64], why[256];
+    char why[256];
     AVDictionary *unused = NULL;
-    int rc = net_guard_check(a->policy, a->url, pinned, sizeof(pinned), &unused, why, sizeof(why));
+    int rc = net_guard_check(a->policy, a->url, pinned, plen, &unused, why, sizeof(why));
     av_dict_free(&unused);
     if (rc == 0)
         return 0;
@@ -177,9 +183,12 @@ static int source_live_connect(engine_source *s, const source_open_args *a, cons
         av_dict_set(&opts, "format_whitelist", p->formats, 0);
     const AVInputFormat *fmt = p->format ? av_find_input_format(p->format) : NULL;
     net_guard_install(s->ic, a->policy);
-    int rc = p == &live_rtsp ? live_rtsp_check(a) : 0; /* RTSP opens no AVIOContext */
+    char url[TASK_URL_MAX + 64];
+    snprintf(url, sizeof(url), "%s", a->url);
+    int rc = p == &live_rtsp ? live_rtsp_check(a, url, sizeof(url)) : 0; /* no AVIOContext */
     if (rc == 0)
-        rc = avformat_open_input(&s->ic, a->url, fmt, &opts);
+        rc = avformat_open_input(&s->ic, url, fmt, &opts);
+    net_guard_done(&a->interrupt);
     av_dict_free(&opts);
     return rc;
 }
@@ -217,6 +226,9 @@ static int source_live_open(engine_source *s, const source_open_args *a, char *e
 static int source_live_read(engine_source *s, AVPacket *pkt, int *kind)
 {
     int rc = av_read_frame(s->ic, pkt);
+    const io_guard *g = rc < 0 ? io_guard_of(&s->ic->interrupt_callback) : NULL;
+    if (g && g->over)
+        return AVERROR(EFBIG); /* a reloaded HLS playlist outgrew playlist_max_kb */
     if (rc < 0)
         return rc;
     if (pkt->stream_index == s->stream_of[MEDIA_VIDEO])

@@ -73,19 +73,25 @@ static void feed_alarm_at(file_feed *f, int index, const char *url, const char *
 
 /* VodLocalMode: the path of a complete local copy, or the URL itself when the download
  * fails (a PullFileUnstable alarm says why) or the entry is an HLS playlist. */
-static const char *feed_local_copy(file_feed *f, int index, const char *url, char *path, size_t len)
+static const char *feed_local_copy(file_feed *f, int index, const char *url, char *path, size_t len,
+                                   char *why, size_t whylen)
 {
     if (!f->local || !file_cache_accepts(url))
         return url;
     char err[ENGINE_ERR_MAX];
-    if (file_cache_get(&f->cache, url, feed_cancelled, f->w, path, len, err, sizeof(err)) == 0) {
+    int rc = file_cache_get(&f->cache, url, feed_cancelled, f->w, path, len, err, sizeof(err));
+    if (rc == 0) {
         tlog_info(f->w->job.task_id, "engine: playing %s from the cache", REDACT_URL(url));
         return path;
     }
+    if (rc == FILE_CACHE_TOO_BIG) { /* streaming it would only move the cost */
+        snprintf(why, whylen, "%s", err);
+        return NULL;
+    }
     if (!worker_stop_requested(f->w)) {
-        char why[ENGINE_ERR_MAX + 32];
-        snprintf(why, sizeof(why), "%s; streaming it instead", err);
-        feed_alarm_at(f, index, url, "PullFileUnstable", why);
+        char alarm[ENGINE_ERR_MAX + 32];
+        snprintf(alarm, sizeof(alarm), "%s; streaming it instead", err);
+        feed_alarm_at(f, index, url, "PullFileUnstable", alarm);
     }
     return url;
 }
@@ -109,7 +115,9 @@ static int feed_open_entry(file_feed *f, int index, const char *entry, int64_t o
                            engine_source *src, io_guard *guard, char *why, size_t len)
 {
     char path[1024];
-    const char *url = feed_local_copy(f, index, entry, path, sizeof(path));
+    const char *url = feed_local_copy(f, index, entry, path, sizeof(path), why, len);
+    if (!url)
+        return AVERROR(EFBIG);
     source_open_args a = f->base;
     a.url = url;
     a.cached = url == path;
@@ -184,6 +192,8 @@ static void feed_cache_conf(file_feed *f)
     f->cache.allow = f->w->policy[ADDR_SOURCE].allow;
     f->cache.account = f->w->job.account;
     f->cache.max_bytes = (int64_t)(c ? c->file_cache_max_mb : 2048) * 1024 * 1024;
+    f->cache.file_max =
+        c ? config_account_download_max_bytes(c, config_find_account(c, f->w->job.account)) : 0;
 }
 
 int file_feed_init(file_feed *f, engine_worker *w, const source_open_args *base)

@@ -19,6 +19,9 @@ static void worker_policies(engine_worker *w)
             config_allow_list(w->job.config, w->job.account, d, w->policy[d].allow,
                               sizeof(w->policy[d].allow));
     }
+    if (w->job.config)
+        w->policy[ADDR_SOURCE].playlist_max = config_account_playlist_max_bytes(
+            w->job.config, config_find_account(w->job.config, w->job.account));
 }
 
 static void worker_init_sync(engine_worker *w)

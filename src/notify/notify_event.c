@@ -105,7 +105,9 @@ store_event *notify_event_rows(const config *cfg, const task *t, notify_event *e
         ev->at_ms = time_now_ms();
     notify_format_fn f = (unsigned)t->dialect < 3 && formats[t->dialect] ? formats[t->dialect]
                                                                          : notify_native_format;
-    json_t *doc = f(t, ev, config_find_account(cfg, t->account));
+    task shown = *t; /* read only: the payload carries the id its account knows (ids.h) */
+    id_task_public(t->id, shown.id);
+    json_t *doc = f(&shown, ev, config_find_account(cfg, t->account));
     if (!doc)
         return NULL;
     char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);

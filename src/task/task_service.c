@@ -143,16 +143,28 @@ int task_audit(const char *account, const char *task_id, int offset, int limit,
 }
 
 /* Loads a task and checks that it belongs to the account. */
-static int load_owned(const char *account, const char *id, task *t, ferr *err)
+static int load_stored_owned(const char *account, const char *stored, task *t, ferr *err)
 {
-    if (!id_is_valid_task_id(id))
-        return ferr_set(err, FERR_NOT_FOUND, "id", "no task with id '%.64s'", id);
     memset(t, 0, sizeof(*t));
-    int rc = store_task_get(svc.st, id, t, err);
+    int rc = store_task_get(svc.st, stored, t, err);
     if (rc == 0 && strcmp(t->account, account) != 0) {
         task_free(t);
         rc = FERR_NOT_FOUND;
     }
+    return rc;
+}
+
+/* The account's task of id: stored under the id's alias (another account held the id when
+ * it was created, ids.h) or under the id itself. Another account's task is not found. */
+static int load_owned(const char *account, const char *id, task *t, ferr *err)
+{
+    if (!id_is_valid_task_id(id))
+        return ferr_set(err, FERR_NOT_FOUND, "id", "no task with id '%.64s'", id);
+    char alias[ID_TASK_STORED_MAX];
+    id_task_alias(account, id, alias);
+    int rc = load_stored_owned(account, alias, t, err);
+    if (rc == FERR_NOT_FOUND)
+        rc = load_stored_owned(account, id, t, err);
     if (rc == FERR_NOT_FOUND)
         return ferr_set(err, FERR_NOT_FOUND, "id", "no task with id '%s'", id);
     return rc;
@@ -219,6 +231,56 @@ static int new_task(task *t, const char *account, task_dialect d, const task_spe
     return 0;
 }
 
+/* A task as its account sees it: its id without the alias part. */
+static void show_public(task *t)
+{
+    char pub[ID_TASK_STORED_MAX];
+    id_task_public(t->id, pub);
+    snprintf(t->id, sizeof(t->id), "%s", pub);
+}
+
+static bool stored_by(const char *stored, const char *account)
+{
+    task t;
+    ferr ignored;
+    memset(&t, 0, sizeof(t));
+    if (store_task_get(svc.st, stored, &t, &ignored) != 0)
+        return false;
+    bool ours = strcmp(t.account, account) == 0;
+    task_free(&t);
+    return ours;
+}
+
+static bool stored_at_all(const char *stored)
+{
+    task t;
+    ferr ignored;
+    memset(&t, 0, sizeof(t));
+    if (store_task_get(svc.st, stored, &t, &ignored) != 0)
+        return false;
+    task_free(&t);
+    return true;
+}
+
+/* Inserts a new task. A chosen id is taken only when the account holds it already; when
+ * another account holds it, the task is stored under the id's alias, so the answer is the
+ * same as for a free id and tells nothing of other accounts. */
+static int insert_new(task *t, const char *account, const char *want, const task_history_entry *h,
+                      ferr *err)
+{
+    if (!want || !*want)
+        return store_task_insert(svc.st, t, h, err);
+    char alias[ID_TASK_STORED_MAX];
+    id_task_alias(account, want, alias);
+    if (stored_at_all(alias))
+        return ferr_set(err, FERR_EXISTS, "id", "task %s already exists", want);
+    int rc = store_task_insert(svc.st, t, h, err);
+    if (rc != FERR_EXISTS || stored_by(want, account))
+        return rc;
+    snprintf(t->id, sizeof(t->id), "%s", alias);
+    return store_task_insert(svc.st, t, h, err);
+}
+
 int task_create(const task_caller *who, const task_spec *spec, const char *want_id, task *out,
                 ferr *err)
 {
@@ -235,21 +297,23 @@ int task_create(const task_caller *who, const task_spec *spec, const char *want_
     if (rc == 0) {
         task_history_entry h = {.at_ms = t.created_ms, .from = t.state, .to = t.state};
         snprintf(h.reason, sizeof(h.reason), "Created");
-        rc = store_task_insert(svc.st, &t, &h, err);
+        char pub[ID_TASK_STORED_MAX];
+        id_task_public(t.id, pub);
+        rc = insert_new(&t, account, want_id, &h, err);
         if (rc == FERR_EXISTS)
-            ferr_set(err, FERR_EXISTS, "id", "a task with id '%s' already exists", t.id);
+            ferr_set(err, FERR_EXISTS, "id", "a task with id '%s' already exists", pub);
         char set[512];
         task_spec_changed_fields(NULL, &t.spec, set, sizeof(set));
         if (rc == 0)
-            audit(who, "create", t.id, set);
+            audit(who, "create", pub, set);
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) {
         tlog_info(t.id, "created by account %s: %s -> %s", account,
                   REDACT_URL(t.spec.source_urls[0]), REDACT_URL(t.spec.dst_url));
         runner_post(WORK_SCHEDULE, t.id);
-        if (out)
-            rc = task_copy(out, &t) ? FERR_INTERNAL : 0;
+        if (out && (rc = task_copy(out, &t) ? FERR_INTERNAL : 0) == 0)
+            show_public(out);
     }
     task_free(&t);
     return rc;
@@ -257,13 +321,41 @@ int task_create(const task_caller *who, const task_spec *spec, const char *want_
 
 int task_get(const char *account, const char *id, task *out, ferr *err)
 {
-    return load_owned(account, id, out, err);
+    int rc = load_owned(account, id, out, err);
+    if (rc == 0)
+        show_public(out);
+    return rc;
+}
+
+/* A list by exact id: the account's task of that id may be stored under its alias. Nonzero
+ * when there is none such. */
+static int list_aliased(const char *account, const task_filter *filter, int offset, int limit,
+                        task **out, int *n_out, int *total, ferr *err)
+{
+    if (!filter || !filter->id_exact)
+        return -1;
+    task_filter aliased = *filter;
+    char alias[ID_TASK_STORED_MAX];
+    id_task_alias(account, filter->id_exact, alias);
+    aliased.id_exact = alias;
+    int rc = store_task_list(svc.st, account, &aliased, offset, limit, out, n_out, total, err);
+    if (rc == 0 && *total == 0) {
+        free(*out);
+        *out = NULL;
+        rc = -1;
+    }
+    return rc;
 }
 
 int task_list(const char *account, const task_filter *filter, int offset, int limit, task **out,
               int *n_out, int *total, ferr *err)
 {
-    return store_task_list(svc.st, account, filter, offset, limit, out, n_out, total, err);
+    int rc = list_aliased(account, filter, offset, limit, out, n_out, total, err);
+    if (rc != 0)
+        rc = store_task_list(svc.st, account, filter, offset, limit, out, n_out, total, err);
+    for (int i = 0; rc == 0 && i < *n_out; i++)
+        show_public(&(*out)[i]);
+    return rc;
 }
 
 int task_count(const char *account)
@@ -359,20 +451,21 @@ int task_modify(const task_caller *who, const char *id, const task_spec *new_spe
 {
     task t;
     work_type then = WORK_SCHEDULE;
-    char changed[512] = "";
+    char changed[512] = "", stored[TASK_ID_MAX] = "";
     pthread_mutex_lock(&svc.lock);
     int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
+        snprintf(stored, sizeof(stored), "%s", t.id);
         rc = apply_modify(&t, new_spec, &then, changed, sizeof(changed), err);
         if (rc == 0)
             audit(who, modify_action(changed, &t.spec), id, changed);
-        if (rc == 0 && out)
-            rc = task_copy(out, &t) ? FERR_INTERNAL : 0;
+        if (rc == 0 && out && (rc = task_copy(out, &t) ? FERR_INTERNAL : 0) == 0)
+            show_public(out);
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(then, id);
+        runner_post(then, stored);
     return rc;
 }
 
@@ -399,11 +492,13 @@ int task_delete(const task_caller *who, const char *id, ferr *err)
 {
     const char *account = who->account;
     task t;
+    char stored[TASK_ID_MAX] = "";
     pthread_mutex_lock(&svc.lock);
     int rc = load_owned(account, id, &t, err);
     if (rc == 0) {
+        snprintf(stored, sizeof(stored), "%s", t.id);
         store_event *rows = delete_rows(&t);
-        rc = store_task_delete_ev(svc.st, id, rows, err);
+        rc = store_task_delete_ev(svc.st, stored, rows, err);
         if (rc == 0)
             audit(who, "delete", id, "");
         if (rc == 0 && rows)
@@ -413,8 +508,8 @@ int task_delete(const task_caller *who, const char *id, ferr *err)
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) {
-        tlog_info(id, "deleted by account %s", account);
-        runner_post(WORK_HALT, id);
+        tlog_info(stored, "deleted by account %s", account);
+        runner_post(WORK_HALT, stored);
     }
     return rc;
 }
@@ -422,9 +517,11 @@ int task_delete(const task_caller *who, const char *id, ferr *err)
 int task_stop(const task_caller *who, const char *id, ferr *err)
 {
     task t;
+    char stored[TASK_ID_MAX] = "";
     pthread_mutex_lock(&svc.lock);
     int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
+        snprintf(stored, sizeof(stored), "%s", t.id);
         if (t.state == TASK_RUNNING || t.state == TASK_RECOVERING || t.state == TASK_IDLE)
             rc = task_transition(&t, TASK_OFFLINE, "TriggerByUser", "stopped through the API");
         if (rc != 0)
@@ -435,16 +532,18 @@ int task_stop(const task_caller *who, const char *id, ferr *err)
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(WORK_HALT, id);
+        runner_post(WORK_HALT, stored);
     return rc;
 }
 
 int task_retire(const task_caller *who, const char *id, const char *reason, ferr *err)
 {
     task t;
+    char stored[TASK_ID_MAX] = "";
     pthread_mutex_lock(&svc.lock);
     int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
+        snprintf(stored, sizeof(stored), "%s", t.id);
         if (t.state != TASK_FINISHED)
             rc = task_transition(&t, TASK_FINISHED, reason, "ended through the API");
         if (rc != 0)
@@ -455,16 +554,18 @@ int task_retire(const task_caller *who, const char *id, const char *reason, ferr
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) /* the runner halts the worker and plans the purge */
-        runner_post(WORK_HALT, id);
+        runner_post(WORK_HALT, stored);
     return rc;
 }
 
 int task_restart(const task_caller *who, const char *id, ferr *err)
 {
     task t;
+    char stored[TASK_ID_MAX] = "";
     pthread_mutex_lock(&svc.lock);
     int rc = load_changeable(who->account, id, &t, err);
     if (rc == 0) {
+        snprintf(stored, sizeof(stored), "%s", t.id);
         if (t.state == TASK_FINISHED)
             rc = ferr_set(err, FERR_STATE, "", "the task has finished; move its end_time first");
         else if (t.state == TASK_PAUSED)
@@ -477,7 +578,7 @@ int task_restart(const task_caller *who, const char *id, ferr *err)
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(WORK_RESTART, id);
+        runner_post(WORK_RESTART, stored);
     return rc;
 }
 
@@ -488,7 +589,7 @@ int task_get_progress(const char *account, const char *id, task_progress *out, f
     if (rc != 0)
         return rc;
     memset(out, 0, sizeof(*out));
-    if (engine_progress(id, out) != 0) {
+    if (engine_progress(t.id, out) != 0) {
         out->active = false;
         snprintf(out->last_error, sizeof(out->last_error), "%s", t.last_error ? t.last_error : "");
     }
@@ -503,8 +604,9 @@ int task_get_history(const char *account, const char *id, task_history_entry **o
     int rc = load_owned(account, id, &t, err);
     if (rc != 0)
         return rc;
+    rc = store_history_list(svc.st, t.id, out, n, err);
     task_free(&t);
-    return store_history_list(svc.st, id, out, n, err);
+    return rc;
 }
 
 /* /metrics: every account's tasks by state, each state always shown. */
@@ -528,8 +630,9 @@ int task_get_callbacks(const char *account, const char *id, task_callback_line *
     int rc = load_owned(account, id, &t, err);
     if (rc != 0)
         return rc;
+    rc = store_outbox_list_task(svc.st, account, t.id, TASK_CALLBACKS_MAX, out, n, err);
     task_free(&t);
-    return store_outbox_list_task(svc.st, account, id, TASK_CALLBACKS_MAX, out, n, err);
+    return rc;
 }
 
 int task_service_start(const config *cfg, store *st)

@@ -576,9 +576,11 @@ def test_accounts_are_isolated(tc, bob_tc, ferryd):
             ("DescribeLivePullStreamTaskStatus", {"TaskId": tid}),
             ("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "bob"})):
         assert bob_tc.error(action, params)["code"] == "InvalidParameter.TaskNotExist", action
-    # the id is taken, but bob learns nothing about the task and cannot take it over
-    assert bob_tc.error("CreateLivePullStreamTask", idle_create(SpecifyTaskId=tid))[
-        "code"] == "FailedOperation"
+    # ids are unique per account: bob may choose alice's id, and the answer is the one a
+    # free id gets, so it tells him nothing of her tasks; neither task sees the other
+    assert create(bob_tc, SpecifyTaskId=tid) == tid
+    assert bob_tc.ok("DescribeLivePullStreamTasks", {"TaskId": tid})["TotalNum"] == 1
+    bob_tc.ok("DeleteLivePullStreamTask", {"TaskId": tid, "Operator": "bob"})
     # bob's key pair is bob's own: alice's SecretId with bob's key does not sign
     assert tc.with_(secretKey=BOB_TC[1]).error("DescribeLivePullStreamTasks", {})[
         "code"] == "AuthFailure.SignatureFailure"

@@ -17,7 +17,7 @@ import zlib
 
 import pytest
 
-from harness import Api, Blackhole, free_port, iso, live_task, files_task, wait_until, whole_seconds_from_now
+from harness import Api, Blackhole, free_port, iso, live_task, files_task, idle_task, wait_until, whole_seconds_from_now
 from media import FileServer, ffmpeg
 
 LOCAL_URLS = [
@@ -310,37 +310,121 @@ def test_a_100_mb_picture_is_refused(api, nginx, ferryd, tmp_path):
         endless.stop()
 
 
+def over_limit_call(port, path, headers, body=b""):
+    """One whole request from 127.0.0.2: (status, headers, body text); None when the
+    connection was closed without an answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5,
+                                      source_address=("127.0.0.2", 0))
+    try:
+        conn.request("POST" if body else "GET", path, body=body or None, headers=headers)
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read().decode()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+TC_HEADERS = {"Content-Type": "application/json", "X-TC-Action": "DescribeLivePullStreamTasks",
+              "X-TC-Version": "2018-08-01", "X-TC-Timestamp": "1700000000",
+              "Authorization": "TC3-HMAC-SHA256 Credential=AKIDnone/2026-01-01/live/"
+                               "tc3_request, SignedHeaders=content-type;host, Signature=00"}
+ALI_PATH = ("/?Action=DescribeCasterStreamUrl&Format=JSON&Version=2016-11-01"
+            "&AccessKeyId=none&SignatureMethod=HMAC-SHA1&Signature=x")
+
+
+def assert_told_too_many(port, token):
+    """A whole request from the address over http_connections_per_ip gets 429 (native),
+    RequestLimitExceeded (Tencent) or Throttling.User (Alibaba), with Retry-After, naming
+    the limit, and its connection is closed after the answer."""
+    native = over_limit_call(port, "/v1/tasks", {"Authorization": "Bearer " + token})
+    assert native is not None, "closed without an answer"
+    st, hdrs, body = native
+    assert st == 429 and hdrs.get("Retry-After") == "1", native
+    assert hdrs.get("Connection", "").lower() == "close", native
+    err = json.loads(body)["error"]
+    assert err["code"] == "rate_limited" and "http_connections_per_ip" in err["message"], err
+    tc = over_limit_call(port, "/", TC_HEADERS, b"{}")
+    assert tc and tc[0] == 200, tc
+    assert json.loads(tc[2])["Response"]["Error"]["Code"] == "RequestLimitExceeded", tc
+    ali = over_limit_call(port, ALI_PATH, {})
+    assert ali and json.loads(ali[2])["Code"] == "Throttling.User", ali
+
+
+def hold_half_open(n, port, held, every=None):
+    """Opens n connections from 127.0.0.2, each a request that never ends (slowloris), into
+    held; every(i) is called after each 100. Returns how many were connected."""
+    connected = 0
+    for i in range(n):
+        s = socket.socket()
+        s.settimeout(1)
+        try:
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", port))
+            s.send(b"GET /v1/tasks HTTP/1.1\r\nHost: ferry\r\nX-Slow: ")
+            connected += 1
+        except OSError:
+            pass  # refused or closed past the per-address limit: as it should be
+        held.append(s)
+        if every and i % 100 == 99:
+            every(i)
+    return connected
+
+
 def test_half_open_connections_do_not_lock_others_out(api, ferryd):
     """1,200 connections from one address (127.0.0.2), each a request that never ends
     (slowloris), held open while a normal client on 127.0.0.1 keeps working. Before: about
-    1,100 of them made the API, /healthz included, unavailable to everyone."""
+    1,100 of them made the API, /healthz included, unavailable to everyone. A whole request
+    from that address, once it holds more than http_connections_per_ip (64), is told so
+    (429) instead of being closed without a word."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4096:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
-    held, slowest, connected = [], 0.0, 0
+    held, slowest = [], [0.0]
+
+    def normal_client(i):
+        t0 = time.time()
+        st, doc = api.get("/v1/tasks")
+        slowest[0] = max(slowest[0], time.time() - t0)
+        assert st == 200, (i, st, doc)
+        assert healthy(ferryd)
+        if i == 99:  # 100 held, over the 64 of one address: its next request is told
+            assert_told_too_many(ferryd.port, api.token)
+
     try:
-        for i in range(1200):
-            s = socket.socket()
-            s.settimeout(1)
-            try:
-                s.bind(("127.0.0.2", 0))
-                s.connect(("127.0.0.1", ferryd.port))
-                s.send(b"GET /v1/tasks HTTP/1.1\r\nHost: ferry\r\nX-Slow: ")
-                connected += 1
-            except OSError:
-                pass  # refused or closed past the per-address limit: as it should be
-            held.append(s)
-            if i % 100 == 99:
-                t0 = time.time()
-                st, doc = api.get("/v1/tasks")
-                slowest = max(slowest, time.time() - t0)
-                assert st == 200, (i, st, doc)
-                assert healthy(ferryd)
+        connected = hold_half_open(1200, ferryd.port, held, normal_client)
         assert connected >= 64, "only %d connections were made" % connected
-        assert slowest < 2.0, "the normal client waited %.1f s" % slowest
+        assert slowest[0] < 2.0, "the normal client waited %.1f s" % slowest[0]
     finally:
         for s in held:
             s.close()
+    time.sleep(0.5)
+    assert over_limit_call(ferryd.port, "/v1/tasks", {"Authorization": "Bearer " + api.token})[0] == 200
+
+
+@pytest.mark.ferryd_settings(http_max_connections=64, http_connections_per_ip=0)
+def test_a_full_server_answers_busy(api, ferryd):
+    """When all clients together hold most of http_max_connections (64 here; no limit per
+    address), a new request gets 503 server_busy with Retry-After (Tencent
+    ResourceUnavailable, Alibaba ServiceUnavailable) rather than a silent close, and is
+    served again once the connections are gone."""
+    held = []
+    try:
+        hold_half_open(60, ferryd.port, held)
+        time.sleep(0.3)
+        st, doc = api.get("/v1/tasks")
+        assert st == 503 and doc["error"]["code"] == "server_busy", (st, doc)
+        assert "http_max_connections" in doc["error"]["message"], doc
+        tc = over_limit_call(ferryd.port, "/", TC_HEADERS, b"{}")
+        assert tc and json.loads(tc[2])["Response"]["Error"]["Code"] == "ResourceUnavailable", tc
+        ali = over_limit_call(ferryd.port, ALI_PATH, {})
+        assert ali and ali[0] == 503 and json.loads(ali[2])["Code"] == "ServiceUnavailable", ali
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.5)
+    assert api.get("/v1/tasks")[0] == 200
+    assert healthy(ferryd)
 
 
 @pytest.mark.parametrize("field,size", [("region", 65), ("created_by", 256),
@@ -614,3 +698,38 @@ def test_a_flood_of_bad_credentials_is_throttled_per_address(api, ferryd):
     time.sleep(1.2)  # the bucket refills: the address may try again
     assert call("/v1/tasks", {"Authorization": "Bearer " + api.token})[0] == 200
     assert healthy(ferryd)
+
+
+def test_a_chosen_id_tells_nothing_of_other_accounts(api, bob, ferryd):
+    """Task ids are unique per account. bob choosing an id alice holds gets exactly what a
+    free id gets (201 and the id he chose), so the answer is no oracle of alice's ids; his
+    own duplicate is still 409 already_exists. The two tasks stay apart through reads,
+    changes, lists, audit lines and deletes, and across a restart."""
+    alices = api.create_task(**idle_task(name="alice's", id="chosen-1"))
+    assert alices["id"] == "chosen-1"
+    free = bob.post("/v1/tasks", idle_task(name="bob's free", id="free-1"))
+    taken = bob.post("/v1/tasks", idle_task(name="bob's", id="chosen-1"))
+    assert (free[0], taken[0]) == (201, 201), (free, taken)
+    assert taken[1]["id"] == "chosen-1" and set(taken[1]) == set(free[1]), taken
+    st, doc = bob.post("/v1/tasks", idle_task(name="again", id="chosen-1"))
+    assert st == 409 and doc["error"]["code"] == "already_exists", doc
+    assert "chosen-1" in doc["error"]["message"] and "." not in doc["error"]["message"], doc
+
+    assert api.task("chosen-1")["name"] == "alice's"
+    assert bob.task("chosen-1")["name"] == "bob's"
+    assert bob.patch("/v1/tasks/chosen-1", {"name": "bob's, renamed"})[0] == 200
+    assert api.task("chosen-1")["name"] == "alice's"
+    st, listed = bob.get("/v1/tasks")
+    assert sorted(t["id"] for t in listed["tasks"]) == ["chosen-1", "free-1"], listed
+    st, trail = bob.get("/v1/audit?task_id=chosen-1")
+    assert [a["action"] for a in trail["audit"]][:1] and all(
+        a["task_id"] == "chosen-1" for a in trail["audit"]), trail
+
+    ferryd.restart()
+    assert bob.task("chosen-1")["name"] == "bob's, renamed"
+    assert api.task("chosen-1")["name"] == "alice's"
+    assert bob.delete("/v1/tasks/chosen-1")[0] in (200, 204)
+    assert api.task("chosen-1")["name"] == "alice's"
+    assert bob.get("/v1/tasks/chosen-1")[0] == 404
+    assert api.delete("/v1/tasks/chosen-1")[0] in (200, 204)
+    assert bob.post("/v1/tasks", idle_task(name="bob's", id="chosen-1"))[0] == 201

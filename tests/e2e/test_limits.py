@@ -3,13 +3,15 @@ real ferryd, nginx-rtmp and an ffmpeg publisher. A task due to run when no slot 
 (idle, reason WaitingForSlot, the limit named in its history) and starts when a slot frees."""
 
 import copy
+import http.server
 import os
+import threading
 import time
 
 import pytest
 
 from conftest import ACCOUNTS, ALICE_TOKEN, BOB_TOKEN, FERRYD_SETTINGS
-from harness import Api, Ferryd, live_task, wait_until, whole_seconds_from_now
+from harness import Api, Ferryd, files_task, live_task, wait_until, whole_seconds_from_now
 
 
 @pytest.fixture
@@ -111,3 +113,195 @@ def test_a_source_over_the_accounts_ingest_limit_is_cut_off(metered, nginx, publ
     assert sent > 100, err
     assert bob.task(b)["state"] == "running"
     assert nginx.is_published("dst", "b") and not nginx.is_published("dst", "a")
+
+
+class BigFile:
+    """A hostile HTTP server on 127.0.0.1: /declared.mp4 announces 200 MB in Content-Length,
+    /chunked.mp4 sends a chunked body with no end, /small.mp4 is 2 MiB. It counts the bytes
+    it managed to send and the GETs of each path."""
+
+    def __init__(self):
+        self.sent, self.gets = {}, {}
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def send_some(self, data):
+                self.wfile.write(data)
+                owner.sent[self.path] = owner.sent.get(self.path, 0) + len(data)
+
+            def do_GET(self):
+                owner.gets[self.path] = owner.gets.get(self.path, 0) + 1
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                block = b"\0" * 65536
+                try:
+                    if self.path == "/chunked.mp4":
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        while owner.sent.get(self.path, 0) < 200 << 20:
+                            self.send_some(b"%x\r\n%s\r\n" % (len(block), block))
+                        return
+                    size = 200 << 20 if self.path == "/declared.mp4" else 2 << 20
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    while owner.sent.get(self.path, 0) < size:
+                        self.send_some(block)
+                except OSError:
+                    pass  # the client hung up: what a bounded download does
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def sized(tmp_path):
+    """A ferryd where alice's VodLocalMode downloads may be 1 MiB (bob: the default)."""
+    accounts = copy.deepcopy(ACCOUNTS)
+    accounts["alice"]["download_max_mb"] = 1
+    d = Ferryd(str(tmp_path / "ferryd"), accounts, dict(FERRYD_SETTINGS))
+    d.start()
+    yield d
+    rc, _ = d.terminate()
+    assert rc == 0
+    assert not d.sanitizer_reports()
+
+
+@pytest.mark.parametrize("path", ["/declared.mp4", "/chunked.mp4"])
+def test_a_download_over_the_accounts_limit_is_a_task_error(sized, nginx, path):
+    """A VodLocalMode file larger than the account's download_max_mb (1 MiB for alice) is a
+    task error naming the limit, whether the server declares its size or sends it chunked:
+    the download stops at the limit, the file is not streamed instead, nothing stays in the
+    cache and nothing reaches the destination. bob's default limit lets a 2 MiB file through."""
+    server = BigFile()
+    alice, bob = Api(sized.port, ALICE_TOKEN), Api(sized.port, BOB_TOKEN)
+    try:
+        tid = alice.create_task(**files_task(nginx, [server.url(path)], vod_local_mode=1,
+                                             retry_count=0))["id"]
+        done, _ = alice.wait_state(tid, ("offline", "finished"), 30)
+        assert "larger than 1 MiB (download_max_mb)" in done["last_error"], done
+        assert server.sent.get(path, 0) < 16 << 20, "%d bytes sent" % server.sent[path]
+        assert server.gets[path] <= 2, server.gets  # the retry budget, never a stream
+        assert "streaming it instead" not in open(sized.stderr_path, errors="replace").read()
+        cache = os.path.join(sized.data_dir, "cache")
+        assert not os.path.isdir(cache) or os.listdir(cache) == [], os.listdir(cache)
+        assert nginx.publish_count("dst", "out") == 0
+
+        other = bob.create_task(**files_task(nginx, [server.url("/small.mp4")], vod_local_mode=1,
+                                             retry_count=0))["id"]
+        wait_until(lambda: server.sent.get("/small.mp4", 0) >= 2 << 20, 20,
+                   what="bob's 2 MiB download")
+        time.sleep(1)
+        assert "download_max_mb" not in bob.task(other).get("last_error", "")
+    finally:
+        server.stop()
+
+
+class HugePlaylists:
+    """A hostile HLS server on 127.0.0.1: /declared.m3u8 is a 4 MB media playlist with its
+    Content-Length, /chunked.m3u8 a chunked one that never ends, /master.m3u8 a small
+    master playlist whose one variant is /chunked.m3u8. It counts the bytes sent per path."""
+
+    LINES = b"".join(b"#EXTINF:2.0,\nsegment-%08d.ts\n" % i for i in range(1000))
+
+    def __init__(self):
+        self.sent = {}
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def count(self, n):
+                owner.sent[self.path] = owner.sent.get(self.path, 0) + n
+
+            def do_GET(self):
+                head = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+                try:
+                    if self.path == "/master.m3u8":
+                        body = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nchunked.m3u8\n"
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                    elif self.path == "/declared.m3u8":
+                        body = head + owner.LINES * 110  # about 4 MB
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        for i in range(0, len(body), 65536):
+                            self.wfile.write(body[i:i + 65536])
+                            self.count(len(body[i:i + 65536]))
+                    else:
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        block = head
+                        while owner.sent.get(self.path, 0) < 200 << 20:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+                            self.wfile.flush()
+                            self.count(len(block))
+                            block = owner.LINES
+                            time.sleep(0.03)  # about 1 MB/s: socket buffers stay empty
+                except OSError:
+                    pass  # the client hung up: what a bounded reader does
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def small_playlists(tmp_path):
+    """A ferryd where alice's HLS playlists may be 64 KiB (bob: the default 8 MiB)."""
+    accounts = copy.deepcopy(ACCOUNTS)
+    accounts["alice"]["playlist_max_kb"] = 64
+    d = Ferryd(str(tmp_path / "ferryd"), accounts, dict(FERRYD_SETTINGS))
+    d.start()
+    yield d
+    rc, _ = d.terminate()
+    assert rc == 0
+    assert not d.sanitizer_reports()
+
+
+@pytest.mark.parametrize("path", ["/declared.m3u8", "/chunked.m3u8", "/master.m3u8"])
+def test_an_hls_playlist_over_the_accounts_limit_is_a_task_error(small_playlists, nginx, path):
+    """An HLS playlist larger than the account's playlist_max_kb (64 KiB for alice) is a
+    task error naming the limit: refused unread when its Content-Length says so, cut at the
+    limit when it is chunked, and the same for a variant playlist nested in a master one.
+    The reader stops early (not the 200 MB the server would send; a chunked playlist comes at
+    1 MB/s, so what was sent is what was read) and the daemon is healthy."""
+    server = HugePlaylists()
+    alice = Api(small_playlists.port, ALICE_TOKEN)
+    try:
+        start = whole_seconds_from_now(0)
+        body = live_task(nginx, start, start + 300, retry_count=0)
+        body["source_urls"] = [server.url(path)]
+        tid = alice.create_task(**body)["id"]
+        done, _ = alice.wait_state(tid, ("offline",), 30)
+        assert "larger than 64 KiB (playlist_max_kb)" in done["last_error"], done
+        sent = sum(server.sent.values())
+        limit = 8 << 20 if path == "/declared.m3u8" else 2 << 20  # declared: unpaced
+        assert sent < limit, "%d bytes sent" % sent
+        assert alice.raw("GET", "/healthz", token=None)[0] == 200
+        assert nginx.publish_count("dst", "out") == 0
+    finally:
+        server.stop()
