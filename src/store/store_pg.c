@@ -74,6 +74,13 @@ static int describe_url(pg_store *p, ferr *err)
     return FERR_OK;
 }
 
+/* The server's notices ("relation already exists, skipping") are not ferry's to print. */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Connects anew. Defaults that the URL may override: a bounded connect, and keepalives
  * that notice a dead server or network in about half a minute instead of hours. */
 static int connect_db(pg_store *p, ferr *err)
@@ -90,8 +97,10 @@ static int connect_db(pg_store *p, ferr *err)
     if (p->conn)
         PQfinish(p->conn);
     p->conn = PQconnectdbParams(keys, vals, 1);
-    if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
+    if (p->conn && PQstatus(p->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(p->conn, quiet_notice, NULL);
         return FERR_OK;
+    }
     char msg[300];
     one_line(msg, sizeof(msg), p->conn ? PQerrorMessage(p->conn) : "out of memory");
     PQfinish(p->conn);
