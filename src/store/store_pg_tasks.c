@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 /* The columns a task is read from, in the order read_task expects. */
 #define TASK_COLS                                                                                  \
     "id, account, dialect, state, reason, last_error, spec, created_ms, updated_ms, "              \
@@ -306,8 +308,10 @@ int pg_task_count_states(store *st, int *counts, int n, ferr *err)
 int pg_task_count(store *st, const char *account)
 {
     ferr err = {0};
-    if (pg_enter(st, &err) != FERR_OK)
+    if (pg_enter(st, &err) != FERR_OK) {
+        log_error("%s", err.msg);
         return FERR_INTERNAL;
+    }
     pg_args a = {0};
     if (account)
         arg_str(&a, account);
@@ -316,6 +320,8 @@ int pg_task_count(store *st, const char *account)
                                    : "SELECT COUNT(*) FROM tasks",
                            &a, "count tasks", NULL, &err);
     int n = r ? (int)col_int(r, 0, 0) : FERR_INTERNAL;
+    if (!r)
+        log_error("%s", err.msg);
     PQclear(r);
     pg_leave(st);
     return n;
