@@ -33,7 +33,9 @@ static void one_line(char *dst, size_t len, const char *msg)
 {
     size_t w = 0;
     for (const char *c = msg ? msg : ""; *c && w + 3 < len; c++) {
-        if (*c != '\n') {
+        if (*c == '\t') {
+            continue;
+        } else if (*c != '\n') {
             dst[w++] = *c;
         } else if (c[1]) {
             dst[w++] = ';';
@@ -137,13 +139,68 @@ void pg_leave(store *st)
 
 /* --- statements --- */
 
+/* Length of the valid UTF-8 sequence at s (no overlong forms, surrogates or code points
+ * past U+10FFFF), or 0. Stops at the first bad byte, so never reads past a '\0'. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0], cp, min;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
+/* NULL when v is UTF-8 text; else a copy with '?' for every byte that starts no valid
+ * sequence. PostgreSQL refuses other bytes in text, and a peer's error message or a
+ * file's name must not cost a task its history line (SQLite keeps the bytes as they are). */
+static char *utf8_repair(const char *v)
+{
+    const unsigned char *u = (const unsigned char *)v;
+    size_t i = 0, n;
+    while (u[i] && (n = utf8_seq(u + i)) != 0)
+        i += n;
+    if (!u[i])
+        return NULL;
+    char *copy = strdup(v);
+    for (i = 0; copy && u[i]; i += n) {
+        n = utf8_seq(u + i);
+        if (n == 0) {
+            copy[i] = '?';
+            n = 1;
+        }
+    }
+    return copy;
+}
+
 PGresult *pg_query(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
                    ferr *err)
 {
     pg_store *p = pg(st);
     p->sqlstate[0] = '\0';
     p->changes = 0;
-    PGresult *r = PQexecParams(p->conn, sql, a ? a->n : 0, NULL, a ? a->v : NULL, NULL, NULL, 0);
+    int n = a ? a->n : 0;
+    const char *vals[PG_ARGS_MAX] = {0};
+    char *repaired[PG_ARGS_MAX];
+    for (int i = 0; i < n; i++) {
+        repaired[i] = a->v[i] ? utf8_repair(a->v[i]) : NULL;
+        vals[i] = repaired[i] ? repaired[i] : a->v[i];
+    }
+    PGresult *r = PQexecParams(p->conn, sql, n, NULL, n ? vals : NULL, NULL, NULL, 0);
+    for (int i = 0; i < n; i++)
+        free(repaired[i]);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
         p->changes = strtol(PQcmdTuples(r), NULL, 10);

@@ -992,6 +992,33 @@ static void test_outbox_list_task(void **state)
     free(l);
 }
 
+/* Bytes that are not UTF-8 (a peer's error message, a file's name) never cost a task its
+ * history line or its error: SQLite keeps them, PostgreSQL (which refuses them in text)
+ * gets '?' for each byte that starts no valid sequence. */
+static void test_bytes_not_utf8(void **state)
+{
+    fixture *fx = *state;
+    task t, got;
+    make_task(&t, "bytes", "acct", 1);
+    insert_ok(fx->st, &t, NULL);
+    const char *raw = "read: \xff\xfe from caf\xc3\xa9 \xe2\x82";
+    const char *shown = fx->url ? "read: ?? from caf\xc3\xa9 ??" : raw;
+    set_str(&t.last_error, raw);
+    task_history_entry h = hist(2, TASK_RUNNING, TASK_RECOVERING, "PullStreamFailed", raw);
+    ferr err = {0};
+    assert_int_equal(store_task_update(fx->st, &t, &h, &err), FERR_OK);
+    assert_int_equal(store_task_get(fx->st, "bytes", &got, &err), FERR_OK);
+    assert_string_equal(got.last_error, shown);
+    task_free(&got);
+    task_history_entry *hl = NULL;
+    int n = -1;
+    assert_int_equal(store_history_list(fx->st, "bytes", &hl, &n, &err), FERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(hl[0].detail, shown);
+    free(hl);
+    task_free(&t);
+}
+
 /* --- PostgreSQL's own cases --- */
 
 /* A fresh database gets every step, each recorded once, and all the tables. */
@@ -1120,7 +1147,8 @@ static void test_pg_concurrent_migration(void **state)
         X(test_list_filters), X(test_delete), X(test_checkpoint),                                  \
         X(test_history_bounded_per_task), X(test_audit_trail), X(test_history_order),              \
         X(test_reopen_keeps_data), X(test_newer_schema_refused), X(test_survives_kill9),           \
-        X(test_threads), X(test_outbox_paging_and_purge), X(test_outbox_list_task)
+        X(test_threads), X(test_outbox_paging_and_purge), X(test_outbox_list_task),                \
+        X(test_bytes_not_utf8)
 
 int main(void)
 {
