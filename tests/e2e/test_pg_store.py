@@ -6,56 +6,24 @@ next ones reconnect; a store that cannot be reached or named stops ferryd with a
 message. The database comes from $FERRY_TEST_PG (scripts/test.sh starts a server and sets
 it); each test gets a database of its own on that server."""
 
-import glob
 import os
-import shutil
-import subprocess
 import time
-import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from harness import Ferryd, idle_task, live_task, probe, tail, wait_until, whole_seconds_from_now
-
-PG_URL = os.environ.get("FERRY_TEST_PG", "")
-
-
-def psql_binary():
-    found = shutil.which("psql")
-    if found:
-        return found
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if os.access(os.path.join(d, "psql"), os.X_OK):
-            return os.path.join(d, "psql")
-    return None
-
-
-def psql(url, sql):
-    """Runs sql on url with psql; returns its rows as lists of strings."""
-    out = subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-                         capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, "psql %r: %s" % (sql, out.stderr)
-    return [line.split("|") for line in out.stdout.splitlines() if line]
-
-
-def with_database(url, name):
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
+from pg import PG_URL, fresh_database, psql, unavailable
 
 
 @pytest.fixture
 def pg_url():
     """A fresh database on the server of $FERRY_TEST_PG, dropped afterwards."""
-    if not PG_URL:
-        pytest.skip("FERRY_TEST_PG is not set: no PostgreSQL to run ferryd on "
-                    "(scripts/test.sh starts one and sets it)")
-    if not psql_binary():
-        pytest.skip("no psql program (Debian's postgresql-client)")
-    name = "ferry_e2e_" + uuid.uuid4().hex[:12]
-    psql(PG_URL, "CREATE DATABASE " + name)
-    yield with_database(PG_URL, name)
-    psql(PG_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
