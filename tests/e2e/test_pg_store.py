@@ -88,8 +88,13 @@ def test_dropped_connection_reconnects(ferryd, api, pg_url):
     created = [api.create_task(**idle_task(name="kept-%d" % i))["id"] for i in range(3)]
     db = urlsplit(pg_url).path.lstrip("/")
     for _ in range(3):
-        psql(PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = '%s' AND application_name = 'ferryd'" % db)
+        ended = [r[0] for r in psql(PG_URL, "SELECT pid, pg_terminate_backend(pid) FROM "
+                                            "pg_stat_activity WHERE datname = '%s' AND "
+                                            "application_name = 'ferryd'" % db)]
+        assert len(ended) == 1, "ferryd should hold one connection, not %s" % ended
+        wait_until(lambda: not psql(PG_URL, "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+                                            % ended[0]), 10, 0.05,
+                   what="ferryd's connection ended")
         statuses = []
         for i in range(4):
             st, doc = api.get("/v1/tasks?page=1&page_size=50")
