@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # layers.py — draws the layers of ferry's parts from the #include "..." lines in src/ and
 # checks them: no include points up or sideways, only interface headers cross parts, no cycle.
-"""Usage: scripts/layers.py [--root DIR] [--quiet]
+"""Usage: scripts/layers.py [--root DIR] [--quiet] [--self-test]
 
 Every file under src/ belongs to one part (PARTS, first match wins) and every part sits on
 one layer (LAYERS, bottom first). The rules, each one a failure (exit 1):
@@ -16,14 +16,23 @@ one layer (LAYERS, bottom first). The rules, each one a failure (exit 1):
   cycle     files, or parts, include each other through a longer loop;
   unplaced  a file matches no part, or an include names no file in src/.
 
+An include is #include "..." (from the including file's folder, else from src/) or
+#include <...> when it names a file under src/ (the build puts src/ on the include path).
+
+--self-test first runs the check on small trees made in a temporary folder, one clean and
+one for each rule with one bad include, and fails unless the clean one passes and each
+other one fails with its rule and the include named.
+
 Adding a folder or a part means adding it to PARTS, LAYERS and INTERFACES here.
 """
 
 import argparse
 import fnmatch
+import io
 import os
 import re
 import sys
+import tempfile
 
 # (part, patterns relative to src/); the first match wins.
 PARTS = [
@@ -73,7 +82,7 @@ BYPASS = {
     "api": {"store": "task service", "engine": "task service"},
 }
 
-INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+INCLUDE_RE = re.compile(r'^\s*#\s*include\s*(?:"([^"]+)"|<([^>]+)>)')
 
 
 def matches(path, patterns):
@@ -103,11 +112,14 @@ def source_files(src):
     return found
 
 
-def resolve(src, including, name, files):
-    """The file an #include "name" in `including` reads: its own folder first, then src/."""
-    local = os.path.normpath(os.path.join(os.path.dirname(including), name)).replace(os.sep, "/")
-    if local in files:
-        return local
+def resolve(including, name, files, quoted=True):
+    """The file an #include of name in `including` reads: for "name" its own folder first,
+    then src/; for <name> src/ only."""
+    if quoted:
+        local = os.path.normpath(os.path.join(os.path.dirname(including), name))
+        local = local.replace(os.sep, "/")
+        if local in files:
+            return local
     top = os.path.normpath(name).replace(os.sep, "/")
     return top if top in files else None
 
@@ -123,12 +135,14 @@ def read_includes(src, files):
                 m = INCLUDE_RE.match(line)
                 if not m:
                     continue
-                target = resolve(src, path, m.group(1), fileset)
-                if target is None:
-                    problems.append(("unplaced", f'{path}:{lineno}: #include "{m.group(1)}" '
-                                     "names no file in src/"))
-                else:
+                quoted = m.group(1) is not None
+                name = m.group(1) if quoted else m.group(2)
+                target = resolve(path, name, fileset, quoted)
+                if target is not None:
                     edges[path].add(target)
+                elif quoted:
+                    problems.append(("unplaced", f'{path}:{lineno}: #include "{name}" '
+                                     "names no file in src/"))
     return edges, problems
 
 
@@ -255,17 +269,11 @@ def draw(edges, parts, layers, out):
             out.write(f"    {path}: {', '.join(by_file[path])}\n")
 
 
-def main():
-    ap = argparse.ArgumentParser(description="Draw and check the include layers of src/.")
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--root", default=os.path.dirname(here), help="the repository (default: ..)")
-    ap.add_argument("--quiet", action="store_true", help="print only the rule breaks")
-    args = ap.parse_args()
-
-    src = os.path.join(args.root, "src")
+def check(src, quiet, out):
+    """Draws (unless quiet) and checks the tree under src; the exit code: 0, 1 or 2."""
     files = source_files(src)
     if not files:
-        print(f"layers: no sources under {src}", file=sys.stderr)
+        print(f"layers: no sources under {src}", file=out)
         return 2
     layers = layer_of()
     parts = {path: part_of(path) for path in files}
@@ -275,24 +283,126 @@ def main():
                  for p in sorted(set(parts.values()) - {None}) if p not in layers]
     if problems:
         for kind, text in problems:
-            print(f"{kind}: {text}")
+            print(f"{kind}: {text}", file=out)
         return 1
     edges, problems = read_includes(src, files)
     problems += check_edges(edges, parts, layers)
     problems += check_cycles(edges, parts)
 
-    if not args.quiet:
-        draw(edges, parts, layers, sys.stdout)
-        print()
+    if not quiet:
+        draw(edges, parts, layers, out)
+        print(file=out)
     n_edges = sum(len(t) for t in edges.values())
     if problems:
-        print(f"{len(problems)} rule breaks in {len(files)} files, {n_edges} includes:")
+        print(f"{len(problems)} rule breaks in {len(files)} files, {n_edges} includes:", file=out)
         for kind, text in problems:
-            print(f"  {kind:<9} {text}")
+            print(f"  {kind:<9} {text}", file=out)
         return 1
     print(f"ok: {len(files)} files, {n_edges} includes; none points up, sideways or past the "
-          "task service, only interfaces cross parts, no two files include each other, no cycle")
+          "task service, only interfaces cross parts, no two files include each other, no cycle",
+          file=out)
     return 0
+
+
+# --self-test: a small tree shaped like src/ that passes, as {file: [includes]}.
+CLEAN_TREE = {
+    "common/log.h": [],
+    "task/task_model.h": ['"common/log.h"'],
+    "task/task_json.c": ['"task/task_model.h"'],
+    "task/task.h": ['"task/task_model.h"'],
+    "task/task_internal.h": ['"task/task.h"', '"store/store.h"', '"engine/engine.h"',
+                             '"sched/sched.h"', '"notify/notify.h"'],
+    "task/task_service.c": ['"task/task_internal.h"', '"common/log.h"'],
+    "store/store.h": ['"task/task_model.h"'],
+    "store/store_internal.h": ['"store/store.h"'],
+    "store/store_tasks.c": ['"store_internal.h"'],
+    "sched/sched.h": ['"common/log.h"'],
+    "engine/engine.h": ['"task/task_model.h"'],
+    "engine/engine_internal.h": ['"engine/engine.h"', "<stdio.h>", "<libavformat/avformat.h>"],
+    "engine/engine.c": ['"engine/engine_internal.h"', "<common/log.h>"],
+    "notify/notify.h": ['"store/store.h"', '"task/task_model.h"'],
+    "api/api.h": ['"task/task.h"'],
+    "api/http_server.c": ['"api/api.h"', '"notify/notify.h"'],
+    "ferryd.c": ['"api/api.h"', '"task/task.h"', '"store/store.h"'],
+    "ctl/ferryctl.c": ['"common/log.h"'],
+}
+
+# (what it shows, {file: extra includes}, the rule it must break, a text the report names).
+BROKEN_TREES = [
+    ("an include up a layer", {"engine/engine.c": ['"task/task.h"']}, "up",
+     "engine/engine.c (engine, layer 2) includes task/task.h"),
+    ("an include up a layer by a relative path", {"engine/engine.c": ['"../task/task.h"']},
+     "up", "engine/engine.c (engine, layer 2) includes task/task.h"),
+    ("an include up a layer in <...>", {"store/store_tasks.c": ["<notify/notify.h>"]}, "up",
+     "store/store_tasks.c (store, layer 2) includes notify/notify.h"),
+    ("an include sideways", {"engine/engine.c": ['"store/store.h"']}, "sideways",
+     "engine/engine.c (engine) includes store/store.h"),
+    ("a private header of another part", {"task/task_service.c": ['"engine/engine_internal.h"']},
+     "interface", "task/task_service.c (task service) includes engine/engine_internal.h"),
+    ("the API past the task service", {"api/http_server.c": ['"store/store.h"']}, "bypass",
+     "api/http_server.c (api) includes store/store.h"),
+    ("two files that include each other", {"engine/engine.h": ['"engine_internal.h"']},
+     "mutual", "engine/engine.h and engine/engine_internal.h include each other"),
+    ("a loop of three files", {"engine/a.h": ['"engine/b.h"'], "engine/b.h": ['"engine/c.h"'],
+                               "engine/c.h": ['"engine/a.h"']},
+     "cycle", "engine/a.h, engine/b.h, engine/c.h"),
+    ("a loop of parts", {"common/log.h": ['"task/task_model.h"']}, "cycle",
+     "parts include each other in a loop: common, task model"),
+    ("an include of no file", {"engine/engine.c": ['"engine/gone.h"']}, "unplaced",
+     '#include "engine/gone.h" names no file in src/'),
+    ("a file of no part", {"extra/thing.c": ['"common/log.h"']}, "unplaced",
+     "extra/thing.c belongs to no part"),
+]
+
+
+def write_tree(src, extra):
+    tree = {path: list(incs) for path, incs in CLEAN_TREE.items()}
+    for path, incs in extra.items():
+        tree.setdefault(path, []).extend(incs)
+    for path, incs in tree.items():
+        full = os.path.join(src, *path.split("/"))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w", encoding="utf-8") as f:
+            f.write("/* self-test */\n")
+            f.writelines(f"#include {inc}\n" for inc in incs)
+
+
+def self_test(out):
+    """0 when the clean tree passes and every broken one fails as it should, else 1."""
+    failures = []
+    cases = [("a clean tree", {}, None, "ok: ")] + BROKEN_TREES
+    for what, extra, kind, names in cases:
+        with tempfile.TemporaryDirectory(prefix="layers-self-test.") as root:
+            src = os.path.join(root, "src")
+            write_tree(src, extra)
+            buf = io.StringIO()
+            rc = check(src, True, buf)
+            report = buf.getvalue()
+        want_rc = 0 if kind is None else 1
+        flagged = kind is None or any(
+            line.split()[0].rstrip(":") == kind and names in line
+            for line in report.splitlines() if line.strip())
+        if rc != want_rc or names not in report or not flagged:
+            failures.append(f"{what}: exit {rc} (want {want_rc}), report:\n{report}")
+        else:
+            print(f"self-test ok: {what}" + (f" -> {kind}" if kind else " passes"), file=out)
+    for text in failures:
+        print(f"self-test FAILED: {text}", file=out)
+    return 1 if failures else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Draw and check the include layers of src/.")
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--root", default=os.path.dirname(here), help="the repository (default: ..)")
+    ap.add_argument("--quiet", action="store_true", help="print only the rule breaks")
+    ap.add_argument("--self-test", action="store_true",
+                    help="first prove on temporary trees that every rule can fail")
+    args = ap.parse_args()
+
+    if args.self_test and self_test(sys.stdout) != 0:
+        return 1
+    return check(os.path.join(args.root, "src"), args.quiet, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -160,9 +160,10 @@ record() { # record NAME RC
 
 # layers: scripts/layers.py, one check: no include in src/ points up a layer or sideways,
 # only interface headers cross parts, no include cycle (the rules: docs/ARCHITECTURE.md).
+# --self-test first proves on temporary trees that each rule fails on a bad include.
 layers() {
     step "include layers"
-    "$PYTHON" scripts/layers.py --quiet
+    "$PYTHON" scripts/layers.py --self-test --quiet
     local rc=$?
     if [ "$rc" -eq 0 ]; then
         tests_passed=$((tests_passed + 1))

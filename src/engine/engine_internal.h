@@ -15,6 +15,7 @@
 #include "common/addr_policy.h"
 #include "common/redact.h"
 #include "engine/engine.h"
+#include "engine/event_loop.h"
 #include "engine/file_cache.h"
 #include "engine/playlist.h"
 
@@ -24,7 +25,8 @@ enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
 #define ENGINE_OUTPUTS 2
 #define ENGINE_ERR_MAX 512
 
-/* ---- the worker record (engine.c owns its lifetime, progress.c its snapshot) ---- */
+/* ---- the worker record (worker.c owns its lifetime, engine.c its place in the registry,
+ * progress.c its snapshot) ---- */
 
 /* Bytes and frames per wall-clock second: the rates cover the last RATE_SLOTS - 1
  * complete seconds. */
@@ -35,9 +37,6 @@ typedef struct rate_window {
     int64_t frames[RATE_SLOTS];
     int64_t first_ms; /* monotonic ms of the first packet, 0 = none */
 } rate_window;
-
-/* The bitrate and fps of the window at now_ms (progress.c). */
-void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps);
 
 /* The address policy of one direction of a relay (common/addr_policy.h). */
 typedef struct net_policy {
@@ -60,6 +59,8 @@ typedef struct engine_worker {
     pthread_cond_t wake;
     engine_job *update; /* wake_lock: a live modification not yet taken (engine_update) */
     atomic_bool update_pending;
+    atomic_bool poked;       /* wake_lock: worker_poke ended (or will end) worker_park */
+    _Atomic(ev_loop *) loop; /* the event loop its RTMP connections share (worker_loop) */
 
     pthread_mutex_t progress_lock;
     task_progress progress; /* counters and strings; rates are derived on read */
@@ -75,26 +76,61 @@ const char *engine_log_task(void);
 /* FFmpeg's log callback, which engine_init installs (engine_log.c). */
 void engine_av_log(void *avcl, int level, const char *fmt, va_list vl);
 
-/* engine.c services for the worker thread. */
+/* ---- a job as the engine holds it (engine_job.c) ---- */
+
+/* 0, or the FERR_* code that start and update refuse the job with. */
+int engine_job_check(const engine_job *job);
+/* dst becomes a copy of src with strings of its own and the defaults filled in: 0, or
+ * FERR_INTERNAL (what was copied is freed by engine_job_clear). */
+int engine_job_copy(engine_job *dst, const engine_job *src);
+/* A heap copy as engine_job_copy makes, or NULL. */
+engine_job *engine_job_dup(const engine_job *job);
+void engine_job_free(engine_job *j);
+/* Frees the strings of a job held by value. */
+void engine_job_clear(engine_job *j);
+
+/* ---- a worker: its record, stop request, update slot and waits (worker.c) ---- */
+
+/* A record for job (copied), its thread not started; NULL when out of memory. */
+engine_worker *worker_new(const engine_job *job);
+void worker_free(engine_worker *w);
+/* Asks the thread to stop (the first request's time is kept) and ends its waits. */
+void worker_request_stop(engine_worker *w);
 bool worker_stop_requested(const engine_worker *w);
+/* Hands job (owned from now on) to the thread, replacing an update not yet taken. */
+void worker_post_update(engine_worker *w, engine_job *job);
 /* Sleeps until the monotonic deadline or a stop request; true when stop was asked. */
 bool worker_wait_until(engine_worker *w, int64_t deadline_ms);
 /* The same, but an update (engine_update) ends the wait too; true when stop was asked. */
 bool worker_wait_until_update(engine_worker *w, int64_t deadline_ms);
 bool worker_update_pending(const engine_worker *w);
+/* Sleeps until deadline_us (monotonic), a stop request, an update or a worker_poke (one that
+ * came before the call ends it at once); the poke is spent on return. */
+void worker_park(engine_worker *w, int64_t deadline_us);
+/* Any thread: ends the worker's park at once (or the next one, when it is not parked). */
+void worker_poke(engine_worker *w);
+/* The event loop all of w's RTMP connections go on, picked at the first call, so that a
+ * relay's source and outputs hand packets over without waking another thread. */
+ev_loop *worker_loop(engine_worker *w);
 /* The latest update, or NULL; the caller frees it with engine_job_free. */
 engine_job *worker_take_update(engine_worker *w);
-void engine_job_free(engine_job *j);
-/* Frees the strings of a job held by value. */
-void engine_job_clear(engine_job *j);
-/* Fills ev->generation, logs the event and calls the registered callback. */
-void worker_emit(engine_worker *w, engine_event *ev);
 /* The first thing a worker thread does: waits for the worker it replaced and frees it, so
  * the destination never sees two publishers of one task. */
 void worker_join_predecessor(engine_worker *w);
-/* The last thing a worker thread does: lets the registry reap it. */
+/* The last thing a worker thread does: lets the registry reap it (engine.c). */
 void worker_exited(engine_worker *w);
 
+/* ---- events (engine_events.c) ---- */
+
+/* The callback of engine_init; set before any worker starts. */
+void engine_events_set_handler(engine_event_fn fn, void *ctx);
+/* Fills ev->generation, logs the event and calls the registered callback. */
+void worker_emit(engine_worker *w, engine_event *ev);
+
+/* ---- progress (progress.c): the worker writes, engine_progress reads ---- */
+
+/* A copy of the snapshot with the bitrate and fps of the last seconds. */
+void progress_read(engine_worker *w, task_progress *out);
 void progress_set_source(engine_worker *w, const char *url, const char *role);
 void progress_set_error(engine_worker *w, const char *error);
 void progress_set_discontinuities(engine_worker *w, int n);
@@ -141,6 +177,7 @@ typedef struct source_open_args {
     bool cached;                /* url is a local copy in the download cache */
     const net_policy *policy;   /* the addresses it may reach (net_guard.c) */
     int64_t max_bytes;          /* a picture larger than this is refused; 0 = no limit */
+    engine_worker *w;           /* the relay's worker (its event loop), or NULL */
 } source_open_args;
 
 /* A picture (PNG, JPEG, the first frame of a GIF) fetched over http(s) with a's guard, address
@@ -165,6 +202,14 @@ bool net_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen
  * outlive ic. */
 void net_guard_install(AVFormatContext *ic, const net_policy *p);
 
+/* What a direct take() did with a packet (source_ops.park): used it and wants more, used it
+ * but wants the worker back, or left it (it is queued for read() and the worker is back). */
+typedef enum { DIRECT_TAKEN = 0, DIRECT_YIELD, DIRECT_DECLINED } direct_verdict;
+typedef struct source_direct {
+    direct_verdict (*take)(void *ctx, AVPacket *pkt, int kind, int64_t at_us);
+    void *ctx;
+} source_direct;
+
 typedef struct source_ops {
     const char *name;
     /* 0, or a negative AVERROR with err set to "step: reason". */
@@ -172,6 +217,12 @@ typedef struct source_ops {
     /* 0 with *kind = MEDIA_* or -1 for a stream the relay ignores, or a negative AVERROR. */
     int (*read)(engine_source *s, AVPacket *pkt, int *kind);
     void (*close)(engine_source *s);
+    /* Optional, for sources read on an event loop: hands the packets that arrive straight to
+     * take() on the loop's thread while the worker sleeps in worker_park(w, until_us). 0 when
+     * it did not park (packets are queued, or the source is over: read() gives them), 1 when
+     * it parked and the worker is back (take yielded, the source ended, a poke, stop, update
+     * or until_us). take() runs as the worker would, with the worker asleep. */
+    int (*park)(engine_source *s, const source_direct *d, engine_worker *w, int64_t until_us);
 } source_ops;
 
 extern const source_ops source_live_ops;
@@ -281,6 +332,13 @@ typedef struct output_rtmp {
     bool sink; /* the bytes go to a function (output_rtmp_open_sink), not to a URL */
     uint8_t *extradata[MEDIA_KINDS]; /* codec headers the muxer has sent */
     int extradata_size[MEDIA_KINDS];
+    /* Tags of our own (output_tags.c), for a sink with a tag function. */
+    int (*tag)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *body, size_t len);
+    void *tag_ctx;
+    bool direct[MEDIA_KINDS]; /* kind's packets become tags here, not in the muxer */
+    bool eos_ours;            /* the muxer leaves the AVC end-of-sequence tag to us */
+    uint8_t *body;            /* scratch: one tag body */
+    size_t body_cap;
 } output_rtmp;
 
 /* The mapped timestamps of one packet, microseconds. */
@@ -297,10 +355,22 @@ typedef struct output_shape {
 int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen);
 /* The muxer without I/O: the FLV bytes (header, then tags) go to sink as they are made,
- * flushed after every packet. */
+ * flushed after every packet. With tag (else NULL), H.264 and AAC packets skip the muxer:
+ * their tag bodies (and kind, timestamp) go to tag in the same order (output_tags.c). */
 typedef int (*output_sink_fn)(void *ctx, uint8_t *buf, int len);
-int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink, void *ctx,
-                          char *err, size_t errlen);
+typedef int (*output_tag_fn)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *body, size_t len);
+int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
+                          output_tag_fn tag, void *ctx, char *err, size_t errlen);
+int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_t *data, int size);
+/* output_tags.c: which kinds skip the muxer (after the streams are added); whether a packet
+ * of kind does (false for good once its headers or framing no longer suit); writing it with
+ * a new sequence header first when par's changed; the end-of-sequence tag; freeing. */
+void output_tags_plan(output_rtmp *o, const output_shape *shape, output_tag_fn tag, void *ctx);
+bool output_tags_take(output_rtmp *o, int kind, const AVPacket *in, const AVCodecParameters *par);
+int output_tags_write(output_rtmp *o, int kind, const AVPacket *in, int64_t dts, int64_t pts,
+                      const AVCodecParameters *par);
+int output_tags_end(output_rtmp *o);
+void output_tags_free(output_rtmp *o);
 /* Writes in (payload and flags) with ts; attaches par's extradata as NEW_EXTRADATA side data
  * when it differs from what the muxer sent. Returns 1 written, 0 skipped, or AVERROR. */
 int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output_ts *ts,

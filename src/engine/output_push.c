@@ -123,11 +123,24 @@ static int push_sink(void *ctx, uint8_t *buf, int len)
     return len;
 }
 
+/* output_tag_fn: one tag body made without the muxer, as an RTMP message. */
+static int push_tag(void *ctx, int kind, uint32_t ts, const uint8_t *body, size_t len)
+{
+    output_queue *q = ctx;
+    push_conn *p = &q->push;
+    uint8_t type = kind == MEDIA_VIDEO ? RTMP_MSG_VIDEO : RTMP_MSG_AUDIO;
+    if (!p->failed_in_sink && rtmp_session_send(&p->s, type, ts, body, len) != 0) {
+        p->failed_in_sink = true;
+        snprintf(p->sink_error, sizeof(p->sink_error), "%s", p->s.err);
+    }
+    return 0;
+}
+
 static void push_go_live(output_queue *q)
 {
     char why[ENGINE_ERR_MAX];
     q->push.flv_skip = FLV_FILE_HEADER;
-    if (output_rtmp_open_sink(&q->out, &q->shape, push_sink, q, why, sizeof(why)) < 0) {
+    if (output_rtmp_open_sink(&q->out, &q->shape, push_sink, push_tag, q, why, sizeof(why)) < 0) {
         push_fail(q, why);
         return;
     }
@@ -369,7 +382,7 @@ bool push_attach(output_queue *q)
     if (strncasecmp(q->url, "rtmp://", 7) != 0 || (c && strcmp(c->push_engine, "ffmpeg") == 0))
         return false; /* rtmps (TLS) and the FFmpeg choice keep the writer thread */
     ev_pool_configure(c ? c->engine_loops : 0); /* read once, at the first pick */
-    ev_loop *l = ev_pool_pick();
+    ev_loop *l = worker_loop(q->w);
     if (!l)
         return false;
     q->push.fd = -1;

@@ -22,7 +22,7 @@ static int output_rtmp_fail(output_rtmp *o, const char *step, int rc, char *err,
     return rc;
 }
 
-static int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_t *data, int size)
+int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_t *data, int size)
 {
     av_freep(&o->extradata[kind]);
     o->extradata_size[kind] = 0;
@@ -62,8 +62,8 @@ static int output_rtmp_add_streams(output_rtmp *o, const output_shape *shape)
 }
 
 /* The FLV muxer with the shape's streams, no I/O yet: 0 or an AVERROR with err set. */
-static int output_rtmp_begin(output_rtmp *o, const output_shape *shape, const char *url,
-                             char *err, size_t errlen)
+static int output_rtmp_begin(output_rtmp *o, const output_shape *shape, const char *url, char *err,
+                             size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     o->first_dts = AV_NOPTS_VALUE;
@@ -83,7 +83,8 @@ static int output_rtmp_begin(output_rtmp *o, const output_shape *shape, const ch
 static int output_rtmp_header(output_rtmp *o, char *err, size_t errlen)
 {
     AVDictionary *mux_opts = NULL;
-    av_dict_set(&mux_opts, "flvflags", "no_duration_filesize", 0);
+    av_dict_set(&mux_opts, "flvflags",
+                o->eos_ours ? "no_duration_filesize+no_sequence_end" : "no_duration_filesize", 0);
     int rc = avformat_write_header(o->oc, &mux_opts);
     av_dict_free(&mux_opts);
     if (rc < 0)
@@ -96,11 +97,12 @@ static int output_rtmp_header(output_rtmp *o, char *err, size_t errlen)
 #define SINK_BUFFER 65536
 
 int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
-                          void *ctx, char *err, size_t errlen)
+                          output_tag_fn tag, void *ctx, char *err, size_t errlen)
 {
     int rc = output_rtmp_begin(o, shape, NULL, err, errlen);
     if (rc < 0)
         return rc;
+    output_tags_plan(o, shape, tag, ctx);
     uint8_t *buf = av_malloc(SINK_BUFFER);
     o->oc->pb = buf ? avio_alloc_context(buf, SINK_BUFFER, 1, ctx, NULL, sink, NULL) : NULL;
     if (!o->oc->pb) {
@@ -176,6 +178,16 @@ int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output
         pts += o->last_dts[kind] + 1 - dts; /* rounding collided: keep DTS strictly rising */
         dts = o->last_dts[kind] + 1;
     }
+    if (output_tags_take(o, kind, in, par)) {
+        int rc = output_tags_write(o, kind, in, dts, pts < dts ? dts : pts, par);
+        if (rc < 0) {
+            char why[256];
+            snprintf(err, errlen, "write: %s", engine_averror(rc, why, sizeof(why)));
+            return rc;
+        }
+        o->last_dts[kind] = dts;
+        return 1;
+    }
     int rc = av_packet_ref(o->pkt, in);
     if (rc >= 0)
         rc = output_rtmp_attach_extradata(o, kind, par);
@@ -204,7 +216,8 @@ int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output
 void output_rtmp_close(output_rtmp *o, bool write_trailer)
 {
     if (o->oc) {
-        if (write_trailer && o->header_written && o->oc->pb && !o->oc->pb->error)
+        if (write_trailer && o->header_written && o->oc->pb && !o->oc->pb->error &&
+            output_tags_end(o) == 0)
             av_write_trailer(o->oc);
         if (o->oc->pb && o->sink) {
             avio_flush(o->oc->pb);
@@ -219,5 +232,6 @@ void output_rtmp_close(output_rtmp *o, bool write_trailer)
     av_packet_free(&o->pkt);
     for (int k = 0; k < MEDIA_KINDS; k++)
         av_freep(&o->extradata[k]);
+    output_tags_free(o);
     o->header_written = false;
 }

@@ -1,5 +1,5 @@
 /* progress.c — a worker's progress snapshot: the counters and strings the worker writes under
- * its lock, and the per-second window that the bitrate and fps are read from. */
+ * its lock, the per-second window of the bitrate and fps, and the copy the API reads. */
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
@@ -23,7 +23,7 @@ static void rate_add(rate_window *r, int64_t now_ms, int bytes, bool frame)
 
 /* Over the last complete seconds (bursty sources such as HLS would make a partial second
  * swing); until one second is complete, over the time since the first packet. */
-void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps)
+static void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double *fps)
 {
     *kbps = *fps = 0.0;
     if (!r->first_ms)
@@ -98,5 +98,14 @@ void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame)
     w->progress.frames += counts_as_frame;
     w->progress.last_packet_ms = wall;
     rate_add(&w->rate, mono, bytes, counts_as_frame);
+    pthread_mutex_unlock(&w->progress_lock);
+}
+
+void progress_read(engine_worker *w, task_progress *out)
+{
+    int64_t mono = time_mono_ms();
+    pthread_mutex_lock(&w->progress_lock);
+    *out = w->progress;
+    rate_read(&w->rate, mono, &out->bitrate_kbps, &out->fps);
     pthread_mutex_unlock(&w->progress_lock);
 }

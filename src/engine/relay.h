@@ -80,6 +80,8 @@ typedef struct relay {
     int64_t pace_wall_us; /* monotonic time at which ... */
     int64_t pace_dts_us;  /* ... this output DTS was due */
     AVPacket *pkt;
+    int direct_rc;             /* what the packets the loop relayed while parked came to */
+    int64_t direct_kbps;       /* ... and the bitrate, when they went over max_ingest_kbps */
     struct relay_marks *marks; /* watermarks: the transcode stage (relay_marks.c), or NULL */
     engine_event_type end;
     engine_failure end_failure;

@@ -197,6 +197,7 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
         .policy = &r->w->policy[ADDR_SOURCE],
         .max_bytes = config_account_picture_max_bytes(
             r->job->config, config_find_account(r->job->config, r->job->account)),
+        .w = r->w,
     };
 }
 

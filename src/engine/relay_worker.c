@@ -16,6 +16,8 @@
 #define FLV_TICK_US 1000           /* FLV timestamps are milliseconds */
 #define QUEUE_ALARM_EVERY_MS 10000 /* at most one PushStreamUnstable per output this often */
 #define KEYFRAME_WAIT_MIN_MS 30000 /* packets flow but none is usable (no keyframe) */
+#define PARK_MIN_US 20000          /* closer to a read deadline the worker reads by itself */
+#define RELAY_OVER_INGEST 2        /* relay_take_pkt: over the account's max_ingest_kbps */
 
 /* ---------- events and endings ---------- */
 
@@ -353,14 +355,22 @@ static void relay_describe_read_error(const relay *r, int rc, bool unusable, cha
     }
 }
 
-/* Arms the source guard for one read: it ends at the stall deadline, or at the no-keyframe
- * deadline when that comes first (then the result is true). */
-static bool relay_arm_read(relay *r)
+/* When the source's next read fails: at the stall deadline, or at the no-keyframe deadline
+ * when that comes first (then *unusable is true). */
+static int64_t relay_read_deadline(const relay *r, bool *unusable)
 {
     int64_t silent_until = r->last_read_us + (int64_t)relay_silence_ms(r) * 1000;
     int64_t unusable_until = r->last_pass_us + relay_keyframe_wait_ms(r) * 1000;
-    bool unusable = unusable_until < silent_until;
-    int64_t left = (unusable ? unusable_until : silent_until) - time_mono_us();
+    *unusable = unusable_until < silent_until;
+    return *unusable ? unusable_until : silent_until;
+}
+
+/* Arms the source guard for one read, to relay_read_deadline; true when that is the
+ * no-keyframe deadline. */
+static bool relay_arm_read(relay *r)
+{
+    bool unusable;
+    int64_t left = relay_read_deadline(r, &unusable) - time_mono_us();
     io_guard_arm(r->sg, left > 0 ? left : 0);
     engine_av_error_clear();
     return unusable;
@@ -380,6 +390,18 @@ static int relay_over_ingest(relay *r, int64_t kbps)
     return RELAY_GO;
 }
 
+/* A packet the source gave at at_us: counted, metered, then relayed or held;
+ * RELAY_OVER_INGEST (with *kbps) when it took the source over its account's bitrate. */
+static int relay_take_pkt(relay *r, AVPacket *pkt, int kind, int64_t at_us, int64_t *kbps)
+{
+    r->last_read_us = at_us;
+    r->src_packets++;
+    engine_metrics_packet_in(pkt->size);
+    if (ingest_meter_add(&r->ingest, pkt->size, at_us, kbps))
+        return RELAY_OVER_INGEST;
+    return relay_take_packet(r, kind, pkt, at_us);
+}
+
 /* What one read gave: a read error or a stall is a source failure; a packet goes on. */
 static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusable)
 {
@@ -395,17 +417,10 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
         relay_pull_failed(r, why);
         return RELAY_GO;
     }
-    r->last_read_us = at_us;
-    r->src_packets++;
-    engine_metrics_packet_in(r->pkt->size);
     int64_t kbps;
-    if (ingest_meter_add(&r->ingest, r->pkt->size, at_us, &kbps)) {
-        av_packet_unref(r->pkt);
-        return relay_over_ingest(r, kbps);
-    }
-    rc = relay_take_packet(r, kind, r->pkt, at_us);
+    rc = relay_take_pkt(r, r->pkt, kind, at_us, &kbps);
     av_packet_unref(r->pkt);
-    return rc;
+    return rc == RELAY_OVER_INGEST ? relay_over_ingest(r, kbps) : rc;
 }
 
 /* Until when the worker may wait for a packet: push time once there is something to push
@@ -446,16 +461,66 @@ static void relay_start_read_ahead(relay *r)
     }
 }
 
-/* Reads one packet and relays (or holds) it. */
+/* ---------- packets relayed on the source's event loop ---------- */
+
+/* Whether the relay is plain enough for the loop to carry its packets while the worker
+ * sleeps: a live main source playing into outputs that are up, nothing held or paced, no
+ * watermark stage. Anything else is the worker's. */
+static bool relay_can_park(const relay *r)
+{
+    if (!r->src_up || !r->src.ops->park || r->preroll || r->ahead.started || r->paced || r->files ||
+        r->marks || r->flush_held || r->push_wait || fallback_on_alternate(&r->fb))
+        return false;
+    for (int i = 0; i < r->n_outs; i++)
+        if (!r->outs[i].up && !r->outs[i].gave_up)
+            return false;
+    return true;
+}
+
+/* On the source's loop, with the worker parked: a packet as relay_take_read takes it. A stop,
+ * an update, an ending or a relay that is no longer plain hands control back. */
+static direct_verdict relay_take_direct(void *ctx, AVPacket *pkt, int kind, int64_t at_us)
+{
+    relay *r = ctx;
+    if (worker_stop_requested(r->w) || worker_update_pending(r->w))
+        return DIRECT_DECLINED;
+    int rc = relay_take_pkt(r, pkt, kind, at_us, &r->direct_kbps);
+    if (rc != RELAY_GO) {
+        r->direct_rc = rc;
+        return DIRECT_YIELD;
+    }
+    return relay_can_park(r) ? DIRECT_TAKEN : DIRECT_YIELD;
+}
+
+/* The worker sleeps while the loop relays (source_ops.park), until the read deadline; true
+ * when it parked, with *rc what the packets relayed meanwhile came to. */
+static bool relay_park(relay *r, int *rc)
+{
+    bool unusable;
+    int64_t until = relay_read_deadline(r, &unusable);
+    if (until - time_mono_us() < PARK_MIN_US)
+        return false; /* the read fails or gives a packet by itself */
+    r->direct_rc = RELAY_GO;
+    source_direct d = {.take = relay_take_direct, .ctx = r};
+    if (r->src.ops->park(&r->src, &d, r->w, until) == 0)
+        return false;
+    *rc = r->direct_rc == RELAY_OVER_INGEST ? relay_over_ingest(r, r->direct_kbps) : r->direct_rc;
+    return true;
+}
+
+/* Reads one packet and relays (or holds) it, or lets the loop relay them for a while. */
 static int relay_pump(relay *r)
 {
     if (r->preroll)
         relay_start_read_ahead(r);
     if (r->ahead.started)
         return relay_pump_ahead(r);
+    int rc;
+    if (relay_can_park(r) && relay_park(r, &rc))
+        return rc;
     bool unusable = relay_arm_read(r);
     int kind = -1;
-    int rc = r->src.ops->read(&r->src, r->pkt, &kind);
+    rc = r->src.ops->read(&r->src, r->pkt, &kind);
     return relay_take_read(r, rc, kind, time_mono_us(), unusable);
 }
 

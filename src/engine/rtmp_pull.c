@@ -48,11 +48,21 @@ static void pull_teardown(rtmp_pull *p)
     p->state = PULL_OVER;
 }
 
+/* Under lock: a parked worker is woken and packets are queued again. */
+static void pull_unpark(rtmp_pull *p)
+{
+    if (!p->direct.take)
+        return;
+    p->direct.take = NULL;
+    worker_poke(p->w);
+}
+
 /* The source is over: the worker gets what is queued, then rc with why. */
 static void pull_end(rtmp_pull *p, int rc, const char *why)
 {
     pull_teardown(p);
     pthread_mutex_lock(&p->lock);
+    pull_unpark(p);
     if (!p->over) {
         p->over = true;
         p->over_rc = rc;
@@ -106,7 +116,24 @@ static bool queue_full(const rtmp_pull *p)
     return p->count >= QUEUE_MAX_PACKETS || p->bytes >= QUEUE_MAX_BYTES;
 }
 
-/* A media message (under lock): a packet joins the queue. <0 with why on a bad tag. */
+/* Under lock, with the worker parked: the packet goes to its take() at once; true when it
+ * was used, false when it must be queued. */
+static bool pull_direct(rtmp_pull *p, int kind)
+{
+    int index = p->direct_src->stream_of[kind];
+    p->spare->stream_index = index;
+    direct_verdict v =
+        p->direct.take(p->direct.ctx, p->spare, index >= 0 ? kind : -1, time_mono_us());
+    if (v != DIRECT_TAKEN)
+        pull_unpark(p);
+    if (v == DIRECT_DECLINED)
+        return false;
+    av_packet_unref(p->spare);
+    return true;
+}
+
+/* A media message (under lock): a packet goes to the parked worker's take(), or joins the
+ * queue. <0 with why on a bad tag. */
 static int pull_media(rtmp_pull *p, const rtmp_msg *m, char *why, size_t len)
 {
     if (!p->spare && !(p->spare = av_packet_alloc()))
@@ -116,6 +143,8 @@ static int pull_media(rtmp_pull *p, const rtmp_msg *m, char *why, size_t len)
         flv_tracks_take(&p->ft, m->type, m->timestamp, m->data, m->len, p->spare, &kind, why, len);
     if (rc <= 0)
         return rc;
+    if (p->direct.take && pull_direct(p, kind))
+        return 0;
     pull_item *it = malloc(sizeof(*it));
     if (!it) {
         av_packet_unref(p->spare);
@@ -327,6 +356,7 @@ rtmp_pull *rtmp_pull_new(const source_open_args *a)
     snprintf(p->task_id, sizeof(p->task_id), "%s", engine_log_task() ? engine_log_task() : "");
     p->fd = -1;
     p->interrupt = a->interrupt;
+    p->w = a->w;
     p->rw_timeout_us = a->rw_timeout_us;
     p->connect_timeout_us = a->connect_timeout_us > 0 ? a->connect_timeout_us : 10000000;
     flv_tracks_init(&p->ft);
@@ -390,7 +420,7 @@ bool rtmp_pull_pop(rtmp_pull *p, AVPacket *pkt, int *kind)
 
 bool rtmp_pull_attach(rtmp_pull *p)
 {
-    ev_loop *l = ev_pool_pick();
+    ev_loop *l = p->w ? worker_loop(p->w) : ev_pool_pick();
     if (!l)
         return false;
     p->h.on_io = pull_on_io;

@@ -24,6 +24,7 @@ typedef struct rtmp_pull {
     socklen_t addr_len;
     int64_t connect_timeout_us, rw_timeout_us;
     AVIOInterruptCB interrupt;
+    engine_worker *w; /* the relay's worker: its loop, and its park (source_ops.park) */
     bool attached;
     int64_t opened_us; /* when the worker asked for the source */
 
@@ -45,6 +46,8 @@ typedef struct rtmp_pull {
     int count;
     int64_t bytes;
     bool ready, paused, resume_asked, quit, done, waiting;
+    source_direct direct;      /* take != NULL: the worker is parked, packets go to take() */
+    engine_source *direct_src; /* the source parked on: its stream indexes */
     bool over;
     int over_rc;
     char over_why[ENGINE_ERR_MAX];

@@ -181,11 +181,33 @@ static int source_rtmp_read(engine_source *s, AVPacket *pkt, int *kind)
     }
 }
 
+/* With nothing queued, packets go to d->take on the loop while the worker sleeps. */
+static int source_rtmp_park(engine_source *s, const source_direct *d, engine_worker *w,
+                            int64_t until_us)
+{
+    rtmp_pull *p = s->priv;
+    pthread_mutex_lock(&p->lock);
+    bool park = !p->head && !p->over && p->w == w;
+    if (park) {
+        p->direct = *d;
+        p->direct_src = s;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!park)
+        return 0;
+    worker_park(w, until_us);
+    pthread_mutex_lock(&p->lock); /* waits for a take() in progress */
+    p->direct.take = NULL;
+    pthread_mutex_unlock(&p->lock);
+    return 1;
+}
+
 const source_ops source_rtmp_ops = {
     .name = "rtmp",
     .open = source_rtmp_open,
     .read = source_rtmp_read,
     .close = source_rtmp_close,
+    .park = source_rtmp_park,
 };
 
 const source_ops *source_live_ops_for(const char *url, const config *c)
