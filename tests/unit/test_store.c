@@ -1097,6 +1097,77 @@ static void test_pg_reconnects(void **state)
     task_free(&t);
 }
 
+/* The columns of each table, "table.column" sorted and joined by spaces. */
+static void sqlite_columns(const char *path, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(c, ' ') FROM (SELECT m.name || '.' "
+                                        "|| p.name AS c FROM sqlite_master m, "
+                                        "pragma_table_info(m.name) p WHERE m.type = 'table' AND "
+                                        "m.name NOT LIKE 'sqlite_%' ORDER BY c)",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static void pg_columns(const char *url, char *out, size_t len)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "SELECT string_agg(x, ' ' ORDER BY x COLLATE \"C\") FROM (SELECT "
+                            "table_name || '.' || column_name AS x FROM "
+                            "information_schema.columns WHERE table_schema = current_schema()) "
+                            "s");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The same schema on both backends: every table with the same columns, and the same
+ * migration steps under the same numbers and names. */
+static void test_pg_schema_matches_sqlite(void **state)
+{
+    fixture *fx = *state;
+    char dir[300], path[340], lite[2048], pgs[2048];
+    snprintf(dir, sizeof(dir), "%s/sqlite", fx->root);
+    store *st = NULL;
+    ferr err = {0};
+    assert_int_equal(store_open(dir, &st, &err), FERR_OK);
+    store_close(st);
+    snprintf(path, sizeof(path), "%s/ferry.db", dir);
+    sqlite_columns(path, lite, sizeof(lite));
+    pg_columns(fx->url, pgs, sizeof(pgs));
+    assert_true(strlen(lite) > 100);
+    assert_string_equal(pgs, lite);
+
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(version || ':' || name, ',') FROM "
+                                        "(SELECT * FROM schema_version ORDER BY version)",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    snprintf(lite, sizeof(lite), "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    PGconn *c = PQconnectdb(fx->url);
+    PGresult *r = PQexec(c, "SELECT string_agg(version || ':' || name, ',' ORDER BY version) "
+                            "FROM schema_version");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), lite);
+    PQclear(r);
+    PQfinish(c);
+}
+
 typedef struct opener_arg {
     const char *url;
     store *st;
@@ -1164,9 +1235,15 @@ int main(void)
                "(scripts/test.sh starts a server for them)\n");
         return failed;
     }
+    /* clang-format off */
     const struct CMUnitTest pg_tests[] = {
-        T(test_pg_open_migrates),        T(test_pg_open_errors), T(test_pg_reconnects),
-        T(test_pg_concurrent_migration), COMMON_CASES(T),
+        T(test_pg_open_migrates),
+        T(test_pg_open_errors),
+        T(test_pg_reconnects),
+        T(test_pg_concurrent_migration),
+        T(test_pg_schema_matches_sqlite),
+        COMMON_CASES(T),
     };
+    /* clang-format on */
     return failed + cmocka_run_group_tests_name("store on PostgreSQL", pg_tests, NULL, NULL);
 }
