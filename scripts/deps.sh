@@ -16,7 +16,8 @@ mode="${1:-run}"
 
 build_pkgs=(gcc meson ninja-build pkg-config
             libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-            libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev)
+            libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
+            libpq-dev) # the PostgreSQL store (store = postgresql://...; runtime: libpq5)
 test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            libnginx-mod-stream openssl # RTMPS tests: TLS in front of nginx-rtmp
            clang libclang-rt-14-dev # clang and its runtime: the libFuzzer targets
@@ -26,7 +27,8 @@ test_pkgs=(libcmocka-dev nginx libnginx-mod-rtmp ffmpeg python3-pytest curl
            gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
            prometheus # promtool: `promtool check metrics` on /metrics (tests/e2e/test_metrics.py)
            systemd # systemd-analyze: the installed unit's keys and sandbox (test_install.py)
-           chromium) # the web console test: headless Chromium driven by puppeteer-core (tests/console)
+           chromium # the web console test: headless Chromium driven by puppeteer-core (tests/console)
+           postgresql) # a throw-away server for the store's PostgreSQL cases (scripts/pg_test.sh)
 bench_pkgs=(wrk strace) # the API load (bench/api.py) and system call counts (bench/syscalls.py)
 
 case "$mode" in

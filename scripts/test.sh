@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 PYTHON=/usr/bin/python3 # Debian's python3 carries python3-pytest; a pyenv one may not
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")"
-trap 'rm -rf "$LOGDIR"' EXIT
+PGDIR="" # the PostgreSQL test server's directory, once started
+trap 'if [ -n "$PGDIR" ]; then bash scripts/pg_test.sh stop "$PGDIR"; rm -rf "$PGDIR"; fi
+      rm -rf "$LOGDIR"' EXIT
 
 failed_steps=()
 tests_passed=0
@@ -176,6 +178,22 @@ bash scripts/deps.sh test || {
     echo "dependencies could not be installed" >&2
     exit 1
 }
+
+# start_postgres: a throw-away PostgreSQL (scripts/pg_test.sh: loopback only, a free port, its own
+# directory, stopped at exit) whose URL, in FERRY_TEST_PG, runs the store's unit cases on
+# PostgreSQL too and ferryd on it in tests/e2e/test_pg_store.py. Not starting is a failure:
+# those tests would only skip. The directory is its own, not under LOGDIR: run as root, the
+# server runs as the postgres user, which must reach it.
+start_postgres() {
+    local env
+    step "PostgreSQL for the store tests"
+    PGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-pg.XXXXXX")" || return 1
+    env="$(bash scripts/pg_test.sh start "$PGDIR")" || return 1
+    eval "$env"
+    echo "FERRY_TEST_PG=$FERRY_TEST_PG"
+}
+start_postgres
+record "PostgreSQL test server" $?
 
 # The include layers of the sources: no build needed.
 layers

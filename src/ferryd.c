@@ -208,8 +208,9 @@ static int run(config *c)
 {
     ferr err;
     store *st = NULL;
-    if (store_open(c->data_dir, &st, &err) != 0) {
-        log_error("cannot open the store in %s: %s", c->data_dir, err.msg);
+    /* The store's messages name a server as user@host:port/db, never with a password. */
+    if (store_open(config_store_location(c), &st, &err) != 0) {
+        log_error("cannot open the store: %s", err.msg);
         return 1;
     }
     /* The formats are known before the first task changes; the notifier delivers what
@@ -235,7 +236,8 @@ static int run(config *c)
         return 1;
     }
     api_set_ready(1);
-    log_info("ferryd ready: API on http://%s, store in %s", c->listen, c->data_dir);
+    log_info("ferryd ready: API on http://%s, store: %s", c->listen,
+             store_is_url(config_store_location(c)) ? "PostgreSQL" : c->data_dir);
     int sig = wait_for_signal();
     log_info("signal %d: stopping", sig);
     api_set_ready(0);

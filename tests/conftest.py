@@ -2,7 +2,9 @@
 compatibility suite (tests/compat): a private nginx-rtmp, ffmpeg publishers, ffprobe
 viewers and a ferryd with two accounts, all on 127.0.0.1 with ports picked at run time.
 ferryd comes from $FERRYD (default build/ferryd); its stderr is checked for sanitizer
-reports when each test ends. The process wrappers live in tests/lib/harness.py."""
+reports when each test ends. The process wrappers live in tests/lib/harness.py.
+With FERRY_E2E_STORE=postgresql every ferryd runs on a fresh database of $FERRY_TEST_PG's
+server instead of the embedded store (the whole suite on the PostgreSQL backend)."""
 
 import os
 import sys
@@ -12,6 +14,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 from harness import Api, Ferryd, NginxRtmp, Publisher, Viewer, tail  # noqa: E402
+import pg  # noqa: E402
 
 ALICE_TOKEN = "alice-e2e-token-0123456789"
 BOB_TOKEN = "bob-e2e-token-9876543210"
@@ -113,11 +116,25 @@ def pytest_configure(config):
 
 
 @pytest.fixture
-def ferryd_settings(request):
+def suite_store():
+    """The store every ferryd of the suite uses: {} (the embedded one), or with
+    FERRY_E2E_STORE=postgresql {"store": URL} of a fresh database."""
+    if os.environ.get("FERRY_E2E_STORE", "sqlite") != "postgresql":
+        yield {}
+        return
+    why = pg.unavailable()
+    if why:
+        pytest.fail("FERRY_E2E_STORE=postgresql: " + why, pytrace=False)
+    with pg.fresh_database() as url:
+        yield {"store": url}
+
+
+@pytest.fixture
+def ferryd_settings(request, suite_store):
     """The config the ferryd fixture starts with: FERRYD_SETTINGS, changed by the test's
     ferryd_settings marker (e.g. a longer stall_timeout or a small file cache)."""
     mark = request.node.get_closest_marker("ferryd_settings")
-    return dict(FERRYD_SETTINGS, **(mark.kwargs if mark else {}))
+    return dict(FERRYD_SETTINGS, **suite_store, **(mark.kwargs if mark else {}))
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ typedef struct {
 static const config_key keys[] = {
     STR("listen", listen, "127.0.0.1:8480", "API listen address HOST:PORT"),
     STR("data_dir", data_dir, "./var", "directory of the embedded store"),
+    STR("store", store, "sqlite",
+        "sqlite (DATA_DIR/ferry.db) or postgresql://USER@HOST:PORT/DB shared by the nodes"),
     STR("log_level", log_level, "info", "error, warn, info or debug"),
     INT("http_threads", http_threads, "4", "HTTP server threads"),
     INT("http_max_connections", http_max_connections, "4096", "open API connections at once"),
@@ -123,9 +125,21 @@ static bool allow_value_ok(const char *key, const char *value)
     return n < 6 || strcmp(key + n - 6, "_allow") != 0 || addr_list_valid(value);
 }
 
+static bool is_pg_url(const char *v)
+{
+    return strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0;
+}
+
+/* The store is the embedded one or a PostgreSQL URL (libpq reads the rest at start). */
+static bool store_value_ok(const char *key, const char *value)
+{
+    return strcmp(key, "store") != 0 || strcmp(value, "sqlite") == 0 ||
+           (is_pg_url(value) && value[strcspn(value, ":") + 3] != '\0');
+}
+
 static int set_key(void *base, const config_key *k, const char *value)
 {
-    if (!allow_value_ok(k->name, value))
+    if (!allow_value_ok(k->name, value) || !store_value_ok(k->name, value))
         return -1;
     char *field = (char *)base + k->offset;
     if (k->type == KEY_STR) {
@@ -320,9 +334,25 @@ const config_account *config_find_account_by_token(const config *c, const char *
     return found;
 }
 
+const char *config_store_location(const config *c)
+{
+    return is_pg_url(c->store) ? c->store : c->data_dir;
+}
+
+/* A password in the URL's user part (user:password@) or among its parameters. */
+static bool url_has_password(const char *url)
+{
+    if (!is_pg_url(url))
+        return false;
+    const char *auth = strstr(url, "://") + 3;
+    size_t host_at = strcspn(auth, "/?");
+    const char *at = memchr(auth, '@', host_at);
+    return (at && memchr(auth, ':', (size_t)(at - auth))) || strstr(url, "password=");
+}
+
 bool config_holds_secrets(const config *c)
 {
-    if (c->metrics_token[0])
+    if (c->metrics_token[0] || url_has_password(c->store))
         return true;
     for (int i = 0; i < c->n_accounts; i++) {
         const config_account *a = &c->accounts[i];

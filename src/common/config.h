@@ -41,7 +41,8 @@ typedef struct config_account {
 
 typedef struct config {
     char listen[CONFIG_STR_MAX];   /* API address, HOST:PORT */
-    char data_dir[CONFIG_STR_MAX]; /* where the store lives */
+    char data_dir[CONFIG_STR_MAX]; /* where the embedded store (and the file cache) live */
+    char store[CONFIG_STR_MAX];    /* "sqlite" (DATA_DIR/ferry.db) or a postgresql:// URL */
     char log_level[16];
     int http_threads;            /* libmicrohttpd thread pool size */
     int http_max_connections;    /* open API connections at once, all clients */
@@ -106,7 +107,10 @@ int config_set(config *c, const char *key, const char *value, char *err, size_t 
 void config_print_keys(FILE *out);
 
 const config_account *config_find_account_by_token(const config *c, const char *token);
-/* True when an account carries a token, a secret key or a callback secret. */
+/* Where the store is for store_open: data_dir for the embedded SQLite store, or the URL. */
+const char *config_store_location(const config *c);
+/* True when an account carries a token, a secret key or a callback secret, or the store's
+ * URL a password. */
 bool config_holds_secrets(const config *c);
 const config_account *config_find_account(const config *c, const char *name);
 int config_account_quota(const config *c, const config_account *a);

@@ -1,5 +1,6 @@
 /* store.h — durable tasks, task history and the callback event outbox behind one interface
- * (SQLite in WAL mode). Every call is thread-safe; every acknowledged write is committed. */
+ * (SQLite in WAL mode, or PostgreSQL). Every call is thread-safe; every acknowledged write
+ * is committed. */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
 
@@ -26,10 +27,17 @@ typedef struct store_event {
 /* Frees a list of events (NULL is fine). */
 void store_event_free(store_event *list);
 
-/* Opens (creating if needed) DATA_DIR/ferry.db, applies pending schema migrations. */
-int store_open(const char *data_dir, store **out, ferr *err);
+/* Opens the store at where, applies pending schema migrations. where is either a
+ * postgresql:// (or postgres://) URL, a database shared by several nodes, or a directory:
+ * the embedded store DATA_DIR/ferry.db (created if needed). A PostgreSQL store reconnects
+ * by itself: a call on a lost connection fails with FERR_INTERNAL, the next one
+ * reconnects. */
+int store_open(const char *where, store **out, ferr *err);
 void store_close(store *st);
 int store_schema_version(store *st); /* the migration level now in force */
+/* True when where names a database server (a URL) rather than a data directory. */
+bool store_is_url(const char *where);
+const char *store_backend_name(store *st); /* "sqlite" or "postgresql" */
 
 /* Inserts a new task and, when h is not NULL, its first history line, in one
  * transaction. A task id already present gives FERR_EXISTS. */

@@ -24,7 +24,7 @@ static const char *const count_sql =
 static sqlite3_stmt *prepare(store *st, const char *sql, ferr *err)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK) {
         db_error(st, err, "prepare audit statement", NULL);
         return NULL;
     }
@@ -59,7 +59,7 @@ static int audit_insert(store *st, const task_audit_line *a, ferr *err)
     return exec_done(st, s, "trim audit lines", err);
 }
 
-int store_audit_add(store *st, const task_audit_line *a, ferr *err)
+int sqlite_audit_add(store *st, const task_audit_line *a, ferr *err)
 {
     lock(st);
     int rc = tx_begin(st, err);
@@ -114,8 +114,8 @@ static int collect(store *st, sqlite3_stmt *s, int limit, task_audit_line **out,
     return FERR_OK;
 }
 
-int store_audit_list(store *st, const char *account, const char *task_id, int offset, int limit,
-                     task_audit_line **out, int *n, int *total, ferr *err)
+int sqlite_audit_list(store *st, const char *account, const char *task_id, int offset, int limit,
+                      task_audit_line **out, int *n, int *total, ferr *err)
 {
     *out = NULL;
     *n = *total = 0;

@@ -7,7 +7,7 @@
 
 int checkpoint_set(store *st, const char *id, const task_checkpoint *cp, ferr *err)
 {
-    sqlite3_stmt *s = st->q[Q_CP_SET];
+    sqlite3_stmt *s = sq(st)->q[Q_CP_SET];
     bind_str(s, 1, id);
     sqlite3_bind_int(s, 2, cp->file_index);
     sqlite3_bind_int(s, 3, cp->loops_done);
@@ -19,11 +19,11 @@ int checkpoint_set(store *st, const char *id, const task_checkpoint *cp, ferr *e
     return rc == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
-int store_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err)
+int sqlite_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err)
 {
     memset(out, 0, sizeof(*out));
     lock(st);
-    sqlite3_stmt *s = st->q[Q_CP_GET];
+    sqlite3_stmt *s = sq(st)->q[Q_CP_GET];
     bind_str(s, 1, id);
     int step = sqlite3_step(s), rc = FERR_OK;
     if (step == SQLITE_ROW) {

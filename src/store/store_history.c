@@ -8,7 +8,7 @@
 
 int history_insert(store *st, const char *id, const task_history_entry *h, ferr *err)
 {
-    sqlite3_stmt *s = st->q[Q_HIST_ADD];
+    sqlite3_stmt *s = sq(st)->q[Q_HIST_ADD];
     bind_str(s, 1, id);
     sqlite3_bind_int64(s, 2, h->at_ms);
     sqlite3_bind_int(s, 3, (int)h->from);
@@ -21,14 +21,14 @@ int history_insert(store *st, const char *id, const task_history_entry *h, ferr 
     if (rc != SQLITE_OK)
         return FERR_INTERNAL;
     /* a task keeps its newest STORE_HISTORY_MAX lines: no task can fill the shared disk */
-    s = st->q[Q_HIST_TRIM];
+    s = sq(st)->q[Q_HIST_TRIM];
     bind_str(s, 1, id);
     sqlite3_bind_int(s, 2, STORE_HISTORY_MAX - 1);
     return run(st, s, "trim history of task", id, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
-int store_history_add_cp(store *st, const char *id, const task_history_entry *h,
-                         const store_event *evs, const task_checkpoint *cp, ferr *err)
+int sqlite_history_add(store *st, const char *id, const task_history_entry *h,
+                       const store_event *evs, const task_checkpoint *cp, ferr *err)
 {
     lock(st);
     int rc = tx_begin(st, err);
@@ -42,17 +42,6 @@ int store_history_add_cp(store *st, const char *id, const task_history_entry *h,
     }
     unlock(st);
     return rc;
-}
-
-int store_history_add_ev(store *st, const char *id, const task_history_entry *h,
-                         const store_event *evs, ferr *err)
-{
-    return store_history_add_cp(st, id, h, evs, NULL, err);
-}
-
-int store_history_add(store *st, const char *id, const task_history_entry *h, ferr *err)
-{
-    return store_history_add_ev(st, id, h, NULL, err);
 }
 
 static void read_history(sqlite3_stmt *s, task_history_entry *h)
@@ -97,10 +86,10 @@ static int collect_history(store *st, sqlite3_stmt *s, task_history_entry **out,
 }
 
 /* An unknown id gives an empty history, not an error: the service checks the task. */
-int store_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err)
+int sqlite_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err)
 {
     lock(st);
-    sqlite3_stmt *s = st->q[Q_HIST_LIST];
+    sqlite3_stmt *s = sq(st)->q[Q_HIST_LIST];
     bind_str(s, 1, id);
     int rc = collect_history(st, s, out, n, err);
     unlock(st);

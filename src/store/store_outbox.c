@@ -9,7 +9,7 @@
 
 static int event_insert(store *st, const store_event *ev, ferr *err)
 {
-    sqlite3_stmt *s = st->q[Q_EV_ADD];
+    sqlite3_stmt *s = sq(st)->q[Q_EV_ADD];
     bind_str(s, 1, ev->id);
     bind_str(s, 2, ev->task_id);
     bind_str(s, 3, ev->account);
@@ -28,17 +28,6 @@ int events_insert(store *st, const store_event *evs, ferr *err)
     for (const store_event *ev = evs; ev && rc == FERR_OK; ev = ev->next)
         rc = event_insert(st, ev, err);
     return rc;
-}
-
-void store_event_free(store_event *list)
-{
-    while (list) {
-        store_event *next = list->next;
-        free(list->url);
-        free(list->body);
-        free(list);
-        list = next;
-    }
 }
 
 static store_event *read_event(sqlite3_stmt *s)
@@ -64,14 +53,14 @@ static store_event *read_event(sqlite3_stmt *s)
     return ev;
 }
 
-int store_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq, store_event **out,
-                       ferr *err)
+int sqlite_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq,
+                        store_event **out, ferr *err)
 {
     *out = NULL;
     store_event **tail = out;
     int rc = FERR_OK, step;
     lock(st);
-    sqlite3_stmt *s = st->q[Q_OB_HEADS];
+    sqlite3_stmt *s = sq(st)->q[Q_OB_HEADS];
     sqlite3_bind_int(s, 1, limit);
     sqlite3_bind_int64(s, 2, after_ms);
     sqlite3_bind_int64(s, 3, after_seq);
@@ -93,21 +82,21 @@ int store_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq
     return rc;
 }
 
-int store_outbox_done(store *st, int64_t seq, ferr *err)
+int sqlite_outbox_done(store *st, int64_t seq, ferr *err)
 {
     lock(st);
-    sqlite3_stmt *s = st->q[Q_OB_DONE];
+    sqlite3_stmt *s = sq(st)->q[Q_OB_DONE];
     sqlite3_bind_int64(s, 1, seq);
     int rc = run(st, s, "remove delivered event", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
     unlock(st);
     return rc;
 }
 
-int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bool dead,
-                       const char *error, ferr *err)
+int sqlite_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bool dead,
+                        const char *error, ferr *err)
 {
     lock(st);
-    sqlite3_stmt *s = st->q[Q_OB_RETRY];
+    sqlite3_stmt *s = sq(st)->q[Q_OB_RETRY];
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int(s, 2, attempts);
     sqlite3_bind_int64(s, 3, next_ms);
@@ -119,10 +108,10 @@ int store_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bo
     return rc;
 }
 
-int store_outbox_counts(store *st, int *pending, int *dead, ferr *err)
+int sqlite_outbox_counts(store *st, int *pending, int *dead, ferr *err)
 {
     lock(st);
-    sqlite3_stmt *s = st->q[Q_OB_COUNTS];
+    sqlite3_stmt *s = sq(st)->q[Q_OB_COUNTS];
     int rc = FERR_OK;
     if (sqlite3_step(s) == SQLITE_ROW) {
         *pending = sqlite3_column_int(s, 0);
@@ -135,14 +124,14 @@ int store_outbox_counts(store *st, int *pending, int *dead, ferr *err)
     return rc;
 }
 
-int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err)
+int sqlite_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err)
 {
     lock(st);
-    sqlite3_stmt *s = st->q[Q_OB_PURGE];
+    sqlite3_stmt *s = sq(st)->q[Q_OB_PURGE];
     sqlite3_bind_int64(s, 1, before_ms);
     int rc =
         run(st, s, "remove expired dead events", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
-    *removed = rc == FERR_OK ? sqlite3_changes(st->db) : 0;
+    *removed = rc == FERR_OK ? sqlite3_changes(sq(st)->db) : 0;
     unlock(st);
     return rc;
 }
@@ -159,8 +148,8 @@ static void read_callback_line(sqlite3_stmt *s, task_callback_line *c)
     snprintf(c->last_error, sizeof(c->last_error), "%s", col_str(s, 6));
 }
 
-int store_outbox_list_task(store *st, const char *account, const char *task_id, int limit,
-                           task_callback_line **out, int *n, ferr *err)
+int sqlite_outbox_list_task(store *st, const char *account, const char *task_id, int limit,
+                            task_callback_line **out, int *n, ferr *err)
 {
     *out = NULL;
     *n = 0;
@@ -171,7 +160,7 @@ int store_outbox_list_task(store *st, const char *account, const char *task_id, 
         return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
     int rc = FERR_OK, step = SQLITE_DONE, count = 0;
     lock(st);
-    sqlite3_stmt *s = st->q[Q_OB_TASK];
+    sqlite3_stmt *s = sq(st)->q[Q_OB_TASK];
     bind_str(s, 1, task_id);
     bind_str(s, 2, account);
     sqlite3_bind_int(s, 3, limit);

@@ -1,5 +1,6 @@
-/* store_sqlite.c — the embedded store's connection: DATA_DIR/ferry.db in WAL mode with
- * synchronous=FULL, migrated, its statements prepared once, and the transactions writes run in. */
+/* store_sqlite.c — the embedded backend's connection: DATA_DIR/ferry.db in WAL mode with
+ * synchronous=FULL, migrated, its statements prepared once, the transactions writes run in,
+ * and the backend's descriptor. */
 #include "store/store_sqlite.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
-#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "store/store_internal.h"
 
@@ -88,33 +88,23 @@ static const char *const queries[Q_COUNT_OF] = {
 /* --- transactions (the caller holds the lock) --- */
 
 /* BEGIN to COMMIT or ROLLBACK, for /metrics. */
-static metrics_histogram tx_seconds = {.bounds = metrics_latency_bounds,
-                                       .n_bounds = METRICS_LATENCY_N};
 static _Thread_local int64_t tx_t0_us;
-
-static void collect_store(metrics_buf *b)
-{
-    const char *name = "ferry_store_transaction_duration_seconds";
-    metrics_family(b, name, "histogram",
-                   "Store write transactions, from BEGIN to COMMIT (synchronous) or ROLLBACK.");
-    metrics_histogram_write(b, name, NULL, 0, &tx_seconds);
-}
 
 int tx_begin(store *st, ferr *err)
 {
     tx_t0_us = time_mono_us();
-    return run(st, st->q[Q_BEGIN], "begin", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
+    return run(st, sq(st)->q[Q_BEGIN], "begin", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
 static int tx_commit(store *st, ferr *err)
 {
-    return run(st, st->q[Q_COMMIT], "commit", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
+    return run(st, sq(st)->q[Q_COMMIT], "commit", NULL, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
 }
 
 static void tx_rollback(store *st)
 {
-    if (!sqlite3_get_autocommit(st->db))
-        run(st, st->q[Q_ROLLBACK], "rollback", NULL, NULL);
+    if (!sqlite3_get_autocommit(sq(st)->db))
+        run(st, sq(st)->q[Q_ROLLBACK], "rollback", NULL, NULL);
 }
 
 /* Commits when rc is FERR_OK, rolls back otherwise; returns the outcome. */
@@ -124,7 +114,7 @@ int tx_end(store *st, int rc, ferr *err)
         rc = tx_commit(st, err);
     if (rc != FERR_OK)
         tx_rollback(st);
-    metrics_histogram_observe_us(&tx_seconds, time_mono_us() - tx_t0_us);
+    store_observe_tx_us(time_mono_us() - tx_t0_us);
     return rc;
 }
 
@@ -157,7 +147,7 @@ static int make_dirs(const char *path, ferr *err)
 
 static int pragma(store *st, const char *sql, ferr *err)
 {
-    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+    if (sqlite3_exec(sq(st)->db, sql, NULL, NULL, NULL) == SQLITE_OK)
         return FERR_OK;
     return db_error(st, err, sql, NULL);
 }
@@ -167,13 +157,13 @@ static int pragma(store *st, const char *sql, ferr *err)
 static int configure(store *st, ferr *err)
 {
     sqlite3_stmt *s = NULL;
-    int ok = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK &&
+    int ok = sqlite3_prepare_v2(sq(st)->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK &&
              sqlite3_step(s) == SQLITE_ROW && strcmp(col_str(s, 0), "wal") == 0;
     sqlite3_finalize(s);
     if (!ok)
         return ferr_set(err, FERR_INTERNAL, "", "store: cannot enable WAL journal mode: %s",
-                        sqlite3_errmsg(st->db));
-    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+                        sqlite3_errmsg(sq(st)->db));
+    sqlite3_busy_timeout(sq(st)->db, STORE_BUSY_TIMEOUT_MS);
     int rc = pragma(st, "PRAGMA synchronous=FULL", err);
     if (rc == FERR_OK)
         rc = pragma(st, "PRAGMA foreign_keys=ON", err);
@@ -183,7 +173,7 @@ static int configure(store *st, ferr *err)
 static int prepare_all(store *st, ferr *err)
 {
     for (int i = 0; i < Q_COUNT_OF; i++)
-        if (sqlite3_prepare_v3(st->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i],
+        if (sqlite3_prepare_v3(sq(st)->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &sq(st)->q[i],
                                NULL) != SQLITE_OK)
             return db_error(st, err, "prepare", queries[i]);
     return FERR_OK;
@@ -203,14 +193,14 @@ static int open_db(store *st, const char *data_dir, ferr *err)
         close(fd);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = FERR_OK;
-    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &sq(st)->db, flags, NULL) != SQLITE_OK)
         rc = ferr_set(err, FERR_INTERNAL, "", "store: open %s: %s", path,
-                      st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                      sq(st)->db ? sqlite3_errmsg(sq(st)->db) : "out of memory");
     free(path);
     return rc;
 }
 
-int store_open(const char *data_dir, store **out, ferr *err)
+static int sqlite_open(const char *data_dir, store **out, ferr *err)
 {
     *out = NULL;
     if (!data_dir || !*data_dir)
@@ -218,15 +208,17 @@ int store_open(const char *data_dir, store **out, ferr *err)
     int rc = make_dirs(data_dir, err);
     if (rc != FERR_OK)
         return rc;
-    store *st = calloc(1, sizeof(*st));
-    if (!st)
+    sqlite_store *sst = calloc(1, sizeof(*sst));
+    if (!sst)
         return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    pthread_mutex_init(&st->mu, NULL);
+    store *st = &sst->base;
+    st->be = &store_sqlite_backend;
+    pthread_mutex_init(&sst->mu, NULL);
     rc = open_db(st, data_dir, err);
     if (rc == FERR_OK)
         rc = configure(st, err);
     if (rc == FERR_OK)
-        rc = store_schema_migrate(st->db, &st->version, err);
+        rc = store_schema_migrate(sst->db, &st->version, err);
     if (rc == FERR_OK)
         rc = prepare_all(st, err);
     if (rc != FERR_OK) {
@@ -234,24 +226,43 @@ int store_open(const char *data_dir, store **out, ferr *err)
         return rc;
     }
     log_info("store: opened %s/%s (schema %d)", data_dir, STORE_DB_NAME, st->version);
-    metrics_register(collect_store);
     *out = st;
     return FERR_OK;
 }
 
-void store_close(store *st)
+static void sqlite_close(store *st)
 {
-    if (!st)
-        return;
+    sqlite_store *sst = sq(st);
     for (int i = 0; i < Q_COUNT_OF; i++)
-        sqlite3_finalize(st->q[i]);
-    if (st->db && sqlite3_close(st->db) != SQLITE_OK)
-        log_error("store: close: %s", sqlite3_errmsg(st->db));
-    pthread_mutex_destroy(&st->mu);
-    free(st);
+        sqlite3_finalize(sst->q[i]);
+    if (sst->db && sqlite3_close(sst->db) != SQLITE_OK)
+        log_error("store: close: %s", sqlite3_errmsg(sst->db));
+    pthread_mutex_destroy(&sst->mu);
+    free(sst);
 }
 
-int store_schema_version(store *st)
-{
-    return st->version;
-}
+const store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .claims = NULL,
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .task_insert = sqlite_task_insert,
+    .task_update = sqlite_task_update,
+    .task_delete = sqlite_task_delete,
+    .task_get = sqlite_task_get,
+    .task_list = sqlite_task_list,
+    .task_all = sqlite_task_all,
+    .task_count = sqlite_task_count,
+    .task_count_states = sqlite_task_count_states,
+    .history_add = sqlite_history_add,
+    .history_list = sqlite_history_list,
+    .checkpoint_get = sqlite_checkpoint_get,
+    .audit_add = sqlite_audit_add,
+    .audit_list = sqlite_audit_list,
+    .outbox_heads = sqlite_outbox_heads,
+    .outbox_done = sqlite_outbox_done,
+    .outbox_retry = sqlite_outbox_retry,
+    .outbox_counts = sqlite_outbox_counts,
+    .outbox_list_task = sqlite_outbox_list_task,
+    .outbox_purge = sqlite_outbox_purge,
+};

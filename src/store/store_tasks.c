@@ -29,8 +29,8 @@ static void bind_task(sqlite3_stmt *s, const task *t, const char *spec_json)
 
 static int insert_row(store *st, const task *t, const char *spec_json, ferr *err)
 {
-    bind_task(st->q[Q_INSERT], t, spec_json);
-    int rc = run(st, st->q[Q_INSERT], "insert task", t->id, err);
+    bind_task(sq(st)->q[Q_INSERT], t, spec_json);
+    int rc = run(st, sq(st)->q[Q_INSERT], "insert task", t->id, err);
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return ferr_set(err, FERR_EXISTS, "id", "task %s already exists", t->id);
     return rc == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
@@ -39,10 +39,10 @@ static int insert_row(store *st, const task *t, const char *spec_json, ferr *err
 /* Account, dialect and created_ms are the task's identity: set once by the insert. */
 static int update_row(store *st, const task *t, const char *spec_json, ferr *err)
 {
-    bind_task(st->q[Q_UPDATE], t, spec_json);
-    if (run(st, st->q[Q_UPDATE], "update task", t->id, err) != SQLITE_OK)
+    bind_task(sq(st)->q[Q_UPDATE], t, spec_json);
+    if (run(st, sq(st)->q[Q_UPDATE], "update task", t->id, err) != SQLITE_OK)
         return FERR_INTERNAL;
-    if (sqlite3_changes(st->db) == 0)
+    if (sqlite3_changes(sq(st)->db) == 0)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", t->id);
     return FERR_OK;
 }
@@ -71,34 +71,29 @@ static int write_task(store *st, row_writer write, const task *t, const task_his
     return rc;
 }
 
-int store_task_insert(store *st, const task *t, const task_history_entry *h, ferr *err)
+int sqlite_task_insert(store *st, const task *t, const task_history_entry *h, ferr *err)
 {
     return write_task(st, insert_row, t, h, NULL, err);
 }
 
-int store_task_update(store *st, const task *t, const task_history_entry *h, ferr *err)
-{
-    return write_task(st, update_row, t, h, NULL, err);
-}
-
-int store_task_update_ev(store *st, const task *t, const task_history_entry *h,
-                         const store_event *evs, ferr *err)
+int sqlite_task_update(store *st, const task *t, const task_history_entry *h,
+                       const store_event *evs, ferr *err)
 {
     return write_task(st, update_row, t, h, evs, err);
 }
 
 static int delete_row(store *st, const char *id, ferr *err)
 {
-    sqlite3_stmt *s = st->q[Q_DELETE];
+    sqlite3_stmt *s = sq(st)->q[Q_DELETE];
     bind_str(s, 1, id);
     int rc = run(st, s, "delete task", id, err) == SQLITE_OK ? FERR_OK : FERR_INTERNAL;
-    if (rc == FERR_OK && sqlite3_changes(st->db) == 0)
+    if (rc == FERR_OK && sqlite3_changes(sq(st)->db) == 0)
         rc = ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
     return rc;
 }
 
 /* The history goes with the row (ON DELETE CASCADE); the events stay in the outbox. */
-int store_task_delete_ev(store *st, const char *id, const store_event *evs, ferr *err)
+int sqlite_task_delete(store *st, const char *id, const store_event *evs, ferr *err)
 {
     lock(st);
     int rc = tx_begin(st, err);
@@ -112,54 +107,25 @@ int store_task_delete_ev(store *st, const char *id, const store_event *evs, ferr
     return rc;
 }
 
-int store_task_delete(store *st, const char *id, ferr *err)
-{
-    return store_task_delete_ev(st, id, NULL, err);
-}
-
 /* --- reads --- */
-
-/* A row whose spec cannot be read is quarantined, not an error: it reads as an offline task
- * with an empty spec (TASK_REASON_QUARANTINED), so that listing and resuming the others go
- * on, its owner sees it, and it can be deleted. The row itself stays as it is. */
-static int read_spec(sqlite3_stmt *s, task *out, bool *quarantined)
-{
-    *quarantined = task_spec_from_json(&out->spec, col_str(s, 6)) != 0;
-    if (!*quarantined)
-        return 0;
-    task_spec_free(&out->spec);
-    task_spec_init(&out->spec);
-    return out->spec.name ? 0 : -1;
-}
 
 /* Fills out from the current row of a TASK_COLS query. On failure out is left zeroed. */
 static int read_task(sqlite3_stmt *s, task *out, ferr *err)
 {
-    memset(out, 0, sizeof(*out));
-    snprintf(out->id, sizeof(out->id), "%s", col_str(s, 0));
-    bool quarantined;
-    if (read_spec(s, out, &quarantined) != 0) {
-        task_spec_free(&out->spec);
-        memset(out, 0, sizeof(*out));
-        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    }
-    snprintf(out->account, sizeof(out->account), "%s", col_str(s, 1));
-    out->dialect = (task_dialect)sqlite3_column_int(s, 2);
-    out->state = quarantined ? TASK_OFFLINE : (task_state)sqlite3_column_int(s, 3);
-    out->created_ms = sqlite3_column_int64(s, 7);
-    out->updated_ms = sqlite3_column_int64(s, 8);
-    out->started_ms = sqlite3_column_int64(s, 9);
-    out->exit_ms = sqlite3_column_int64(s, 10);
-    const char *reason = quarantined ? TASK_REASON_QUARANTINED : col_str(s, 4);
-    const char *error = quarantined ? "the stored task is unreadable: it is quarantined and "
-                                      "runs no more; delete it"
-                                    : col_str(s, 5);
-    if (task_str_set(&out->reason, reason) != 0 || task_str_set(&out->last_error, error) != 0) {
-        task_free(out);
-        memset(out, 0, sizeof(*out));
-        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    }
-    return FERR_OK;
+    store_task_row row = {
+        .id = col_str(s, 0),
+        .account = col_str(s, 1),
+        .dialect = sqlite3_column_int(s, 2),
+        .state = sqlite3_column_int(s, 3),
+        .reason = col_str(s, 4),
+        .last_error = col_str(s, 5),
+        .spec = col_str(s, 6),
+        .created_ms = sqlite3_column_int64(s, 7),
+        .updated_ms = sqlite3_column_int64(s, 8),
+        .started_ms = sqlite3_column_int64(s, 9),
+        .exit_ms = sqlite3_column_int64(s, 10),
+    };
+    return store_task_from_row(&row, out, err);
 }
 
 static void free_tasks(task *arr, int n)
@@ -201,11 +167,11 @@ static int collect_tasks(store *st, sqlite3_stmt *s, task **out, int *n_out, fer
     return rc;
 }
 
-int store_task_get(store *st, const char *id, task *out, ferr *err)
+int sqlite_task_get(store *st, const char *id, task *out, ferr *err)
 {
     memset(out, 0, sizeof(*out)); /* task_free(out) is safe whatever the outcome */
     lock(st);
-    sqlite3_stmt *s = st->q[Q_GET];
+    sqlite3_stmt *s = sq(st)->q[Q_GET];
     bind_str(s, 1, id);
     int step = sqlite3_step(s), rc;
     if (step == SQLITE_ROW)
@@ -219,54 +185,8 @@ int store_task_get(store *st, const char *id, task *out, ferr *err)
     return rc;
 }
 
-/* A LIKE pattern matching value anywhere, with its own % _ and \ taken literally. */
-static char *like_pattern(const char *value)
-{
-    if (!value || !*value)
-        return NULL;
-    char *p = malloc(strlen(value) * 2 + 3), *w = p;
-    if (!p)
-        return NULL;
-    *w++ = '%';
-    for (const char *c = value; *c; c++) {
-        if (*c == '%' || *c == '_' || *c == '\\')
-            *w++ = '\\';
-        *w++ = *c;
-    }
-    *w++ = '%';
-    *w = '\0';
-    return p;
-}
-
-typedef struct list_patterns {
-    char *id, *name, *dst, *any;
-} list_patterns;
-
-static int make_patterns(const task_filter *f, list_patterns *p, ferr *err)
-{
-    memset(p, 0, sizeof(*p));
-    if (!f)
-        return FERR_OK;
-    p->id = like_pattern(f->id_like);
-    p->name = like_pattern(f->name_like);
-    p->dst = like_pattern(f->dst_like);
-    p->any = like_pattern(f->any_like);
-    if ((f->id_like && *f->id_like && !p->id) || (f->name_like && *f->name_like && !p->name) ||
-        (f->dst_like && *f->dst_like && !p->dst) || (f->any_like && *f->any_like && !p->any))
-        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    return FERR_OK;
-}
-
-static void free_patterns(list_patterns *p)
-{
-    free(p->id);
-    free(p->name);
-    free(p->dst);
-    free(p->any);
-}
-
 static void bind_filter(sqlite3_stmt *s, const char *account, const task_filter *f,
-                        const list_patterns *p)
+                        const store_patterns *p)
 {
     bind_str(s, 1, account);
     bind_opt(s, 2, p->id);
@@ -278,9 +198,9 @@ static void bind_filter(sqlite3_stmt *s, const char *account, const task_filter 
 }
 
 static int count_matches(store *st, const char *account, const task_filter *f,
-                         const list_patterns *p, int *total, ferr *err)
+                         const store_patterns *p, int *total, ferr *err)
 {
-    sqlite3_stmt *s = st->q[Q_LIST_COUNT];
+    sqlite3_stmt *s = sq(st)->q[Q_LIST_COUNT];
     bind_filter(s, account, f, p);
     int rc = FERR_OK;
     if (sqlite3_step(s) == SQLITE_ROW)
@@ -292,45 +212,45 @@ static int count_matches(store *st, const char *account, const task_filter *f,
 }
 
 /* limit < 0 means no limit; a negative offset counts as 0. */
-int store_task_list(store *st, const char *account, const task_filter *f, int offset, int limit,
-                    task **out, int *n_out, int *total, ferr *err)
+int sqlite_task_list(store *st, const char *account, const task_filter *f, int offset, int limit,
+                     task **out, int *n_out, int *total, ferr *err)
 {
-    list_patterns p;
+    store_patterns p;
     *out = NULL;
     *n_out = 0;
     if (total)
         *total = 0;
-    int rc = make_patterns(f, &p, err);
+    int rc = store_make_patterns(f, &p, err);
     lock(st);
     if (rc == FERR_OK && total)
         rc = count_matches(st, account, f, &p, total, err);
     if (rc == FERR_OK) {
-        sqlite3_stmt *s = st->q[Q_LIST];
+        sqlite3_stmt *s = sq(st)->q[Q_LIST];
         bind_filter(s, account, f, &p);
         sqlite3_bind_int(s, 7, limit < 0 ? -1 : limit);
         sqlite3_bind_int(s, 8, offset < 0 ? 0 : offset);
         rc = collect_tasks(st, s, out, n_out, err);
     }
     unlock(st);
-    free_patterns(&p);
+    store_free_patterns(&p);
     return rc;
 }
 
-int store_task_all(store *st, task **out, int *n_out, ferr *err)
+int sqlite_task_all(store *st, task **out, int *n_out, ferr *err)
 {
     lock(st);
-    int rc = collect_tasks(st, st->q[Q_ALL], out, n_out, err);
+    int rc = collect_tasks(st, sq(st)->q[Q_ALL], out, n_out, err);
     unlock(st);
     return rc;
 }
 
 /* account NULL counts every account. Returns the count or FERR_INTERNAL. */
-int store_task_count_states(store *st, int *counts, int n, ferr *err)
+int sqlite_task_count_states(store *st, int *counts, int n, ferr *err)
 {
     for (int i = 0; i < n; i++)
         counts[i] = 0;
     lock(st);
-    sqlite3_stmt *s = st->q[Q_STATE_COUNTS];
+    sqlite3_stmt *s = sq(st)->q[Q_STATE_COUNTS];
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int state = sqlite3_column_int(s, 0);
@@ -338,7 +258,8 @@ int store_task_count_states(store *st, int *counts, int n, ferr *err)
             counts[state] = sqlite3_column_int(s, 1);
     }
     if (rc != SQLITE_DONE)
-        rc = ferr_set(err, FERR_INTERNAL, "", "store: count states: %s", sqlite3_errmsg(st->db));
+        rc =
+            ferr_set(err, FERR_INTERNAL, "", "store: count states: %s", sqlite3_errmsg(sq(st)->db));
     else
         rc = FERR_OK;
     finish(s);
@@ -346,17 +267,17 @@ int store_task_count_states(store *st, int *counts, int n, ferr *err)
     return rc;
 }
 
-int store_task_count(store *st, const char *account)
+int sqlite_task_count(store *st, const char *account)
 {
     lock(st);
-    sqlite3_stmt *s = st->q[account ? Q_COUNT : Q_COUNT_ALL];
+    sqlite3_stmt *s = sq(st)->q[account ? Q_COUNT : Q_COUNT_ALL];
     if (account)
         bind_str(s, 1, account);
     int n = FERR_INTERNAL;
     if (sqlite3_step(s) == SQLITE_ROW)
         n = sqlite3_column_int(s, 0);
     else
-        log_error("store: count tasks: %s", sqlite3_errmsg(st->db));
+        log_error("store: count tasks: %s", sqlite3_errmsg(sq(st)->db));
     finish(s);
     unlock(st);
     return n;

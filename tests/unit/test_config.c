@@ -91,13 +91,42 @@ static void test_example_file_parses(void **state)
     assert_string_equal(c.listen, "127.0.0.1:8480");
 }
 
+/* store: the embedded SQLite store in data_dir by default, or a PostgreSQL URL; anything
+ * else is refused with the key's name; a password in the URL counts as a secret. */
+static void test_store_key(void **state)
+{
+    config c;
+    char err[256];
+    config_defaults(&c);
+    assert_string_equal(c.store, "sqlite");
+    assert_string_equal(config_store_location(&c), "./var");
+    assert_false(config_holds_secrets(&c));
+    assert_int_equal(
+        config_set(&c, "store", "postgresql://ferry@127.0.0.1:5433/ferry", err, sizeof(err)), 0);
+    assert_string_equal(config_store_location(&c), "postgresql://ferry@127.0.0.1:5433/ferry");
+    assert_false(config_holds_secrets(&c));
+    const char *bad[] = {"", "mysql://db/ferry", "postgresql://", "/var/lib/ferry", "SQLite"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(config_set(&c, "store", bad[i], err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "store"));
+    }
+    assert_string_equal(c.store, "postgresql://ferry@127.0.0.1:5433/ferry"); /* unchanged */
+    assert_int_equal(
+        config_set(&c, "store", "postgres://ferry:pw@db.example/ferry", err, sizeof(err)), 0);
+    assert_true(config_holds_secrets(&c));
+    assert_int_equal(
+        config_set(&c, "store", "postgres://db.example/ferry?password=pw", err, sizeof(err)), 0);
+    assert_true(config_holds_secrets(&c));
+    assert_int_equal(config_set(&c, "store", "sqlite", err, sizeof(err)), 0);
+    assert_string_equal(config_store_location(&c), "./var");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_file_with_accounts),
-        cmocka_unit_test(test_bad_lines),
-        cmocka_unit_test(test_example_file_parses),
+        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_file_with_accounts),
+        cmocka_unit_test(test_bad_lines), cmocka_unit_test(test_example_file_parses),
+        cmocka_unit_test(test_store_key),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,307 @@
+/* store_pg.c — the PostgreSQL backend's connection: opened from a postgresql:// URL,
+ * migrated, re-established after a loss, the statements and transactions every call runs
+ * through, and the backend's descriptor. */
+#include "store/store_pg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+static bool pg_claims(const char *where)
+{
+    return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0;
+}
+
+void arg_int(pg_args *a, int64_t v)
+{
+    snprintf(a->num[a->n], sizeof(a->num[a->n]), "%" PRId64, v);
+    a->v[a->n] = a->num[a->n];
+    a->n++;
+}
+
+int64_t col_int(const PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* A libpq message on one line: its newlines become "; ", the trailing one goes. */
+static void one_line(char *dst, size_t len, const char *msg)
+{
+    size_t w = 0;
+    for (const char *c = msg ? msg : ""; *c && w + 3 < len; c++) {
+        if (*c == '\t') {
+            continue;
+        } else if (*c != '\n') {
+            dst[w++] = *c;
+        } else if (c[1]) {
+            dst[w++] = ';';
+            dst[w++] = ' ';
+        }
+    }
+    dst[w] = '\0';
+}
+
+/* --- connecting --- */
+
+/* user@host:port/db from the URL, without its password, for messages and logs. */
+static int describe_url(pg_store *p, ferr *err)
+{
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(p->url, &why);
+    if (!opts) {
+        char msg[256];
+        one_line(msg, sizeof(msg), why ? why : "out of memory");
+        PQfreemem(why);
+        return ferr_set(err, FERR_INVALID, "store", "store: bad PostgreSQL URL: %s", msg);
+    }
+    const char *user = "", *host = "localhost", *port = "5432", *db = "";
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+    }
+    snprintf(p->where, sizeof(p->where), "%s%s%s:%s/%s", user, *user ? "@" : "", host, port, db);
+    PQconninfoFree(opts);
+    return FERR_OK;
+}
+
+/* The server's notices ("relation already exists, skipping") are not ferry's to print. */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Connects anew. Defaults that the URL may override: a bounded connect, and keepalives
+ * that notice a dead server or network in about half a minute instead of hours. */
+static int connect_db(pg_store *p, ferr *err)
+{
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "application_name",
+                                       "dbname",
+                                       NULL};
+    const char *vals[] = {"5", "10", "5", "3", "20000", "ferryd", p->url, NULL};
+    if (p->conn)
+        PQfinish(p->conn);
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (p->conn && PQstatus(p->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(p->conn, quiet_notice, NULL);
+        return FERR_OK;
+    }
+    char msg[300];
+    one_line(msg, sizeof(msg), p->conn ? PQerrorMessage(p->conn) : "out of memory");
+    PQfinish(p->conn);
+    p->conn = NULL;
+    return ferr_set(err, FERR_INTERNAL, "", "store: cannot connect to PostgreSQL at %s: %s",
+                    p->where, msg);
+}
+
+int pg_ready(store *st, ferr *err)
+{
+    pg_store *p = pg(st);
+    if (p->conn && PQstatus(p->conn) == CONNECTION_OK &&
+        PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+        return FERR_OK;
+    int rc = connect_db(p, err);
+    if (rc == FERR_OK)
+        log_info("store: reconnected to PostgreSQL at %s", p->where);
+    return rc;
+}
+
+int pg_enter(store *st, ferr *err)
+{
+    pthread_mutex_lock(&pg(st)->mu);
+    int rc = pg_ready(st, err);
+    if (rc != FERR_OK)
+        pthread_mutex_unlock(&pg(st)->mu);
+    return rc;
+}
+
+void pg_leave(store *st)
+{
+    pthread_mutex_unlock(&pg(st)->mu);
+}
+
+/* --- statements --- */
+
+/* Length of the valid UTF-8 sequence at s (no overlong forms, surrogates or code points
+ * past U+10FFFF), or 0. Stops at the first bad byte, so never reads past a '\0'. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0], cp, min;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
+/* NULL when v is UTF-8 text; else a copy with '?' for every byte that starts no valid
+ * sequence. PostgreSQL refuses other bytes in text, and a peer's error message or a
+ * file's name must not cost a task its history line (SQLite keeps the bytes as they are). */
+static char *utf8_repair(const char *v)
+{
+    const unsigned char *u = (const unsigned char *)v;
+    size_t i = 0, n;
+    while (u[i] && (n = utf8_seq(u + i)) != 0)
+        i += n;
+    if (!u[i])
+        return NULL;
+    char *copy = strdup(v);
+    for (i = 0; copy && u[i]; i += n) {
+        n = utf8_seq(u + i);
+        if (n == 0) {
+            copy[i] = '?';
+            n = 1;
+        }
+    }
+    return copy;
+}
+
+PGresult *pg_query(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
+                   ferr *err)
+{
+    pg_store *p = pg(st);
+    p->sqlstate[0] = '\0';
+    p->changes = 0;
+    int n = a ? a->n : 0;
+    const char *vals[PG_ARGS_MAX] = {0};
+    char *repaired[PG_ARGS_MAX];
+    for (int i = 0; i < n; i++) {
+        repaired[i] = a->v[i] ? utf8_repair(a->v[i]) : NULL;
+        vals[i] = repaired[i] ? repaired[i] : a->v[i];
+    }
+    PGresult *r = PQexecParams(p->conn, sql, n, NULL, n ? vals : NULL, NULL, NULL, 0);
+    for (int i = 0; i < n; i++)
+        free(repaired[i]);
+    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+        p->changes = strtol(PQcmdTuples(r), NULL, 10);
+        return r;
+    }
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", state ? state : "");
+    char msg[300];
+    one_line(msg, sizeof(msg), r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
+    if (!*msg)
+        one_line(msg, sizeof(msg), PQerrorMessage(p->conn));
+    ferr_set(err, FERR_INTERNAL, "", "store: %s%s%s: %s", what, id ? " " : "", id ? id : "", msg);
+    PQclear(r);
+    return NULL;
+}
+
+int pg_run(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
+           ferr *err)
+{
+    PGresult *r = pg_query(st, sql, a, what, id, err);
+    PQclear(r);
+    return r ? FERR_OK : FERR_INTERNAL;
+}
+
+/* --- transactions (the caller holds the lock) --- */
+
+int pg_tx_begin(store *st, ferr *err)
+{
+    pg(st)->tx_t0_us = time_mono_us();
+    return pg_run(st, "BEGIN", NULL, "begin", NULL, err);
+}
+
+int pg_tx_end(store *st, int rc, ferr *err)
+{
+    if (rc == FERR_OK)
+        rc = pg_run(st, "COMMIT", NULL, "commit", NULL, err);
+    if (rc != FERR_OK && PQtransactionStatus(pg(st)->conn) != PQTRANS_IDLE)
+        pg_run(st, "ROLLBACK", NULL, "rollback", NULL, NULL);
+    store_observe_tx_us(time_mono_us() - pg(st)->tx_t0_us);
+    return rc;
+}
+
+/* --- opening --- */
+
+static void pg_close(store *st)
+{
+    pg_store *p = pg(st);
+    PQfinish(p->conn);
+    free(p->url);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static int pg_open(const char *url, store **out, ferr *err)
+{
+    *out = NULL;
+    pg_store *p = calloc(1, sizeof(*p));
+    if (!p || !(p->url = strdup(url))) {
+        free(p);
+        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    }
+    store *st = &p->base;
+    st->be = &store_pg_backend;
+    pthread_mutex_init(&p->mu, NULL);
+    int rc = describe_url(p, err);
+    if (rc == FERR_OK)
+        rc = connect_db(p, err);
+    if (rc == FERR_OK)
+        rc = pg_schema_migrate(st, &st->version, err);
+    if (rc != FERR_OK) {
+        pg_close(st);
+        return rc;
+    }
+    log_info("store: opened PostgreSQL at %s (schema %d, server %d)", p->where, st->version,
+             PQserverVersion(p->conn));
+    *out = st;
+    return FERR_OK;
+}
+
+const store_backend store_pg_backend = {
+    .name = "postgresql",
+    .claims = pg_claims,
+    .open = pg_open,
+    .close = pg_close,
+    .task_insert = pg_task_insert,
+    .task_update = pg_task_update,
+    .task_delete = pg_task_delete,
+    .task_get = pg_task_get,
+    .task_list = pg_task_list,
+    .task_all = pg_task_all,
+    .task_count = pg_task_count,
+    .task_count_states = pg_task_count_states,
+    .history_add = pg_history_add,
+    .history_list = pg_history_list,
+    .checkpoint_get = pg_checkpoint_get,
+    .audit_add = pg_audit_add,
+    .audit_list = pg_audit_list,
+    .outbox_heads = pg_outbox_heads,
+    .outbox_done = pg_outbox_done,
+    .outbox_retry = pg_outbox_retry,
+    .outbox_counts = pg_outbox_counts,
+    .outbox_list_task = pg_outbox_list_task,
+    .outbox_purge = pg_outbox_purge,
+};

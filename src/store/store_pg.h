@@ -1,0 +1,128 @@
+/* store_pg.h — what the PostgreSQL backend's files share: the connection that reconnects,
+ * parameters passed as text, the query helpers, the transactions, and each file's operations. */
+#ifndef FERRY_STORE_PG_H
+#define FERRY_STORE_PG_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store/store_backend.h"
+
+typedef struct pg_store {
+    store base;         /* the backend and the schema level */
+    pthread_mutex_t mu; /* serialises every use of conn */
+    PGconn *conn;       /* NULL or broken after a failure: the next call reconnects */
+    char *url;          /* as configured (it may hold a password: never logged) */
+    char where[160];    /* user@host:port/db, for messages and logs */
+    char sqlstate[6];   /* of the last failed statement, "" when it succeeded */
+    long changes;       /* rows the last statement changed */
+    int64_t tx_t0_us;
+} pg_store;
+
+static inline pg_store *pg(store *st)
+{
+    return (pg_store *)st;
+}
+
+/* SQLSTATEs the backend maps to ferry's errors. */
+#define PG_UNIQUE_VIOLATION "23505"
+#define PG_FOREIGN_KEY_VIOLATION "23503"
+
+/* --- statement parameters, all sent as text ($1, $2, ... in the order added) --- */
+
+#define PG_ARGS_MAX 16
+
+typedef struct pg_args {
+    int n;
+    const char *v[PG_ARGS_MAX];
+    char num[PG_ARGS_MAX][24];
+} pg_args;
+
+static inline void arg_str(pg_args *a, const char *v)
+{
+    a->v[a->n++] = v ? v : "";
+}
+
+/* NULL for an absent or empty string. */
+static inline void arg_opt(pg_args *a, const char *v)
+{
+    a->v[a->n++] = v && *v ? v : NULL;
+}
+
+void arg_int(pg_args *a, int64_t v);
+
+/* --- statements (store_pg.c; the caller holds the lock) --- */
+
+/* Makes sure the connection is up, reconnecting when it was lost. */
+int pg_ready(store *st, ferr *err);
+/* Runs sql with a's parameters (a may be NULL). On success returns the result (the caller
+ * PQclear()s it) and sets changes; on failure returns NULL, sets sqlstate and fills
+ * err = "store: <what> <id>: <server's message>". */
+PGresult *pg_query(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
+                   ferr *err);
+/* pg_query for a statement whose rows are not needed: FERR_OK or FERR_INTERNAL. */
+int pg_run(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
+           ferr *err);
+
+static inline const char *col_text(const PGresult *r, int row, int col)
+{
+    return PQgetvalue(r, row, col);
+}
+
+int64_t col_int(const PGresult *r, int row, int col);
+
+/* Locks and readies the connection; on failure unlocks and returns the error. */
+int pg_enter(store *st, ferr *err);
+void pg_leave(store *st);
+
+/* --- transactions (the caller holds the lock) --- */
+
+int pg_tx_begin(store *st, ferr *err);
+/* Commits when rc is FERR_OK, rolls back otherwise; returns the outcome. */
+int pg_tx_end(store *st, int rc, ferr *err);
+
+/* --- the schema (store_pg_schema.c) --- */
+
+/* Brings the database up to store_schema_latest(), one transaction per step under an
+ * advisory lock (nodes that start together apply each step once), each recorded in
+ * schema_version. A database newer than this build is refused. */
+int pg_schema_migrate(store *st, int *version, ferr *err);
+
+/* --- the writes a transaction combines (the caller holds the lock, in a transaction) --- */
+
+int pg_history_insert(store *st, const char *id, const task_history_entry *h, ferr *err);
+int pg_events_insert(store *st, const store_event *evs, ferr *err);
+int pg_checkpoint_set(store *st, const char *id, const task_checkpoint *cp, ferr *err);
+
+/* --- the backend's operations (store_backend.h), one file per table --- */
+
+int pg_task_insert(store *st, const task *t, const task_history_entry *h, ferr *err);
+int pg_task_update(store *st, const task *t, const task_history_entry *h, const store_event *evs,
+                   ferr *err);
+int pg_task_delete(store *st, const char *id, const store_event *evs, ferr *err);
+int pg_task_get(store *st, const char *id, task *out, ferr *err);
+int pg_task_list(store *st, const char *account, const task_filter *f, int offset, int limit,
+                 task **out, int *n_out, int *total, ferr *err);
+int pg_task_all(store *st, task **out, int *n_out, ferr *err);
+int pg_task_count(store *st, const char *account);
+int pg_task_count_states(store *st, int *counts, int n, ferr *err);
+int pg_history_add(store *st, const char *id, const task_history_entry *h, const store_event *evs,
+                   const task_checkpoint *cp, ferr *err);
+int pg_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
+int pg_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err);
+int pg_audit_add(store *st, const task_audit_line *a, ferr *err);
+int pg_audit_list(store *st, const char *account, const char *task_id, int offset, int limit,
+                  task_audit_line **out, int *n, int *total, ferr *err);
+int pg_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq, store_event **out,
+                    ferr *err);
+int pg_outbox_done(store *st, int64_t seq, ferr *err);
+int pg_outbox_retry(store *st, int64_t seq, int attempts, int64_t next_ms, bool dead,
+                    const char *error, ferr *err);
+int pg_outbox_counts(store *st, int *pending, int *dead, ferr *err);
+int pg_outbox_list_task(store *st, const char *account, const char *task_id, int limit,
+                        task_callback_line **out, int *n, ferr *err);
+int pg_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err);
+
+#endif
