@@ -99,6 +99,7 @@ const char *amf_get_str(const amf_value *obj, const char *key);
 #define RTMP_MAX_CHUNK_SIZE 0xffffff       /* larger Set Chunk Size values are capped */
 #define RTMP_MAX_CHUNK_STREAMS 64          /* live chunk streams a peer may open */
 #define RTMP_MAX_MESSAGE (8 * 1024 * 1024) /* one message's declared length */
+#define RTMP_MAX_HELD (24 * 1024 * 1024)   /* message buffers of one connection, in all */
 
 enum {
     RTMP_MSG_SET_CHUNK_SIZE = 1,
@@ -146,6 +147,7 @@ typedef struct rtmp_reader {
     size_t hdr_got;
     rtmp_chunk_stream *cur; /* the chunk whose payload is being read, or NULL */
     size_t chunk_left;
+    size_t held; /* the chunk streams' buffers together (cap), at most RTMP_MAX_HELD */
     uint64_t bytes_in;
     uint32_t window;   /* the peer's Window Acknowledgement Size, 0 = none */
     uint64_t acked_at; /* bytes_in when the last ack was due */

@@ -70,6 +70,8 @@ static void put_be(uint8_t *p, uint32_t v, int k)
 
 /* ---------- reader ---------- */
 
+#define RTMP_TRIM_CAP (1024 * 1024)
+
 static int rd_fail(rtmp_reader *r, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -197,20 +199,47 @@ static int rd_header(rtmp_reader *r)
     return 0;
 }
 
+/* A buffer much larger than the message starting in it is given back first, so one large
+ * message long ago does not keep counting against the connection's total. */
+static void rd_trim(rtmp_reader *r, rtmp_chunk_stream *cs)
+{
+    if (cs->got != 0 || cs->cap <= RTMP_TRIM_CAP || cs->len >= cs->cap / 4)
+        return;
+    r->held -= cs->cap;
+    free(cs->buf);
+    cs->buf = NULL;
+    cs->cap = 0;
+}
+
+static int rd_grow(rtmp_reader *r, rtmp_chunk_stream *cs, size_t take)
+{
+    size_t cap = cs->cap ? cs->cap * 2 : 256;
+    if (cap < cs->got + take)
+        cap = cs->got + take;
+    if (cap > cs->len)
+        cap = cs->len;
+    if (r->held - cs->cap + cap > RTMP_MAX_HELD)
+        return rd_fail(r, RTMP_ERR_LIMIT,
+                       "the server's unfinished messages would take more than %d bytes "
+                       "(chunk stream %u, a message of %u bytes)",
+                       RTMP_MAX_HELD, cs->csid, cs->len);
+    uint8_t *b = realloc(cs->buf, cap);
+    if (!b)
+        return rd_fail(r, RTMP_ERR_NOMEM, "out of memory for a %u byte message", cs->len);
+    r->held = r->held - cs->cap + cap;
+    cs->buf = b;
+    cs->cap = cap;
+    return 0;
+}
+
 static int rd_payload(rtmp_reader *r, const uint8_t *p, size_t take)
 {
     rtmp_chunk_stream *cs = r->cur;
+    rd_trim(r, cs);
     if (cs->cap - cs->got < take) {
-        size_t cap = cs->cap ? cs->cap * 2 : 256;
-        if (cap < cs->got + take)
-            cap = cs->got + take;
-        if (cap > cs->len)
-            cap = cs->len;
-        uint8_t *b = realloc(cs->buf, cap);
-        if (!b)
-            return rd_fail(r, RTMP_ERR_NOMEM, "out of memory for a %u byte message", cs->len);
-        cs->buf = b;
-        cs->cap = cap;
+        int rc = rd_grow(r, cs, take);
+        if (rc < 0)
+            return rc;
     }
     memcpy(cs->buf + cs->got, p, take);
     cs->got += take;

@@ -416,6 +416,39 @@ static void test_huge_message_and_many_streams(void **state)
     rtmp_buf_free(&b);
 }
 
+/* Messages left unfinished on several chunk streams count together: past RTMP_MAX_HELD the
+ * connection fails instead of growing; the same bytes as complete messages, one stream after
+ * another reusing its buffer, pass. */
+static void test_unfinished_messages_bounded(void **state)
+{
+    (void)state;
+    enum { MSG = 6 * 1024 * 1024, PART = MSG - 1 };
+    uint8_t *big = calloc(1, MSG), size[4] = {0x00, 0x5f, 0xff, 0xff}; /* chunks of PART */
+    assert_non_null(big);
+    rtmp_buf b = {0};
+    raw_chunk(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false, size, 4);
+    for (uint32_t cs = 3; cs < 3 + 5; cs++)
+        raw_chunk(&b, 0, cs, 0, MSG, 9, 1, false, big, PART); /* its last byte never comes */
+    got g;
+    read_all(b.data, b.len, 65536, &g);
+    assert_int_equal(g.rc, RTMP_ERR_LIMIT);
+    assert_string_equal(g.err, "the server's unfinished messages would take more than 25165824 "
+                               "bytes (chunk stream 6, a message of 6291456 bytes)");
+    got_free(&g);
+    b.len = 0;
+    raw_chunk(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false, size, 4);
+    for (int i = 0; i < 8; i++) {
+        raw_chunk(&b, 0, 3 + (uint32_t)(i % 2), 0, MSG, 9, 1, false, big, PART);
+        raw_chunk(&b, 3, 3 + (uint32_t)(i % 2), 0, 0, 0, 0, false, big, 1);
+    }
+    read_all(b.data, b.len, 65536, &g);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(g.n, 9);
+    got_free(&g);
+    rtmp_buf_free(&b);
+    free(big);
+}
+
 static void test_abort_and_ack_window(void **state)
 {
     (void)state;
@@ -1034,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_new_csid_needs_type_0),
         cmocka_unit_test(test_bad_chunk_sizes),
         cmocka_unit_test(test_huge_message_and_many_streams),
+        cmocka_unit_test(test_unfinished_messages_bounded),
         cmocka_unit_test(test_abort_and_ack_window),
         cmocka_unit_test(test_new_header_mid_message),
         cmocka_unit_test(test_writer_reader_round_trip),
