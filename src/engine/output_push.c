@@ -1,5 +1,5 @@
-/* output_push.c — an rtmp:// output on an event loop, with no thread of its own: a
- * non-blocking socket, ferry's RTMP session (rtmp.h) publishing, the FLV muxer feeding it. */
+/* output_push.c — an rtmp:// or rtmps:// output on an event loop, with no thread of its own:
+ * a non-blocking socket (TLS: tls_stream.h), ferry's RTMP session publishing, tags fed to it. */
 #include "engine/output_queue_impl.h"
 
 #include <arpa/inet.h>
@@ -60,6 +60,7 @@ static void push_teardown(output_queue *q)
     push_conn *p = &q->push;
     if (p->fd >= 0) {
         ev_watch(&q->h, p->fd, 0);
+        tls_stream_free(&p->io);
         close(p->fd);
         p->fd = -1;
     }
@@ -178,17 +179,16 @@ static void push_mux(output_queue *q, queue_entry *e, bool video)
 static void push_flush(output_queue *q)
 {
     push_conn *p = &q->push;
-    if (p->state == PUSH_CONNECTING || p->state == PUSH_IDLE)
+    if (p->state == PUSH_CONNECTING || p->state == PUSH_IDLE || p->state == PUSH_TLS)
         return;
     rtmp_buf *out = &p->s.out;
     while (rtmp_buf_size(out)) {
-        ssize_t n =
-            send(p->fd, rtmp_buf_bytes(out), rtmp_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = tls_stream_send(&p->io, rtmp_buf_bytes(out), rtmp_buf_size(out));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             char why[ENGINE_ERR_MAX];
-            snprintf(why, sizeof(why), "write: %s", strerror(errno));
+            snprintf(why, sizeof(why), "write: %s", tls_stream_why(&p->io, errno));
             push_fail(q, why);
             return;
         }
@@ -200,7 +200,7 @@ static void push_flush(output_queue *q)
     size_t left = rtmp_buf_size(out);
     if (left && !p->stalled_us)
         p->stalled_us = time_mono_us();
-    ev_watch(&q->h, p->fd, EPOLLIN | (left ? EPOLLOUT : 0));
+    ev_watch(&q->h, p->fd, EPOLLIN | (left || p->io.want_write ? EPOLLOUT : 0));
     if (p->state == PUSH_CLOSING && !left)
         push_finish(q);
 }
@@ -235,6 +235,7 @@ static void push_connect(output_queue *q, const struct sockaddr_storage *addr, s
         push_fail(q, why);
         return;
     }
+    tls_stream_plain(&p->io, p->fd);
     if (rtmp_session_init(&p->s, RTMP_ROLE_PUBLISH, q->url) != 0) {
         snprintf(why, sizeof(why), "connect: %s", p->s.err);
         rtmp_session_free(&p->s);
@@ -274,17 +275,24 @@ static void push_on_event(output_queue *q, const rtmp_event *ev)
     }
 }
 
+static bool push_talking(const output_queue *q)
+{
+    push_state st = q->push.state;
+    return st == PUSH_HANDSHAKE || st == PUSH_LIVE || st == PUSH_CLOSING;
+}
+
 static void push_read(output_queue *q)
 {
     uint8_t buf[READ_SIZE];
-    for (int i = 0; i < READS_AT_ONCE && q->push.state != PUSH_IDLE; i++) {
-        ssize_t n = recv(q->push.fd, buf, sizeof(buf), MSG_DONTWAIT);
+    for (int i = 0; i < READS_AT_ONCE && push_talking(q); i++) {
+        ssize_t n = tls_stream_recv(&q->push.io, buf, sizeof(buf));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
         if (n <= 0) {
             char why[ENGINE_ERR_MAX];
             snprintf(why, sizeof(why), "%s: %s", q->push.state == PUSH_LIVE ? "write" : "connect",
-                     n == 0 ? "the destination closed the connection" : strerror(errno));
+                     n == 0 ? "the destination closed the connection"
+                            : tls_stream_why(&q->push.io, errno));
             push_fail(q, why);
             return;
         }
@@ -298,6 +306,26 @@ static void push_read(output_queue *q)
             push_on_event(q, &ev);
         }
     }
+    if (push_talking(q) && tls_stream_pending(&q->push.io))
+        ev_post(&q->h); /* TLS holds bytes epoll cannot see: read them on the next turn */
+}
+
+/* rtmps://: the TLS handshake goes on; once over, the RTMP handshake (C0+C1) goes out. */
+static void push_shake(output_queue *q)
+{
+    push_conn *p = &q->push;
+    int rc = tls_stream_handshake(&p->io);
+    if (rc < 0) {
+        char why[ENGINE_ERR_MAX];
+        snprintf(why, sizeof(why), "connect: %s", p->io.err);
+        push_fail(q, why);
+        return;
+    }
+    if (rc == 0) {
+        ev_watch(&q->h, p->fd, EPOLLIN | (p->io.want_write ? EPOLLOUT : 0));
+        return;
+    }
+    p->state = PUSH_HANDSHAKE;
 }
 
 /* The socket connected, or failed to. */
@@ -305,16 +333,28 @@ static bool push_connected(output_queue *q)
 {
     int err = 0;
     socklen_t len = sizeof(err);
+    char why[ENGINE_ERR_MAX];
     if (getsockopt(q->push.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err) {
-        char why[ENGINE_ERR_MAX];
         snprintf(why, sizeof(why), "connect: %s", strerror(err));
         push_fail(q, why);
         return false;
     }
-    q->push.state = PUSH_HANDSHAKE;
-    return true;
+    rtmp_url u;
+    if (strncasecmp(q->url, "rtmps://", 8) != 0 ||
+        rtmp_url_parse(q->url, &u, why, sizeof(why)) != 0) {
+        q->push.state = PUSH_HANDSHAKE;
+        return true;
+    }
+    if (tls_stream_start(&q->push.io, q->push.fd, u.host) != 0) {
+        snprintf(why, sizeof(why), "connect: %s", q->push.io.err);
+        push_fail(q, why);
+        return false;
+    }
+    q->push.state = PUSH_TLS;
+    push_shake(q);
+    return q->push.state != PUSH_IDLE;
 }
 
 static void push_on_io(ev_handler *h, uint32_t events)
@@ -323,8 +363,9 @@ static void push_on_io(ev_handler *h, uint32_t events)
     engine_log_bind_task(q->task_id);
     if (q->push.state == PUSH_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         push_connected(q);
-    if (q->push.state != PUSH_IDLE && q->push.state != PUSH_CONNECTING &&
-        (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    else if (q->push.state == PUSH_TLS)
+        push_shake(q);
+    if (push_talking(q) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         push_read(q);
     if (q->push.state != PUSH_IDLE)
         push_pump(q);
@@ -349,6 +390,8 @@ static void push_on_post(ev_handler *h)
     } else {
         if (connect)
             push_connect(q, &addr, len);
+        if (push_talking(q) && tls_stream_pending(&q->push.io))
+            push_read(q);
         if (q->push.state == PUSH_LIVE)
             push_pump(q);
     }
@@ -361,8 +404,10 @@ static void push_on_tick(ev_handler *h, int64_t now_us)
     push_conn *p = &q->push;
     char why[ENGINE_ERR_MAX];
     engine_log_bind_task(q->task_id);
-    if ((p->state == PUSH_CONNECTING || p->state == PUSH_HANDSHAKE) && now_us > p->deadline_us) {
-        snprintf(why, sizeof(why), "connect: timed out after %lld ms",
+    if ((p->state == PUSH_CONNECTING || p->state == PUSH_TLS || p->state == PUSH_HANDSHAKE) &&
+        now_us > p->deadline_us) {
+        snprintf(why, sizeof(why), "connect: %stimed out after %lld ms",
+                 p->state == PUSH_TLS ? "TLS handshake " : "",
                  (long long)q->connect_timeout_us / 1000);
         push_fail(q, why);
     } else if (p->state == PUSH_LIVE && p->stalled_us && q->rw_timeout_us > 0 &&
@@ -379,8 +424,9 @@ static void push_on_tick(ev_handler *h, int64_t now_us)
 bool push_attach(output_queue *q)
 {
     const config *c = q->w->job.config;
-    if (strncasecmp(q->url, "rtmp://", 7) != 0 || (c && strcmp(c->push_engine, "ffmpeg") == 0))
-        return false; /* rtmps (TLS) and the FFmpeg choice keep the writer thread */
+    bool rtmp = strncasecmp(q->url, "rtmp://", 7) == 0 || strncasecmp(q->url, "rtmps://", 8) == 0;
+    if (!rtmp || (c && strcmp(c->push_engine, "ffmpeg") == 0))
+        return false;                           /* the FFmpeg choice keeps the writer thread */
     ev_pool_configure(c ? c->engine_loops : 0); /* read once, at the first pick */
     ev_loop *l = worker_loop(q->w);
     if (!l)

@@ -8,13 +8,22 @@
 #include "engine/event_loop.h"
 #include "engine/output_queue.h"
 #include "engine/rtmp.h"
+#include "engine/tls_stream.h"
 
 /* The loop's side of an rtmp:// output: the socket, the RTMP session, the muxer into it. */
-typedef enum { PUSH_IDLE = 0, PUSH_CONNECTING, PUSH_HANDSHAKE, PUSH_LIVE, PUSH_CLOSING } push_state;
+typedef enum {
+    PUSH_IDLE = 0,
+    PUSH_CONNECTING,
+    PUSH_TLS, /* rtmps://: the TLS handshake */
+    PUSH_HANDSHAKE,
+    PUSH_LIVE,
+    PUSH_CLOSING
+} push_state;
 
 typedef struct push_conn {
     push_state state;
     int fd;
+    tls_stream io;                /* the socket's bytes, plain or TLS */
     struct sockaddr_storage addr; /* lock: the checked address output_queue_connect found */
     socklen_t addr_len;
     bool addr_set;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ static void pull_teardown(rtmp_pull *p)
 {
     if (p->fd >= 0) {
         ev_watch(&p->h, p->fd, 0);
+        tls_stream_free(&p->io);
         close(p->fd);
         p->fd = -1;
     }
@@ -77,7 +79,8 @@ static void pull_watch(rtmp_pull *p)
 {
     if (p->fd < 0)
         return;
-    bool out = p->state == PULL_CONNECTING || (p->s_init && rtmp_buf_size(&p->s.out));
+    bool out = p->state == PULL_CONNECTING || p->io.want_write ||
+               (p->state == PULL_TALKING && rtmp_buf_size(&p->s.out));
     pthread_mutex_lock(&p->lock);
     bool paused = p->paused;
     pthread_mutex_unlock(&p->lock);
@@ -89,14 +92,14 @@ static bool pull_flush(rtmp_pull *p)
 {
     rtmp_buf *out = &p->s.out;
     while (rtmp_buf_size(out)) {
-        ssize_t n =
-            send(p->fd, rtmp_buf_bytes(out), rtmp_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = tls_stream_send(&p->io, rtmp_buf_bytes(out), rtmp_buf_size(out));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
-            pull_end(p, AVERROR(errno), strerror(errno));
+            int err = n < 0 ? errno : EPIPE;
+            pull_end(p, AVERROR(err), tls_stream_why(&p->io, err));
             return false;
         }
         rtmp_buf_consume(out, (size_t)n);
@@ -213,12 +216,12 @@ static void pull_read(rtmp_pull *p)
     for (int i = 0; i < READS_AT_ONCE && p->state == PULL_TALKING; i++) {
         if (p->in_off < p->in_len)
             return; /* paused with bytes left: the worker's take resumes it */
-        ssize_t n = recv(p->fd, p->in, IN_SIZE, MSG_DONTWAIT);
+        ssize_t n = tls_stream_recv(&p->io, p->in, IN_SIZE);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
         if (n <= 0) {
             pull_end(p, n == 0 ? AVERROR_EOF : AVERROR(errno),
-                     n == 0 ? "the server closed the connection" : strerror(errno));
+                     n == 0 ? "the server closed the connection" : tls_stream_why(&p->io, errno));
             return;
         }
         p->in_off = 0;
@@ -227,6 +230,25 @@ static void pull_read(rtmp_pull *p)
         if (p->state != PULL_TALKING || !pull_flush(p) || (size_t)n < IN_SIZE)
             return; /* a short read drained the socket: epoll says when more comes */
     }
+    if (p->state == PULL_TALKING && tls_stream_pending(&p->io))
+        ev_post(&p->h); /* TLS holds bytes epoll cannot see: read them on the next turn */
+}
+
+/* rtmps://: the TLS handshake goes on; once over, the RTMP handshake (C0+C1) goes out. */
+static void pull_shake(rtmp_pull *p)
+{
+    int rc = tls_stream_handshake(&p->io);
+    pthread_mutex_lock(&p->lock);
+    p->tls_waiting = rc == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0) {
+        pull_end(p, AVERROR(ECONNREFUSED), p->io.err);
+        return;
+    }
+    if (rc == 0)
+        return;
+    p->state = PULL_TALKING;
+    pull_flush(p);
 }
 
 static void pull_connected(rtmp_pull *p)
@@ -239,6 +261,18 @@ static void pull_connected(rtmp_pull *p)
         pull_end(p, AVERROR(err), strerror(err));
         return;
     }
+    rtmp_url u;
+    char why[RTMP_ERR_LEN];
+    if (strncasecmp(p->url, "rtmps://", 8) == 0 &&
+        rtmp_url_parse(p->url, &u, why, sizeof(why)) == 0) {
+        if (tls_stream_start(&p->io, p->fd, u.host) != 0) {
+            pull_end(p, AVERROR(ENOMEM), p->io.err);
+            return;
+        }
+        p->state = PULL_TLS;
+        pull_shake(p);
+        return;
+    }
     p->state = PULL_TALKING;
     pull_flush(p); /* C0+C1 */
 }
@@ -249,6 +283,8 @@ static void pull_on_io(ev_handler *h, uint32_t events)
     engine_log_bind_task(p->task_id);
     if (p->state == PULL_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         pull_connected(p);
+    else if (p->state == PULL_TLS)
+        pull_shake(p);
     if (p->state == PULL_TALKING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         pull_read(p);
     if (p->state == PULL_TALKING && (events & EPOLLOUT))
@@ -265,6 +301,7 @@ static void pull_connect(rtmp_pull *p)
         pull_end(p, AVERROR(errno), strerror(errno));
         return;
     }
+    tls_stream_plain(&p->io, p->fd);
     p->s_init = true;
     p->in = malloc(IN_SIZE);
     if (rtmp_session_init(&p->s, RTMP_ROLE_PLAY, p->url) != 0 || !p->in) {
@@ -291,6 +328,8 @@ static void pull_resume(rtmp_pull *p)
     pull_parse(p);
     if (p->state == PULL_TALKING && pull_flush(p))
         pull_watch(p);
+    if (p->state == PULL_TALKING && tls_stream_pending(&p->io))
+        pull_read(p); /* bytes TLS decrypted before the pause: epoll will not tell */
 }
 
 static void pull_on_post(ev_handler *h)
@@ -298,7 +337,7 @@ static void pull_on_post(ev_handler *h)
     rtmp_pull *p = of(h);
     engine_log_bind_task(p->task_id);
     pthread_mutex_lock(&p->lock);
-    bool quit = p->quit, resume = p->resume_asked;
+    bool quit = p->quit, resume = p->resume_asked, paused = p->paused;
     pthread_mutex_unlock(&p->lock);
     if (quit) {
         pull_teardown(p);
@@ -313,6 +352,10 @@ static void pull_on_post(ev_handler *h)
         pull_connect(p);
     else if (resume)
         pull_resume(p);
+    else if (p->state == PULL_TALKING && !paused && tls_stream_pending(&p->io)) {
+        pull_read(p);
+        pull_watch(p);
+    }
     engine_log_bind_task(NULL);
 }
 
@@ -322,7 +365,8 @@ static void pull_on_tick(ev_handler *h, int64_t now_us)
     if (p->state == PULL_OVER || now_us <= p->deadline_us)
         return;
     char why[128];
-    snprintf(why, sizeof(why), "no answer from the server in %lld ms",
+    snprintf(why, sizeof(why), "%sno answer from the server in %lld ms",
+             p->state == PULL_TLS ? "TLS handshake: " : "",
              (long long)p->connect_timeout_us / 1000);
     engine_log_bind_task(p->task_id);
     pull_end(p, AVERROR(ETIMEDOUT), why);

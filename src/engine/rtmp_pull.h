@@ -7,8 +7,9 @@
 #include "engine/event_loop.h"
 #include "engine/flv_tracks.h"
 #include "engine/rtmp.h"
+#include "engine/tls_stream.h"
 
-typedef enum { PULL_IDLE = 0, PULL_CONNECTING, PULL_TALKING, PULL_OVER } pull_state;
+typedef enum { PULL_IDLE = 0, PULL_CONNECTING, PULL_TLS, PULL_TALKING, PULL_OVER } pull_state;
 
 typedef struct pull_item {
     struct pull_item *next;
@@ -31,6 +32,7 @@ typedef struct rtmp_pull {
     /* the loop's */
     pull_state state;
     int fd;
+    tls_stream io; /* the socket's bytes, plain or TLS (rtmps://) */
     rtmp_session s;
     bool s_init;
     uint8_t *in; /* bytes received, in[in_off..in_len) not parsed yet */
@@ -46,6 +48,7 @@ typedef struct rtmp_pull {
     int count;
     int64_t bytes;
     bool ready, paused, resume_asked, quit, done, waiting;
+    bool tls_waiting;          /* the TLS handshake is under way */
     source_direct direct;      /* take != NULL: the worker is parked, packets go to take() */
     engine_source *direct_src; /* the source parked on: its stream indexes */
     bool over;

@@ -1,5 +1,5 @@
-/* source_rtmp.c — an rtmp:// live source (source_ops) on an event loop: the address checked
- * on the worker, a bounded probe for the tracks, then read() takes packets from rtmp_pull.c. */
+/* source_rtmp.c — an rtmp:// or rtmps:// live source (source_ops) on an event loop: address
+ * checked on the worker, a bounded probe for the tracks, read() takes rtmp_pull.c's packets. */
 #include "engine/rtmp_pull.h"
 
 #include <errno.h>
@@ -72,7 +72,8 @@ static int pull_probe(rtmp_pull *p, const source_open_args *a, char *err, size_t
         bool cut = rtmp_pull_interrupted(p);
         pthread_mutex_lock(&p->lock);
         if (cut) {
-            snprintf(err, errlen, "open: Immediate exit requested");
+            snprintf(err, errlen, "open%s: Immediate exit requested",
+                     p->tls_waiting ? " (TLS handshake)" : "");
             rc = AVERROR_EXIT;
             break;
         }
@@ -212,7 +213,8 @@ const source_ops source_rtmp_ops = {
 
 const source_ops *source_live_ops_for(const char *url, const config *c)
 {
-    if (strncmp(url, "rtmp://", 7) != 0 || (c && strcmp(c->pull_engine, "ffmpeg") == 0))
+    bool rtmp = strncmp(url, "rtmp://", 7) == 0 || strncmp(url, "rtmps://", 8) == 0;
+    if (!rtmp || (c && strcmp(c->pull_engine, "ffmpeg") == 0))
         return &source_live_ops;
     ev_pool_configure(c ? c->engine_loops : 0); /* read once, at the first pick */
     return &source_rtmp_ops;

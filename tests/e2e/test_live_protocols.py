@@ -5,6 +5,7 @@ that one track; and BackupToUrl with one destination down: the other keeps flowi
 alarm is noted, the dead one gets the stream back."""
 
 import os
+import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -151,6 +152,59 @@ def test_rtmps_destination(api, nginx, tls_nginx, publisher, metric):
     client = tls_nginx.publisher_client("dst", "out")
     assert client, "no publisher on the TLS nginx's dst/out"
     assert api.task(task["id"])["state"] == "running"
+
+
+@pytest.mark.ferryd_settings(failover_timeout=5, stall_timeout=10)
+def test_rtmps_source_gone_fails_over_at_once(api, tls_nginx, tmp_path, metric):
+    """An rtmps:// source runs on ferry's own RTMP client, TLS included: when its publisher
+    stops cleanly, the UnpublishNotify that comes through TLS hands over to the backup at
+    once, well before failover_timeout (5 s; libavformat's client would wait for it)."""
+    bak = Publisher(tls_nginx.url("src", "bak"), str(tmp_path / "bak.log")).start()
+    main = Publisher(tls_nginx.url("src", "cam"), str(tmp_path / "main.log")).start()
+    try:
+        tls_nginx.wait_published("src", "cam")
+        tls_nginx.wait_published("src", "bak")
+        start = whole_seconds_from_now(1)
+        tid = api.create_task(**relay_task(tls_nginx, tls_nginx.rtmps_url("src", "cam"), start,
+                                           backup_source_url=tls_nginx.url("src", "bak")))["id"]
+        api.wait_state(tid, ("running",), 15)
+        assert api.task(tid)["progress"].get("source_role") == "main"
+        time.sleep(1.5)
+        main.proc.send_signal(signal.SIGINT)
+        lost = time.time()
+        wait_until(lambda: api.task(tid)["progress"].get("source_role") == "backup", 10, 0.02,
+                   what="the backup playing")
+        took = time.time() - lost
+        metric("rtmps main unpublished -> backup playing (s)", round(took, 3))
+        assert took < 1.0, "the backup took over %.2fs after the unpublish" % took
+        assert tls_nginx.publish_count("dst", "out") == 1
+        errors = " ".join(h.get("error", "") + h.get("detail", "") for h in api.history(tid))
+        assert "source gone" in errors, api.history(tid)
+    finally:
+        main.kill()
+        bak.kill()
+
+
+def test_rtmps_to_a_server_without_tls_is_a_clear_error(api, nginx, publisher):
+    """rtmps:// to a port that speaks plain RTMP (nginx-rtmp waits for a C1 that never comes):
+    the TLS handshake fails or times out, the task says so (source and destination alike)
+    and retries; ferryd stays healthy."""
+    publisher("cam")
+    nginx.wait_published("src", "cam")
+    plain = "rtmps://127.0.0.1:%d/%s/%s"
+    start = whole_seconds_from_now(1)
+    src = api.create_task(**relay_task(nginx, plain % (nginx.rtmp_port, "src", "cam"), start,
+                                       destination=nginx.url("dst", "a")))["id"]
+    dst = api.create_task(**relay_task(nginx, nginx.url("src", "cam"), start,
+                                       destination=plain % (nginx.rtmp_port, "dst", "b")))["id"]
+    for tid in (src, dst):
+        wait_until(lambda: "TLS" in (api.task(tid).get("last_error") or ""), 40, 0.1,
+                   what="a TLS error on task %s" % tid)
+        err = api.task(tid)["last_error"]
+        assert "handshake" in err, err
+        assert api.task(tid)["state"] in ("running", "recovering", "idle"), api.task(tid)
+    assert not nginx.is_published("dst", "b")
+    assert api.raw("GET", "/healthz", token=None)[0] == 200
 
 
 @pytest.fixture
