@@ -130,6 +130,38 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=5.0):
         return proc.wait()
 
 
+def rss_mb(pid):
+    """The resident memory of process pid, in MB (0 when it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def under_asan(pid):
+    """Whether process pid runs with AddressSanitizer (a sanitized ferryd)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
+def backup_takes_over_at_once(api, tid, lost, metric, label):
+    """The main source of task tid went at time.time() == lost: its backup must be playing
+    within 1 s (not after failover_timeout of silence), and the history must say the source
+    was gone. Records the seconds it took as `label` and returns them."""
+    wait_until(lambda: api.task(tid)["progress"].get("source_role") == "backup", 10, 0.02,
+               what="the backup playing")
+    took = time.time() - lost
+    metric(label, round(took, 3))
+    assert took < 1.0, "the backup took over %.2fs after the unpublish" % took
+    errors = " ".join(h.get("error", "") + h.get("detail", "") for h in api.history(tid))
+    assert "source gone" in errors, api.history(tid)
+    return took
+
+
 # ---------------------------------------------------------------- nginx-rtmp
 
 
