@@ -50,7 +50,7 @@ def relay_task(nginx, source_url, start, **extra):
 TRACKS = {"video": ("h264", "H264", 45), "audio": ("aac", "AAC", 60)}
 
 
-def relay_and_check(api, nginx, source_url, metric, kinds=("video", "audio")):
+def relay_and_check(api, nginx, source_url, metric, kinds=("video", "audio"), burst=1.0):
     """Relays source_url to dst/out from a whole second about 1 s from now; asserts that
     the destination carries exactly the tracks in kinds (H.264 video, AAC audio), frames
     of each arriving in real time with increasing DTS, in one publish session. Returns
@@ -67,9 +67,9 @@ def relay_and_check(api, nginx, source_url, metric, kinds=("video", "audio")):
     streams, packets = probe(nginx.url("dst", "out"), 3, timeout=15)
     took = time.time() - t0
     metric("3 s of stream read in (s)", took)
-    # live, not a burst: what ferry holds for a new session (a GOP) comes at once, the
-    # rest as the source makes it
-    assert took >= 2.0, "3 s of stream arrived in %.2fs" % took
+    # live, not a burst: what ferry holds for a new session (a GOP, or what the source
+    # gives at once: `burst` seconds) comes at once, the rest as the source makes it
+    assert took >= 3.0 - burst, "3 s of stream arrived in %.2fs" % took
     assert sorted(s.get("codec_type") for s in streams) == sorted(kinds), streams
     counts = []
     for kind in kinds:
@@ -219,7 +219,9 @@ def test_hls(api, hls_nginx, tmp_path, metric):
             return os.path.exists(playlist) and open(playlist).read().count("#EXTINF") >= 3
 
         wait_until(three_fragments, 20, 0.2, what="an HLS playlist of 3 fragments")
-        relay_and_check(api, hls_nginx, hls_nginx.hls_url("cam"), metric)
+        # an HLS source starts at a fragment boundary behind the live edge: its first 1 s
+        # fragment and the GOP before it come at once (3 s read in 1.98 s once, on CI)
+        relay_and_check(api, hls_nginx, hls_nginx.hls_url("cam"), metric, burst=1.5)
     finally:
         pub.kill()
 
