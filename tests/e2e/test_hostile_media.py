@@ -98,8 +98,9 @@ def send_all(case, tags, send):
         else:
             first = ts if first is None else first
             wall = t0 + (ts - first) / 1000.0
-        if wall and wall > time.monotonic():
-            time.sleep(min(wall - time.monotonic(), 1))
+        ahead = wall - time.monotonic() if wall else 0  # one clock reading: never negative
+        if ahead > 0:
+            time.sleep(min(ahead, 1))
         elif t == "paced" or wall is None:
             time.sleep(0.01)
         send(t, ts, b)

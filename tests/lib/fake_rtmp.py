@@ -157,9 +157,11 @@ class Conn:
             if every:
                 every(i)
             if pace:
-                due = t0 + (ts - first) / 1000.0
-                if due > time.monotonic():
-                    time.sleep(due - time.monotonic())
+                # one reading of the clock: read twice, the second could be past due and
+                # sleep() would raise on a negative wait, ending the stream at random
+                wait = t0 + (ts - first) / 1000.0 - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             self.send_tag(ttype, ts + ts_offset, body)
 
 
