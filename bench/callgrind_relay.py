@@ -7,7 +7,7 @@ the figure to compare two commits with on a shared machine (CPU time is not).
 
     bench/callgrind_relay.py                          # 720p, N = 4, both contenders
     bench/callgrind_relay.py --profile 360p --contenders ferry --keep
-    callgrind_annotate build/bench/callgrind/ferry-720p-4.out | head -60   # where they go
+    callgrind_annotate build/bench/callgrind/ferry-720p-4.out.1 | head -60   # where they go
 
 Packets: ferry's own count of packets its outputs sent (ferry_relay_sent_packets_total in
 /metrics) over the window; for nginx-rtmp, (30 video + 43.07 AAC frames/s) x seconds x N,
@@ -32,15 +32,37 @@ OUT_DIR = os.path.join(B.REPO_ROOT, "build", "bench", "callgrind")
 AAC_FPS = 44100 / 1024.0
 
 
+# valgrind 3.19 does not know RDTSCP, which libhwy (FFmpeg -> libjxl -> libhwy) runs while
+# it loads: a stub of that one timer function, preloaded, lets ferryd start under valgrind.
+HWY_STUB = """#include <stdint.h>
+uint64_t _ZN3hwy8platform15TimerResolutionEv(void) { return 1; }
+"""
+
+
+def hwy_stub():
+    """The preload stub's path (built once), or None."""
+    so = os.path.join(OUT_DIR, "hwy_timer_stub.so")
+    if not os.path.exists(so):
+        src = so[:-3] + ".c"
+        with open(src, "w") as f:
+            f.write(HWY_STUB)
+        if subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", so, src]).returncode != 0:
+            return None
+    return so
+
+
 def under_callgrind(binary_name, out_file):
     """Wraps B.PROCS.spawn so that the command whose program is binary_name runs under
-    callgrind, with collection off at start."""
+    callgrind, with instrumentation off until callgrind_control turns it on."""
     spawn = B.PROCS.spawn
 
     def wrapped(cmd, logpath=None, **kw):
         if os.path.basename(cmd[0]) == binary_name:
-            cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no",
+            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                    "--callgrind-out-file=" + out_file] + list(cmd)
+            stub = hwy_stub()
+            if stub:
+                kw["env"] = dict(os.environ, LD_PRELOAD=stub)
         return spawn(cmd, logpath, **kw)
 
     B.PROCS.spawn = wrapped
@@ -52,17 +74,14 @@ def callgrind(pid, *args):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def total_ir(out_file):
-    """The summed Ir of a callgrind output file (every part of it)."""
-    total = 0
-    for path in glob.glob(out_file + "*"):
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = re.match(r"(summary|totals):\s+(\d+)", line)
-                if m:
-                    total += int(m.group(2))
-                    break
-    return total
+def total_ir(path):
+    """The Ir total of one callgrind dump."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = re.match(r"(summary|totals):\s+(\d+)", line)
+            if m:
+                return int(m.group(2))
+    return 0
 
 
 def ferry_sent(port):
@@ -106,18 +125,17 @@ def trial(profile, contender, n, warmup, window):
         callgrind(pid, "--instr=on")
         t0 = time.monotonic()
         time.sleep(window)
-        callgrind(pid, "--instr=off")
+        callgrind(pid, "--dump")  # the window's counts, into out_file.1
         secs = time.monotonic() - t0
+        callgrind(pid, "--instr=off")
         sent1 = ferry_sent(c.ferryd.port) if contender == "ferry" else 0
         live = len(bed.live_streams(names))
-        callgrind(pid, "--dump")
-        time.sleep(1)
-        ir = total_ir(out_file)
+        ir = total_ir(out_file + ".1")
         estimate = (B.PROFILES[profile]["fps"] + AAC_FPS) * secs * n
         packets = sent1 - sent0 if contender == "ferry" else estimate
         res.update({"seconds": round(secs, 2), "instructions": ir, "packets": round(packets),
                     "packets_estimate": round(estimate), "live_at_end": live,
-                    "ir_per_packet": round(ir / max(1, packets)), "out_file": out_file})
+                    "ir_per_packet": round(ir / max(1, packets)), "out_file": out_file + ".1"})
     except Exception as e:  # noqa: BLE001 - the table says what failed
         res["error"] = str(e)
     finally:

@@ -348,12 +348,11 @@ typedef struct output_rtmp {
     uint8_t *extradata[MEDIA_KINDS]; /* codec headers the muxer has sent */
     int extradata_size[MEDIA_KINDS];
     /* Tags of our own (output_tags.c), for a sink with a tag function. */
-    int (*tag)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *body, size_t len);
+    int (*tag)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *head, size_t hlen,
+               const uint8_t *body, size_t len);
     void *tag_ctx;
     bool direct[MEDIA_KINDS]; /* kind's packets become tags here, not in the muxer */
     bool eos_ours;            /* the muxer leaves the AVC end-of-sequence tag to us */
-    uint8_t *body;            /* scratch: one tag body */
-    size_t body_cap;
 } output_rtmp;
 
 /* The mapped timestamps of one packet, microseconds. */
@@ -371,9 +370,11 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen);
 /* The muxer without I/O: the FLV bytes (header, then tags) go to sink as they are made,
  * flushed after every packet. With tag (else NULL), H.264 and AAC packets skip the muxer:
- * their tag bodies (and kind, timestamp) go to tag in the same order (output_tags.c). */
+ * their tag bodies (and kind, timestamp) go to tag in the same order (output_tags.c), as a
+ * few header bytes (head) and the packet's payload (body), never joined in a copy. */
 typedef int (*output_sink_fn)(void *ctx, uint8_t *buf, int len);
-typedef int (*output_tag_fn)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *body, size_t len);
+typedef int (*output_tag_fn)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *head, size_t hlen,
+                             const uint8_t *body, size_t len);
 int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
                           output_tag_fn tag, void *ctx, char *err, size_t errlen);
 int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_t *data, int size);
