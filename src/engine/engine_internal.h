@@ -355,6 +355,30 @@ typedef struct output_rtmp {
     bool eos_ours;            /* the muxer leaves the AVC end-of-sequence tag to us */
 } output_rtmp;
 
+/* t in time base tb to microseconds and back: exactly av_rescale_q's answer (round to
+ * nearest, halves away from zero), without its general path when tb is 1/n with n dividing
+ * a million (FLV's 1/1000: every packet of the direct path). */
+#define ENGINE_US_PER_S 1000000
+static inline int64_t engine_ts_to_us(int64_t t, AVRational tb)
+{
+    if (tb.num == 1 && tb.den > 0 && ENGINE_US_PER_S % tb.den == 0) {
+        int64_t f = ENGINE_US_PER_S / tb.den;
+        if (t > -INT64_MAX / f && t < INT64_MAX / f)
+            return t * f;
+    }
+    return av_rescale_q(t, tb, AV_TIME_BASE_Q);
+}
+
+static inline int64_t engine_us_to_ts(int64_t us, AVRational tb)
+{
+    if (tb.num == 1 && tb.den > 0 && ENGINE_US_PER_S % tb.den == 0 && us > -INT64_MAX / 2 &&
+        us < INT64_MAX / 2) {
+        int64_t c = ENGINE_US_PER_S / tb.den;
+        return us >= 0 ? (us + c / 2) / c : -((-us + c / 2) / c);
+    }
+    return av_rescale_q(us, AV_TIME_BASE_Q, tb);
+}
+
 /* The mapped timestamps of one packet, microseconds. */
 typedef struct output_ts {
     int64_t dts_us, pts_us, dur_us;

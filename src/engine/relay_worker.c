@@ -192,10 +192,9 @@ bool source_timeline_pkt(const engine_source *src, int kind, const AVPacket *pkt
         .track = kind,
         .is_video = kind == MEDIA_VIDEO,
         .is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0,
-        .dts_us = av_rescale_q(dts, tb, AV_TIME_BASE_Q),
-        .pts_us = pkt->pts != AV_NOPTS_VALUE ? av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q)
-                                             : TIMELINE_NO_TS,
-        .dur_us = pkt->duration > 0 ? av_rescale_q(pkt->duration, tb, AV_TIME_BASE_Q) : 0,
+        .dts_us = engine_ts_to_us(dts, tb),
+        .pts_us = pkt->pts != AV_NOPTS_VALUE ? engine_ts_to_us(pkt->pts, tb) : TIMELINE_NO_TS,
+        .dur_us = pkt->duration > 0 ? engine_ts_to_us(pkt->duration, tb) : 0,
         .now_us = now_us,
     };
     return true;
