@@ -486,15 +486,14 @@ int output_queue_push(output_queue *q, int kind, AVPacket *pkt, bool take, const
 void output_queue_poll(output_queue *q, output_report *out)
 {
     pthread_mutex_lock(&q->lock);
-    if (!q->report.written && !q->report.failed) { /* nothing new: the usual answer */
-        pthread_mutex_unlock(&q->lock);
-        out->written = 0;
-        out->failed = false;
-        out->error[0] = '\0';
-        return;
-    }
-    *out = q->report;
-    q->report = (output_report){0};
+    out->written = q->report.written;
+    out->failed = q->report.failed;
+    out->error[0] = '\0';
+    if (q->report.failed) /* the error text is copied only when there is one */
+        snprintf(out->error, sizeof(out->error), "%s", q->report.error);
+    q->report.written = 0;
+    q->report.failed = false;
+    q->report.error[0] = '\0';
     pthread_mutex_unlock(&q->lock);
 }
 
