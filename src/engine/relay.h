@@ -138,7 +138,9 @@ int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard
 bool source_timeline_pkt(const engine_source *src, int kind, const AVPacket *pkt, int64_t now_us,
                          timeline_pkt *tp);
 void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt);
-int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp);
+/* relay_worker.c: maps pkt through the timeline to the outputs; with take its reference may
+ * move to an output's queue, leaving pkt blank. */
+int relay_forward(relay *r, AVPacket *pkt, const timeline_pkt *tp, bool take);
 
 /* relay_standby.c: the live backup on standby, on a helper thread. */
 relay_standby *relay_standby_start(relay *r, const char *url, io_guard *guard);
@@ -157,8 +159,9 @@ bool relay_marks_push(relay *r, const AVPacket *pkt, const output_ts *ts, int *r
 /* No watermark drawn or on its way (none set, or cleared and copying again). */
 bool relay_marks_idle(const relay *r);
 void relay_marks_free(relay *r);
-/* relay_worker.c: hands a mapped packet to every output's queue. */
-int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts);
+/* relay_worker.c: hands a mapped packet to every output's queue (with take, the last one
+ * takes pkt's reference, leaving it blank). */
+int relay_push(relay *r, int kind, AVPacket *pkt, bool take, const output_ts *ts);
 
 /* relay_update.c: takes a live modification (engine_update) when one is pending. */
 int relay_take_update(relay *r);
