@@ -105,6 +105,9 @@ typedef struct task {
     int64_t created_ms, updated_ms;
     int64_t started_ms; /* last time it entered running, 0 = never */
     int64_t exit_ms;    /* time it became offline/finished, 0 = not */
+    /* Not stored: the epoch of this node's lease on the task when the runner writes it (a
+     * cluster store refuses the write when the lease moved on); 0 = an unfenced write. */
+    int64_t lease_epoch;
 } task;
 
 /* Live progress read from the engine without blocking it. */

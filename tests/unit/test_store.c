@@ -98,7 +98,9 @@ static void db_exec(const fixture *fx, const char *sql)
 
 /* Every table of the schema, for a PostgreSQL case to start from an empty database. */
 #define PG_DROP_ALL                                                                                \
-    "DROP TABLE IF EXISTS task_checkpoint, task_history, outbox, audit, tasks, schema_version"
+    "DROP TABLE IF EXISTS task_lease, nodes, task_checkpoint, task_history, outbox, audit, "       \
+    "tasks, "                                                                                      \
+    "schema_version"
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
