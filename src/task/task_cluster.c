@@ -141,11 +141,12 @@ static void on_signal(void *ctx, const char *payload)
     (void)ctx;
     char from[64], id[TASK_ID_MAX];
     int type;
-    if (sscanf(payload, "%63s %d %63s", from, &type, id) != 3 || strcmp(from, cl.node) == 0)
+    if (sscanf(payload, "%63s %d %63s", from, &type, id) != 3)
         return;
-    if (cluster_holds(id, NULL))
+    bool ours = cluster_holds(id, NULL);
+    if (ours && strcmp(from, cl.node) != 0) /* this node's own changes went to its runner */
         runner_post((work_type)type, id);
-    else
+    else if (!ours)
         cl.claim_now = true; /* a new task, or one whose owner is gone */
 }
 
@@ -195,34 +196,41 @@ static void beat(const char *state)
         log_warn("cluster: heartbeat of node %s: %s", cl.node, err.msg);
 }
 
-/* How many tasks this node takes now: its fair share of the leases among live nodes, and
- * at least one when it is the least loaded (leases, then relays, then id). */
+static bool lighter(const store_node *a, int la, const store_node *b, int lb)
+{
+    if (la != lb)
+        return la < lb;
+    if (a->running != b->running)
+        return a->running < b->running;
+    if (a->bitrate_kbps != b->bitrate_kbps)
+        return a->bitrate_kbps < b->bitrate_kbps;
+    return strcmp(a->id, b->id) < 0;
+}
+
+/* How many of the claimable tasks this node takes now: each goes, in turn, to the live
+ * node that holds the fewest leases (then runs the fewest relays, then has the lower
+ * bitrate, then id). Every node computes the same split from the same rows, so each
+ * takes its own part; rows read at different moments leave some for the next tick. */
 static int share(const store_node *nodes, int n, int claimable)
 {
-    int live = 0, total = claimable, mine = 0;
-    bool least = true;
-    const store_node *me = NULL;
-    for (int i = 0; i < n; i++)
-        if (strcmp(nodes[i].id, cl.node) == 0)
-            me = &nodes[i];
+    int loads[64], me = -1, take = 0;
+    n = n < 64 ? n : 64;
     for (int i = 0; i < n; i++) {
-        if (strcmp(nodes[i].state, "live") != 0)
-            continue;
-        live++;
-        total += nodes[i].leases;
-        if (me && me != &nodes[i] &&
-            (nodes[i].leases < me->leases ||
-             (nodes[i].leases == me->leases && nodes[i].running < me->running) ||
-             (nodes[i].leases == me->leases && nodes[i].running == me->running &&
-              strcmp(nodes[i].id, cl.node) < 0)))
-            least = false;
+        loads[i] = nodes[i].leases;
+        if (strcmp(nodes[i].id, cl.node) == 0)
+            me = i;
     }
-    if (!me || live == 0)
+    if (me < 0 || strcmp(nodes[me].state, "live") != 0)
         return 0;
-    mine = me->leases;
-    int target = (total + live - 1) / live, take = target - mine;
-    if (take <= 0 && least)
-        take = 1;
+    for (int k = 0; k < claimable && k < 100000; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(nodes[i].state, "live") == 0 &&
+                (best < 0 || lighter(&nodes[i], loads[i], &nodes[best], loads[best])))
+                best = i;
+        loads[best]++;
+        take += best == me;
+    }
     return take;
 }
 
@@ -308,8 +316,13 @@ int cluster_start(const config *cfg, store *st)
             cl.labels[w++] = *c;
     cl.labels[w] = '\0';
     engine_set_fence(time_mono_us()); /* nothing pushes before the first renewal */
+    /* A connection of its own, named apart from the service's (pg_stat_activity). */
+    const char *url = config_store_location(cfg);
+    char own_url[CONFIG_STR_MAX + 48];
+    snprintf(own_url, sizeof(own_url), "%s%sapplication_name=ferryd-cluster", url,
+             strchr(url, '?') ? "&" : "?");
     ferr err;
-    if (store_open(config_store_location(cfg), &cl.own, &err) != 0) {
+    if (store_open(own_url, &cl.own, &err) != 0) {
         log_error("cluster: cannot open a second connection to the store: %s", err.msg);
         return -1;
     }
