@@ -99,6 +99,7 @@ static int connect_db(pg_store *p, ferr *err)
     if (p->conn)
         PQfinish(p->conn);
     p->listening = false;
+    p->outbox_sender = false;
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (p->conn && PQstatus(p->conn) == CONNECTION_OK) {
         PQsetNoticeProcessor(p->conn, quiet_notice, NULL);

@@ -19,7 +19,8 @@ typedef struct pg_store {
     char sqlstate[6];   /* of the last failed statement, "" when it succeeded */
     long changes;       /* rows the last statement changed */
     int64_t tx_t0_us;
-    bool listening; /* LISTEN ferry_tasks issued on conn (store_pg_cluster.c) */
+    bool listening;     /* LISTEN ferry_tasks issued on conn (store_pg_cluster.c) */
+    bool outbox_sender; /* conn holds the outbox's advisory lock (store_pg_outbox.c) */
 } pg_store;
 
 static inline pg_store *pg(store *st)

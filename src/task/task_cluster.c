@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "notify/notify.h"
 
 #define HELD_BUCKETS 1024
 /* Ticks with claimable tasks and no share to take before a node claims one anyway (a task
@@ -281,6 +282,7 @@ static void *cluster_main(void *arg)
                 next = now + (int64_t)cl.cfg->lease_renew_ms * 1000;
                 renew();
                 beat("live");
+                notify_kick(); /* another node's events may wait in the shared outbox */
             }
             cl.claim_now = false;
             if (time_mono_us() < cl.valid_until_us)

@@ -5,8 +5,11 @@ its tasks running on the other nodes within 5 s of its leases' expiry (10 tasks 
 the 30 of the issue, to keep the run short on a small machine), playlists going on at their
 checkpoint; a node frozen (SIGSTOP) past its lease sends nothing more when it resumes, and
 no destination ever has two publishers. The leases are the defaults (5 s, renewed every
-second, skew bound 1 s). The database comes from $FERRY_TEST_PG, as in test_pg_store.py."""
+second, skew bound 1 s). The shared callback outbox sends each event once, in order,
+whichever node made it. The database comes from $FERRY_TEST_PG, as in test_pg_store.py."""
 
+import http.server
+import json
 import os
 import signal
 import threading
@@ -15,7 +18,8 @@ import time
 import pytest
 
 from conftest import ACCOUNTS, ALICE_TOKEN, FERRYD_SETTINGS
-from harness import Api, Ferryd, files_task, live_task, tail, wait_until, whole_seconds_from_now
+from harness import (Api, Ferryd, files_task, idle_task, live_task, tail, wait_until,
+                     whole_seconds_from_now)
 from media import FileServer, make_clip
 from pg import fresh_database, psql, unavailable
 
@@ -53,7 +57,7 @@ def cluster(tmp_path, pg_url, request):
     nodes = []
     for i, name in enumerate(NODES):
         settings = dict(FERRYD_SETTINGS, store=pg_url, node_id=name,
-                        node_labels="zone-%d,any" % (i + 1))
+                        node_labels="zone-%d,any" % (i + 1), callback_allow="127.0.0.1/32")
         d = Ferryd(str(tmp_path / name), ACCOUNTS, settings)
         nodes.append((d.start(), Api(d.port, ALICE_TOKEN)))
     yield nodes
@@ -303,3 +307,53 @@ def test_frozen_node_stops_without_pushing_after_its_lease(cluster, nginx, publi
     assert st == 200 and len(doc["nodes"]) == 3, doc
     for t in tids:
         assert cluster[victim][1].task(t)["state"] in ("running", "recovering"), t
+
+
+class SlowReceiver:
+    """Records each POST's JSON body, answering only after `delay` s: an event stays in the
+    outbox, in flight, across lease ticks, when a second node could pick it up too."""
+
+    def __init__(self, delay):
+        self.calls = []
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                rec.calls.append(json.loads(body))
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/c" % self.server.server_address[1]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_each_callback_event_sent_once_in_order(cluster):
+    """Events made on all three nodes go out of the shared outbox once each, in order, even
+    when the receiver takes longer to answer than a lease tick."""
+    receiver = SlowReceiver(1.5)
+    try:
+        tid = cluster[0][1].create_task(**idle_task(callback_url=receiver.url))["id"]
+        for i in range(4):
+            st, doc = cluster[i % 3][1].patch("/v1/tasks/" + tid, {"comment": "c%d" % i})
+            assert st == 200, doc
+        wait_until(lambda: len(receiver.calls) >= 4, 20, 0.1, what="four config_reset events")
+        time.sleep(2.5)  # a second sender would have sent the last one again by now
+        got = list(receiver.calls)
+    finally:
+        receiver.stop()
+    ids = [c["id"] for c in got]
+    assert len(ids) == 4 and len(set(ids)) == 4, "events sent more than once: %s" % ids
+    assert [c["type"] for c in got] == ["config_reset"] * 4, got
+    times = [c["at_ms"] for c in got]
+    assert times == sorted(times), "events out of order: %s" % times
