@@ -108,6 +108,9 @@ typedef struct task {
     /* Not stored: the epoch of this node's lease on the task when the runner writes it (a
      * cluster store refuses the write when the lease moved on); 0 = an unfenced write. */
     int64_t lease_epoch;
+    /* Not stored: with lease_epoch, the updated_ms the write replaces (the row as the runner
+     * read it): a change made meanwhile through another node is never overwritten. */
+    int64_t fence_updated_ms;
 } task;
 
 /* Live progress read from the engine without blocking it. */

@@ -248,6 +248,14 @@ static work *pop(void)
     return w;
 }
 
+/* True when this node runs t (always on a single node); t's state writes are then fenced
+ * by its lease epoch and by the row as read now. */
+static bool holds(task *t)
+{
+    t->fence_updated_ms = t->updated_ms;
+    return cluster_holds(t->id, &t->lease_epoch);
+}
+
 /* ---------- worker control (runner thread, svc.lock not held) ---------- */
 
 /* The engine's job for a task (its strings point into t). */
@@ -436,7 +444,7 @@ static void reconcile(const char *id, work_type why)
     int64_t push_at = 0;
     char full[256];
     bool waits = false;
-    bool ours = rc == 0 && cluster_holds(id, &t.lease_epoch);
+    bool ours = rc == 0 && holds(&t);
     if (ours)
         act = decide(&t, force, &push_at);
     if (act == ACT_START && !slot_free(&t, full, sizeof(full))) {
@@ -584,7 +592,7 @@ static void handle_event(const char *id, const engine_event *ev)
     pthread_mutex_lock(&svc.lock);
     bool ended = false;
     if (task_load(id, &t) == 0) {
-        if (cluster_holds(id, &t.lease_epoch))
+        if (holds(&t))
             ended = apply_event(&t, ev);
         task_free(&t);
     }
@@ -694,7 +702,7 @@ static void adopt(const char *id)
     task t;
     if (task_load(id, &t) != 0)
         return;
-    if (cluster_holds(id, &t.lease_epoch)) {
+    if (holds(&t)) {
         char why[128];
         snprintf(why, sizeof(why), "node %s took the task over", cluster_node());
         take_up(&t, why);

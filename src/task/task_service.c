@@ -49,6 +49,8 @@ static store_event *rows_join(store_event *a, store_event *b)
 static int write_with_events(task *t, const task_history_entry *h, store_event *rows, ferr *err)
 {
     int rc = store_task_update_ev(svc.st, t, h, rows, err);
+    if (rc == 0)
+        t->fence_updated_ms = t->updated_ms; /* the next fenced write replaces this one */
     if (rc == 0 && rows)
         notify_kick();
     store_event_free(rows);
