@@ -357,3 +357,25 @@ def test_each_callback_event_sent_once_in_order(cluster):
     assert [c["type"] for c in got] == ["config_reset"] * 4, got
     times = [c["at_ms"] for c in got]
     assert times == sorted(times), "events out of order: %s" % times
+
+
+def test_region_runs_only_on_nodes_with_its_label(cluster, nginx, publisher, pg_url):
+    """A task with a region is run by a node labelled with it, whoever takes the create;
+    one whose region no node serves waits unclaimed."""
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="src/cam published")
+    start = whole_seconds_from_now(1)
+    tids = [cluster[i][1].create_task(**live_task(nginx, start, start + 600, dst="r%d" % i,
+                                                  region="zone-2"))["id"]
+            for i in range(3)]
+    assert cluster[0][1].task(tids[0]).get("region") == "zone-2"
+    nowhere = cluster[0][1].create_task(**live_task(nginx, start, start + 600, dst="r9",
+                                                    region="zone-9"))["id"]
+    for i in range(3):
+        nginx.wait_published("dst", "r%d" % i, timeout=20)
+    for t in tids:
+        wait_until(lambda t=t: owner(cluster, t) == 1, 5, 0.1, what="%s on node-2" % t)
+    time.sleep(4)  # a few ticks past the stall rule: nobody may take the zone-9 task
+    assert nowhere not in lease_rows(pg_url)
+    assert owner(cluster, nowhere) is None and not nginx.is_published("dst", "r9")
+    assert cluster[2][1].task(nowhere)["state"] == "idle"
