@@ -238,10 +238,11 @@ int store_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease
                                : single_node(err);
 }
 
-int store_lease_claimable(store *st, int64_t skew_ms, int *count, ferr *err)
+int store_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err)
 {
-    *count = 0;
-    return st->be->lease_claimable ? st->be->lease_claimable(st, skew_ms, count, err)
+    *out = NULL;
+    *n = 0;
+    return st->be->lease_claimable ? st->be->lease_claimable(st, skew_ms, out, n, err)
                                    : single_node(err);
 }
 

@@ -157,8 +157,15 @@ int store_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *
  * lists the leases it kept (the caller frees *out with free()). */
 int store_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
                       ferr *err);
-/* Tasks with no lease, or one expired more than skew_ms ago: *count. */
-int store_lease_claimable(store *st, int64_t skew_ms, int *count, ferr *err);
+/* Tasks with no lease, or one expired more than skew_ms ago, counted by the region their
+ * spec names ("" = any node may run them). */
+typedef struct store_claimable {
+    char region[64];
+    int count;
+} store_claimable;
+
+/* The caller frees *out with free(); *n groups. */
+int store_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
 /* Claims at most max such tasks, oldest first, for node until now + lease_ms (epoch + 1),
  * skipping rows another node is claiming (SKIP LOCKED). Tasks whose spec names a region
  * are claimed only when labels (a,b,c) hold it. Lists the claimed leases. */

@@ -59,7 +59,7 @@ struct store_backend {
     int (*node_list)(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
     int (*lease_renew)(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
                        ferr *err);
-    int (*lease_claimable)(store *st, int64_t skew_ms, int *count, ferr *err);
+    int (*lease_claimable)(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
     int (*lease_claim)(store *st, const char *node, const char *labels, int64_t lease_ms,
                        int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
     int (*lease_release)(store *st, const char *node, ferr *err);

@@ -135,7 +135,7 @@ int pg_node_beat(store *st, const store_node *n, ferr *err);
 int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
 int pg_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
                    ferr *err);
-int pg_lease_claimable(store *st, int64_t skew_ms, int *count, ferr *err);
+int pg_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
 int pg_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
                    int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
 int pg_lease_release(store *st, const char *node, ferr *err);

@@ -126,17 +126,30 @@ int pg_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **
     " FROM tasks t LEFT JOIN task_lease l ON l.task_id = t.id"                                     \
     " WHERE (l.task_id IS NULL OR l.expires_ms < " PG_NOW_MS " - $1)"
 
-int pg_lease_claimable(store *st, int64_t skew_ms, int *count, ferr *err)
+/* A task's region, from its spec's text (a spec that does not parse is quarantined, and a
+ * JSON cast of it would fail the whole statement). */
+#define TASK_REGION "COALESCE(substring(t.spec from '\"region\":\\s*\"([^\"]*)\"'), '')"
+
+int pg_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err)
 {
     int rc = pg_enter(st, err);
     if (rc != FERR_OK)
         return rc;
     pg_args a = {0};
     arg_int(&a, skew_ms);
-    PGresult *r = pg_query(st, "SELECT COUNT(*)" CLAIMABLE, &a, "count claimable tasks", NULL, err);
-    if (r)
-        *count = (int)col_int(r, 0, 0);
-    rc = r ? FERR_OK : FERR_INTERNAL;
+    PGresult *r = pg_query(st, "SELECT " TASK_REGION ", COUNT(*)" CLAIMABLE " GROUP BY 1", &a,
+                           "count claimable tasks", NULL, err);
+    int rows = r ? PQntuples(r) : 0;
+    if (!r)
+        rc = FERR_INTERNAL;
+    else if (rows && !(*out = calloc((size_t)rows, sizeof(**out))))
+        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    for (int i = 0; rc == FERR_OK && i < rows; i++) {
+        snprintf((*out)[i].region, sizeof((*out)[i].region), "%s", col_text(r, i, 0));
+        (*out)[i].count = (int)col_int(r, i, 1);
+    }
+    if (rc == FERR_OK)
+        *n = rows;
     PQclear(r);
     pg_leave(st);
     return rc;
@@ -144,8 +157,8 @@ int pg_lease_claimable(store *st, int64_t skew_ms, int *count, ferr *err)
 
 /* The candidates are locked (FOR UPDATE OF t SKIP LOCKED), so two nodes claiming at once
  * take different tasks; the upsert's WHERE checks the expiry again, so a lease another node
- * took in between is never taken over. A region in the spec is matched against the labels
- * by its text (a spec that does not parse is quarantined, and JSON casts would fail). */
+ * took in between is never taken over. A task with a region goes only to a node labelled
+ * with it. */
 int pg_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
                    int64_t skew_ms, int max, store_lease **out, int *n, ferr *err)
 {
@@ -157,8 +170,7 @@ int pg_lease_claim(store *st, const char *node, const char *labels, int64_t leas
     arg_str(&a, labels);
     return lease_query(
         st,
-        "WITH cand AS (SELECT t.id, t.updated_ms" CLAIMABLE
-        " AND COALESCE(substring(t.spec from '\"region\":\\s*\"([^\"]*)\"'), '') = ANY("
+        "WITH cand AS (SELECT t.id, t.updated_ms" CLAIMABLE " AND " TASK_REGION " = ANY("
         " string_to_array(',' || $5, ',')) ORDER BY t.created_ms, t.id LIMIT $4 FOR UPDATE OF t "
         "SKIP LOCKED)"
         " INSERT INTO task_lease AS l (task_id, node_id, expires_ms, epoch)"

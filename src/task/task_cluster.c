@@ -13,8 +13,8 @@
 #include "notify/notify.h"
 
 #define HELD_BUCKETS 1024
-/* Ticks with claimable tasks and no share to take before a node claims one anyway (a task
- * whose region only some nodes serve must not wait for the least-loaded node). */
+/* Ticks with claimable tasks and no share to take before a node claims one anyway (nodes
+ * that read the rows at other moments must not leave a task waiting for long). */
 #define STALL_TICKS 3
 
 typedef struct held {
@@ -208,11 +208,49 @@ static bool lighter(const store_node *a, int la, const store_node *b, int lb)
     return strcmp(a->id, b->id) < 0;
 }
 
+/* True when node n may run a task of region ("" = any node): a label of it names region,
+ * and it runs fewer than its max_running_tasks. */
+static bool eligible(const store_node *n, int load, const char *region)
+{
+    if (strcmp(n->state, "live") != 0 || (n->max_running > 0 && load >= n->max_running))
+        return false;
+    size_t len = strlen(region);
+    if (len == 0)
+        return true;
+    for (const char *l = n->labels; *l;) {
+        size_t w = strcspn(l, ",");
+        if (w == len && strncmp(l, region, len) == 0)
+            return true;
+        l += w + (l[w] == ',');
+    }
+    return false;
+}
+
+/* The split of one group of claimable tasks, added to loads; returns this node's part. */
+static int fill(const store_node *nodes, int n, int *loads, int me, const store_claimable *g)
+{
+    int take = 0;
+    for (int k = 0; k < g->count && k < 100000; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (eligible(&nodes[i], loads[i], g->region) &&
+                (best < 0 || lighter(&nodes[i], loads[i], &nodes[best], loads[best])))
+                best = i;
+        if (best < 0) /* no live node serves the region: the tasks wait */
+            break;
+        loads[best]++;
+        take += best == me;
+    }
+    return take;
+}
+
 /* How many of the claimable tasks this node takes now: each goes, in turn, to the live
- * node that holds the fewest leases (then runs the fewest relays, then has the lower
- * bitrate, then id). Every node computes the same split from the same rows, so each
- * takes its own part; rows read at different moments leave some for the next tick. */
-static int share(const store_node *nodes, int n, int claimable)
+ * node that may run it (its region among the node's labels, the node below its
+ * max_running_tasks) and holds the fewest leases (then runs the fewest relays, then has the
+ * lower bitrate, then id); tasks with a region are placed first. Every node computes the
+ * same split from the same rows, so each takes its own part; rows read at different
+ * moments leave some for the next tick. */
+static int share(const store_node *nodes, int n, const store_claimable *groups, int n_groups)
 {
     int loads[64], me = -1, take = 0;
     n = n < 64 ? n : 64;
@@ -221,33 +259,34 @@ static int share(const store_node *nodes, int n, int claimable)
         if (strcmp(nodes[i].id, cl.node) == 0)
             me = i;
     }
-    if (me < 0 || strcmp(nodes[me].state, "live") != 0)
+    if (me < 0)
         return 0;
-    for (int k = 0; k < claimable && k < 100000; k++) {
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (strcmp(nodes[i].state, "live") == 0 &&
-                (best < 0 || lighter(&nodes[i], loads[i], &nodes[best], loads[best])))
-                best = i;
-        loads[best]++;
-        take += best == me;
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int g = 0; g < n_groups; g++)
+            if ((groups[g].region[0] != '\0') == (pass == 0))
+                take += fill(nodes, n, loads, me, &groups[g]);
     return take;
 }
 
-static void claim(void)
+/* tick: a renewal's pass (the stall count goes by those), not one a signal started. */
+static void claim(bool tick)
 {
     store_node *nodes = NULL;
-    int n = 0, claimable = 0;
+    store_claimable *groups = NULL;
+    int n = 0, n_groups = 0;
     ferr err;
-    if (store_lease_claimable(cl.own, cl.cfg->lease_skew_ms, &claimable, &err) != 0 ||
-        claimable == 0 || store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) != 0) {
-        cl.stalled = 0;
+    if (store_lease_claimable(cl.own, cl.cfg->lease_skew_ms, &groups, &n_groups, &err) != 0 ||
+        n_groups == 0 || store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) != 0) {
+        free(groups);
+        if (tick)
+            cl.stalled = 0;
         return;
     }
-    int take = share(nodes, n, claimable);
+    int take = share(nodes, n, groups, n_groups);
     free(nodes);
-    cl.stalled = take > 0 ? 0 : cl.stalled + 1;
+    free(groups);
+    if (tick)
+        cl.stalled = take > 0 ? 0 : cl.stalled + 1;
     if (take <= 0 && cl.stalled >= STALL_TICKS)
         take = 1;
     int room = cl.cfg->max_running_tasks > 0 ? cl.cfg->max_running_tasks - cl.n_held : take;
@@ -286,7 +325,7 @@ static void *cluster_main(void *arg)
             }
             cl.claim_now = false;
             if (time_mono_us() < cl.valid_until_us)
-                claim();
+                claim(full);
         }
         int wait_ms = (int)((next - time_mono_us()) / 1000);
         ferr err;

@@ -22,6 +22,7 @@ from harness import (Api, Ferryd, files_task, idle_task, live_task, tail, wait_u
                      whole_seconds_from_now)
 from media import FileServer, make_clip
 from pg import fresh_database, psql, unavailable
+from test_ferryctl import Ctl
 
 LEASE_S = 5.0  # lease_time_ms's default
 NODES = ("node-1", "node-2", "node-3")
@@ -148,6 +149,11 @@ def test_nodes_and_any_node_answers_for_every_task(cluster, nginx, publisher, pg
             assert n["labels"] == ["zone-%d" % (i + 1), "any"], n
             assert n["last_heartbeat"] and n["started"], n
             assert n["max_running_tasks"] == 1000 and n["running"] >= 0, n
+    # ferryctl nodes shows the same, as a table
+    rows = [r.split() for r in Ctl(cluster[2][0].port).ok("nodes").splitlines()]
+    assert rows[0][:2] == ["NODE", "STATE"], rows
+    assert [(r[0], r[1], r[-1]) for r in rows[1:]] == [
+        (name, "live", "zone-%d,any" % (i + 1)) for i, name in enumerate(NODES)], rows
     # three tasks created through node 2: placement spreads them, so some run elsewhere
     start = whole_seconds_from_now(1)
     api2 = cluster[1][1]
