@@ -209,10 +209,12 @@ static bool lighter(const store_node *a, int la, const store_node *b, int lb)
 }
 
 /* True when node n may run a task of region ("" = any node): a label of it names region,
- * and it runs fewer than its max_running_tasks. */
-static bool eligible(const store_node *n, int load, const char *region)
+ * and, with room, it runs fewer relays than its max_running_tasks (the task's share of its
+ * relays counted in extra). */
+static bool eligible(const store_node *n, int extra, const char *region, bool room)
 {
-    if (strcmp(n->state, "live") != 0 || (n->max_running > 0 && load >= n->max_running))
+    if (strcmp(n->state, "live") != 0 ||
+        (room && n->max_running > 0 && n->running + extra >= n->max_running))
         return false;
     size_t len = strlen(region);
     if (len == 0)
@@ -232,10 +234,13 @@ static int fill(const store_node *nodes, int n, int *loads, int me, const store_
     int take = 0;
     for (int k = 0; k < g->count && k < 100000; k++) {
         int best = -1;
-        for (int i = 0; i < n; i++)
-            if (eligible(&nodes[i], loads[i], g->region) &&
-                (best < 0 || lighter(&nodes[i], loads[i], &nodes[best], loads[best])))
-                best = i;
+        /* a node with free relays first; when all are full, one still takes the task, which
+         * then waits there for a slot (WaitingForSlot) as on a single node */
+        for (int room = 1; room >= 0 && best < 0; room--)
+            for (int i = 0; i < n; i++)
+                if (eligible(&nodes[i], loads[i] - nodes[i].leases, g->region, room) &&
+                    (best < 0 || lighter(&nodes[i], loads[i], &nodes[best], loads[best])))
+                    best = i;
         if (best < 0) /* no live node serves the region: the tasks wait */
             break;
         loads[best]++;
@@ -245,10 +250,10 @@ static int fill(const store_node *nodes, int n, int *loads, int me, const store_
 }
 
 /* How many of the claimable tasks this node takes now: each goes, in turn, to the live
- * node that may run it (its region among the node's labels, the node below its
- * max_running_tasks) and holds the fewest leases (then runs the fewest relays, then has the
- * lower bitrate, then id); tasks with a region are placed first. Every node computes the
- * same split from the same rows, so each takes its own part; rows read at different
+ * node that may run it (its region among the node's labels; one with relays to spare
+ * under its max_running_tasks before one without) and holds the fewest leases (then runs the fewest
+ * relays, then has the lower bitrate, then id); tasks with a region are placed first. Every node
+ * computes the same split from the same rows, so each takes its own part; rows read at different
  * moments leave some for the next tick. */
 static int share(const store_node *nodes, int n, const store_claimable *groups, int n_groups)
 {
@@ -289,8 +294,6 @@ static void claim(bool tick)
         cl.stalled = take > 0 ? 0 : cl.stalled + 1;
     if (take <= 0 && cl.stalled >= STALL_TICKS)
         take = 1;
-    int room = cl.cfg->max_running_tasks > 0 ? cl.cfg->max_running_tasks - cl.n_held : take;
-    take = take < room ? take : room;
     if (take <= 0)
         return;
     store_lease *got = NULL;
