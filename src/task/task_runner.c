@@ -434,12 +434,26 @@ static action decide(task *t, bool force, int64_t *push_at)
     return decide_window(t, now, force, push_at);
 }
 
+/* task_load, tried again once on a store error: after a lost connection the next call
+ * reconnects (a failed read must not pass for a deleted task). */
+static int load(const char *id, task *t)
+{
+    int rc = task_load(id, t);
+    return rc != 0 && rc != FERR_NOT_FOUND ? task_load(id, t) : rc;
+}
+
 static void reconcile(const char *id, work_type why)
 {
     bool force = why == WORK_RESTART, update = why == WORK_UPDATE;
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = task_load(id, &t);
+    int rc = load(id, &t);
+    if (rc != 0 && rc != FERR_NOT_FOUND) { /* unknown, not gone: the relay stays as it is */
+        pthread_mutex_unlock(&svc.lock);
+        tlog_error(id, "cannot read the task from the store (%s): its relay stays as it is",
+                   ferr_name(rc));
+        return;
+    }
     action act = ACT_HALT;
     int64_t push_at = 0;
     char full[256];
@@ -591,7 +605,7 @@ static void handle_event(const char *id, const engine_event *ev)
     task t;
     pthread_mutex_lock(&svc.lock);
     bool ended = false;
-    if (task_load(id, &t) == 0) {
+    if (load(id, &t) == 0) {
         if (holds(&t))
             ended = apply_event(&t, ev);
         task_free(&t);
@@ -700,7 +714,7 @@ static void take_up(task *t, const char *why)
 static void adopt(const char *id)
 {
     task t;
-    if (task_load(id, &t) != 0)
+    if (load(id, &t) != 0)
         return;
     if (holds(&t)) {
         char why[128];

@@ -385,3 +385,33 @@ def test_region_runs_only_on_nodes_with_its_label(cluster, nginx, publisher, pg_
     assert nowhere not in lease_rows(pg_url)
     assert owner(cluster, nowhere) is None and not nginx.is_published("dst", "r9")
     assert cluster[2][1].task(nowhere)["state"] == "idle"
+
+
+def test_lost_store_connections_keep_relays_and_leases(cluster, nginx, publisher, pg_url):
+    """The database ends every connection of the nodes (a failover, a network cut): each
+    node reconnects within its lease, its relays go on in the same sessions and its leases
+    stay its own (same epochs)."""
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="src/cam published")
+    start = whole_seconds_from_now(1)
+    tids = [cluster[i][1].create_task(**live_task(nginx, start, start + 600, dst="l%d" % i))["id"]
+            for i in range(3)]
+    for i in range(3):
+        nginx.wait_published("dst", "l%d" % i, timeout=20)
+    clients = {i: nginx.publisher_client("dst", "l%d" % i)[0] for i in range(3)}
+    before = lease_rows(pg_url)
+    db = pg_url.rsplit("/", 1)[1]
+    for _ in range(2):
+        ended = psql(pg_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                             "datname = '%s' AND application_name LIKE 'ferryd%%'" % db)
+        assert len(ended) >= 6, ended  # two connections per node
+        time.sleep(2.5)
+    after = lease_rows(pg_url)
+    for t in tids:
+        assert after[t][0] == before[t][0] and after[t][2] == before[t][2], (before, after)
+        assert after[t][1] > before[t][1], "lease of %s not renewed since" % t
+    for i in range(3):
+        assert nginx.publisher_client("dst", "l%d" % i)[0] == clients[i], "l%d published anew" % i
+        assert nginx.publish_count("dst", "l%d" % i) == 1
+    states = {n["id"]: n["state"] for n in cluster[0][1].get("/v1/nodes")[1]["nodes"]}
+    assert set(states.values()) == {"live"}, states
