@@ -347,6 +347,15 @@ int cluster_start(const config *cfg, store *st)
     cl.on = store_is_shared(st);
     if (!cl.on)
         return 0;
+    /* A lease must outlive a renewal period with the skew bound taken off both sides. */
+    if (cfg->lease_renew_ms < 100 || cfg->lease_skew_ms < 0 ||
+        cfg->lease_renew_ms >= cfg->lease_time_ms - 2 * cfg->lease_skew_ms) {
+        log_error("cluster: lease_renew_ms (%d) must be at least 100 and below lease_time_ms "
+                  "(%d) minus twice lease_skew_ms (%d)",
+                  cfg->lease_renew_ms, cfg->lease_time_ms, cfg->lease_skew_ms);
+        cl.on = false;
+        return -1;
+    }
     cl.cfg = cfg;
     cl.st = st;
     cl.started_ms = time_now_ms();

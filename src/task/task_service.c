@@ -653,7 +653,11 @@ int task_service_start(const config *cfg, store *st)
     bool shared = store_is_shared(st);
     if (runner_start(!shared) != 0)
         return -1;
-    return shared ? cluster_start(cfg, st) : 0;
+    if (shared && cluster_start(cfg, st) != 0) {
+        runner_stop();
+        return -1;
+    }
+    return 0;
 }
 
 void task_service_stop(void)
