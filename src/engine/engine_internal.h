@@ -429,4 +429,7 @@ void engine_av_error_set(const char *line);
 /* "Connection refused" for an AVERROR, the text of av_strerror. */
 const char *engine_averror(int averror, char *buf, size_t len);
 
+/* True once the cluster's fence (engine_set_fence) has passed: outputs must not send. */
+bool engine_fenced(void);
+
 #endif

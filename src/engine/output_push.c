@@ -186,6 +186,10 @@ static void push_flush(output_queue *q)
     push_conn *p = &q->push;
     if (p->state == PUSH_CONNECTING || p->state == PUSH_IDLE || p->state == PUSH_TLS)
         return;
+    if (engine_fenced()) { /* the lease may be another node's: not one byte more */
+        push_fail(q, "this node's lease ran out: it must not push");
+        return;
+    }
     rtmp_buf *out = &p->s.out;
     while (rtmp_buf_size(out)) {
         ssize_t n = tls_stream_send(&p->io, rtmp_buf_bytes(out), rtmp_buf_size(out));
