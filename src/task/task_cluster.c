@@ -20,7 +20,8 @@
 typedef struct held {
     char id[TASK_ID_MAX];
     int64_t epoch;
-    bool kept; /* seen in the last renewal */
+    bool kept;    /* seen in the last renewal */
+    bool readopt; /* taking it up failed (the store did not answer): again at the next tick */
     struct held *next;
 } held;
 
@@ -72,6 +73,28 @@ bool cluster_holds(const char *id, int64_t *epoch)
         *epoch = e->epoch;
     pthread_mutex_unlock(&cl.mu);
     return e != NULL;
+}
+
+void cluster_adopt_later(const char *id)
+{
+    pthread_mutex_lock(&cl.mu);
+    held *e = *find(id);
+    if (e)
+        e->readopt = true;
+    pthread_mutex_unlock(&cl.mu);
+}
+
+/* Posts WORK_ADOPT again for every lease whose taking up failed. */
+static void readopt(void)
+{
+    pthread_mutex_lock(&cl.mu);
+    for (int b = 0; b < HELD_BUCKETS; b++)
+        for (held *e = cl.held[b]; e; e = e->next)
+            if (e->readopt) {
+                e->readopt = false;
+                runner_post(WORK_ADOPT, e->id);
+            }
+    pthread_mutex_unlock(&cl.mu);
 }
 
 static void hold(const char *id, int64_t epoch)
@@ -178,6 +201,7 @@ static void renew(void)
     }
     free(got);
     drop_unkept(false);
+    readopt();
     if (cl.resync) { /* signals may have been missed: every held task is decided again */
         cl.resync = false;
         post_all(WORK_SCHEDULE);

@@ -53,6 +53,9 @@ const char *cluster_node(void);
 bool cluster_holds(const char *id, int64_t *epoch);
 /* Tells the other nodes of a change (NOTIFY): the task's owner does type, others claim. */
 void cluster_tell(work_type type, const char *id);
+/* A lease this node holds whose task could not be taken up (the store did not answer): it
+ * is adopted again at the next renewal, so a held task is never left without its relay. */
+void cluster_adopt_later(const char *id);
 
 /* Moves t to state `to` (if allowed), stamps times, writes the task and a history line in
  * one transaction. Caller holds svc.lock. Returns 0 or a ferr code. */

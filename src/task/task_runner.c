@@ -714,8 +714,17 @@ static void take_up(task *t, const char *why)
 static void adopt(const char *id)
 {
     task t;
-    if (load(id, &t) != 0)
+    int rc = load(id, &t);
+    if (rc != 0) {
+        if (rc != FERR_NOT_FOUND) {
+            tlog_warn(id,
+                      "cluster: cannot read the task it took over (%s): tried again in a "
+                      "second",
+                      ferr_name(rc));
+            cluster_adopt_later(id);
+        }
         return;
+    }
     if (holds(&t)) {
         char why[128];
         snprintf(why, sizeof(why), "node %s took the task over", cluster_node());
