@@ -30,6 +30,8 @@ typedef struct failover {
     int opens;             /* leaves opened so far: each after the first is a new epoch */
     int64_t packets;       /* given by the leaf playing since it opened */
     int64_t alt_opened_ms; /* when a file alternate last opened */
+    bool charged;          /* an episode's attempt is charged: the open comes next */
+    bool files_ok;         /* file alternates may play */
     char error[SRC_ERR_MAX];
 } failover;
 
@@ -50,6 +52,12 @@ static void fo_event(src_read *rd, engine_event_type type, engine_failure failur
     va_end(ap);
 }
 
+/* The main leaf says so itself (a playlist); an alternate as configured. */
+static bool fo_is_file(const failover *f, int s)
+{
+    return s == FB_MAIN ? f->slot[FB_MAIN]->is_file : f->fb.is_file[s];
+}
+
 static void fo_close_playing(failover *f)
 {
     if (f->playing >= 0)
@@ -60,7 +68,7 @@ static void fo_close_playing(failover *f)
 static void fo_standby(failover *f, bool on)
 {
     src_node *b = f->slot[FB_BACKUP];
-    if (b && b->ops->standby && !b->is_file && (f->conf.standby || !on))
+    if (b && b->ops->standby && !f->fb.is_file[FB_BACKUP] && (f->conf.standby || !on))
         b->ops->standby(b, on);
 }
 
@@ -90,7 +98,7 @@ static src_status fo_installed(src_node *n, int64_t now, src_read *rd)
     failover *f = n->priv;
     f->playing = (int)f->fb.cur;
     f->packets = 0;
-    if (f->slot[f->playing]->is_file)
+    if (fo_is_file(f, f->playing))
         f->alt_opened_ms = now;
     fallback_opened(&f->fb, now);
     fo_tell_slot(f, rd);
@@ -117,8 +125,10 @@ static src_status fo_failed(src_node *n, int64_t now, const char *why, src_read 
     fo_close_playing(f);
     snprintf(f->error, sizeof(f->error), "pull %s: %.400s", REDACT_URL(f->slot[f->fb.cur]->url),
              why);
-    if (fallback_failed(&f->fb, now))
-        return fo_connect(n, rd);
+    rd->failed = true;
+    while (fallback_failed(&f->fb, now))
+        if (f->files_ok || !f->fb.is_file[f->fb.cur])
+            return fo_connect(n, rd);
     retry_failed(&f->retry, now, f->conf.retry_interval_ms);
     if (retry_exhausted(&f->retry, f->conf.retry_count))
         return fo_give_up(f, rd);
@@ -134,24 +144,35 @@ static bool fo_open_due(failover *f, int64_t now, int64_t *until)
     *until = 0;
     if (f->retry.failing && !fallback_on_alternate(&f->fb) && now < f->retry.next_ms)
         *until = f->retry.next_ms;
-    else if (f->slot[f->fb.cur]->is_file && f->fb.cur != FB_MAIN && f->alt_opened_ms &&
+    else if (fo_is_file(f, f->fb.cur) && f->fb.cur != FB_MAIN && f->alt_opened_ms &&
              now < f->alt_opened_ms + ALT_PASS_MIN_MS)
         *until = f->alt_opened_ms + ALT_PASS_MIN_MS;
     return *until == 0;
 }
 
-/* Opens fb.cur: at once, or when its attempt is due; an attempt of an episode is charged. */
+/* Opens fb.cur: at once, or when its attempt is due. An attempt of an episode is charged
+ * first, in a RETRY of its own (until now) that says which one it is. */
 static src_status fo_connect(src_node *n, src_read *rd)
 {
     failover *f = n->priv;
     int64_t now = fo_now(f);
     bool episode = f->retry.failing && !fallback_on_alternate(&f->fb);
-    if (episode && retry_exhausted(&f->retry, f->conf.retry_count))
-        return fo_give_up(f, rd);
-    if (!fo_open_due(f, now, &rd->until_ms))
-        return SRC_RETRY;
-    if (episode)
+    if (episode && !f->charged) {
+        if (retry_exhausted(&f->retry, f->conf.retry_count))
+            return fo_give_up(f, rd);
+        if (!fo_open_due(f, now, &rd->until_ms))
+            return SRC_RETRY;
         retry_attempt(&f->retry);
+        f->charged = true;
+        rd->attempt = f->retry.attempts;
+        rd->until_ms = now;
+        return SRC_RETRY;
+    }
+    if (!episode && !fo_open_due(f, now, &rd->until_ms))
+        return SRC_RETRY;
+    f->charged = false;
+    if (f->fb.cur == FB_MAIN)
+        f->checking = false; /* a re-check in flight is what this open takes */
     if (f->fb.cur == FB_PAD)
         fo_standby(f, false); /* the backup is down too: no second pull of it */
     char why[SRC_ERR_MAX];
@@ -199,7 +220,7 @@ static src_status fo_leaf_ended(src_node *n, int64_t now, src_read *rd)
     const src_node *leaf = f->slot[f->playing];
     if (leaf->is_file && f->playing == FB_MAIN)
         return SRC_END;
-    if (!leaf->is_file)
+    if (!fo_is_file(f, f->playing))
         return fo_failed(n, now, "read: the source ended", rd);
     if (f->packets == 0)
         return fo_failed(n, now, "read: the file ended without a packet", rd);
@@ -217,11 +238,11 @@ static src_status fo_read(src_node *n, src_read *rd)
     f->pass_ended = false;
     if (f->playing < 0)
         return fo_connect(n, rd);
+    bool failed = rd->failed;
     src_status st = src_node_read(f->slot[f->playing], rd);
+    rd->failed |= failed;
     if (st == SRC_PACKET) {
         f->packets++;
-        if (f->retry.failing)
-            retry_recovered(&f->retry, now);
     } else if (st == SRC_END) {
         return fo_leaf_ended(n, now, rd);
     } else if (st == SRC_FAILED) {
@@ -286,6 +307,7 @@ src_node *src_failover_new(src_node *main, src_node *backup, src_node *pad,
     f->slot[FB_PAD] = pad;
     f->conf = *conf;
     f->playing = f->told = -1;
+    f->files_ok = true;
     fallback_init(&f->fb, backup != NULL, backup && backup->is_file, pad != NULL, conf->recheck_ms);
     *n = (src_node){.ops = &src_failover_ops, .priv = f, .url = main->url};
     return n;
@@ -301,4 +323,103 @@ const char *src_failover_error(const src_node *n)
 {
     const failover *f = n->priv;
     return f->error;
+}
+
+int src_failover_slot(const src_node *n)
+{
+    const failover *f = n->priv;
+    return (int)f->fb.cur;
+}
+
+bool src_failover_configure(src_node *n, bool backup, bool backup_is_file, bool pad,
+                            int64_t recheck_ms, bool standby)
+{
+    failover *f = n->priv;
+    f->conf.recheck_ms = recheck_ms;
+    f->conf.standby = standby;
+    f->fb.recheck_ms = recheck_ms > 1000 ? recheck_ms : 1000;
+    backup = backup && f->slot[FB_BACKUP];
+    return fallback_configure(&f->fb, backup, backup && backup_is_file, pad && f->slot[FB_PAD]);
+}
+
+void src_failover_restart(src_node *n)
+{
+    failover *f = n->priv;
+    fo_close_playing(f);
+    fallback_main_back(&f->fb);
+    f->retry = (retry_budget){0};
+    f->charged = false;
+}
+
+src_status src_failover_fail(src_node *n, const char *why, src_read *rd)
+{
+    failover *f = n->priv;
+    return fo_failed(n, fo_now(f), why, rd);
+}
+
+src_status src_failover_ended(src_node *n, src_read *rd)
+{
+    failover *f = n->priv;
+    if (f->playing < 0)
+        return fo_read(n, rd);
+    return fo_leaf_ended(n, fo_now(f), rd);
+}
+
+bool src_failover_poll(src_node *n, src_read *rd, src_status *st)
+{
+    failover *f = n->priv;
+    int64_t now = fo_now(f);
+    if (!fo_recheck(f, now))
+        return false;
+    *st = fo_installed(n, now, rd);
+    return true;
+}
+
+void src_failover_allow_files(src_node *n, bool ok)
+{
+    failover *f = n->priv;
+    f->files_ok = ok;
+}
+
+bool src_failover_can_switch(const src_node *n)
+{
+    const failover *f = n->priv;
+    return !fallback_on_alternate(&f->fb) && fallback_has_alternates(&f->fb);
+}
+
+bool src_failover_on_alternate(const src_node *n)
+{
+    const failover *f = n->priv;
+    return fallback_on_alternate(&f->fb);
+}
+
+bool src_failover_failing(const src_node *n)
+{
+    const failover *f = n->priv;
+    return f->retry.failing;
+}
+
+int src_failover_recovered(src_node *n)
+{
+    failover *f = n->priv;
+    if (!f->retry.failing)
+        return -1;
+    retry_recovered(&f->retry, fo_now(f));
+    return f->retry.attempts;
+}
+
+void src_failover_side_stop(src_node *n)
+{
+    failover *f = n->priv;
+    if (f->checking)
+        src_node_close(f->slot[FB_MAIN]);
+    f->checking = false;
+    fo_standby(f, false);
+}
+
+void src_failover_side_resume(src_node *n)
+{
+    failover *f = n->priv;
+    if (f->playing == FB_MAIN)
+        fo_standby(f, true);
 }

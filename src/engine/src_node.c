@@ -15,6 +15,8 @@ src_status src_node_read(src_node *n, src_read *rd)
 {
     rd->kind = -1;
     rd->until_ms = 0;
+    rd->attempt = 0;
+    rd->failed = false;
     rd->ev.set = false;
     rd->ev.alarm = NULL;
     rd->ev.error[0] = '\0';

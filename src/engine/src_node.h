@@ -36,6 +36,8 @@ typedef struct src_read {
     AVPacket *pkt; /* the caller's; filled on SRC_PACKET */
     int kind;
     int64_t until_ms; /* SRC_RETRY */
+    int attempt;      /* SRC_RETRY: reconnect number attempt of the episode opens next (0: none) */
+    bool failed;      /* a source failed in this call (the wrapper's error says why) */
     src_event ev;
 } src_read;
 
@@ -46,6 +48,8 @@ typedef struct src_node_ops {
     /* 0: open and ready to read; AVERROR(EAGAIN): opening on the side, call again later;
      * another negative AVERROR with why set ("step: reason"). */
     int (*open)(src_node *n, char *why, size_t len);
+    /* A leaf cut short by the worker's stop request gives SRC_RETRY (until_ms 0): the caller
+     * decides. */
     src_status (*read)(src_node *n, src_read *rd);
     /* Closes what is open or opening; the node may be opened again. */
     void (*close)(src_node *n);
@@ -92,7 +96,38 @@ src_node *src_failover_new(src_node *main, src_node *backup, src_node *pad,
                            const src_failover_conf *conf);
 /* The slot playing (fallback.h: FB_MAIN, FB_BACKUP, FB_PAD), or -1 when none is open. */
 int src_failover_playing(const src_node *n);
+/* The slot playing or to open next. */
+int src_failover_slot(const src_node *n);
 /* The pull error of the latest failure ("pull URL: why"), "" = none yet. */
 const char *src_failover_error(const src_node *n);
+/* Which leaves take part (a NULL leaf never does); on an alternate that is gone the main
+ * leaf opens next and the result is true (the caller reopens: src_failover_restart). */
+bool src_failover_configure(src_node *n, bool backup, bool backup_is_file, bool pad,
+                            int64_t recheck_ms, bool standby);
+/* A new main source: the leaf playing closes, the main leaf opens next, with a fresh retry
+ * budget. */
+void src_failover_restart(src_node *n);
+/* The caller found the playing leaf broken outside read() (a read of its own, a bitrate
+ * over the limit): as when a leaf fails in read(). */
+src_status src_failover_fail(src_node *n, const char *why, src_read *rd);
+/* The same for a leaf that played to its end outside read(). */
+src_status src_failover_ended(src_node *n, src_read *rd);
+/* Between reads the caller does itself: the main re-check runs; true with *st (a
+ * DISCONTINUITY) when the main leaf took over. */
+bool src_failover_poll(src_node *n, src_read *rd, src_status *st);
+/* Whether file alternates may play (not while the output waits: they are paced). */
+void src_failover_allow_files(src_node *n, bool ok);
+/* The main leaf plays and there is an alternate to go to. */
+bool src_failover_can_switch(const src_node *n);
+bool src_failover_on_alternate(const src_node *n);
+/* In a failure episode (nothing flowing since a failure of every source). */
+bool src_failover_failing(const src_node *n);
+/* Packets flow again (the caller's judgement: they pass its timeline): -1 when no episode
+ * was open, else the attempts it spent. */
+int src_failover_recovered(src_node *n);
+/* The re-check in flight ends and the standby stops (the job they read is changing) ... */
+void src_failover_side_stop(src_node *n);
+/* ... and the standby starts again when the main leaf plays. */
+void src_failover_side_resume(src_node *n);
 
 #endif

@@ -205,6 +205,15 @@ static void test_recheck_brings_main_back(void **state)
     rig_end(&g);
 }
 
+/* One read: a RETRY that charges attempt n of the episode, to open at once. */
+static void expect_attempt(rig *g, int n)
+{
+    assert_int_equal(rig_read(g), SRC_RETRY);
+    assert_int_equal(g->rd.attempt, n);
+    assert_int_equal(g->rd.until_ms, now);
+    assert_false(g->rd.ev.set);
+}
+
 static void test_retry_budget_exhausted(void **state)
 {
     (void)state;
@@ -214,12 +223,16 @@ static void test_retry_budget_exhausted(void **state)
     expect_packet(&g, 1);
     /* the source breaks after a stable run: an episode, the first attempt at once */
     assert_int_equal(rig_read(&g), SRC_RETRY);
+    assert_true(g.rd.failed);
     assert_true(g.rd.ev.set);
     assert_int_equal(g.rd.ev.type, ENGINE_EV_RECOVERING);
     assert_string_equal(g.rd.ev.error,
                         "pull srt://127.0.0.1:9000: read: stalled, no packet for 3000 ms");
     assert_int_equal(g.rd.until_ms, now);
+    assert_false(src_failover_can_switch(g.src));
+    assert_true(src_failover_failing(g.src));
     /* attempt 1 of 2 is refused: the next one an interval (less jitter) later */
+    expect_attempt(&g, 1);
     assert_int_equal(rig_read(&g), SRC_RETRY);
     assert_int_equal(g.rd.ev.type, ENGINE_EV_RECOVERING);
     assert_string_equal(g.rd.ev.error, "pull srt://127.0.0.1:9000: open: Connection refused");
@@ -227,9 +240,11 @@ static void test_retry_budget_exhausted(void **state)
     assert_true(until > now + 4000 && until <= now + 5000);
     assert_int_equal(rig_read(&g), SRC_RETRY); /* too early: no attempt, no event */
     assert_false(g.rd.ev.set);
+    assert_int_equal(g.rd.attempt, 0);
     assert_int_equal(g.rd.until_ms, until);
     assert_int_equal(m.n_open, 2);
     now = until;
+    expect_attempt(&g, 2);
     assert_int_equal(rig_read(&g), SRC_FAILED); /* attempt 2 of 2 refused: given up */
     assert_int_equal(g.rd.ev.type, ENGINE_EV_FAILED);
     assert_int_equal(g.rd.ev.failure, ENGINE_FAIL_PULL);
@@ -248,11 +263,17 @@ static void test_recovery_ends_the_episode(void **state)
     rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false), NULL, NULL, false);
     expect_packet(&g, 1);
     assert_int_equal(rig_read(&g), SRC_RETRY); /* fails: the episode opens */
+    expect_attempt(&g, 1);
     assert_int_equal(rig_read(&g), SRC_RETRY); /* attempt 1 refused */
     now = g.rd.until_ms;
+    expect_attempt(&g, 2);
     assert_int_equal(rig_read(&g), SRC_DISCONTINUITY); /* attempt 2 opens: a new epoch */
     assert_false(g.rd.ev.set);                         /* the main source again: no alarm */
     expect_packet(&g, 1);
+    assert_true(src_failover_failing(g.src)); /* until the caller sees packets pass */
+    assert_int_equal(src_failover_recovered(g.src), 2);
+    assert_false(src_failover_failing(g.src));
+    assert_int_equal(src_failover_recovered(g.src), -1);
     expect_packet(&g, 1);
     assert_int_equal(src_failover_playing(g.src), FB_MAIN);
     rig_end(&g);
@@ -311,6 +332,61 @@ static void test_empty_pad_pass_is_a_failure(void **state)
     rig_end(&g);
 }
 
+static void test_caller_found_it_broken(void **state)
+{
+    (void)state;
+    fake m = {.opens = "y", .reads = "", .tag = 1}, b = {.opens = "y", .reads = "", .tag = 2};
+    rig g;
+    rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
+              fake_leaf(&b, "rtmp://127.0.0.1/live/backup", false), NULL, false);
+    expect_packet(&g, 1);
+    assert_true(src_failover_can_switch(g.src));
+    memset(&g.rd, 0, sizeof(g.rd));
+    g.rd.pkt = g.pkt;
+    assert_int_equal(src_failover_fail(g.src, "the source sends 9000 kb/s", &g.rd),
+                     SRC_DISCONTINUITY);
+    assert_true(g.rd.failed);
+    assert_string_equal(g.rd.ev.alarm, "BackupSourceActive");
+    assert_string_equal(src_failover_error(g.src),
+                        "pull rtmp://127.0.0.1/live/***: the source sends 9000 kb/s");
+    assert_true(src_failover_on_alternate(g.src));
+    assert_false(src_failover_can_switch(g.src));
+    expect_packet(&g, 2);
+    rig_end(&g);
+}
+
+static void test_no_file_alternate_while_files_wait(void **state)
+{
+    (void)state;
+    fake m = {.opens = "n", .reads = "", .tag = 1}, p = {.opens = "y", .reads = "", .tag = 3};
+    rig g;
+    rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false), NULL,
+              fake_leaf(&p, "http://127.0.0.1/pad.mp4", true), false);
+    src_failover_allow_files(g.src, false); /* pre-roll: a paced pad cannot wait */
+    assert_int_equal(rig_read(&g), SRC_RETRY);
+    assert_int_equal(g.rd.ev.type, ENGINE_EV_RECOVERING);
+    assert_int_equal(p.n_open, 0);
+    rig_end(&g);
+}
+
+static void test_alternate_removed_goes_back_to_main(void **state)
+{
+    (void)state;
+    fake m = {.opens = "yy", .reads = "pf", .tag = 1}, b = {.opens = "y", .reads = "", .tag = 2};
+    rig g;
+    rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
+              fake_leaf(&b, "rtmp://127.0.0.1/live/backup", false), NULL, false);
+    expect_packet(&g, 1);
+    expect_alarm(&g, SRC_DISCONTINUITY, "BackupSourceActive", "backup");
+    /* a live modification takes the backup away: the main source opens next */
+    assert_true(src_failover_configure(g.src, false, false, false, 10000, false));
+    src_failover_restart(g.src);
+    assert_false(b.open);
+    expect_alarm(&g, SRC_DISCONTINUITY, "MainSourceRestored", "main");
+    expect_packet(&g, 1);
+    rig_end(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +397,9 @@ int main(void)
         cmocka_unit_test(test_playlist_end),
         cmocka_unit_test(test_pad_plays_pass_after_pass),
         cmocka_unit_test(test_empty_pad_pass_is_a_failure),
+        cmocka_unit_test(test_caller_found_it_broken),
+        cmocka_unit_test(test_no_file_alternate_while_files_wait),
+        cmocka_unit_test(test_alternate_removed_goes_back_to_main),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
