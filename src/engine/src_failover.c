@@ -332,12 +332,14 @@ int src_failover_slot(const src_node *n)
 }
 
 bool src_failover_configure(src_node *n, bool backup, bool backup_is_file, bool pad,
-                            int64_t recheck_ms, bool standby)
+                            const src_failover_conf *conf)
 {
     failover *f = n->priv;
-    f->conf.recheck_ms = recheck_ms;
-    f->conf.standby = standby;
-    f->fb.recheck_ms = recheck_ms > 1000 ? recheck_ms : 1000;
+    f->conf.retry_count = conf->retry_count;
+    f->conf.retry_interval_ms = conf->retry_interval_ms;
+    f->conf.recheck_ms = conf->recheck_ms;
+    f->conf.standby = conf->standby;
+    f->fb.recheck_ms = conf->recheck_ms > 1000 ? conf->recheck_ms : 1000;
     backup = backup && f->slot[FB_BACKUP];
     return fallback_configure(&f->fb, backup, backup && backup_is_file, pad && f->slot[FB_PAD]);
 }

@@ -100,10 +100,11 @@ int src_failover_playing(const src_node *n);
 int src_failover_slot(const src_node *n);
 /* The pull error of the latest failure ("pull URL: why"), "" = none yet. */
 const char *src_failover_error(const src_node *n);
-/* Which leaves take part (a NULL leaf never does); on an alternate that is gone the main
- * leaf opens next and the result is true (the caller reopens: src_failover_restart). */
+/* Which leaves take part (a NULL leaf never does) and conf's retries, re-check and standby
+ * (not its clock); on an alternate that is gone the main leaf opens next and the result is
+ * true (the caller reopens: src_failover_restart). */
 bool src_failover_configure(src_node *n, bool backup, bool backup_is_file, bool pad,
-                            int64_t recheck_ms, bool standby);
+                            const src_failover_conf *conf);
 /* A new main source: the leaf playing closes, the main leaf opens next, with a fresh retry
  * budget. */
 void src_failover_restart(src_node *n);

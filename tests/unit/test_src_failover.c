@@ -379,7 +379,8 @@ static void test_alternate_removed_goes_back_to_main(void **state)
     expect_packet(&g, 1);
     expect_alarm(&g, SRC_DISCONTINUITY, "BackupSourceActive", "backup");
     /* a live modification takes the backup away: the main source opens next */
-    assert_true(src_failover_configure(g.src, false, false, false, 10000, false));
+    src_failover_conf conf = {.retry_count = 2, .retry_interval_ms = 5000, .recheck_ms = 10000};
+    assert_true(src_failover_configure(g.src, false, false, false, &conf));
     src_failover_restart(g.src);
     assert_false(b.open);
     expect_alarm(&g, SRC_DISCONTINUITY, "MainSourceRestored", "main");
