@@ -27,7 +27,6 @@ typedef struct failover {
     int told;              /* the slot operators were last told plays, -1 = none yet */
     bool checking;         /* the main leaf is opening on the side (a re-check) */
     bool pass_ended;       /* a file alternate has just played through */
-    int opens;             /* leaves opened so far: each after the first is a new epoch */
     int64_t packets;       /* given by the leaf playing since it opened */
     int64_t alt_opened_ms; /* when a file alternate last opened */
     bool charged;          /* an episode's attempt is charged: the open comes next */
@@ -92,7 +91,7 @@ static void fo_tell_slot(failover *f, src_read *rd)
 
 static src_status fo_read(src_node *n, src_read *rd);
 
-/* fb.cur has just opened: it plays; every source after the first starts a new epoch. */
+/* fb.cur has just opened: it plays from a new epoch (the first one too). */
 static src_status fo_installed(src_node *n, int64_t now, src_read *rd)
 {
     failover *f = n->priv;
@@ -104,9 +103,7 @@ static src_status fo_installed(src_node *n, int64_t now, src_read *rd)
     fo_tell_slot(f, rd);
     if (f->playing == FB_MAIN)
         fo_standby(f, true);
-    if (f->opens++ > 0 || rd->ev.set)
-        return SRC_DISCONTINUITY;
-    return fo_read(n, rd);
+    return SRC_DISCONTINUITY;
 }
 
 static src_status fo_give_up(failover *f, src_read *rd)

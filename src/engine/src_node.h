@@ -17,7 +17,7 @@
  * the failover wrapper turns failures into switches, waits and, at last, FAILED. */
 typedef enum {
     SRC_PACKET = 0,    /* rd->pkt holds a packet of stream rd->kind (MEDIA_*, -1 = ignored) */
-    SRC_DISCONTINUITY, /* another source (or a new pass) plays from here: a new epoch */
+    SRC_DISCONTINUITY, /* a source opened (the first, another, a new pass): a new epoch */
     SRC_RETRY,         /* nothing plays before rd->until_ms (monotonic): read again then */
     SRC_END,           /* over: a playlist's loops are done, or a file played through */
     SRC_FAILED,        /* given up: rd->ev says why (a leaf: this source broke) */

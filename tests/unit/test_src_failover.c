@@ -141,6 +141,13 @@ static void expect_packet(rig *g, int tag)
     assert_false(g->rd.ev.set);
 }
 
+/* One read opens a leaf: a new epoch, with no event. */
+static void expect_open(rig *g)
+{
+    assert_int_equal(rig_read(g), SRC_DISCONTINUITY);
+    assert_false(g->rd.ev.set);
+}
+
 static void expect_alarm(rig *g, src_status st, const char *alarm, const char *text)
 {
     assert_int_equal(rig_read(g), st);
@@ -160,7 +167,8 @@ static void test_main_fails_backup_plays(void **state)
     rig g;
     rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
               fake_leaf(&b, "rtmp://127.0.0.1/live/backup", false), NULL, false);
-    expect_packet(&g, 1); /* the first open is no discontinuity */
+    expect_open(&g); /* the first epoch */
+    expect_packet(&g, 1);
     /* alarms name the sources with their stream keys hidden */
     expect_packet(&g, 1);
     expect_alarm(&g, SRC_DISCONTINUITY, "BackupSourceActive",
@@ -182,6 +190,7 @@ static void test_recheck_brings_main_back(void **state)
     rig g;
     rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
               fake_leaf(&b, "rtmp://127.0.0.1/live/backup", false), NULL, true);
+    expect_open(&g);
     expect_packet(&g, 1);
     assert_true(b.standby); /* kept connected while the main source plays */
     expect_alarm(&g, SRC_DISCONTINUITY, "BackupSourceActive", "backup");
@@ -220,6 +229,7 @@ static void test_retry_budget_exhausted(void **state)
     fake m = {.opens = "yn", .reads = "pf", .tag = 1};
     rig g;
     rig_start(&g, fake_leaf(&m, "srt://127.0.0.1:9000", false), NULL, NULL, false);
+    expect_open(&g);
     expect_packet(&g, 1);
     /* the source breaks after a stable run: an episode, the first attempt at once */
     assert_int_equal(rig_read(&g), SRC_RETRY);
@@ -261,6 +271,7 @@ static void test_recovery_ends_the_episode(void **state)
     fake m = {.opens = "yny", .reads = "pf", .tag = 1};
     rig g;
     rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false), NULL, NULL, false);
+    expect_open(&g);
     expect_packet(&g, 1);
     assert_int_equal(rig_read(&g), SRC_RETRY); /* fails: the episode opens */
     expect_attempt(&g, 1);
@@ -285,6 +296,7 @@ static void test_playlist_end(void **state)
     fake m = {.opens = "y", .reads = "ppe", .tag = 1};
     rig g;
     rig_start(&g, fake_leaf(&m, "http://127.0.0.1/a.mp4", true), NULL, NULL, false);
+    expect_open(&g);
     expect_packet(&g, 1);
     expect_packet(&g, 1);
     assert_int_equal(rig_read(&g), SRC_END);
@@ -339,6 +351,7 @@ static void test_caller_found_it_broken(void **state)
     rig g;
     rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
               fake_leaf(&b, "rtmp://127.0.0.1/live/backup", false), NULL, false);
+    expect_open(&g);
     expect_packet(&g, 1);
     assert_true(src_failover_can_switch(g.src));
     memset(&g.rd, 0, sizeof(g.rd));
@@ -376,6 +389,7 @@ static void test_alternate_removed_goes_back_to_main(void **state)
     rig g;
     rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
               fake_leaf(&b, "rtmp://127.0.0.1/live/backup", false), NULL, false);
+    expect_open(&g);
     expect_packet(&g, 1);
     expect_alarm(&g, SRC_DISCONTINUITY, "BackupSourceActive", "backup");
     /* a live modification takes the backup away: the main source opens next */
