@@ -172,7 +172,8 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
     };
 }
 
-/* ---------- the live source, its backup and the pad ---------- */
+/* ---------- opening a source (the live task's leaves open through this, relay_leaf.c) ----------
+ */
 
 const char *relay_source_url(const relay *r)
 {
