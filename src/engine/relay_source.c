@@ -172,8 +172,7 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
     };
 }
 
-/* ---------- opening a source (the live task's leaves open through this, relay_leaf.c) ----------
- */
+/* ---------- opening a source (the leaves too, relay_leaf.c) ---------- */
 
 const char *relay_source_url(const relay *r)
 {
