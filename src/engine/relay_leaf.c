@@ -1,6 +1,5 @@
-/* relay_leaf.c — a live task's sources as the leaves of its composite source (src_node.h):
- * the main one (re-checked on a helper thread), the backup (kept on standby) and the pad,
- * each opened into the relay's source slot; the failover wrapper above them decides. */
+/* relay_leaf.c — a live task's main source, backup and pad as leaves of its composite source
+ * (src_node.h), opened into the relay's source slot; the main re-check and the standby. */
 #include "engine/relay.h"
 
 #include <stdio.h>
