@@ -2,9 +2,12 @@
 """api.py — ferryd's native API under load with 10,000 stored tasks. The tasks are created
 one after another over one keep-alive connection (each a durable commit: SQLite WAL,
 synchronous=FULL), which gives the creation latency; then `wrk` (Debian package) drives
-get-one-task and list-tasks.
+get-one-task and list-tasks. With `--stores sqlite,postgresql` the same run is made on each
+store in turn (PostgreSQL: a throw-away server from scripts/pg_test.sh, loopback, fsync on),
+so the two stores are compared in one run on one machine.
 
     bench/api.py                          # default: 10,000 tasks, wrk 2 threads 16 conns 6 s
+    bench/api.py --stores sqlite,postgresql --out DIR
 """
 
 import argparse
@@ -13,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,12 +58,60 @@ def main(argv):
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections")
     ap.add_argument("--seconds", type=int, default=6, help="wrk duration per endpoint")
+    ap.add_argument("--stores", default="sqlite",
+                    help="comma-separated: sqlite, postgresql (each gets the same run)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk (see bench/README.md)")
+    stores = [x.strip() for x in args.stores.split(",") if x.strip()]
+    for st in stores:
+        if st not in ("sqlite", "postgresql"):
+            sys.exit("--stores: sqlite or postgresql, not %r" % st)
+    by_store = {}
+    for st in stores:
+        B.log("store: %s" % st)
+        by_store[st] = run_store(args, st)
+    for st, results in by_store.items():
+        print_results(args, st, results)
+    doc = B.report_header("api", argv, {
+        "tasks": args.tasks, "wrk_threads": args.threads, "wrk_connections": args.connections,
+        "wrk_seconds": args.seconds, "stores": stores,
+        "note": "wrk and ferryd (and PostgreSQL) share the machine's cores",
+        "targets": {"get_one_task_rps": 5000, "create_p99_ms": 20},
+    })
+    # the first store's figures stay where reports before --stores had them
+    doc["results"] = dict(by_store[stores[0]], store=stores[0])
+    doc["by_store"] = by_store
+    B.write_report("api", doc, args.out)
+    return 0
+
+
+class Postgres:
+    """A throw-away PostgreSQL server (scripts/pg_test.sh) for the length of a run."""
+    SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                          "pg_test.sh")
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ferry-bench-pg.")
+        os.chmod(self.dir, 0o755)  # the server may run as the postgres user
+        out = subprocess.run(["bash", self.SCRIPT, "start", self.dir], capture_output=True,
+                             text=True, check=False)
+        m = re.search(r"FERRY_TEST_PG=(\S+)", out.stdout)
+        if out.returncode != 0 or not m:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError("PostgreSQL did not start: %s" % out.stderr.strip())
+        self.url = m.group(1)
+
+    def stop(self):
+        subprocess.run(["bash", self.SCRIPT, "stop", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_store(args, store):
+    pg = Postgres() if store == "postgresql" else None
     wd = B.make_workdir("api")
-    fd = B.Ferryd(wd).start()
+    fd = B.Ferryd(wd, {"store": pg.url} if pg else None).start()
     results = {}
     try:
         # --- seed, timing every create
@@ -110,23 +162,19 @@ def main(argv):
     finally:
         fd.stop()
         shutil.rmtree(wd, ignore_errors=True)
+        if pg:
+            pg.stop()
+    return results
 
+
+def print_results(args, store, results):
     rows = [[w["endpoint"], w.get("requests_per_s"), w.get("p50_ms"), w.get("p99_ms"),
              w.get("non_2xx"), w.get("ferryd_cpu_cores")] for w in results["wrk"]]
     c = results["create"]
     rows.append(["create task (durable commit)", c["per_s"], c["p50_ms"], c["p99_ms"], 0, None])
-    B.print_table("Native API with %s stored tasks (wrk -t%d -c%d -d%ds)" % (
-        results.get("stored_tasks"), args.threads, args.connections, args.seconds),
+    B.print_table("Native API on %s with %s stored tasks (wrk -t%d -c%d -d%ds)" % (
+        store, results.get("stored_tasks"), args.threads, args.connections, args.seconds),
         ["endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "ferryd cores"], rows)
-    doc = B.report_header("api", argv, {
-        "tasks": args.tasks, "wrk_threads": args.threads, "wrk_connections": args.connections,
-        "wrk_seconds": args.seconds,
-        "note": "wrk and ferryd share the machine's cores",
-        "targets": {"get_one_task_rps": 5000, "create_p99_ms": 20},
-    })
-    doc["results"] = results
-    B.write_report("api", doc, args.out)
-    return 0
 
 
 if __name__ == "__main__":

@@ -181,7 +181,8 @@ bash scripts/deps.sh test || {
 
 # start_postgres: a throw-away PostgreSQL (scripts/pg_test.sh: loopback only, a free port, its own
 # directory, stopped at exit) whose URL, in FERRY_TEST_PG, runs the store's unit cases on
-# PostgreSQL too and ferryd on it in tests/e2e/test_pg_store.py. Not starting is a failure:
+# PostgreSQL too and ferryd on it in tests/e2e/test_pg_store.py and test_cluster.py (three
+# nodes sharing it). Not starting is a failure:
 # those tests would only skip. The directory is its own, not under LOGDIR: run as root, the
 # server runs as the postgres user, which must reach it.
 start_postgres() {

@@ -325,6 +325,40 @@ static void node_stats(native_call *c)
     api_reply_json(c->resp, 200, json_pack("{s:o}", "callbacks", cb));
 }
 
+/* GET /v1/nodes: the cluster's nodes (a single node: itself), their labels, load and last
+ * heartbeat. */
+static void node_list(native_call *c)
+{
+    task_node *nodes = NULL;
+    int n = 0;
+    ferr err = {0};
+    int rc = task_nodes(&nodes, &n, &err);
+    if (rc != 0) {
+        fail(c, rc, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        const task_node *x = &nodes[i];
+        char beat[40], started[40];
+        json_t *labels = json_array();
+        char copy[sizeof(x->labels)];
+        snprintf(copy, sizeof(copy), "%s", x->labels);
+        for (char *save = NULL, *l = strtok_r(copy, ",", &save); l; l = strtok_r(NULL, ",", &save))
+            json_array_append_new(labels, json_string(l));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:s, s:i, s:I, s:i, s:i, s:s, s:s}", "id", x->id, "labels",
+                           labels, "state", x->state, "running", x->running, "bitrate_kbps",
+                           (json_int_t)x->bitrate_kbps, "max_running_tasks", x->max_running,
+                           "tasks", x->tasks, "last_heartbeat",
+                           time_format_iso(x->heartbeat_ms, beat, sizeof(beat)), "started",
+                           x->started_ms ? time_format_iso(x->started_ms, started, sizeof(started))
+                                         : ""));
+    }
+    free(nodes);
+    api_reply_json(c->resp, 200, json_pack("{s:o}", "nodes", arr));
+}
+
 /* ---------- listing ---------- */
 
 /* An optional integer query argument within [min, max]. */
@@ -501,6 +535,7 @@ static const native_route routes[] = {
     {"GET", "/v1/tasks/{id}/callbacks", task_callbacks},
     {"GET", "/v1/audit", list_audit},
     {"GET", "/v1/stats", node_stats},
+    {"GET", "/v1/nodes", node_list},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -33,7 +33,8 @@ enum {
     CMD_EVENTS = 1u << 10,
     CMD_WATCH = 1u << 11,
     CMD_AUDIT = 1u << 12,
-    CMD_ALL = (1u << 13) - 1,
+    CMD_NODES = 1u << 13,
+    CMD_ALL = (1u << 14) - 1,
 };
 
 /* The command line after parsing. */

@@ -129,6 +129,24 @@ int cmd_get(ctl_args *a)
     return rc;
 }
 
+int cmd_nodes(ctl_args *a)
+{
+    ctl_client *c = NULL;
+    json_t *doc = NULL;
+    int rc = want_args(a, 0);
+    if (rc == CTL_OK)
+        rc = ctl_connect(a, &c);
+    if (rc == CTL_OK)
+        rc = ctl_call(c, "GET", "/v1/nodes", NULL, "nodes", &doc);
+    if (rc == CTL_OK && a->json)
+        view_json(stdout, doc, false);
+    else if (rc == CTL_OK)
+        view_nodes(stdout, json_object_get(doc, "nodes"));
+    json_decref(doc);
+    ctl_client_free(c);
+    return rc;
+}
+
 /* ---------- watch ---------- */
 
 static volatile sig_atomic_t interrupted;

@@ -27,6 +27,7 @@ static const ctl_command commands[] = {
     {"watch", CMD_WATCH, "", "refresh the ls table every --interval seconds", cmd_watch},
     {"audit", CMD_AUDIT, "[ID]",
      "who created, changed or deleted tasks (of one task with ID), newest first", cmd_audit},
+    {"nodes", CMD_NODES, "", "the cluster's nodes: labels, state, load, last heartbeat", cmd_nodes},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -18,6 +18,8 @@ void view_task(FILE *out, const json_t *task, bool show_keys, int64_t now_ms);
 void view_history(FILE *out, const json_t *entries, const char *id);
 /* Audit lines (GET /v1/audit) as a table, newest first. */
 void view_audit(FILE *out, const json_t *lines);
+/* Nodes (GET /v1/nodes) as a table. */
+void view_nodes(FILE *out, const json_t *nodes);
 /* Prints doc as indented JSON (compact: one line) followed by a newline. */
 void view_json(FILE *out, const json_t *doc, bool compact);
 

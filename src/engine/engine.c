@@ -82,6 +82,21 @@ void worker_exited(engine_worker *w)
     pthread_mutex_unlock(&reg.lock);
 }
 
+/* ---------- the cluster's fence ---------- */
+
+static _Atomic int64_t fence_us; /* 0 = none */
+
+void engine_set_fence(int64_t mono_us)
+{
+    atomic_store(&fence_us, mono_us);
+}
+
+bool engine_fenced(void)
+{
+    int64_t f = atomic_load(&fence_us);
+    return f != 0 && time_mono_us() >= f;
+}
+
 /* ---------- the interface ---------- */
 
 int engine_init(engine_event_fn on_event, void *ctx)

@@ -94,5 +94,9 @@ int engine_update(const engine_job *job);
 bool engine_running(const char *task_id);
 /* Copies the worker's latest progress snapshot; FERR_NOT_FOUND when none runs. */
 int engine_progress(const char *task_id, task_progress *out);
+/* The cluster's fence: from mono_us on (time_mono_us's clock) no output sends another
+ * byte, and every push session fails: the node's leases may be another node's by then.
+ * 0 (the default) = no fence, as on a single node. Any thread. */
+void engine_set_fence(int64_t mono_us);
 
 #endif

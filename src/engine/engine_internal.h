@@ -348,13 +348,36 @@ typedef struct output_rtmp {
     uint8_t *extradata[MEDIA_KINDS]; /* codec headers the muxer has sent */
     int extradata_size[MEDIA_KINDS];
     /* Tags of our own (output_tags.c), for a sink with a tag function. */
-    int (*tag)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *body, size_t len);
+    int (*tag)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *head, size_t hlen,
+               const uint8_t *body, size_t len);
     void *tag_ctx;
     bool direct[MEDIA_KINDS]; /* kind's packets become tags here, not in the muxer */
     bool eos_ours;            /* the muxer leaves the AVC end-of-sequence tag to us */
-    uint8_t *body;            /* scratch: one tag body */
-    size_t body_cap;
 } output_rtmp;
+
+/* t in time base tb to microseconds and back: exactly av_rescale_q's answer (round to
+ * nearest, halves away from zero), without its general path when tb is 1/n with n dividing
+ * a million (FLV's 1/1000: every packet of the direct path). */
+#define ENGINE_US_PER_S 1000000
+static inline int64_t engine_ts_to_us(int64_t t, AVRational tb)
+{
+    if (tb.num == 1 && tb.den > 0 && ENGINE_US_PER_S % tb.den == 0) {
+        int64_t f = ENGINE_US_PER_S / tb.den;
+        if (t > -INT64_MAX / f && t < INT64_MAX / f)
+            return t * f;
+    }
+    return av_rescale_q(t, tb, AV_TIME_BASE_Q);
+}
+
+static inline int64_t engine_us_to_ts(int64_t us, AVRational tb)
+{
+    if (tb.num == 1 && tb.den > 0 && ENGINE_US_PER_S % tb.den == 0 && us > -INT64_MAX / 2 &&
+        us < INT64_MAX / 2) {
+        int64_t c = ENGINE_US_PER_S / tb.den;
+        return us >= 0 ? (us + c / 2) / c : -((-us + c / 2) / c);
+    }
+    return av_rescale_q(us, AV_TIME_BASE_Q, tb);
+}
 
 /* The mapped timestamps of one packet, microseconds. */
 typedef struct output_ts {
@@ -371,9 +394,11 @@ int output_rtmp_open(output_rtmp *o, const char *url, const output_shape *shape,
                      AVIOInterruptCB interrupt, int64_t rw_timeout_us, char *err, size_t errlen);
 /* The muxer without I/O: the FLV bytes (header, then tags) go to sink as they are made,
  * flushed after every packet. With tag (else NULL), H.264 and AAC packets skip the muxer:
- * their tag bodies (and kind, timestamp) go to tag in the same order (output_tags.c). */
+ * their tag bodies (and kind, timestamp) go to tag in the same order (output_tags.c), as a
+ * few header bytes (head) and the packet's payload (body), never joined in a copy. */
 typedef int (*output_sink_fn)(void *ctx, uint8_t *buf, int len);
-typedef int (*output_tag_fn)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *body, size_t len);
+typedef int (*output_tag_fn)(void *ctx, int kind, uint32_t ts_ms, const uint8_t *head, size_t hlen,
+                             const uint8_t *body, size_t len);
 int output_rtmp_open_sink(output_rtmp *o, const output_shape *shape, output_sink_fn sink,
                           output_tag_fn tag, void *ctx, char *err, size_t errlen);
 int output_rtmp_remember_extradata(output_rtmp *o, int kind, const uint8_t *data, int size);
@@ -403,5 +428,8 @@ void engine_av_error_set(const char *line);
 
 /* "Connection refused" for an AVERROR, the text of av_strerror. */
 const char *engine_averror(int averror, char *buf, size_t len);
+
+/* True once the cluster's fence (engine_set_fence) has passed: outputs must not send. */
+bool engine_fenced(void);
 
 #endif

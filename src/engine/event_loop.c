@@ -22,7 +22,8 @@ struct ev_loop {
     pthread_mutex_t lock; /* guards posts and sleeping */
     ev_handler *posts;
     bool sleeping;
-    ev_handler *ticks; /* the loop's own: no lock */
+    ev_handler *own_posts; /* posted by the loop's own thread: no lock */
+    ev_handler *ticks;     /* the loop's own: no lock */
     int64_t next_tick_us;
 };
 
@@ -38,14 +39,26 @@ void ev_pool_configure(int n)
     pool.wanted = n;
 }
 
-static ev_handler *take_posts(ev_loop *l, bool sleep)
+static _Thread_local ev_loop *loop_self; /* the loop this thread runs, if any */
+
+/* The posts waiting (the other threads' and the loop's own); with none and sleep, the loop
+ * is marked asleep (*slept). */
+static ev_handler *take_posts(ev_loop *l, bool sleep, bool *slept)
 {
+    ev_handler *own = l->own_posts;
+    l->own_posts = NULL;
     pthread_mutex_lock(&l->lock);
     ev_handler *list = l->posts;
     l->posts = NULL;
-    l->sleeping = sleep && !list;
+    l->sleeping = *slept = sleep && !list && !own;
     pthread_mutex_unlock(&l->lock);
-    return list;
+    if (!own)
+        return list;
+    ev_handler *last = own;
+    while (last->next_post)
+        last = last->next_post;
+    last->next_post = list;
+    return own;
 }
 
 static void run_posts(ev_handler *list)
@@ -92,14 +105,18 @@ static void *loop_main(void *arg)
 {
     ev_loop *l = arg;
     struct epoll_event evs[EVENTS_AT_ONCE];
+    loop_self = l;
     for (;;) {
         /* with no post waiting the loop is marked asleep: a post then writes the eventfd */
-        ev_handler *posts = take_posts(l, true);
+        bool slept;
+        ev_handler *posts = take_posts(l, true, &slept);
         run_posts(posts);
         int n = epoll_wait(l->epfd, evs, EVENTS_AT_ONCE, posts ? 0 : wait_ms(l));
-        pthread_mutex_lock(&l->lock);
-        l->sleeping = false;
-        pthread_mutex_unlock(&l->lock);
+        if (slept) { /* else it was never marked asleep */
+            pthread_mutex_lock(&l->lock);
+            l->sleeping = false;
+            pthread_mutex_unlock(&l->lock);
+        }
         for (int i = 0; i < n; i++) {
             ev_handler *h = evs[i].data.ptr;
             if (!h)
@@ -172,6 +189,11 @@ void ev_post(ev_handler *h)
     if (atomic_exchange(&h->posted, true))
         return; /* already on the list */
     ev_loop *l = h->loop;
+    if (l == loop_self) { /* from a handler of this loop: it runs before the loop sleeps */
+        h->next_post = l->own_posts;
+        l->own_posts = h;
+        return;
+    }
     pthread_mutex_lock(&l->lock);
     h->next_post = l->posts;
     l->posts = h;

@@ -124,13 +124,16 @@ static int push_sink(void *ctx, uint8_t *buf, int len)
     return len;
 }
 
-/* output_tag_fn: one tag body made without the muxer, as an RTMP message. */
-static int push_tag(void *ctx, int kind, uint32_t ts, const uint8_t *body, size_t len)
+/* output_tag_fn: one tag body made without the muxer (its header bytes, then the packet's
+ * payload as it was queued), as an RTMP message. */
+static int push_tag(void *ctx, int kind, uint32_t ts, const uint8_t *head, size_t hlen,
+                    const uint8_t *body, size_t len)
 {
     output_queue *q = ctx;
     push_conn *p = &q->push;
     uint8_t type = kind == MEDIA_VIDEO ? RTMP_MSG_VIDEO : RTMP_MSG_AUDIO;
-    if (!p->failed_in_sink && rtmp_session_send(&p->s, type, ts, body, len) != 0) {
+    if (!p->failed_in_sink &&
+        rtmp_session_send_parts(&p->s, type, ts, head, hlen, body, len) != 0) {
         p->failed_in_sink = true;
         snprintf(p->sink_error, sizeof(p->sink_error), "%s", p->s.err);
     }
@@ -155,7 +158,8 @@ static void push_go_live(output_queue *q)
     tlog_info(q->task_id, "engine: output %d connected: %s", q->index, q->url);
 }
 
-static void push_mux(output_queue *q, queue_entry *e, bool video)
+/* Muxes e into the session; true when the destination gets it (the caller counts it). */
+static bool push_mux(output_queue *q, queue_entry *e, bool video)
 {
     char why[ENGINE_ERR_MAX];
     if (!video)
@@ -169,10 +173,11 @@ static void push_mux(output_queue *q, queue_entry *e, bool video)
     }
     if (rc < 0) {
         push_fail(q, why);
-        return;
+        return false;
     }
     if (rc > 0)
-        writer_count(q, e);
+        writer_note_sent(q, e);
+    return rc > 0;
 }
 
 /* Sends what the session holds, as far as the socket takes it. */
@@ -181,6 +186,10 @@ static void push_flush(output_queue *q)
     push_conn *p = &q->push;
     if (p->state == PUSH_CONNECTING || p->state == PUSH_IDLE || p->state == PUSH_TLS)
         return;
+    if (engine_fenced()) { /* the lease may be another node's: not one byte more */
+        push_fail(q, "this node's lease ran out: it must not push");
+        return;
+    }
     rtmp_buf *out = &p->s.out;
     while (rtmp_buf_size(out)) {
         ssize_t n = tls_stream_send(&p->io, rtmp_buf_bytes(out), rtmp_buf_size(out));
@@ -205,18 +214,24 @@ static void push_flush(output_queue *q)
         push_finish(q);
 }
 
-/* Muxes queued packets while the socket keeps up, then sends. */
+/* Muxes queued packets while the socket keeps up, then sends. One lock round per packet:
+ * the one that takes the next entry also gives the last one back and counts it. */
 static void push_pump(output_queue *q)
 {
-    while (q->push.state == PUSH_LIVE && rtmp_buf_size(&q->push.s.out) < OUT_HIGH) {
+    queue_entry *done = NULL;
+    bool sent = false;
+    for (;;) {
+        bool more = q->push.state == PUSH_LIVE && rtmp_buf_size(&q->push.s.out) < OUT_HIGH;
         pthread_mutex_lock(&q->lock);
-        queue_entry *e = queue_pop(q);
+        q->report.written += sent;
+        entry_recycle(q, done);
+        queue_entry *e = more ? queue_pop(q) : NULL;
         bool video = q->expect_video;
         pthread_mutex_unlock(&q->lock);
         if (!e)
             break;
-        push_mux(q, e, video);
-        entry_free(e);
+        sent = push_mux(q, e, video);
+        done = e;
     }
     push_flush(q);
 }

@@ -19,13 +19,60 @@
 
 /* ---------- the queue (under lock) ---------- */
 
-void entry_free(queue_entry *e)
+static queue_headers *headers_ref(queue_headers *h)
+{
+    if (h)
+        atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+    return h;
+}
+
+static void headers_unref(queue_headers **h)
+{
+    if (*h && atomic_fetch_sub_explicit(&(*h)->refs, 1, memory_order_acq_rel) == 1)
+        free(*h);
+    *h = NULL;
+}
+
+static void entry_free(queue_entry *e)
 {
     if (!e)
         return;
     av_packet_free(&e->pkt);
-    av_buffer_unref(&e->headers);
+    headers_unref(&e->headers);
     free(e);
+}
+
+void entry_recycle(output_queue *q, queue_entry *e)
+{
+    if (!e)
+        return;
+    if (q->n_spare >= QUEUE_SPARE_MAX) {
+        entry_free(e);
+        return;
+    }
+    av_packet_unref(e->pkt);
+    headers_unref(&e->headers);
+    e->next = q->spare;
+    q->spare = e;
+    q->n_spare++;
+}
+
+/* A blank entry: a spare one, or a new one. */
+static queue_entry *entry_get(output_queue *q)
+{
+    queue_entry *e = q->spare;
+    if (e) {
+        q->spare = e->next;
+        q->n_spare--;
+        e->next = NULL;
+        return e;
+    }
+    e = calloc(1, sizeof(*e));
+    if (e && !(e->pkt = av_packet_alloc())) {
+        free(e);
+        return NULL;
+    }
+    return e;
 }
 
 queue_entry *queue_pop(output_queue *q)
@@ -45,7 +92,7 @@ static void queue_clear(output_queue *q)
 {
     queue_entry *e;
     while ((e = queue_pop(q)))
-        entry_free(e);
+        entry_recycle(q, e);
     q->skip_to_key = false;
 }
 
@@ -66,7 +113,7 @@ static int queue_drop_gop(output_queue *q)
 {
     int n = 0;
     do {
-        entry_free(queue_pop(q));
+        entry_recycle(q, queue_pop(q));
         n++;
     } while (q->head && !queue_entry_point(q, q->head));
     if (!q->head && queue_has_video(q))
@@ -91,7 +138,7 @@ void queue_skip_to_newest_entry_point(output_queue *q)
         if (queue_entry_point(q, e))
             newest = e;
     while (newest && q->head != newest)
-        entry_free(queue_pop(q));
+        entry_recycle(q, queue_pop(q));
 }
 
 /* ---------- the writer's errors ---------- */
@@ -185,22 +232,17 @@ static void writer_open(output_queue *q, bool expect_video)
 void writer_apply_headers(output_queue *q, const queue_entry *e)
 {
     AVCodecParameters *par = q->shape.par[e->kind];
-    if (!e->headers || !par ||
-        (q->applied[e->kind] && q->applied[e->kind]->data == e->headers->data))
+    if (!e->headers || !par || q->applied[e->kind] == e->headers)
         return;
     uint8_t *copy = av_mallocz((size_t)e->headers->size + AV_INPUT_BUFFER_PADDING_SIZE);
-    AVBufferRef *ref = av_buffer_ref(e->headers);
-    if (!copy || !ref) {
-        av_free(copy);
-        av_buffer_unref(&ref);
+    if (!copy)
         return;
-    }
-    memcpy(copy, e->headers->data, e->headers->size);
+    memcpy(copy, e->headers->data, (size_t)e->headers->size);
     av_free(par->extradata);
     par->extradata = copy;
-    par->extradata_size = (int)e->headers->size;
-    av_buffer_unref(&q->applied[e->kind]);
-    q->applied[e->kind] = ref;
+    par->extradata_size = e->headers->size;
+    headers_unref(&q->applied[e->kind]);
+    q->applied[e->kind] = headers_ref(e->headers);
 }
 
 static void writer_write(output_queue *q, queue_entry *e, bool expect_video)
@@ -227,6 +269,11 @@ void writer_count(output_queue *q, const queue_entry *e)
     pthread_mutex_lock(&q->lock);
     q->report.written++;
     pthread_mutex_unlock(&q->lock);
+    writer_note_sent(q, e);
+}
+
+void writer_note_sent(output_queue *q, const queue_entry *e)
+{
     engine_metrics_packet_out(e->pkt->size);
     if (q->index == 0) /* progress is what the destination got */
         progress_note_packet(q->w, e->pkt->size,
@@ -265,8 +312,8 @@ static void *writer_main(void *arg)
             writer_open(q, video);
         else if (e)
             writer_write(q, e, video);
-        entry_free(e);
         pthread_mutex_lock(&q->lock);
+        entry_recycle(q, e);
     }
     pthread_mutex_unlock(&q->lock);
     writer_close(q);
@@ -279,10 +326,15 @@ static void *writer_main(void *arg)
 static void queue_free(output_queue *q)
 {
     queue_clear(q);
+    while (q->spare) {
+        queue_entry *e = q->spare;
+        q->spare = e->next;
+        entry_free(e);
+    }
     for (int k = 0; k < MEDIA_KINDS; k++) {
         avcodec_parameters_free(&q->shape.par[k]);
-        av_buffer_unref(&q->headers[k]);
-        av_buffer_unref(&q->applied[k]);
+        headers_unref(&q->headers[k]);
+        headers_unref(&q->applied[k]);
     }
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->cond);
@@ -354,38 +406,45 @@ void output_queue_expect_video(output_queue *q, bool expect_video)
 }
 
 /* The headers to queue with a packet of kind: the last ones, or a new copy when par's
- * changed (a republish): one small reference per packet, a copy per change. */
-static AVBufferRef *queue_headers_for(output_queue *q, int kind, const AVCodecParameters *par)
+ * changed (a republish): a count per packet, a copy per change. */
+static queue_headers *queue_headers_for(output_queue *q, int kind, const AVCodecParameters *par)
 {
-    AVBufferRef *last = q->headers[kind];
+    queue_headers *last = q->headers[kind];
     if (!par || par->extradata_size <= 0)
         return NULL;
-    bool same = last && last->size == (size_t)par->extradata_size &&
-                memcmp(last->data, par->extradata, last->size) == 0;
+    bool same = last && last->size == par->extradata_size &&
+                memcmp(last->data, par->extradata, (size_t)last->size) == 0;
     if (!same) {
-        AVBufferRef *fresh = av_buffer_alloc((size_t)par->extradata_size);
+        queue_headers *fresh = malloc(sizeof(*fresh) + (size_t)par->extradata_size);
         if (!fresh)
             return NULL;
+        atomic_init(&fresh->refs, 1);
+        fresh->size = par->extradata_size;
         memcpy(fresh->data, par->extradata, (size_t)par->extradata_size);
-        av_buffer_unref(&q->headers[kind]);
+        headers_unref(&q->headers[kind]);
         q->headers[kind] = fresh;
     }
-    return av_buffer_ref(q->headers[kind]);
+    return headers_ref(q->headers[kind]);
 }
 
-static queue_entry *entry_new(output_queue *q, int kind, const AVPacket *pkt, const output_ts *ts,
-                              const AVCodecParameters *par)
+/* Under lock: an entry for pkt; its reference moves from pkt when take (pkt is left blank),
+ * else a new reference is made. */
+static queue_entry *entry_new(output_queue *q, int kind, AVPacket *pkt, bool take,
+                              const output_ts *ts, const AVCodecParameters *par)
 {
-    queue_entry *e = calloc(1, sizeof(*e));
+    queue_entry *e = entry_get(q);
     if (!e)
         return NULL;
-    *e = (queue_entry){.kind = kind, .ts = *ts, .queued_us = time_mono_us()};
-    e->pkt = av_packet_clone(pkt);
-    e->headers = queue_headers_for(q, kind, par);
-    if (!e->pkt) {
-        entry_free(e);
+    if (take)
+        av_packet_move_ref(e->pkt, pkt);
+    else if (av_packet_ref(e->pkt, pkt) < 0) {
+        entry_recycle(q, e);
         return NULL;
     }
+    e->kind = kind;
+    e->ts = *ts;
+    e->queued_us = time_mono_us();
+    e->headers = queue_headers_for(q, kind, par);
     return e;
 }
 
@@ -393,7 +452,7 @@ static queue_entry *entry_new(output_queue *q, int kind, const AVPacket *pkt, co
 static int queue_append(output_queue *q, queue_entry *e)
 {
     if (q->skip_to_key && !queue_entry_point(q, e)) {
-        entry_free(e);
+        entry_recycle(q, e);
         return 1;
     }
     q->skip_to_key = false;
@@ -407,22 +466,17 @@ static int queue_append(output_queue *q, queue_entry *e)
     return queue_enforce_bound(q, e->queued_us);
 }
 
-int output_queue_push(output_queue *q, int kind, const AVPacket *pkt, const output_ts *ts,
+int output_queue_push(output_queue *q, int kind, AVPacket *pkt, bool take, const output_ts *ts,
                       const AVCodecParameters *par)
 {
     pthread_mutex_lock(&q->lock);
-    bool accepting = q->accepting;
-    pthread_mutex_unlock(&q->lock);
-    if (!accepting)
+    if (!q->accepting) {
+        pthread_mutex_unlock(&q->lock);
         return 0;
-    queue_entry *e = entry_new(q, kind, pkt, ts, par);
-    if (!e)
-        return AVERROR(ENOMEM);
-    pthread_mutex_lock(&q->lock);
-    int dropped = q->accepting ? queue_append(q, e) : 0;
-    if (!q->accepting)
-        entry_free(e);
-    bool wake = q->looped && q->session_up;
+    }
+    queue_entry *e = entry_new(q, kind, pkt, take, ts, par);
+    int dropped = e ? queue_append(q, e) : AVERROR(ENOMEM);
+    bool wake = e && q->looped && q->session_up;
     pthread_mutex_unlock(&q->lock);
     if (wake)
         ev_post(&q->h);
@@ -432,8 +486,14 @@ int output_queue_push(output_queue *q, int kind, const AVPacket *pkt, const outp
 void output_queue_poll(output_queue *q, output_report *out)
 {
     pthread_mutex_lock(&q->lock);
-    *out = q->report;
-    q->report = (output_report){0};
+    out->written = q->report.written;
+    out->failed = q->report.failed;
+    out->error[0] = '\0';
+    if (q->report.failed) /* the error text is copied only when there is one */
+        snprintf(out->error, sizeof(out->error), "%s", q->report.error);
+    q->report.written = 0;
+    q->report.failed = false;
+    q->report.error[0] = '\0';
     pthread_mutex_unlock(&q->lock);
 }
 

@@ -40,9 +40,10 @@ int output_queue_start(output_queue **q, const output_queue_args *a);
 void output_queue_connect(output_queue *q, bool expect_video);
 /* The source has no video (false): a session need not wait for a keyframe. */
 void output_queue_expect_video(output_queue *q, bool expect_video);
-/* Queues a reference to pkt with its mapped timestamps and kind's current codec headers.
- * Returns how many packets the bound dropped (>= 0), or a negative AVERROR. */
-int output_queue_push(output_queue *q, int kind, const AVPacket *pkt, const output_ts *ts,
+/* Queues a reference to pkt with its mapped timestamps and kind's current codec headers:
+ * pkt's own reference when take (pkt is left blank), else a new one. Returns how many
+ * packets the bound dropped (>= 0), or a negative AVERROR. */
+int output_queue_push(output_queue *q, int kind, AVPacket *pkt, bool take, const output_ts *ts,
                       const AVCodecParameters *par);
 void output_queue_poll(output_queue *q, output_report *out);
 /* Ends the session (its trailer when trailer, bounded by about half a second), stops the

@@ -37,12 +37,24 @@ typedef struct push_conn {
     char sink_error[RTMP_ERR_LEN];
 } push_conn;
 
+/* One kind's codec headers (extradata) as queued: shared by the entries queued under them,
+ * counted by hand (an AVBufferRef would cost an allocation per packet). */
+typedef struct queue_headers {
+    atomic_int refs;
+    int size;
+    uint8_t data[];
+} queue_headers;
+
+/* Entries are kept for reuse (QUEUE_SPARE_MAX per queue), each with its AVPacket: queueing a
+ * packet allocates nothing but what a packet reference needs. */
+#define QUEUE_SPARE_MAX 256
+
 typedef struct queue_entry {
     struct queue_entry *next;
-    AVPacket *pkt;
+    AVPacket *pkt; /* allocated once; blank while the entry is spare */
     int kind;
     output_ts ts;
-    AVBufferRef *headers; /* kind's codec headers when it was queued; NULL = none */
+    queue_headers *headers; /* kind's codec headers when it was queued; NULL = none */
     int64_t queued_us;
 } queue_entry;
 
@@ -58,6 +70,8 @@ struct output_queue {
     pthread_mutex_t lock; /* guards the fields down to report */
     pthread_cond_t cond;
     queue_entry *head, *tail;
+    queue_entry *spare; /* entries for reuse */
+    int n_spare;
     int64_t bytes;
     bool accepting;     /* a session is open or asked for: pushes are queued */
     bool connect_asked; /* for the writer: open a session */
@@ -67,7 +81,7 @@ struct output_queue {
     bool quit, trailer;
     output_report report;
 
-    AVBufferRef *headers[MEDIA_KINDS]; /* the worker's side: the headers last queued */
+    queue_headers *headers[MEDIA_KINDS]; /* the worker's side: the headers last queued */
 
     /* rtmp:// destinations: the session lives on an event loop (output_push.c), with no
      * thread of its own; other ones have the writer thread. */
@@ -79,14 +93,15 @@ struct output_queue {
 
     /* the writer's side */
     output_rtmp out;
-    output_shape shape;                /* a copy; its extradata follows the queued headers */
-    AVBufferRef *applied[MEDIA_KINDS]; /* the headers now in shape */
+    output_shape shape;                  /* a copy; its extradata follows the queued headers */
+    queue_headers *applied[MEDIA_KINDS]; /* the headers now in shape */
     io_guard guard;
 };
 
 /* output_queue.c, under q->lock */
 queue_entry *queue_pop(output_queue *q);
-void entry_free(queue_entry *e);
+/* e (popped) is done with: its packet and headers let go, the entry kept for reuse. */
+void entry_recycle(output_queue *q, queue_entry *e);
 void queue_skip_to_newest_entry_point(output_queue *q);
 /* output_queue.c: the session is gone (takes the lock) */
 void writer_failed(output_queue *q, const char *why);
@@ -94,6 +109,8 @@ void writer_failed(output_queue *q, const char *why);
 void writer_apply_headers(output_queue *q, const queue_entry *e);
 /* output_queue.c: the destination took e (the report and output 0's progress count it) */
 void writer_count(output_queue *q, const queue_entry *e);
+/* The same but for the report's count, which the caller adds under the lock. */
+void writer_note_sent(output_queue *q, const queue_entry *e);
 
 /* output_push.c: whether url goes on an event loop; attaches q to one. */
 bool push_attach(output_queue *q);

@@ -169,9 +169,13 @@ int output_rtmp_write(output_rtmp *o, int kind, const AVPacket *in, const output
     int si = o->stream_of[kind];
     if (si < 0)
         return 0;
+    if (engine_fenced()) {
+        snprintf(err, errlen, "write: this node's lease ran out: it must not push");
+        return AVERROR(EPERM);
+    }
     AVRational tb = o->oc->streams[si]->time_base;
-    int64_t dts = av_rescale_q(ts->dts_us, AV_TIME_BASE_Q, tb);
-    int64_t pts = av_rescale_q(ts->pts_us, AV_TIME_BASE_Q, tb);
+    int64_t dts = engine_us_to_ts(ts->dts_us, tb);
+    int64_t pts = engine_us_to_ts(ts->pts_us, tb);
     if (!output_rtmp_session_accepts(o, kind, in, dts))
         return 0;
     if (o->last_dts[kind] != AV_NOPTS_VALUE && dts <= o->last_dts[kind]) {

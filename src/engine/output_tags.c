@@ -32,19 +32,6 @@ void output_tags_plan(output_rtmp *o, const output_shape *shape, output_tag_fn t
     o->eos_ours = o->direct[MEDIA_VIDEO];
 }
 
-/* The scratch body, at least n bytes. */
-static uint8_t *tags_body(output_rtmp *o, size_t n)
-{
-    if (n > o->body_cap) {
-        uint8_t *b = av_realloc(o->body, n);
-        if (!b)
-            return NULL;
-        o->body = b;
-        o->body_cap = n;
-    }
-    return o->body;
-}
-
 /* The muxer's bytes so far leave first: tags keep their order in the session. */
 static void tags_flush_muxer(output_rtmp *o)
 {
@@ -53,18 +40,13 @@ static void tags_flush_muxer(output_rtmp *o)
         avio_flush(pb);
 }
 
-/* One tag: a header of hlen bytes (h) and a payload. */
+/* One tag: a header of hlen bytes (h) and a payload, handed over as they are (the payload
+ * is the queued packet's own bytes: no copy here). */
 static int tags_send(output_rtmp *o, int kind, int64_t dts, const uint8_t *h, size_t hlen,
                      const uint8_t *data, size_t len)
 {
-    uint8_t *b = tags_body(o, hlen + len);
-    if (!b)
-        return AVERROR(ENOMEM);
-    memcpy(b, h, hlen);
-    if (len)
-        memcpy(b + hlen, data, len);
     tags_flush_muxer(o);
-    return o->tag(o->tag_ctx, kind, (uint32_t)dts, b, hlen + len) < 0 ? AVERROR(EIO) : 0;
+    return o->tag(o->tag_ctx, kind, (uint32_t)dts, h, hlen, data, len) < 0 ? AVERROR(EIO) : 0;
 }
 
 /* A sequence header (AVC decoder configuration, AAC AudioSpecificConfig) at dts. */
@@ -122,8 +104,6 @@ int output_tags_end(output_rtmp *o)
 
 void output_tags_free(output_rtmp *o)
 {
-    av_freep(&o->body);
-    o->body_cap = 0;
     o->tag = NULL;
     o->direct[MEDIA_VIDEO] = o->direct[MEDIA_AUDIO] = o->eos_ours = false;
 }

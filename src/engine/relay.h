@@ -152,7 +152,9 @@ bool relay_arm_read(relay *r);
 void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len);
 /* The packet in r->pkt, read at at_us: metered, relayed or held, then unreferenced. */
 int relay_take_source_pkt(relay *r, int kind, int64_t at_us);
-int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp);
+/* relay_worker.c: maps pkt through the timeline to the outputs; with take its reference may
+ * move to an output's queue, leaving pkt blank. */
+int relay_forward(relay *r, AVPacket *pkt, const timeline_pkt *tp, bool take);
 
 /* relay_standby.c: the live backup on standby, on a helper thread. */
 relay_standby *relay_standby_start(relay *r, const char *url, io_guard *guard);
@@ -171,8 +173,9 @@ bool relay_marks_push(relay *r, const AVPacket *pkt, const output_ts *ts, int *r
 /* No watermark drawn or on its way (none set, or cleared and copying again). */
 bool relay_marks_idle(const relay *r);
 void relay_marks_free(relay *r);
-/* relay_worker.c: hands a mapped packet to every output's queue. */
-int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts);
+/* relay_worker.c: hands a mapped packet to every output's queue (with take, the last one
+ * takes pkt's reference, leaving it blank). */
+int relay_push(relay *r, int kind, AVPacket *pkt, bool take, const output_ts *ts);
 
 /* relay_update.c: takes a live modification (engine_update) when one is pending. */
 int relay_take_update(relay *r);

@@ -315,7 +315,7 @@ static int marks_push_made(relay *r, relay_marks *m, int64_t before_us)
             marks_take_header(r, m);
             output_ts o = {
                 .dts_us = m->out->dts, .pts_us = m->out->pts, .dur_us = m->out->duration};
-            go = relay_push(r, MEDIA_VIDEO, m->out, &o);
+            go = relay_push(r, MEDIA_VIDEO, m->out, true, &o);
         }
         av_packet_unref(m->out);
     }

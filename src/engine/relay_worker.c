@@ -192,10 +192,9 @@ bool source_timeline_pkt(const engine_source *src, int kind, const AVPacket *pkt
         .track = kind,
         .is_video = kind == MEDIA_VIDEO,
         .is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0,
-        .dts_us = av_rescale_q(dts, tb, AV_TIME_BASE_Q),
-        .pts_us = pkt->pts != AV_NOPTS_VALUE ? av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q)
-                                             : TIMELINE_NO_TS,
-        .dur_us = pkt->duration > 0 ? av_rescale_q(pkt->duration, tb, AV_TIME_BASE_Q) : 0,
+        .dts_us = engine_ts_to_us(dts, tb),
+        .pts_us = pkt->pts != AV_NOPTS_VALUE ? engine_ts_to_us(pkt->pts, tb) : TIMELINE_NO_TS,
+        .dur_us = pkt->duration > 0 ? engine_ts_to_us(pkt->duration, tb) : 0,
         .now_us = now_us,
     };
     return true;
@@ -245,14 +244,24 @@ static void relay_queue_dropped(relay *r, int i, int dropped)
     relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PUSH, why, "PushStreamUnstable");
 }
 
-/* Hands a mapped packet to every output's queue: never waits for a destination. */
-int relay_push(relay *r, int kind, const AVPacket *pkt, const output_ts *ts)
+/* The last output a packet goes to: it may take the packet's reference. */
+static int relay_last_up(const relay *r)
 {
+    for (int i = r->n_outs - 1; i >= 0; i--)
+        if (r->outs[i].up)
+            return i;
+    return -1;
+}
+
+/* Hands a mapped packet to every output's queue: never waits for a destination. */
+int relay_push(relay *r, int kind, AVPacket *pkt, bool take, const output_ts *ts)
+{
+    int last = take ? relay_last_up(r) : -1;
     for (int i = 0; i < r->n_outs; i++) {
         relay_output *o = &r->outs[i];
         if (!o->up)
             continue;
-        int dropped = output_queue_push(o->q, kind, pkt, ts, r->shape.par[kind]);
+        int dropped = output_queue_push(o->q, kind, pkt, i == last, ts, r->shape.par[kind]);
         if (dropped > 0)
             relay_queue_dropped(r, i, dropped);
         else if (dropped < 0) {
@@ -270,8 +279,9 @@ static void relay_pull_recovered(relay *r)
         tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)", attempts);
 }
 
-/* Maps a packet through the timeline and writes it to the outputs. */
-int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
+/* Maps a packet through the timeline and writes it to the outputs; with take, pkt's
+ * reference may move to an output's queue (pkt is then left blank). */
+int relay_forward(relay *r, AVPacket *pkt, const timeline_pkt *tp, bool take)
 {
     output_ts ts = {.dur_us = tp->dur_us};
     timeline_verdict v = timeline_map(&r->tl, tp, &ts.dts_us, &ts.pts_us);
@@ -283,7 +293,7 @@ int relay_forward(relay *r, const AVPacket *pkt, const timeline_pkt *tp)
         return RELAY_END;
     int rc;
     if (tp->track != MEDIA_VIDEO || !relay_marks_push(r, pkt, &ts, &rc))
-        rc = relay_push(r, tp->track, pkt, &ts);
+        rc = relay_push(r, tp->track, pkt, take, &ts);
     if (r->files)
         file_feed_note_packet(&r->feed, tp->dts_us);
     /* a slow destination is not a stalled source */
@@ -318,7 +328,7 @@ static int relay_take_packet(relay *r, int kind, AVPacket *pkt, int64_t now_us)
     if (!source_timeline_pkt(&r->src, kind, pkt, now_us, &tp))
         return RELAY_GO;
     if (!r->preroll)
-        return relay_forward(r, pkt, &tp);
+        return relay_forward(r, pkt, &tp, true);
     relay_hold(r, pkt, &tp);
     return RELAY_GO;
 }
@@ -558,7 +568,7 @@ static int relay_push_held(relay *r)
             rc = relay_stop(r);
         } else {
             relay_take_new_extradata(r, e->tp.track, e->pkt); /* headers in packet order */
-            rc = relay_forward(r, e->pkt, &e->tp);
+            rc = relay_forward(r, e->pkt, &e->tp, false);     /* the buffer counts its size */
         }
         gop_buffer_pop(&r->gop);
     }

@@ -175,6 +175,10 @@ typedef struct rtmp_writer {
 void rtmp_writer_init(rtmp_writer *w);
 /* Appends msg (csid 2..65599) as chunks at w->chunk_size to out. */
 int rtmp_write_message(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *msg);
+/* The same for a payload in two parts: head (hlen bytes), then msg->data; msg->len is the
+ * whole payload's length (hlen included). Saves joining them first. */
+int rtmp_write_parts(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *msg, const uint8_t *head,
+                     size_t hlen);
 /* Writes Set Chunk Size and switches the writer to it. */
 int rtmp_write_chunk_size(rtmp_writer *w, rtmp_buf *out, uint32_t size);
 int rtmp_write_control(rtmp_writer *w, rtmp_buf *out, uint8_t type, uint32_t value);
@@ -256,6 +260,10 @@ int rtmp_session_feed(rtmp_session *s, const uint8_t *p, size_t n, size_t *used,
 /* Publish role, after READY: one audio, video or data message (an onMetaData data
  * message is sent as @setDataFrame). */
 int rtmp_session_send(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *data, size_t len);
+/* Publish role, after READY: an audio or video message whose payload is head (a tag's
+ * few header bytes) then body, sent without joining them first. */
+int rtmp_session_send_parts(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *head,
+                            size_t hlen, const uint8_t *body, size_t len);
 /* Publish role: FCUnpublish and deleteStream. */
 int rtmp_session_close(rtmp_session *s);
 

@@ -387,9 +387,25 @@ static size_t put_first_header(rtmp_writer *w, uint8_t *h, const rtmp_msg *m, bo
     return k;
 }
 
-int rtmp_write_message(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *m)
+/* take bytes of the payload head || body from off on, to dst. */
+static void copy_parts(uint8_t *dst, const uint8_t *head, size_t hlen, const uint8_t *body,
+                       size_t off, size_t take)
 {
-    if (m->csid < 2 || m->csid > 65599 || m->len > 0xffffff)
+    if (off < hlen) {
+        size_t n = hlen - off < take ? hlen - off : take;
+        memcpy(dst, head + off, n);
+        dst += n;
+        take -= n;
+        off = hlen;
+    }
+    if (take)
+        memcpy(dst, body + (off - hlen), take);
+}
+
+int rtmp_write_parts(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *m, const uint8_t *head,
+                     size_t hlen)
+{
+    if (m->csid < 2 || m->csid > 65599 || m->len > 0xffffff || hlen > m->len)
         return RTMP_ERR_LIMIT;
     size_t chunks = m->len / w->chunk_size + 1;
     if (rtmp_buf_reserve(out, m->len + chunks * 18) != 0)
@@ -403,7 +419,7 @@ int rtmp_write_message(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *m)
     for (size_t off = 0;;) {
         size_t take = m->len - off < w->chunk_size ? m->len - off : w->chunk_size;
         if (take)
-            memcpy(h + k, m->data + off, take);
+            copy_parts(h + k, head, hlen, m->data, off, take);
         h += k + take;
         off += take;
         if (off >= m->len)
@@ -414,6 +430,11 @@ int rtmp_write_message(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *m)
     }
     out->len = (size_t)(h - out->data);
     return 0;
+}
+
+int rtmp_write_message(rtmp_writer *w, rtmp_buf *out, const rtmp_msg *m)
+{
+    return rtmp_write_parts(w, out, m, NULL, 0);
 }
 
 int rtmp_write_control(rtmp_writer *w, rtmp_buf *out, uint8_t type, uint32_t value)

@@ -81,10 +81,9 @@ static void pull_watch(rtmp_pull *p)
         return;
     bool out = p->state == PULL_CONNECTING || p->io.want_write ||
                (p->state == PULL_TALKING && rtmp_buf_size(&p->s.out));
-    pthread_mutex_lock(&p->lock);
-    bool paused = p->paused;
-    pthread_mutex_unlock(&p->lock);
-    ev_watch(&p->h, p->fd, (paused ? 0 : EPOLLIN) | (out ? EPOLLOUT : 0));
+    /* paused is written on this loop only (under the lock, for the worker's reads): the loop
+     * reads it without the lock */
+    ev_watch(&p->h, p->fd, (p->paused ? 0 : EPOLLIN) | (out ? EPOLLOUT : 0));
 }
 
 /* Sends what the session holds (commands, acknowledgements), as far as the socket takes. */

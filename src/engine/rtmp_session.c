@@ -474,6 +474,22 @@ int rtmp_session_send(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t 
     return rc;
 }
 
+int rtmp_session_send_parts(rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *head,
+                            size_t hlen, const uint8_t *body, size_t len)
+{
+    if (s->role != RTMP_ROLE_PUBLISH || s->state != S_READY)
+        return RTMP_ERR_STATE;
+    if (type != RTMP_MSG_AUDIO && type != RTMP_MSG_VIDEO)
+        return RTMP_ERR_LIMIT;
+    rtmp_msg m = {.csid = type == RTMP_MSG_AUDIO ? CSID_AUDIO : CSID_VIDEO,
+                  .type = type,
+                  .stream_id = s->stream_id,
+                  .timestamp = ts,
+                  .data = body,
+                  .len = hlen + len};
+    return rtmp_write_parts(&s->wr, &s->out, &m, head, hlen);
+}
+
 int rtmp_session_close(rtmp_session *s)
 {
     if (s->state != S_READY)

@@ -204,3 +204,71 @@ int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err)
 {
     return st->be->outbox_purge(st, before_ms, removed, err);
 }
+
+/* --- the cluster --- */
+
+static int single_node(ferr *err)
+{
+    return ferr_set(err, FERR_UNAVAILABLE, "", "store: the embedded store has a single node");
+}
+
+bool store_is_shared(store *st)
+{
+    return st->be->lease_renew != NULL;
+}
+
+int store_node_beat(store *st, const store_node *n, ferr *err)
+{
+    return st->be->node_beat ? st->be->node_beat(st, n, err) : single_node(err);
+}
+
+int store_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->be->node_list ? st->be->node_list(st, live_ms, out, n, err) : single_node(err);
+}
+
+int store_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
+                      ferr *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->be->lease_renew ? st->be->lease_renew(st, node, lease_ms, out, n, err)
+                               : single_node(err);
+}
+
+int store_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->be->lease_claimable ? st->be->lease_claimable(st, skew_ms, out, n, err)
+                                   : single_node(err);
+}
+
+int store_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
+                      int64_t skew_ms, int max, store_lease **out, int *n, ferr *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!st->be->lease_claim)
+        return single_node(err);
+    return st->be->lease_claim(st, node, labels, lease_ms, skew_ms, max, out, n, err);
+}
+
+int store_lease_release(store *st, const char *node, ferr *err)
+{
+    return st->be->lease_release ? st->be->lease_release(st, node, err) : single_node(err);
+}
+
+int store_signal(store *st, const char *payload, ferr *err)
+{
+    return st->be->signal ? st->be->signal(st, payload, err) : single_node(err);
+}
+
+int store_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
+                      void *ctx, ferr *err)
+{
+    return st->be->signal_wait ? st->be->signal_wait(st, timeout_ms, fn, ctx, err)
+                               : single_node(err);
+}

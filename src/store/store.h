@@ -121,4 +121,63 @@ int store_outbox_list_task(store *st, const char *account, const char *task_id, 
 /* Removes the dead events that died before before_ms; *removed tells how many. */
 int store_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err);
 
+/* --- the cluster: nodes sharing a PostgreSQL store (the embedded store is one node that
+ * holds every task: these calls give FERR_UNAVAILABLE there). Times are the database's
+ * clock, so nodes' clocks never compare with each other. --- */
+
+/* A node as its heartbeat writes it and store_node_list reads it back. */
+typedef struct store_node {
+    char id[64];
+    char labels[256]; /* a,b,c */
+    int running;      /* relays running */
+    int64_t bitrate_kbps;
+    int max_running; /* its max_running_tasks, 0 = no limit */
+    char state[16];  /* "live", "stopped" (left cleanly); the list shows "gone" past live_ms */
+    int64_t started_ms, heartbeat_ms;
+    int64_t age_ms; /* since the heartbeat (list only) */
+    int leases;     /* tasks whose lease it holds now (list only) */
+} store_node;
+
+/* One lease held: the task, its epoch, and the task row's updated_ms (a change made through
+ * another node shows there). */
+typedef struct store_lease {
+    char task_id[TASK_ID_MAX];
+    int64_t epoch;
+    int64_t updated_ms;
+} store_lease;
+
+/* True when the store can be shared by several nodes (PostgreSQL). */
+bool store_is_shared(store *st);
+/* Writes the node's row: load, labels, state, heartbeat = the database's now. */
+int store_node_beat(store *st, const store_node *n, ferr *err);
+/* Every node, by id; one whose heartbeat is older than live_ms shows as "gone". The
+ * caller frees *out with free(). */
+int store_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
+/* Moves the expiry of every unexpired lease node holds to now + lease_ms in one statement;
+ * lists the leases it kept (the caller frees *out with free()). */
+int store_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
+                      ferr *err);
+/* Tasks with no lease, or one expired more than skew_ms ago, counted by the region their
+ * spec names ("" = any node may run them). */
+typedef struct store_claimable {
+    char region[64];
+    int count;
+} store_claimable;
+
+/* The caller frees *out with free(); *n groups. */
+int store_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
+/* Claims at most max such tasks, oldest first, for node until now + lease_ms (epoch + 1),
+ * skipping rows another node is claiming (SKIP LOCKED). Tasks whose spec names a region
+ * are claimed only when labels (a,b,c) hold it. Lists the claimed leases. */
+int store_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
+                      int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
+/* Gives up every lease of node (a clean stop: others may claim at once). */
+int store_lease_release(store *st, const char *node, ferr *err);
+/* Tells the nodes that listen on the store (NOTIFY ferry_tasks, payload). */
+int store_signal(store *st, const char *payload, ferr *err);
+/* Waits up to timeout_ms for signals (the first call starts listening); calls fn for each.
+ * FERR_OK also on a timeout. Use a store handle of its own: it holds the connection. */
+int store_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
+                      void *ctx, ferr *err);
+
 #endif

@@ -53,6 +53,19 @@ struct store_backend {
     int (*outbox_list_task)(store *st, const char *account, const char *task_id, int limit,
                             task_callback_line **out, int *n, ferr *err);
     int (*outbox_purge)(store *st, int64_t before_ms, int *removed, ferr *err);
+
+    /* the cluster: NULL in a backend that cannot be shared */
+    int (*node_beat)(store *st, const store_node *n, ferr *err);
+    int (*node_list)(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
+    int (*lease_renew)(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
+                       ferr *err);
+    int (*lease_claimable)(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
+    int (*lease_claim)(store *st, const char *node, const char *labels, int64_t lease_ms,
+                       int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
+    int (*lease_release)(store *st, const char *node, ferr *err);
+    int (*signal)(store *st, const char *payload, ferr *err);
+    int (*signal_wait)(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
+                       void *ctx, ferr *err);
 };
 
 extern const store_backend store_sqlite_backend; /* store_sqlite.c: DATA_DIR/ferry.db */

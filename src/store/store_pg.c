@@ -98,6 +98,8 @@ static int connect_db(pg_store *p, ferr *err)
     const char *vals[] = {"5", "10", "5", "3", "20000", "ferryd", p->url, NULL};
     if (p->conn)
         PQfinish(p->conn);
+    p->listening = false;
+    p->outbox_sender = false;
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (p->conn && PQstatus(p->conn) == CONNECTION_OK) {
         PQsetNoticeProcessor(p->conn, quiet_notice, NULL);
@@ -304,4 +306,12 @@ const store_backend store_pg_backend = {
     .outbox_counts = pg_outbox_counts,
     .outbox_list_task = pg_outbox_list_task,
     .outbox_purge = pg_outbox_purge,
+    .node_beat = pg_node_beat,
+    .node_list = pg_node_list,
+    .lease_renew = pg_lease_renew,
+    .lease_claimable = pg_lease_claimable,
+    .lease_claim = pg_lease_claim,
+    .lease_release = pg_lease_release,
+    .signal = pg_signal,
+    .signal_wait = pg_signal_wait,
 };

@@ -19,12 +19,17 @@ typedef struct pg_store {
     char sqlstate[6];   /* of the last failed statement, "" when it succeeded */
     long changes;       /* rows the last statement changed */
     int64_t tx_t0_us;
+    bool listening;     /* LISTEN ferry_tasks issued on conn (store_pg_cluster.c) */
+    bool outbox_sender; /* conn holds the outbox's advisory lock (store_pg_outbox.c) */
 } pg_store;
 
 static inline pg_store *pg(store *st)
 {
     return (pg_store *)st;
 }
+
+/* The database's clock in Unix ms: leases compare only with it, never with a node's. */
+#define PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 /* SQLSTATEs the backend maps to ferry's errors. */
 #define PG_UNIQUE_VIOLATION "23505"
@@ -124,5 +129,18 @@ int pg_outbox_counts(store *st, int *pending, int *dead, ferr *err);
 int pg_outbox_list_task(store *st, const char *account, const char *task_id, int limit,
                         task_callback_line **out, int *n, ferr *err);
 int pg_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err);
+
+/* the cluster (store_pg_cluster.c) */
+int pg_node_beat(store *st, const store_node *n, ferr *err);
+int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
+int pg_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
+                   ferr *err);
+int pg_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
+int pg_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
+                   int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
+int pg_lease_release(store *st, const char *node, ferr *err);
+int pg_signal(store *st, const char *payload, ferr *err);
+int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload), void *ctx,
+                   ferr *err);
 
 #endif

@@ -80,6 +80,24 @@ static const migration migrations[] = {
                     " fields TEXT NOT NULL);"
                     "CREATE INDEX audit_account ON audit(account, seq);"
                     "CREATE INDEX audit_task ON audit(account, task_id, seq);"},
+    /* A node's heartbeat and load; a task's lease: who runs it, until when (the database's
+     * clock, ms), and the epoch that grows on every claim and fences every state write. */
+    {"cluster nodes and task leases",
+     "CREATE TABLE nodes ("
+     " id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL,"
+     " labels TEXT NOT NULL DEFAULT '',"
+     " running INTEGER NOT NULL DEFAULT 0,"
+     " bitrate_kbps BIGINT NOT NULL DEFAULT 0,"
+     " max_running INTEGER NOT NULL DEFAULT 0,"
+     " state TEXT NOT NULL DEFAULT 'live',"
+     " started_ms BIGINT NOT NULL,"
+     " heartbeat_ms BIGINT NOT NULL);"
+     "CREATE TABLE task_lease ("
+     " task_id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+     " node_id TEXT COLLATE \"C\" NOT NULL,"
+     " expires_ms BIGINT NOT NULL,"
+     " epoch BIGINT NOT NULL);"
+     "CREATE INDEX task_lease_node ON task_lease(node_id);"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

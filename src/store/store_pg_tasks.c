@@ -60,16 +60,28 @@ static int insert_row(store *st, const task *t, const char *spec_json, ferr *err
     return rc;
 }
 
-/* Account, dialect and created_ms are the task's identity: set once by the insert. */
+/* Account, dialect and created_ms are the task's identity: set once by the insert. A write
+ * with a lease epoch ($11) is fenced: it applies only while that lease is the task's and
+ * unexpired, so a node whose lease moved on can never overwrite the new owner's state, and
+ * only to the row as the runner read it ($12), so a change made meanwhile through another
+ * node (a stop) is never overwritten by a decision taken before it. */
 static int update_row(store *st, const task *t, const char *spec_json, ferr *err)
 {
     pg_args a = {0};
     task_args(&a, t, spec_json, false);
+    arg_int(&a, t->lease_epoch);
+    arg_int(&a, t->fence_updated_ms);
     int rc = pg_run(st,
                     "UPDATE tasks SET name = $2, dst_url = $3, state = $4, reason = $5, "
                     "last_error = $6, spec = $7, updated_ms = $8, started_ms = $9, "
-                    "exit_ms = $10 WHERE id = $1",
+                    "exit_ms = $10 WHERE id = $1 AND ($11::bigint = 0 OR (updated_ms = $12 AND "
+                    "EXISTS (SELECT 1 FROM task_lease l WHERE l.task_id = $1 AND l.epoch = $11"
+                    " AND l.expires_ms > " PG_NOW_MS ")))",
                     &a, "update task", t->id, err);
+    if (rc == FERR_OK && pg(st)->changes == 0 && t->lease_epoch)
+        return ferr_set(err, FERR_STATE, "id",
+                        "task %s: lease epoch %lld is stale, or the task changed meanwhile", t->id,
+                        (long long)t->lease_epoch);
     if (rc == FERR_OK && pg(st)->changes == 0)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", t->id);
     return rc;

@@ -78,6 +78,25 @@ static const migration migrations[] = {
                     " fields TEXT NOT NULL);"
                     "CREATE INDEX audit_account ON audit(account, seq);"
                     "CREATE INDEX audit_task ON audit(account, task_id, seq);"},
+    /* The cluster's nodes and task leases (store_pg_cluster.c). The embedded store is one
+     * node that holds every task and never reads them: the step keeps both schemas in
+     * step, number for number. */
+    {"cluster nodes and task leases",
+     "CREATE TABLE nodes ("
+     " id TEXT PRIMARY KEY NOT NULL,"
+     " labels TEXT NOT NULL DEFAULT '',"
+     " running INTEGER NOT NULL DEFAULT 0,"
+     " bitrate_kbps INTEGER NOT NULL DEFAULT 0,"
+     " max_running INTEGER NOT NULL DEFAULT 0,"
+     " state TEXT NOT NULL DEFAULT 'live',"
+     " started_ms INTEGER NOT NULL,"
+     " heartbeat_ms INTEGER NOT NULL);"
+     "CREATE TABLE task_lease ("
+     " task_id TEXT PRIMARY KEY NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+     " node_id TEXT NOT NULL,"
+     " expires_ms INTEGER NOT NULL,"
+     " epoch INTEGER NOT NULL);"
+     "CREATE INDEX task_lease_node ON task_lease(node_id);"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -57,4 +57,21 @@ int task_count(const char *account);
 int task_audit(const char *account, const char *task_id, int offset, int limit,
                task_audit_line **out, int *n, int *total, ferr *err);
 
+/* --- the nodes (task_cluster.c) --- */
+
+/* A node of the cluster as its heartbeat shows it (a single node: itself). */
+typedef struct task_node {
+    char id[64];
+    char labels[256];
+    char state[16]; /* live, gone (no heartbeat for a lease time), stopped (left cleanly) */
+    int running;    /* relays running */
+    int64_t bitrate_kbps;
+    int max_running; /* its max_running_tasks, 0 = no limit */
+    int tasks;       /* tasks whose lease it holds */
+    int64_t started_ms, heartbeat_ms;
+} task_node;
+
+/* Every node, by id (caller frees *out with free()). */
+int task_nodes(task_node **out, int *n, ferr *err);
+
 #endif

@@ -29,12 +29,33 @@ typedef enum {
     WORK_HALT,     /* stop the worker (stop, pause, delete) */
     WORK_EVENT,    /* an engine event */
     WORK_PURGE,    /* a finished task's retention ran out */
+    WORK_ADOPT,    /* this node claimed the task's lease: run it (a live one from its checkpoint) */
 } work_type;
 
-int runner_start(void);
+/* Starts the runner; resume: resume every stored task now (a single node holds them all;
+ * in a cluster each comes with its lease as WORK_ADOPT). */
+int runner_start(bool resume);
 void runner_stop(void);
 void runner_post(work_type type, const char *task_id);
 void runner_post_event(const char *task_id, const engine_event *ev);
+int runner_live(void); /* workers started and not known to have ended (any thread) */
+
+/* ---------- the cluster (task_cluster.c); a single node holds every task ---------- */
+
+/* Starts the node's heartbeat and lease thread when the store is shared; 0 or -1. */
+int cluster_start(const config *cfg, store *st);
+void cluster_stop_renewing(void); /* joins the thread: no renewal, no claim from now on */
+void cluster_release(void);       /* after the relays stopped: gives up every lease */
+bool cluster_on(void);
+const char *cluster_node(void);
+/* True when this node holds the task's lease (always on a single node); *epoch (may be
+ * NULL) is the lease's epoch, 0 on a single node: state writes carry it (task.lease_epoch). */
+bool cluster_holds(const char *id, int64_t *epoch);
+/* Tells the other nodes of a change (NOTIFY): the task's owner does type, others claim. */
+void cluster_tell(work_type type, const char *id);
+/* A lease this node holds whose task could not be taken up (the store did not answer): it
+ * is adopted again at the next renewal, so a held task is never left without its relay. */
+void cluster_adopt_later(const char *id);
 
 /* Moves t to state `to` (if allowed), stamps times, writes the task and a history line in
  * one transaction. Caller holds svc.lock. Returns 0 or a ferr code. */

@@ -105,6 +105,12 @@ typedef struct task {
     int64_t created_ms, updated_ms;
     int64_t started_ms; /* last time it entered running, 0 = never */
     int64_t exit_ms;    /* time it became offline/finished, 0 = not */
+    /* Not stored: the epoch of this node's lease on the task when the runner writes it (a
+     * cluster store refuses the write when the lease moved on); 0 = an unfenced write. */
+    int64_t lease_epoch;
+    /* Not stored: with lease_epoch, the updated_ms the write replaces (the row as the runner
+     * read it): a change made meanwhile through another node is never overwritten. */
+    int64_t fence_updated_ms;
 } task;
 
 /* Live progress read from the engine without blocking it. */

@@ -2,6 +2,7 @@
  * engine events into worker starts and stops. Other threads only post work to it. */
 #include "task/task_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ static struct {
     work *head, *tail;
     bool stop, started;
     gen_entry *gens[GEN_BUCKETS];
-    int live;         /* gen entries: workers started and not known to have ended */
+    _Atomic int live; /* gen entries: workers started and not known to have ended */
     waiting *waiting; /* runner thread only */
 } rq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -247,6 +248,14 @@ static work *pop(void)
     return w;
 }
 
+/* True when this node runs t (always on a single node); t's state writes are then fenced
+ * by its lease epoch and by the row as read now. */
+static bool holds(task *t)
+{
+    t->fence_updated_ms = t->updated_ms;
+    return cluster_holds(t->id, &t->lease_epoch);
+}
+
 /* ---------- worker control (runner thread, svc.lock not held) ---------- */
 
 /* The engine's job for a task (its strings point into t). */
@@ -425,17 +434,32 @@ static action decide(task *t, bool force, int64_t *push_at)
     return decide_window(t, now, force, push_at);
 }
 
+/* task_load, tried again once on a store error: after a lost connection the next call
+ * reconnects (a failed read must not pass for a deleted task). */
+static int load(const char *id, task *t)
+{
+    int rc = task_load(id, t);
+    return rc != 0 && rc != FERR_NOT_FOUND ? task_load(id, t) : rc;
+}
+
 static void reconcile(const char *id, work_type why)
 {
     bool force = why == WORK_RESTART, update = why == WORK_UPDATE;
     task t;
     pthread_mutex_lock(&svc.lock);
-    int rc = task_load(id, &t);
+    int rc = load(id, &t);
+    if (rc != 0 && rc != FERR_NOT_FOUND) { /* unknown, not gone: the relay stays as it is */
+        pthread_mutex_unlock(&svc.lock);
+        tlog_error(id, "cannot read the task from the store (%s): its relay stays as it is",
+                   ferr_name(rc));
+        return;
+    }
     action act = ACT_HALT;
     int64_t push_at = 0;
     char full[256];
     bool waits = false;
-    if (rc == 0)
+    bool ours = rc == 0 && holds(&t);
+    if (ours)
         act = decide(&t, force, &push_at);
     if (act == ACT_START && !slot_free(&t, full, sizeof(full))) {
         task_wait_reason(&t, TASK_REASON_NO_SLOT, full);
@@ -444,7 +468,7 @@ static void reconcile(const char *id, work_type why)
         waits = true;
     }
     pthread_mutex_unlock(&svc.lock);
-    if (rc != 0)
+    if (!ours) /* gone, or another node's: its deadlines are the owner's */
         sched_cancel(id, -1);
     if (act == ACT_NONE && update && !waits && !update_worker(&t))
         act = ACT_START;
@@ -581,8 +605,9 @@ static void handle_event(const char *id, const engine_event *ev)
     task t;
     pthread_mutex_lock(&svc.lock);
     bool ended = false;
-    if (task_load(id, &t) == 0) {
-        ended = apply_event(&t, ev);
+    if (load(id, &t) == 0) {
+        if (holds(&t))
+            ended = apply_event(&t, ev);
         task_free(&t);
     }
     pthread_mutex_unlock(&svc.lock);
@@ -590,13 +615,15 @@ static void handle_event(const char *id, const engine_event *ev)
         gen_clear(id);
 }
 
+static void adopt(const char *id);
+
 static void purge(const char *id)
 {
     task t;
     pthread_mutex_lock(&svc.lock);
     if (task_load(id, &t) == 0) {
         int64_t due = t.exit_ms + (int64_t)svc.cfg->history_retention_s * 1000;
-        if (t.state == TASK_FINISHED && due <= time_now_ms() &&
+        if (t.state == TASK_FINISHED && due <= time_now_ms() && cluster_holds(id, NULL) &&
             store_task_delete(svc.st, id, NULL) == 0)
             tlog_info(id, "removed: finished more than %d s ago", svc.cfg->history_retention_s);
         task_free(&t);
@@ -626,6 +653,9 @@ static void handle(work *w)
         break;
     case WORK_PURGE:
         purge(w->id);
+        break;
+    case WORK_ADOPT:
+        adopt(w->id);
         break;
     }
 }
@@ -657,38 +687,70 @@ static void on_deadline(void *ctx, const char *task_id, sched_kind kind)
     runner_post(by_kind[kind], task_id);
 }
 
+/* A task this node takes up (ferryd started, or its lease was claimed): one that was live
+ * is recovering until its new worker pushes again, and a playlist goes on from its
+ * checkpoint. t carries the lease epoch. */
+static void take_up(task *t, const char *why)
+{
+    if (t->reason && strcmp(t->reason, TASK_REASON_QUARANTINED) == 0) {
+        tlog_error(t->id,
+                   "the stored task of account %s is unreadable: quarantined, not resumed "
+                   "(delete it)",
+                   t->account);
+        return;
+    }
+    if (t->state == TASK_RUNNING) {
+        pthread_mutex_lock(&svc.lock);
+        task_transition(t, TASK_RECOVERING, "Resumed", why);
+        pthread_mutex_unlock(&svc.lock);
+    } else if (t->state == TASK_RECOVERING) {
+        note(t, "Resumed", why);
+    }
+    bool was_live = t->state == TASK_RECOVERING; /* running became recovering */
+    if (t->state != TASK_OFFLINE)
+        runner_post(was_live ? WORK_RESUME : WORK_SCHEDULE, t->id);
+}
+
+static void adopt(const char *id)
+{
+    task t;
+    int rc = load(id, &t);
+    if (rc != 0) {
+        if (rc != FERR_NOT_FOUND) {
+            tlog_warn(id,
+                      "cluster: cannot read the task it took over (%s): tried again in a "
+                      "second",
+                      ferr_name(rc));
+            cluster_adopt_later(id);
+        }
+        return;
+    }
+    if (holds(&t)) {
+        char why[128];
+        snprintf(why, sizeof(why), "node %s took the task over", cluster_node());
+        take_up(&t, why);
+    }
+    task_free(&t);
+}
+
 static void resume_all(void)
 {
     task *all = NULL;
     int n = 0;
     if (store_task_all(svc.st, &all, &n, NULL) != 0)
         return;
-    for (int i = 0; i < n; i++) {
-        if (all[i].reason && strcmp(all[i].reason, TASK_REASON_QUARANTINED) == 0) {
-            tlog_error(all[i].id,
-                       "the stored task of account %s is unreadable: quarantined, "
-                       "not resumed (delete it)",
-                       all[i].account);
-            continue;
-        }
-        /* A task that was live is recovering until its new worker pushes again. */
-        if (all[i].state == TASK_RUNNING) {
-            pthread_mutex_lock(&svc.lock);
-            task_transition(&all[i], TASK_RECOVERING, "Resumed",
-                            "ferryd restarted while the task was live");
-            pthread_mutex_unlock(&svc.lock);
-        } else if (all[i].state == TASK_RECOVERING) {
-            note(&all[i], "Resumed", "ferryd restarted while the task was live");
-        }
-        bool was_live = all[i].state == TASK_RECOVERING; /* running became recovering */
-        if (all[i].state != TASK_OFFLINE)
-            runner_post(was_live ? WORK_RESUME : WORK_SCHEDULE, all[i].id);
-    }
+    for (int i = 0; i < n; i++)
+        take_up(&all[i], "ferryd restarted while the task was live");
     log_info("resuming %d stored task(s)", n);
     task_list_free(all, n);
 }
 
-int runner_start(void)
+int runner_live(void)
+{
+    return atomic_load(&rq.live);
+}
+
+int runner_start(bool resume)
 {
     if (engine_init(on_engine_event, NULL) != 0)
         return -1;
@@ -698,7 +760,8 @@ int runner_start(void)
     if (pthread_create(&rq.thread, NULL, runner_main, NULL) != 0)
         return -1;
     rq.started = true;
-    resume_all();
+    if (resume)
+        resume_all();
     return 0;
 }
 

@@ -49,6 +49,8 @@ static store_event *rows_join(store_event *a, store_event *b)
 static int write_with_events(task *t, const task_history_entry *h, store_event *rows, ferr *err)
 {
     int rc = store_task_update_ev(svc.st, t, h, rows, err);
+    if (rc == 0)
+        t->fence_updated_ms = t->updated_ms; /* the next fenced write replaces this one */
     if (rc == 0 && rows)
         notify_kick();
     store_event_free(rows);
@@ -109,6 +111,14 @@ int task_wait_reason(task *t, const char *reason, const char *detail)
     else
         tlog_info(t->id, "%s: %s", reason, detail);
     return rc;
+}
+
+/* Hands the change to the runner, and tells the other nodes: the task's owner, wherever
+ * it runs, does the same (task_cluster.c). */
+static void hand_over(work_type type, const char *id)
+{
+    runner_post(type, id);
+    cluster_tell(type, id);
 }
 
 /* ---------- the audit trail ---------- */
@@ -311,7 +321,7 @@ int task_create(const task_caller *who, const task_spec *spec, const char *want_
     if (rc == 0) {
         tlog_info(t.id, "created by account %s: %s -> %s", account,
                   REDACT_URL(t.spec.source_urls[0]), REDACT_URL(t.spec.dst_url));
-        runner_post(WORK_SCHEDULE, t.id);
+        hand_over(WORK_SCHEDULE, t.id);
         if (out && (rc = task_copy(out, &t) ? FERR_INTERNAL : 0) == 0)
             show_public(out);
     }
@@ -465,7 +475,7 @@ int task_modify(const task_caller *who, const char *id, const task_spec *new_spe
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(then, stored);
+        hand_over(then, stored);
     return rc;
 }
 
@@ -509,7 +519,7 @@ int task_delete(const task_caller *who, const char *id, ferr *err)
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) {
         tlog_info(stored, "deleted by account %s", account);
-        runner_post(WORK_HALT, stored);
+        hand_over(WORK_HALT, stored);
     }
     return rc;
 }
@@ -532,7 +542,7 @@ int task_stop(const task_caller *who, const char *id, ferr *err)
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(WORK_HALT, stored);
+        hand_over(WORK_HALT, stored);
     return rc;
 }
 
@@ -554,7 +564,7 @@ int task_retire(const task_caller *who, const char *id, const char *reason, ferr
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0) /* the runner halts the worker and plans the purge */
-        runner_post(WORK_HALT, stored);
+        hand_over(WORK_HALT, stored);
     return rc;
 }
 
@@ -578,7 +588,7 @@ int task_restart(const task_caller *who, const char *id, ferr *err)
     }
     pthread_mutex_unlock(&svc.lock);
     if (rc == 0)
-        runner_post(WORK_RESTART, stored);
+        hand_over(WORK_RESTART, stored);
     return rc;
 }
 
@@ -640,10 +650,19 @@ int task_service_start(const config *cfg, store *st)
     svc.cfg = cfg;
     svc.st = st;
     metrics_register(collect_tasks);
-    return runner_start();
+    bool shared = store_is_shared(st);
+    if (runner_start(!shared) != 0)
+        return -1;
+    if (shared && cluster_start(cfg, st) != 0) {
+        runner_stop();
+        return -1;
+    }
+    return 0;
 }
 
 void task_service_stop(void)
 {
+    cluster_stop_renewing();
     runner_stop();
+    cluster_release();
 }

@@ -568,6 +568,56 @@ static void test_writer_reader_round_trip(void **state)
 
 /* ---------- handshake ---------- */
 
+/* A payload written in two parts (a tag's header bytes, then its body) gives exactly the
+ * bytes of the same payload written joined, wherever the part boundary falls against the
+ * chunk boundaries, with and without an extended timestamp. */
+static void test_write_parts_matches_joined(void **state)
+{
+    (void)state;
+    uint8_t joined[700];
+    for (size_t i = 0; i < sizeof(joined); i++)
+        joined[i] = (uint8_t)(i * 7 + 3);
+    const uint32_t chunk_sizes[] = {1, 5, 128, 4096};
+    const size_t heads[] = {0, 1, 2, 5, 128, 129};
+    const size_t lens[] = {5, 128, 129, 256, 700};
+    const uint32_t stamps[] = {40, 0x1000001};
+    for (size_t c = 0; c < sizeof(chunk_sizes) / sizeof(chunk_sizes[0]); c++)
+        for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); h++)
+            for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+                for (size_t t = 0; t < 2; t++) {
+                    if (heads[h] > lens[l])
+                        continue;
+                    rtmp_writer wa, wb;
+                    rtmp_buf a = {0}, b = {0};
+                    rtmp_writer_init(&wa);
+                    rtmp_writer_init(&wb);
+                    wa.chunk_size = wb.chunk_size = chunk_sizes[c];
+                    rtmp_msg m = {.csid = 6,
+                                  .type = RTMP_MSG_VIDEO,
+                                  .stream_id = 1,
+                                  .timestamp = stamps[t],
+                                  .data = joined,
+                                  .len = lens[l]};
+                    for (int rep = 0; rep < 2; rep++) { /* the second one: a type 1..3 header */
+                        assert_int_equal(rtmp_write_message(&wa, &a, &m), 0);
+                        rtmp_msg tail = m;
+                        tail.data = joined + heads[h];
+                        assert_int_equal(rtmp_write_parts(&wb, &b, &tail, joined, heads[h]), 0);
+                    }
+                    assert_int_equal(a.len, b.len);
+                    assert_memory_equal(a.data, b.data, a.len);
+                    rtmp_buf_free(&a);
+                    rtmp_buf_free(&b);
+                }
+    rtmp_writer w;
+    rtmp_buf out = {0};
+    rtmp_writer_init(&w);
+    rtmp_msg bad = {.csid = 6, .type = RTMP_MSG_VIDEO, .data = joined, .len = 4};
+    assert_int_equal(rtmp_write_parts(&w, &out, &bad, joined, 5), RTMP_ERR_LIMIT);
+    assert_int_equal(out.len, 0);
+    rtmp_buf_free(&out);
+}
+
 static void test_handshake(void **state)
 {
     (void)state;
@@ -1071,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_abort_and_ack_window),
         cmocka_unit_test(test_new_header_mid_message),
         cmocka_unit_test(test_writer_reader_round_trip),
+        cmocka_unit_test(test_write_parts_matches_joined),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_handshake_garbage),
         cmocka_unit_test(test_url_parse),

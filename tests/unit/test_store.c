@@ -98,7 +98,9 @@ static void db_exec(const fixture *fx, const char *sql)
 
 /* Every table of the schema, for a PostgreSQL case to start from an empty database. */
 #define PG_DROP_ALL                                                                                \
-    "DROP TABLE IF EXISTS task_checkpoint, task_history, outbox, audit, tasks, schema_version"
+    "DROP TABLE IF EXISTS task_lease, nodes, task_checkpoint, task_history, outbox, audit, "       \
+    "tasks, "                                                                                      \
+    "schema_version"
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -1070,6 +1072,114 @@ static void drop_store_connections(const fixture *fx)
     fail_msg("the store's connection is still there");
 }
 
+/* The embedded store is one node: it is not shared and has no leases to give. */
+static void test_sqlite_single_node(void **state)
+{
+    fixture *fx = *state;
+    ferr err = {0};
+    store_lease *l = NULL;
+    int n = -1;
+    assert_false(store_is_shared(fx->st));
+    assert_int_equal(store_lease_renew(fx->st, "n1", 5000, &l, &n, &err), FERR_UNAVAILABLE);
+    assert_null(l);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_signal(fx->st, "x", &err), FERR_UNAVAILABLE);
+}
+
+static int claim(fixture *fx, const char *node, const char *labels, int max, store_lease **l)
+{
+    ferr err = {0};
+    int n = -1;
+    assert_int_equal(store_lease_claim(fx->st, node, labels, 5000, 0, max, l, &n, &err), FERR_OK);
+    return n;
+}
+
+/* Leases: a task goes to one node at a time; its epoch grows with every claim; a state
+ * write carrying a stale epoch (or made on a row changed since it was read) is refused;
+ * renewal keeps only unexpired leases; a region goes to a node labelled with it. */
+static void test_pg_leases(void **state)
+{
+    fixture *fx = *state;
+    ferr err = {0};
+    task t;
+    make_task(&t, "leased", "acct", 1000);
+    assert_int_equal(store_task_insert(fx->st, &t, NULL, &err), FERR_OK);
+    task_free(&t);
+    make_task(&t, "regional", "acct", 1000);
+    set_str(&t.spec.region, "cn-x");
+    assert_int_equal(store_task_insert(fx->st, &t, NULL, &err), FERR_OK);
+    task_free(&t);
+    assert_true(store_is_shared(fx->st));
+    store_claimable *g = NULL;
+    int ng = 0;
+    assert_int_equal(store_lease_claimable(fx->st, 0, &g, &ng, &err), FERR_OK);
+    assert_int_equal(ng, 2);
+    free(g);
+
+    store_lease *l = NULL;
+    assert_int_equal(claim(fx, "n1", "", 10, &l), 1); /* not the region's task */
+    assert_string_equal(l[0].task_id, "leased");
+    assert_int_equal(l[0].epoch, 1);
+    free(l);
+    assert_int_equal(claim(fx, "n2", "cn-y,cn-x", 10, &l), 1);
+    assert_string_equal(l[0].task_id, "regional");
+    free(l);
+    assert_int_equal(claim(fx, "n2", "cn-x", 10, &l), 0); /* both are held */
+    free(l);
+
+    /* the holder's write with its epoch applies; with another epoch it is refused */
+    assert_int_equal(store_task_get(fx->st, "leased", &t, &err), FERR_OK);
+    t.lease_epoch = 1;
+    t.fence_updated_ms = t.updated_ms;
+    t.state = TASK_RUNNING;
+    t.updated_ms = 2000;
+    assert_int_equal(store_task_update(fx->st, &t, NULL, &err), FERR_OK);
+    t.fence_updated_ms = 2000;
+    t.lease_epoch = 2;
+    t.state = TASK_OFFLINE;
+    assert_int_equal(store_task_update(fx->st, &t, NULL, &err), FERR_STATE);
+    /* the right epoch on a row changed since it was read is refused too */
+    t.lease_epoch = 1;
+    t.fence_updated_ms = 1000;
+    assert_int_equal(store_task_update(fx->st, &t, NULL, &err), FERR_STATE);
+    task_free(&t);
+    assert_int_equal(db_value(fx, "SELECT state FROM tasks WHERE id = 'leased'"), TASK_RUNNING);
+
+    /* renewal keeps a node's own leases; an expired one is another's to claim (epoch 2) */
+    int n = -1;
+    assert_int_equal(store_lease_renew(fx->st, "n1", 5000, &l, &n, &err), FERR_OK);
+    assert_int_equal(n, 1);
+    free(l);
+    assert_int_equal(store_lease_renew(fx->st, "n1", -1, &l, &n, &err), FERR_OK); /* expire */
+    free(l);
+    assert_int_equal(store_lease_renew(fx->st, "n1", 5000, &l, &n, &err), FERR_OK);
+    assert_int_equal(n, 0);
+    free(l);
+    assert_int_equal(claim(fx, "n3", "", 10, &l), 1);
+    assert_string_equal(l[0].task_id, "leased");
+    assert_int_equal(l[0].epoch, 2);
+    free(l);
+
+    /* nodes: heartbeat and listing, with the leases each holds */
+    store_node me = {.running = 3, .started_ms = 5};
+    snprintf(me.id, sizeof(me.id), "n3");
+    snprintf(me.labels, sizeof(me.labels), "a,b");
+    snprintf(me.state, sizeof(me.state), "live");
+    assert_int_equal(store_node_beat(fx->st, &me, &err), FERR_OK);
+    store_node *nodes = NULL;
+    assert_int_equal(store_node_list(fx->st, 5000, &nodes, &n, &err), FERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(nodes[0].id, "n3");
+    assert_string_equal(nodes[0].labels, "a,b");
+    assert_string_equal(nodes[0].state, "live");
+    assert_int_equal(nodes[0].running, 3);
+    assert_int_equal(nodes[0].leases, 1);
+    free(nodes);
+    /* a clean stop gives the leases up */
+    assert_int_equal(store_lease_release(fx->st, "n3", &err), FERR_OK);
+    assert_int_equal(db_value(fx, "SELECT COUNT(*) FROM task_lease WHERE node_id = 'n3'"), 0);
+}
+
 /* A lost connection fails the call in progress with an error and changes nothing; the next
  * call reconnects, and what was committed before is all there. */
 static void test_pg_reconnects(void **state)
@@ -1226,6 +1336,7 @@ int main(void)
     const struct CMUnitTest sqlite_tests[] = {
         T(test_open_creates_wal_db),
         T(test_open_errors),
+        T(test_sqlite_single_node),
         COMMON_CASES(T),
     };
     int failed = cmocka_run_group_tests_name("store on SQLite", sqlite_tests, NULL, NULL);
@@ -1242,6 +1353,7 @@ int main(void)
         T(test_pg_reconnects),
         T(test_pg_concurrent_migration),
         T(test_pg_schema_matches_sqlite),
+        T(test_pg_leases),
         COMMON_CASES(T),
     };
     /* clang-format on */

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "engine/engine_internal.h"
 #include "engine/timeline.h"
 
 enum { V = 0, A = 1 };
@@ -387,6 +388,34 @@ static void test_many_restarts_keep_sync(void **state)
     assert_int_equal(tl.discontinuities, 999);
 }
 
+/* The engine's shortcut for FLV's millisecond time base gives av_rescale_q's answers to the
+ * microsecond, halves and negatives included; other time bases take av_rescale_q itself. */
+static void test_rescale_matches_ffmpeg(void **state)
+{
+    (void)state;
+    const AVRational tbs[] = {{1, 1000}, {1, 1}, {1, 1000000}, {1, 90000}, {1, 48000}, {2, 1000}};
+    const int64_t edges[] = {
+        0,         1,         -1,        499,          500,           501,
+        -499,      -500,      -501,      1499,         -1500,         999999,
+        INT32_MAX, INT32_MIN, 1LL << 40, -(1LL << 40), INT64_MAX / 3, -INT64_MAX / 3};
+    uint64_t x = 88172645463325252ULL;
+    for (size_t t = 0; t < sizeof(tbs) / sizeof(tbs[0]); t++) {
+        for (int i = 0; i < 20000; i++) {
+            int64_t v;
+            if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
+                v = edges[i];
+            } else {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                v = (int64_t)(x >> (i % 40)) * (i % 2 ? 1 : -1);
+            }
+            assert_int_equal(engine_us_to_ts(v, tbs[t]), av_rescale_q(v, AV_TIME_BASE_Q, tbs[t]));
+            if (v > -INT64_MAX / 1000000 && v < INT64_MAX / 1000000)
+                assert_int_equal(engine_ts_to_us(v, tbs[t]),
+                                 av_rescale_q(v, tbs[t], AV_TIME_BASE_Q));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_audio_only_needs_no_key),
         cmocka_unit_test(test_track_on_other_clock_dropped),
         cmocka_unit_test(test_many_restarts_keep_sync),
+        cmocka_unit_test(test_rescale_matches_ffmpeg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,244 @@
+/* store_pg_cluster.c — the cluster's tables on PostgreSQL: node heartbeats, task leases
+ * (renewed in one statement, claimed with SKIP LOCKED, fenced by epoch) and the signals. */
+#include "store/store_pg.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+
+#define SIGNAL_CHANNEL "ferry_tasks"
+
+int pg_node_beat(store *st, const store_node *n, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, n->id);
+    arg_str(&a, n->labels);
+    arg_int(&a, n->running);
+    arg_int(&a, n->bitrate_kbps);
+    arg_int(&a, n->max_running);
+    arg_str(&a, n->state);
+    arg_int(&a, n->started_ms);
+    rc = pg_run(st,
+                "INSERT INTO nodes(id, labels, running, bitrate_kbps, max_running, state, "
+                "started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, " PG_NOW_MS ") "
+                "ON CONFLICT (id) DO UPDATE SET labels = $2, running = $3, bitrate_kbps = $4, "
+                "max_running = $5, state = $6, started_ms = $7, heartbeat_ms = " PG_NOW_MS,
+                &a, "node heartbeat", n->id, err);
+    pg_leave(st);
+    return rc;
+}
+
+static void read_node(const PGresult *r, int i, store_node *n)
+{
+    snprintf(n->id, sizeof(n->id), "%s", col_text(r, i, 0));
+    snprintf(n->labels, sizeof(n->labels), "%s", col_text(r, i, 1));
+    n->running = (int)col_int(r, i, 2);
+    n->bitrate_kbps = col_int(r, i, 3);
+    n->max_running = (int)col_int(r, i, 4);
+    snprintf(n->state, sizeof(n->state), "%s", col_text(r, i, 5));
+    n->started_ms = col_int(r, i, 6);
+    n->heartbeat_ms = col_int(r, i, 7);
+    n->age_ms = col_int(r, i, 8);
+    n->leases = (int)col_int(r, i, 9);
+}
+
+int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_int(&a, live_ms);
+    PGresult *r =
+        pg_query(st,
+                 "SELECT id, labels, running, bitrate_kbps, max_running,"
+                 " CASE WHEN state = 'live' AND heartbeat_ms < " PG_NOW_MS " - $1 THEN 'gone'"
+                 " ELSE state END, started_ms, heartbeat_ms, " PG_NOW_MS " - heartbeat_ms,"
+                 " (SELECT COUNT(*) FROM task_lease l WHERE l.node_id = nodes.id"
+                 " AND l.expires_ms > " PG_NOW_MS ") FROM nodes ORDER BY id",
+                 &a, "list nodes", NULL, err);
+    int rows = r ? PQntuples(r) : 0;
+    if (!r)
+        rc = FERR_INTERNAL;
+    else if (rows && !(*out = calloc((size_t)rows, sizeof(**out))))
+        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    for (int i = 0; rc == FERR_OK && i < rows; i++)
+        read_node(r, i, &(*out)[i]);
+    if (rc == FERR_OK)
+        *n = rows;
+    PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
+/* Rows of (task_id, epoch, updated_ms) into a malloc'd array. */
+static int collect_leases(const PGresult *r, store_lease **out, int *n, ferr *err)
+{
+    int rows = PQntuples(r);
+    if (rows == 0)
+        return FERR_OK;
+    *out = calloc((size_t)rows, sizeof(**out));
+    if (!*out)
+        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    for (int i = 0; i < rows; i++) {
+        snprintf((*out)[i].task_id, sizeof((*out)[i].task_id), "%s", col_text(r, i, 0));
+        (*out)[i].epoch = col_int(r, i, 1);
+        (*out)[i].updated_ms = col_int(r, i, 2);
+    }
+    *n = rows;
+    return FERR_OK;
+}
+
+static int lease_query(store *st, const char *sql, const pg_args *a, const char *what,
+                       store_lease **out, int *n, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    PGresult *r = pg_query(st, sql, a, what, NULL, err);
+    rc = r ? collect_leases(r, out, n, err) : FERR_INTERNAL;
+    PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
+/* Only a lease not yet expired is renewed: one that ran out may already be another's. */
+int pg_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
+                   ferr *err)
+{
+    pg_args a = {0};
+    arg_str(&a, node);
+    arg_int(&a, lease_ms);
+    return lease_query(st,
+                       "UPDATE task_lease l SET expires_ms = " PG_NOW_MS " + $2 FROM tasks t"
+                       " WHERE t.id = l.task_id AND l.node_id = $1 AND l.expires_ms > " PG_NOW_MS
+                       " RETURNING l.task_id, l.epoch, t.updated_ms",
+                       &a, "renew leases", out, n, err);
+}
+
+#define CLAIMABLE                                                                                  \
+    " FROM tasks t LEFT JOIN task_lease l ON l.task_id = t.id"                                     \
+    " WHERE (l.task_id IS NULL OR l.expires_ms < " PG_NOW_MS " - $1)"
+
+/* A task's region, from its spec's text (a spec that does not parse is quarantined, and a
+ * JSON cast of it would fail the whole statement). */
+#define TASK_REGION "COALESCE(substring(t.spec from '\"region\":\\s*\"([^\"]*)\"'), '')"
+
+int pg_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_int(&a, skew_ms);
+    PGresult *r = pg_query(st, "SELECT " TASK_REGION ", COUNT(*)" CLAIMABLE " GROUP BY 1", &a,
+                           "count claimable tasks", NULL, err);
+    int rows = r ? PQntuples(r) : 0;
+    if (!r)
+        rc = FERR_INTERNAL;
+    else if (rows && !(*out = calloc((size_t)rows, sizeof(**out))))
+        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    for (int i = 0; rc == FERR_OK && i < rows; i++) {
+        snprintf((*out)[i].region, sizeof((*out)[i].region), "%s", col_text(r, i, 0));
+        (*out)[i].count = (int)col_int(r, i, 1);
+    }
+    if (rc == FERR_OK)
+        *n = rows;
+    PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
+/* The candidates are locked (FOR UPDATE OF t SKIP LOCKED), so two nodes claiming at once
+ * take different tasks; the upsert's WHERE checks the expiry again, so a lease another node
+ * took in between is never taken over. A task with a region goes only to a node labelled
+ * with it. */
+int pg_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
+                   int64_t skew_ms, int max, store_lease **out, int *n, ferr *err)
+{
+    pg_args a = {0};
+    arg_int(&a, skew_ms);
+    arg_str(&a, node);
+    arg_int(&a, lease_ms);
+    arg_int(&a, max);
+    arg_str(&a, labels);
+    return lease_query(
+        st,
+        "WITH cand AS (SELECT t.id, t.updated_ms" CLAIMABLE " AND " TASK_REGION " = ANY("
+        " string_to_array(',' || $5, ',')) ORDER BY t.created_ms, t.id LIMIT $4 FOR UPDATE OF t "
+        "SKIP LOCKED)"
+        " INSERT INTO task_lease AS l (task_id, node_id, expires_ms, epoch)"
+        " SELECT id, $2, " PG_NOW_MS " + $3, 1 FROM cand"
+        " ON CONFLICT (task_id) DO UPDATE SET node_id = $2, expires_ms = " PG_NOW_MS " + $3,"
+        " epoch = l.epoch + 1 WHERE l.expires_ms < " PG_NOW_MS " - $1"
+        " RETURNING l.task_id, l.epoch,"
+        " (SELECT updated_ms FROM tasks WHERE tasks.id = l.task_id)",
+        &a, "claim tasks", out, n, err);
+}
+
+int pg_lease_release(store *st, const char *node, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, node);
+    rc = pg_run(st, "DELETE FROM task_lease WHERE node_id = $1", &a, "release leases", node, err);
+    if (rc == FERR_OK)
+        rc = pg_run(st, "UPDATE nodes SET state = 'stopped', running = 0 WHERE id = $1", &a,
+                    "node stopped", node, err);
+    pg_leave(st);
+    return rc;
+}
+
+int pg_signal(store *st, const char *payload, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, payload);
+    rc = pg_run(st, "SELECT pg_notify('" SIGNAL_CHANNEL "', $1)", &a, "signal", NULL, err);
+    pg_leave(st);
+    return rc;
+}
+
+static void drain_notifies(store *st, void (*fn)(void *ctx, const char *payload), void *ctx)
+{
+    PGnotify *nt;
+    PQconsumeInput(pg(st)->conn);
+    while ((nt = PQnotifies(pg(st)->conn)) != NULL) {
+        fn(ctx, nt->extra);
+        PQfreemem(nt);
+    }
+}
+
+int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload), void *ctx,
+                   ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    if (!pg(st)->listening) {
+        rc = pg_run(st, "LISTEN " SIGNAL_CHANNEL, NULL, "listen", NULL, err);
+        pg(st)->listening = rc == FERR_OK;
+    }
+    if (rc == FERR_OK) {
+        struct pollfd p = {.fd = PQsocket(pg(st)->conn), .events = POLLIN};
+        int got = poll(&p, 1, timeout_ms);
+        if (got < 0 && errno != EINTR)
+            rc = ferr_set(err, FERR_INTERNAL, "", "store: poll: %s", strerror(errno));
+        if (got > 0 && !PQconsumeInput(pg(st)->conn))
+            rc = ferr_set(err, FERR_INTERNAL, "", "store: connection lost while listening");
+        else
+            drain_notifies(st, fn, ctx);
+    }
+    pg_leave(st);
+    return rc;
+}
