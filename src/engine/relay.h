@@ -1,5 +1,6 @@
 /* relay.h — the relay loop's state, shared by its files: relay_worker.c (the thread, packets,
- * outputs, pre-roll), relay_source.c (sources, playlist, fallback) and relay_update.c. */
+ * outputs, pre-roll), relay_source.c (the source side, the playlist), relay_leaf.c (a live
+ * task's leaves under its composite source, src_node.h) and relay_update.c. */
 #ifndef FERRY_ENGINE_RELAY_H
 #define FERRY_ENGINE_RELAY_H
 
@@ -10,11 +11,13 @@
 #include "engine/output_queue.h"
 #include "engine/read_ahead.h"
 #include "engine/retry.h"
+#include "engine/src_node.h"
 #include "engine/timeline.h"
 
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
 typedef struct relay_standby relay_standby;
+typedef struct relay_leaf relay_leaf;
 
 typedef struct relay_output {
     const char *url;
@@ -30,10 +33,13 @@ typedef struct relay_output {
 typedef struct relay {
     engine_worker *w;
     const engine_job *job;
+    /* Live: the composite source (the failover wrapper over the main source, its backup and
+     * the pad: which plays, the re-check, the standby, the retry budget); NULL for files. Its
+     * leaves open into src, the slot the pipeline reads. */
+    src_node *in;
+    relay_leaf *leaf[FB_SLOTS];
     engine_source src;
     bool src_up;
-    retry_budget pull;
-    char pull_error[ENGINE_ERR_MAX];
     relay_output outs[ENGINE_OUTPUTS];
     int n_outs;
     timeline tl;
@@ -56,22 +62,13 @@ typedef struct relay {
     int64_t last_read_us;   /* watchdog: the last packet the source gave */
     int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
     /* Live sources: an opened context keeps the guard it was opened with, so each open takes
-     * one that neither the source playing nor the main source's re-check holds. */
+     * one that neither the source playing, the main source's re-check nor the standby holds. */
     io_guard guards[3];
-    io_guard *sg; /* the source's guard: one of guards, or for files the feed's (per entry) */
-    /* Live: the main source, the backup and the pad (fallback.h); fb.cur is the one playing.
-     * On an alternate the main one is opened again on a helper thread now and then. */
-    fallback fb;
-    source_opener *main_check;
-    io_guard *check_guard;
-    char *check_url;        /* the re-check's copy of the main URL */
-    relay_standby *standby; /* the live backup kept connected while the main one plays */
-    bool flush_held;        /* gop holds the standby's GOP, to push before the next read */
-    int playing_slot;       /* the fb slot last opened, -1 = none yet */
-    bool paced;             /* the source playing is a file: packets leave at real-time pace */
-    int64_t src_packets;    /* packets the source playing gave since it opened */
-    ingest_meter ingest;    /* the source's bitrate against the account's max_ingest_kbps */
-    int64_t alt_opened_ms;  /* when a file alternate last opened: passes start 1 s apart */
+    io_guard *sg;    /* the source's guard: one of guards, or for files the feed's (per entry) */
+    bool flush_held; /* gop holds the standby's GOP, to push before the next read */
+    bool paced;      /* the source playing is a file: packets leave at real-time pace */
+    int64_t src_packets; /* packets the source playing gave since it opened */
+    ingest_meter ingest; /* the source's bitrate against the account's max_ingest_kbps */
     /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
     bool files; /* the task is a playlist */
     file_feed feed;
@@ -110,26 +107,38 @@ void relay_add_av_detail(char *why, size_t len);
 source_open_args relay_open_args(const relay *r, const char *url, io_guard *g);
 void relay_close_source(relay *r);
 /* The source closes for a reason of ours: the timeline starts a new epoch; the next
- * connect opens fb.cur (live) or the feed's current entry. */
+ * connect opens what the composite source says (live) or the feed's current entry. */
 void relay_close_for_switch(relay *r);
-/* The live source failed to open or read: the next alternate plays at once, or a failure
- * episode opens (recovering). */
-void relay_pull_failed(relay *r, const char *why);
+/* Checks a newly opened source against the output session and takes its codec headers. */
+int relay_adopt_source(relay *r, char *why, size_t len);
+void relay_log_source(relay *r, const char *url);
+/* What the composite source gave (src_node.h): its event emitted, a packet relayed, FAILED
+ * the task's end. Waits are the caller's. */
+int relay_source_result(relay *r, src_status st, src_read *rd);
+/* The live source failed outside the composite's read(): the next alternate plays at once,
+ * or a failure episode opens (recovering), or the retries are spent. */
+int relay_pull_failed(relay *r, const char *why);
 /* A file ended (why NULL) or failed: the playlist moves on, or a file alternate plays again. */
 int relay_file_over(relay *r, const char *why);
 int relay_connect_source(relay *r);
+/* Live: one read through the composite source. */
+int relay_read_source(relay *r);
 int relay_wait_push(relay *r);
 int relay_pace(relay *r, int64_t out_dts_us);
-/* On an alternate: starts the main source's re-check when due, switches back when it
- * opened. */
-int relay_check_main(relay *r, bool pass_ended);
-/* The re-check in flight, if any, is abandoned. */
-void relay_cancel_check(relay *r);
-/* A live backup is kept on standby while the main source plays (job->backup_standby). */
-void relay_keep_standby(relay *r);
-void relay_stop_standby(relay *r);
+/* Live, between reads: the composite's main re-check (on an alternate). */
+int relay_poll_source(relay *r);
 const char *relay_source_url(const relay *r);
 void relay_init_sources(relay *r);
+/* In a failure episode of the live source. */
+bool relay_pull_failing(const relay *r);
+
+/* relay_leaf.c: the live task's leaves and its composite source over them. */
+int relay_sources_init(relay *r);
+/* From the job (at start and after a live modification): true when the alternate playing
+ * is gone (the caller reopens). */
+bool relay_sources_configure(relay *r);
+const char *relay_live_url(const relay *r);
+io_guard *relay_free_guard(relay *r);
 
 /* Opens url into src, its context keeping g (on the worker or a helper thread). */
 int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard *g, char *why,
@@ -138,6 +147,11 @@ int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard
 bool source_timeline_pkt(const engine_source *src, int kind, const AVPacket *pkt, int64_t now_us,
                          timeline_pkt *tp);
 void relay_take_new_extradata(relay *r, int kind, const AVPacket *pkt);
+/* Arms the source guard for one read; true when its deadline is the no-keyframe one. */
+bool relay_arm_read(relay *r);
+void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len);
+/* The packet in r->pkt, read at at_us: metered, relayed or held, then unreferenced. */
+int relay_take_source_pkt(relay *r, int kind, int64_t at_us);
 /* relay_worker.c: maps pkt through the timeline to the outputs; with take its reference may
  * move to an output's queue, leaving pkt blank. */
 int relay_forward(relay *r, AVPacket *pkt, const timeline_pkt *tp, bool take);

@@ -1,5 +1,5 @@
-/* relay_source.c — the relay's source side: opening the live source or the playlist's
- * entries, failures and retries, the switch to the backup or pad and back to the main one. */
+/* relay_source.c — the relay's source side: what the live task's composite source gives
+ * (events, packets, waits for retries), and opening the playlist's entries. */
 #include "engine/relay.h"
 
 #include <stdio.h>
@@ -14,7 +14,6 @@
 #define PROBE_MAX_US 10000000  /* ... and at most; 1 s under connect_timeout if it fits */
 #define PACE_LEAD_US 500000    /* files: how far the output runs ahead of the clock */
 #define PACE_RESYNC_US 2000000 /* files: further behind than this, the clock restarts */
-#define ALT_PASS_MIN_MS 1000   /* a file alternate's passes start at least this far apart */
 
 static const char *const kind_names[MEDIA_KINDS] = {"video", "audio"};
 
@@ -79,33 +78,6 @@ void relay_close_for_switch(relay *r)
     relay_sync_discontinuities(r);
 }
 
-/* The next alternate that may play now (a file cannot during pre-roll: it is paced). */
-static bool relay_next_alternate(relay *r, int64_t now_ms)
-{
-    while (fallback_failed(&r->fb, now_ms))
-        if (!(r->preroll && r->fb.is_file[r->fb.cur]))
-            return true;
-    return false;
-}
-
-void relay_pull_failed(relay *r, const char *why)
-{
-    relay_close_for_switch(r);
-    snprintf(r->pull_error, sizeof(r->pull_error), "pull %s: %s", REDACT_URL(relay_source_url(r)),
-             why);
-    progress_set_error(r->w, r->pull_error);
-    int64_t now = time_mono_ms();
-    if (relay_next_alternate(r, now)) {
-        tlog_warn(r->job->task_id, "engine: %s; trying the %s source %s", r->pull_error,
-                  fallback_slot_name(r->fb.cur), REDACT_URL(relay_source_url(r)));
-        return; /* the next connect opens it at once */
-    }
-    retry_failed(&r->pull, now, r->job->retry_interval_ms);
-    r->announced_running = false;
-    if (!retry_exhausted(&r->pull, r->job->retry_count)) /* else FAILED follows at once */
-        relay_emit(r, ENGINE_EV_RECOVERING, ENGINE_FAIL_PULL, r->pull_error, NULL);
-}
-
 /* Video that FLV carries with global headers (SPS/PPS) is useless without them. */
 static bool relay_lacks_headers(const AVCodecParameters *par)
 {
@@ -144,8 +116,7 @@ static int relay_shape_from(relay *r, int kind, const AVStream *st, char *why, s
     return avcodec_parameters_copy(r->shape.par[kind], st->codecpar);
 }
 
-/* Checks a newly opened source against the output session and takes its codec headers. */
-static int relay_adopt_source(relay *r, char *why, size_t len)
+int relay_adopt_source(relay *r, char *why, size_t len)
 {
     for (int k = 0; k < MEDIA_KINDS; k++) {
         const AVStream *st = source_stream(&r->src, k);
@@ -169,7 +140,7 @@ static int relay_adopt_source(relay *r, char *why, size_t len)
     return 0;
 }
 
-static void relay_log_source(relay *r, const char *url)
+void relay_log_source(relay *r, const char *url)
 {
     if (!source_stream(&r->src, MEDIA_VIDEO) && !r->shape.par[MEDIA_VIDEO])
         tlog_warn(r->job->task_id,
@@ -201,20 +172,11 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
     };
 }
 
-/* ---------- the live source, its backup and the pad ---------- */
+/* ---------- opening a source (the leaves too, relay_leaf.c) ---------- */
 
 const char *relay_source_url(const relay *r)
 {
-    if (r->files)
-        return r->feed.list.urls[r->feed.pl.index];
-    switch (r->fb.cur) {
-    case FB_BACKUP:
-        return r->job->backup_source;
-    case FB_PAD:
-        return r->job->pad_url;
-    default:
-        return r->job->sources[0];
-    }
+    return r->files ? r->feed.list.urls[r->feed.pl.index] : relay_live_url(r);
 }
 
 void relay_init_sources(relay *r)
@@ -222,22 +184,6 @@ void relay_init_sources(relay *r)
     for (int i = 0; i < 3; i++)
         io_guard_init(&r->guards[i], r->w, 0);
     r->sg = &r->guards[0];
-    const engine_job *j = r->job;
-    bool live = j->kind == TASK_SOURCE_LIVE; /* the alternates stand in for a live source */
-    fallback_init(&r->fb, live && j->backup_source, j->backup_is_file, live && j->pad_url,
-                  j->recheck_ms);
-    r->playing_slot = -1;
-}
-
-/* A guard that neither the source playing, the main source's re-check nor the standby
- * holds. */
-static io_guard *relay_free_guard(relay *r)
-{
-    const io_guard *standby = r->standby ? relay_standby_guard(r->standby) : NULL;
-    for (int i = 0; i < 3; i++)
-        if (&r->guards[i] != r->sg && &r->guards[i] != r->check_guard && &r->guards[i] != standby)
-            return &r->guards[i];
-    return &r->guards[2]; /* not reached: on main no re-check runs, on a backup no standby */
 }
 
 /* Opens url into src, its context keeping g. On the worker, or on the re-check's helper
@@ -259,192 +205,6 @@ int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard
     return rc;
 }
 
-/* Operators see which source plays: an alarm when an alternate takes over or the main
- * source comes back (not when a file alternate starts another pass). */
-static void relay_tell_slot(relay *r)
-{
-    int was = r->playing_slot;
-    r->playing_slot = (int)r->fb.cur;
-    if (was == (int)r->fb.cur || (r->fb.cur == FB_MAIN && was <= (int)FB_MAIN))
-        return;
-    char why[ENGINE_ERR_MAX * 2];
-    if (r->fb.cur == FB_MAIN) {
-        snprintf(why, sizeof(why), "the main source %s plays again",
-                 REDACT_URL(relay_source_url(r)));
-        relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_NONE, why, "MainSourceRestored");
-        return;
-    }
-    engine_metrics_failover();
-    snprintf(why, sizeof(why), "playing the %s source %s (%s)", fallback_slot_name(r->fb.cur),
-             REDACT_URL(relay_source_url(r)), r->pull_error);
-    relay_emit(r, ENGINE_EV_ALARM, ENGINE_FAIL_PULL, why, "BackupSourceActive");
-}
-
-void relay_keep_standby(relay *r)
-{
-    bool want = r->job->kind == TASK_SOURCE_LIVE && r->src_up && r->fb.cur == FB_MAIN &&
-                r->job->backup_source && !r->job->backup_is_file && r->job->backup_standby;
-    if (want && !r->standby)
-        r->standby = relay_standby_start(r, r->job->backup_source, relay_free_guard(r));
-}
-
-/* src is open with guard g: checked against the output session, it becomes the relay's. */
-static int relay_install(relay *r, engine_source *src, io_guard *g, char *why, size_t len)
-{
-    r->src = *src;
-    r->src_up = true;
-    r->sg = g;
-    int rc = relay_adopt_source(r, why, len);
-    if (rc < 0) {
-        relay_close_source(r);
-        return rc;
-    }
-    relay_log_source(r, relay_source_url(r));
-    r->last_read_us = r->last_pass_us = time_mono_us();
-    r->src_packets = 0;
-    if (r->fb.is_file[r->fb.cur])
-        r->alt_opened_ms = time_mono_ms();
-    bool was_paced = r->paced;
-    r->paced = relay_job_paced(r->job) || r->fb.is_file[r->fb.cur];
-    if (r->paced && !was_paced)
-        r->pace_set = false;
-    progress_set_source(r->w, relay_source_url(r), fallback_slot_name(r->fb.cur));
-    fallback_opened(&r->fb, time_mono_ms());
-    relay_tell_slot(r);
-    relay_keep_standby(r);
-    return 0;
-}
-
-/* The standby backup takes over: its source plays and what it holds since its latest
- * keyframe goes out first (or, in pre-roll, becomes the pre-roll's buffer). */
-static int relay_take_standby(relay *r, char *why, size_t len)
-{
-    relay_standby *sb = r->standby;
-    r->standby = NULL;
-    io_guard *g = relay_standby_guard(sb);
-    engine_source s;
-    gop_buffer held;
-    if (!relay_standby_take(sb, &s, &held))
-        return AVERROR(EAGAIN); /* not flowing: open it the usual way */
-    int rc = relay_install(r, &s, g, why, len);
-    if (rc == 0) {
-        gop_buffer_free(&r->gop);
-        r->gop = held;
-        r->flush_held = !r->preroll;
-        tlog_info(r->job->task_id, "engine: the standby backup takes over with %d held packet(s)",
-                  r->gop.count);
-    } else {
-        gop_buffer_free(&held);
-    }
-    return rc;
-}
-
-void relay_stop_standby(relay *r)
-{
-    relay_standby_stop(r->standby);
-    r->standby = NULL;
-}
-
-/* ---------- the main source's re-check, on a helper thread ---------- */
-
-static int relay_check_open(void *ctx, engine_source *src, io_guard *g, char *why, size_t len)
-{
-    relay *r = ctx;
-    return relay_open_url(r, r->check_url, src, g, why, len);
-}
-
-static void relay_forget_check(relay *r)
-{
-    r->main_check = NULL;
-    r->check_guard = NULL;
-    free(r->check_url);
-    r->check_url = NULL;
-}
-
-static int relay_take_check(relay *r, engine_source *src, char *why, size_t len)
-{
-    int rc = source_opener_take(r->main_check, src, why, len);
-    relay_forget_check(r);
-    return rc;
-}
-
-void relay_cancel_check(relay *r)
-{
-    source_opener_drop(r->main_check);
-    relay_forget_check(r);
-}
-
-static void relay_start_check(relay *r)
-{
-    r->check_url = strdup(r->job->sources[0]);
-    r->check_guard = relay_free_guard(r);
-    fallback_check_started(&r->fb, time_mono_ms());
-    if (r->check_url)
-        r->main_check = source_opener_start(relay_check_open, r, r->check_guard, r->job->task_id);
-    if (!r->main_check) {
-        relay_forget_check(r);
-        fallback_check_failed(&r->fb, time_mono_ms());
-    }
-}
-
-/* The re-check ended: the main source replaces the alternate, or the alternate goes on. */
-static void relay_main_checked(relay *r)
-{
-    engine_source s;
-    char why[ENGINE_ERR_MAX];
-    io_guard *g = r->check_guard;
-    int64_t now = time_mono_ms();
-    if (relay_take_check(r, &s, why, sizeof(why)) < 0) {
-        fallback_check_failed(&r->fb, now);
-        tlog_info(r->job->task_id, "engine: the main source is still down: %s", why);
-        return;
-    }
-    fb_slot alternate = r->fb.cur;
-    relay_close_for_switch(r);
-    fallback_main_returned(&r->fb, now);
-    if (relay_install(r, &s, g, why, sizeof(why)) < 0) {
-        r->fb.cur = alternate; /* reopened by the next connect */
-        fallback_check_failed(&r->fb, now);
-        tlog_warn(r->job->task_id, "engine: the main source is back but %s; staying on the %s", why,
-                  fallback_slot_name(alternate));
-    }
-}
-
-int relay_check_main(relay *r, bool pass_ended)
-{
-    if (r->files || !fallback_on_alternate(&r->fb))
-        return RELAY_GO;
-    if (r->main_check) {
-        if (source_opener_done(r->main_check))
-            relay_main_checked(r);
-    } else if (fallback_check_due(&r->fb, time_mono_ms(), pass_ended)) {
-        relay_start_check(r);
-    }
-    return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;
-}
-
-/* Opens fb.cur (the main source: the re-check's result when one is in flight). */
-static int relay_open_source(relay *r, char *why, size_t len)
-{
-    engine_source s;
-    memset(&s, 0, sizeof(s));
-    io_guard *g;
-    int rc;
-    if (r->fb.cur == FB_BACKUP && r->standby && relay_take_standby(r, why, len) == 0)
-        return 0;
-    if (r->fb.cur != FB_MAIN)
-        relay_stop_standby(r); /* an alternate opens the usual way: no second pull of it */
-    if (r->fb.cur == FB_MAIN && r->main_check) {
-        g = r->check_guard;
-        rc = relay_take_check(r, &s, why, len);
-    } else {
-        g = relay_free_guard(r);
-        engine_av_error_clear();
-        rc = relay_open_url(r, relay_source_url(r), &s, g, why, len);
-    }
-    return rc < 0 ? rc : relay_install(r, &s, g, why, len);
-}
-
 /* ---------- the file playlist ---------- */
 
 /* The current entry is over (why NULL: played to its end); the next one opens at the next
@@ -452,13 +212,11 @@ static int relay_open_source(relay *r, char *why, size_t len)
  * alternate (backup or pad) is over: it plays again, or the main source does. */
 int relay_file_over(relay *r, const char *why)
 {
-    if (!r->files && r->src_packets == 0) { /* an empty pass is a failed source */
-        relay_pull_failed(r, "read: the file ended without a packet");
-        return RELAY_GO;
+    if (!r->files) { /* a file alternate: again, unless the main one is back (or it is empty) */
+        src_read rd = {.pkt = r->pkt};
+        return relay_source_result(r, src_failover_ended(r->in, &rd), &rd);
     }
     relay_close_for_switch(r);
-    if (!r->files) /* a file alternate played through: again, unless the main one is back */
-        return relay_check_main(r, true);
     if (file_feed_next(&r->feed, why))
         return RELAY_GO;
     if (!file_feed_all_failed(&r->feed)) {
@@ -536,51 +294,114 @@ int relay_wait_push(relay *r)
     return RELAY_GO;
 }
 
-/* A file alternate plays again at most once a second, however short it is. */
-static int relay_wait_alternate(relay *r)
+/* ---------- the live source: its composite's results ---------- */
+
+bool relay_pull_failing(const relay *r)
 {
-    if (!fallback_on_alternate(&r->fb) || !r->fb.is_file[r->fb.cur] || !r->alt_opened_ms)
-        return RELAY_GO;
-    int64_t due = r->alt_opened_ms + ALT_PASS_MIN_MS;
-    if (time_mono_ms() < due && worker_wait_until(r->w, due))
-        return relay_stop(r);
-    return RELAY_GO;
+    return r->in && src_failover_failing(r->in);
 }
 
-/* Connects the source: at once, then every retry_interval, at most retry_count attempts
- * per failure episode (retry.h: flaps wait and spend the same budget). Waits are cut short
- * by engine_stop. */
+/* An event the composite source brings: the task hears it as it is. */
+static void relay_source_event(relay *r, const src_event *ev)
+{
+    if (ev->type == ENGINE_EV_FAILED)
+        return; /* the task's end: relay_fail */
+    if (ev->type == ENGINE_EV_RECOVERING)
+        r->announced_running = false;
+    if (ev->alarm && strcmp(ev->alarm, "BackupSourceActive") == 0)
+        engine_metrics_failover();
+    relay_emit(r, ev->type, ev->failure, ev->error, ev->alarm);
+}
+
+/* A source failed in that call: the task's last error; the log says where it goes on. */
+static void relay_source_failed(relay *r, src_status st)
+{
+    const char *error = src_failover_error(r->in);
+    progress_set_error(r->w, error);
+    if (st == SRC_DISCONTINUITY && src_failover_on_alternate(r->in))
+        tlog_warn(r->job->task_id, "engine: %s; the %s source %s plays", error,
+                  fallback_slot_name(src_failover_slot(r->in)), REDACT_URL(relay_live_url(r)));
+}
+
+int relay_source_result(relay *r, src_status st, src_read *rd)
+{
+    if (st != SRC_PACKET && worker_stop_requested(r->w))
+        return relay_stop(r);
+    if (rd->failed)
+        relay_source_failed(r, st);
+    if (rd->ev.set)
+        relay_source_event(r, &rd->ev);
+    switch (st) {
+    case SRC_PACKET:
+        return relay_take_source_pkt(r, rd->kind, time_mono_us());
+    case SRC_RETRY:
+        if (rd->attempt) {
+            engine_metrics_reconnect(ENGINE_SIDE_SOURCE);
+            tlog_info(r->job->task_id, "engine: reconnecting the source (attempt %d of %d)",
+                      rd->attempt, r->job->retry_count);
+        }
+        return RELAY_GO;
+    case SRC_FAILED:
+        return relay_fail(r, ENGINE_FAIL_PULL, rd->ev.error);
+    case SRC_END:
+        r->end = ENGINE_EV_FINISHED;
+        return RELAY_END;
+    default: /* SRC_DISCONTINUITY: the leaf that closed started the new epoch */
+        relay_sync_discontinuities(r);
+        return RELAY_GO;
+    }
+}
+
+int relay_pull_failed(relay *r, const char *why)
+{
+    src_read rd = {.pkt = r->pkt};
+    return relay_source_result(r, src_failover_fail(r->in, why, &rd), &rd);
+}
+
+int relay_read_source(relay *r)
+{
+    src_read rd = {.pkt = r->pkt};
+    return relay_source_result(r, src_node_read(r->in, &rd), &rd);
+}
+
+int relay_poll_source(relay *r)
+{
+    src_read rd = {.pkt = r->pkt};
+    src_status st;
+    if (r->in && src_failover_poll(r->in, &rd, &st) && relay_source_result(r, st, &rd) != RELAY_GO)
+        return RELAY_END;
+    return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;
+}
+
+/* A retry or the next pass is due at until_ms: the wait ends early for a stop or a live
+ * modification (a new source or retry policy, maybe). */
+static int relay_wait_source(relay *r, int64_t until_ms)
+{
+    if (until_ms <= time_mono_ms())
+        return RELAY_GO;
+    if (worker_wait_until_update(r->w, until_ms))
+        return relay_stop(r);
+    return worker_update_pending(r->w) ? relay_take_update(r) : RELAY_GO;
+}
+
+/* Reads the composite source until one of its leaves plays: it opens, switches and
+ * retries (at most retry_count attempts per failure episode, retry.h); the waits are ours
+ * and cut short by engine_stop. */
 int relay_connect_source(relay *r)
 {
     if (r->files)
         return relay_connect_file(r);
-    for (;;) {
-        if (relay_wait_alternate(r) != RELAY_GO)
+    while (!r->src_up) {
+        if (worker_stop_requested(r->w))
+            return relay_stop(r);
+        src_read rd = {.pkt = r->pkt};
+        src_status st = src_node_read(r->in, &rd);
+        if (relay_source_result(r, st, &rd) != RELAY_GO)
             return RELAY_END;
-        if (r->pull.failing && !fallback_on_alternate(&r->fb)) {
-            if (retry_exhausted(&r->pull, r->job->retry_count))
-                return relay_fail(r, ENGINE_FAIL_PULL, r->pull_error);
-            if (worker_wait_until_update(r->w, r->pull.next_ms))
-                return relay_stop(r);
-            if (worker_update_pending(r->w)) { /* a new source or retry policy, maybe */
-                if (relay_take_update(r) != RELAY_GO)
-                    return RELAY_END;
-                continue;
-            }
-            retry_attempt(&r->pull);
-            engine_metrics_reconnect(ENGINE_SIDE_SOURCE);
-            tlog_info(r->job->task_id, "engine: reconnecting the source (attempt %d of %d)",
-                      r->pull.attempts, r->job->retry_count);
-        }
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        char why[ENGINE_ERR_MAX];
-        if (relay_open_source(r, why, sizeof(why)) == 0)
-            return RELAY_GO;
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        relay_pull_failed(r, why);
+        if (st == SRC_RETRY && relay_wait_source(r, rd.until_ms) != RELAY_GO)
+            return RELAY_END;
     }
+    return RELAY_GO;
 }
 
 /* ---------- the output side ---------- */

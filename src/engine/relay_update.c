@@ -65,16 +65,12 @@ static void update_live(relay *r, const engine_job *old)
     bool alternates_moved = !same(old->backup_source, j->backup_source) ||
                             old->backup_is_file != j->backup_is_file ||
                             !same(old->pad_url, j->pad_url);
-    r->fb.recheck_ms = j->recheck_ms > 1000 ? j->recheck_ms : 1000;
-    bool live = j->kind == TASK_SOURCE_LIVE;
-    bool gone =
-        fallback_configure(&r->fb, live && j->backup_source, j->backup_is_file, live && j->pad_url);
-    bool reopen = gone || main_moved || (alternates_moved && fallback_on_alternate(&r->fb));
+    bool gone = relay_sources_configure(r);
+    bool reopen = gone || main_moved || (alternates_moved && src_failover_on_alternate(r->in));
     if (!reopen)
         return;
-    fallback_main_back(&r->fb);
+    src_failover_restart(r->in); /* a new source: a fresh start, at once */
     relay_close_for_switch(r);
-    r->pull = (retry_budget){0}; /* a new source: a fresh start, at once */
     tlog_info(j->task_id, "engine: the source changes to %s; the output session goes on",
               REDACT_URL(j->sources[0]));
 }
@@ -106,8 +102,8 @@ int relay_take_update(relay *r)
     engine_job *next = worker_take_update(r->w);
     if (!next)
         return RELAY_GO;
-    relay_cancel_check(r); /* they read the job */
-    relay_stop_standby(r);
+    if (r->in)
+        src_failover_side_stop(r->in); /* the re-check and the standby read the job */
     engine_job old = r->w->job;
     keep_unchanged(next, &old);
     r->w->job = *next;
@@ -119,7 +115,8 @@ int relay_take_update(relay *r)
         update_live(r, &old);
     engine_job_clear(&old);
     relay_marks_update(r);
-    relay_keep_standby(r);
+    if (r->in)
+        src_failover_side_resume(r->in);
     tlog_info(r->job->task_id, "engine: live modification applied");
     return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;
 }

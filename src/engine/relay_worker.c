@@ -45,7 +45,7 @@ int relay_fail(relay *r, engine_failure failure, const char *error)
 
 static void relay_announce_running(relay *r)
 {
-    if (r->announced_running || r->pull.failing || r->outs[0].retry.failing)
+    if (r->announced_running || relay_pull_failing(r) || r->outs[0].retry.failing)
         return;
     r->announced_running = true;
     relay_emit(r, ENGINE_EV_RUNNING, ENGINE_FAIL_NONE, NULL, NULL);
@@ -274,10 +274,9 @@ int relay_push(relay *r, int kind, AVPacket *pkt, bool take, const output_ts *ts
 
 static void relay_pull_recovered(relay *r)
 {
-    if (!r->pull.failing)
-        return;
-    tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)", r->pull.attempts);
-    retry_recovered(&r->pull, time_mono_ms());
+    int attempts = r->in ? src_failover_recovered(r->in) : -1;
+    if (attempts >= 0)
+        tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)", attempts);
 }
 
 /* Maps a packet through the timeline and writes it to the outputs; with take, pkt's
@@ -346,12 +345,11 @@ static int64_t relay_keyframe_wait_ms(const relay *r)
  * pad to go to. */
 static int relay_silence_ms(const relay *r)
 {
-    bool can_switch =
-        !r->files && !fallback_on_alternate(&r->fb) && fallback_has_alternates(&r->fb);
+    bool can_switch = !r->files && src_failover_can_switch(r->in);
     return can_switch ? r->job->failover_timeout_ms : r->job->stall_timeout_ms;
 }
 
-static void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len)
+void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len)
 {
     if (r->sg->expired && unusable) {
         snprintf(why, len, "read: no usable packet (keyframe) for %lld ms",
@@ -377,7 +375,7 @@ static int64_t relay_read_deadline(const relay *r, bool *unusable)
 
 /* Arms the source guard for one read, to relay_read_deadline; true when that is the
  * no-keyframe deadline. */
-static bool relay_arm_read(relay *r)
+bool relay_arm_read(relay *r)
 {
     bool unusable;
     int64_t left = relay_read_deadline(r, &unusable) - time_mono_us();
@@ -396,8 +394,7 @@ static int relay_over_ingest(relay *r, int64_t kbps)
     ingest_meter_reset(&r->ingest);
     if (r->files)
         return relay_file_over(r, why);
-    relay_pull_failed(r, why);
-    return RELAY_GO;
+    return relay_pull_failed(r, why);
 }
 
 /* A packet the source gave at at_us: counted, metered, then relayed or held;
@@ -424,11 +421,15 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
         relay_describe_read_error(r, rc, unusable, why, sizeof(why));
         if (r->files)
             return relay_file_over(r, why);
-        relay_pull_failed(r, why);
-        return RELAY_GO;
+        return relay_pull_failed(r, why);
     }
+    return relay_take_source_pkt(r, kind, at_us);
+}
+
+int relay_take_source_pkt(relay *r, int kind, int64_t at_us)
+{
     int64_t kbps;
-    rc = relay_take_pkt(r, r->pkt, kind, at_us, &kbps);
+    int rc = relay_take_pkt(r, r->pkt, kind, at_us, &kbps);
     av_packet_unref(r->pkt);
     return rc == RELAY_OVER_INGEST ? relay_over_ingest(r, kbps) : rc;
 }
@@ -479,7 +480,7 @@ static void relay_start_read_ahead(relay *r)
 static bool relay_can_park(const relay *r)
 {
     if (!r->src_up || !r->src.ops->park || r->preroll || r->ahead.started || r->paced || r->files ||
-        !relay_marks_idle(r) || r->flush_held || r->push_wait || fallback_on_alternate(&r->fb))
+        !relay_marks_idle(r) || r->flush_held || r->push_wait || src_failover_on_alternate(r->in))
         return false;
     for (int i = 0; i < r->n_outs; i++)
         if (!r->outs[i].up && !r->outs[i].gave_up)
@@ -528,6 +529,8 @@ static int relay_pump(relay *r)
     int rc;
     if (relay_can_park(r) && relay_park(r, &rc))
         return rc;
+    if (r->in)
+        return relay_read_source(r);
     bool unusable = relay_arm_read(r);
     int kind = -1;
     rc = r->src.ops->read(&r->src, r->pkt, &kind);
@@ -583,6 +586,8 @@ static int relay_flush_gop(relay *r)
               (long long)(time_mono_us() - r->push_mono_us) / 1000, r->gop.count,
               (long long)gop_buffer_span_us(&r->gop) / 1000);
     r->preroll = false;
+    if (r->in)
+        src_failover_allow_files(r->in, true); /* a paced alternate may play from here */
     return relay_push_held(r);
 }
 
@@ -629,6 +634,10 @@ static int relay_init(relay *r, engine_worker *w)
     } else {
         relay_plan_preroll(r);
     }
+    if (!r->files && relay_sources_init(r) < 0)
+        return -1;
+    if (r->in)
+        src_failover_allow_files(r->in, !r->preroll);
     r->pkt = av_packet_alloc();
     relay_marks_update(r);
     return r->pkt ? 0 : -1;
@@ -643,7 +652,7 @@ static void relay_run(relay *r)
         }
         if (worker_update_pending(r->w) && relay_take_update(r) != RELAY_GO)
             return;
-        if (relay_check_main(r, false) != RELAY_GO)
+        if (relay_poll_source(r) != RELAY_GO)
             return;
         if (!r->src_up && relay_connect_source(r) != RELAY_GO)
             return;
@@ -665,8 +674,8 @@ static void relay_run(relay *r)
 /* Closes everything (outputs with their trailer) and emits the final event. */
 static void relay_finish(relay *r)
 {
-    relay_cancel_check(r);
-    relay_stop_standby(r);
+    if (r->in)
+        src_node_close(r->in); /* the leaf playing, the re-check, the standby */
     relay_close_source(r);
     for (int i = 0; i < r->n_outs; i++) {
         output_queue_stop(r->outs[i].q, r->outs[i].up); /* the trailer, when a session is up */
@@ -681,6 +690,7 @@ static void relay_free(relay *r)
 {
     if (r->files)
         file_feed_free(&r->feed);
+    src_node_free(r->in);
     gop_buffer_free(&r->gop);
     av_packet_free(&r->pkt);
     relay_marks_free(r);
