@@ -173,13 +173,31 @@ static int64_t unwrap(flv_tracks *ft, uint32_t ts)
     return ft->ts;
 }
 
-static int make_packet(flv_tracks *ft, flv_track *t, const rtmp_flv_tag *tag, uint32_t ts,
-                       AVPacket *pkt)
+/* The payload by reference when it ends where its message's pooled buffer does (zeroed
+ * padding follows), else copied into a pooled buffer. */
+static int packet_payload(AVPacket *pkt, const rtmp_flv_tag *tag, AVBufferRef **ref,
+                          const uint8_t *end)
 {
+    if (ref && *ref && tag->payload >= (*ref)->data && tag->payload + tag->len == end) {
+        pkt->buf = *ref;
+        *ref = NULL;
+        pkt->data = (uint8_t *)tag->payload;
+        pkt->size = (int)tag->len;
+        return 0;
+    }
     int rc = packet_pool_new(pkt, (int)tag->len);
     if (rc < 0)
         return rc;
     memcpy(pkt->data, tag->payload, tag->len);
+    return 0;
+}
+
+static int make_packet(flv_tracks *ft, flv_track *t, const rtmp_flv_tag *tag, uint32_t ts,
+                       const flv_body *body, AVPacket *pkt)
+{
+    int rc = packet_payload(pkt, tag, body->ref, body->data + body->len);
+    if (rc < 0)
+        return rc;
     pkt->dts = unwrap(ft, ts);
     pkt->pts = pkt->dts + tag->cts;
     if (tag->keyframe)
@@ -206,8 +224,8 @@ static void audio_from_flags(flv_track *t, const rtmp_flv_tag *tag)
     t->channels = (tag->audio_flags & 1) + 1;
 }
 
-static int take_media(flv_tracks *ft, const rtmp_flv_tag *tag, uint32_t ts, AVPacket *pkt,
-                      int *kind, char *err, size_t errlen)
+static int take_media(flv_tracks *ft, const rtmp_flv_tag *tag, uint32_t ts, const flv_body *body,
+                      AVPacket *pkt, int *kind, char *err, size_t errlen)
 {
     int k = tag->type == RTMP_MSG_VIDEO ? T_VIDEO : T_AUDIO;
     flv_track *t = &ft->t[k];
@@ -222,7 +240,7 @@ static int take_media(flv_tracks *ft, const rtmp_flv_tag *tag, uint32_t ts, AVPa
         return 0;
     if (k == T_AUDIO)
         audio_from_flags(t, tag);
-    int rc = make_packet(ft, t, tag, ts, pkt);
+    int rc = make_packet(ft, t, tag, ts, body, pkt);
     if (rc < 0)
         return rc;
     if (k == T_VIDEO && tag->keyframe && !t->keyed) {
@@ -237,6 +255,15 @@ static int take_media(flv_tracks *ft, const rtmp_flv_tag *tag, uint32_t ts, AVPa
 int flv_tracks_take(flv_tracks *ft, uint8_t type, uint32_t ts, const uint8_t *body, size_t len,
                     AVPacket *pkt, int *kind, char *err, size_t errlen)
 {
+    flv_body b = {.data = body, .len = len};
+    return flv_tracks_take_body(ft, type, ts, &b, pkt, kind, err, errlen);
+}
+
+int flv_tracks_take_body(flv_tracks *ft, uint8_t type, uint32_t ts, const flv_body *b,
+                         AVPacket *pkt, int *kind, char *err, size_t errlen)
+{
+    const uint8_t *body = b->data;
+    size_t len = b->len;
     if (type == RTMP_MSG_DATA) {
         take_metadata(ft, body, len);
         return 0;
@@ -248,7 +275,7 @@ int flv_tracks_take(flv_tracks *ft, uint8_t type, uint32_t ts, const uint8_t *bo
     rtmp_flv_tag tag;
     if (rtmp_flv_parse(type, body, len, &tag, err, errlen) != 0)
         return AVERROR_INVALIDDATA;
-    return take_media(ft, &tag, ts, pkt, kind, err, errlen);
+    return take_media(ft, &tag, ts, b, pkt, kind, err, errlen);
 }
 
 /* ---------- streams ---------- */

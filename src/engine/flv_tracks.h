@@ -41,6 +41,15 @@ void flv_tracks_free(flv_tracks *ft);
  * codecs ferry does not map), or a negative AVERROR with err set. */
 int flv_tracks_take(flv_tracks *ft, uint8_t type, uint32_t ts, const uint8_t *body, size_t len,
                     AVPacket *pkt, int *kind, char *err, size_t errlen);
+/* The same for a body that may sit in a pooled buffer (*ref, or ref NULL): a packet whose
+ * payload ends the body takes that buffer (*ref becomes NULL) instead of copying it. */
+typedef struct flv_body {
+    const uint8_t *data;
+    size_t len;
+    AVBufferRef **ref;
+} flv_body;
+int flv_tracks_take_body(flv_tracks *ft, uint8_t type, uint32_t ts, const flv_body *body,
+                         AVPacket *pkt, int *kind, char *err, size_t errlen);
 /* Whether a track's codec and (where the codec needs them) its headers are known. */
 bool flv_track_known(const flv_tracks *ft, int kind);
 /* Whether a track is known well enough to build its stream: its codec, its headers and

@@ -31,16 +31,25 @@ static int pool_class(size_t n)
     return -1;
 }
 
+AVBufferRef *packet_pool_buffer(size_t size)
+{
+    if (size > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
+        return NULL;
+    pthread_once(&pools.once, pools_init);
+    int c = pool_class(size + AV_INPUT_BUFFER_PADDING_SIZE);
+    AVBufferRef *buf = c >= 0 && pools.by_class[c] ? av_buffer_pool_get(pools.by_class[c]) : NULL;
+    if (buf)
+        memset(buf->data + size, 0, AV_INPUT_BUFFER_PADDING_SIZE);
+    return buf;
+}
+
 int packet_pool_new(AVPacket *pkt, int size)
 {
     if (size < 0 || size > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
         return AVERROR(EINVAL);
-    pthread_once(&pools.once, pools_init);
-    int c = pool_class((size_t)size + AV_INPUT_BUFFER_PADDING_SIZE);
-    AVBufferRef *buf = c >= 0 && pools.by_class[c] ? av_buffer_pool_get(pools.by_class[c]) : NULL;
+    AVBufferRef *buf = packet_pool_buffer((size_t)size);
     if (!buf)
         return av_new_packet(pkt, size);
-    memset(buf->data + size, 0, AV_INPUT_BUFFER_PADDING_SIZE);
     pkt->buf = buf;
     pkt->data = buf->data;
     pkt->size = size;

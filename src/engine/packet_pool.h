@@ -8,5 +8,8 @@
 /* Like av_new_packet on a blank pkt: size bytes (plus zeroed padding) from the smallest
  * pool that fits, or from av_new_packet past the largest class. 0 or AVERROR(ENOMEM). */
 int packet_pool_new(AVPacket *pkt, int size);
+/* A pooled buffer of at least size bytes with the padding after them zeroed, or NULL when
+ * size is past the largest class (or out of memory). */
+AVBufferRef *packet_pool_buffer(size_t size);
 
 #endif

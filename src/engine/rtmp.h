@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct AVBufferRef;
+
 /* Return codes: 0 (nothing more to report / ok), 1 (something is ready), negative = error,
  * with a readable text in the object's err field (or the caller's err buffer). */
 #define RTMP_ERR_MALFORMED -1 /* the peer sent something that breaks the protocol */
@@ -128,6 +130,10 @@ typedef struct rtmp_msg {
     uint32_t timestamp;  /* ms, 32 bits (wraps after 49 days) */
     const uint8_t *data; /* valid until the next call on the reader */
     size_t len;
+    /* An audio or video message read into a pooled buffer: (*ref)->data is data, zeroed
+     * padding follows data + len. The reader's, until its next call, unless the caller
+     * takes it (moves *ref out, leaving NULL). NULL for other messages. */
+    struct AVBufferRef **ref;
 } rtmp_msg;
 
 typedef struct rtmp_chunk_stream {
@@ -137,6 +143,7 @@ typedef struct rtmp_chunk_stream {
     uint32_t stream_id, len, ts, delta, ts_field;
     uint8_t *buf; /* the message being reassembled */
     size_t got, cap;
+    struct AVBufferRef *ref; /* ... or, audio and video, into this pooled buffer */
 } rtmp_chunk_stream;
 
 typedef struct rtmp_reader {
@@ -147,7 +154,8 @@ typedef struct rtmp_reader {
     size_t hdr_got;
     rtmp_chunk_stream *cur; /* the chunk whose payload is being read, or NULL */
     size_t chunk_left;
-    size_t held; /* the chunk streams' buffers together (cap), at most RTMP_MAX_HELD */
+    size_t held;              /* the chunk streams' buffers together (cap), at most RTMP_MAX_HELD */
+    struct AVBufferRef *done; /* the pooled buffer of the message last returned */
     uint64_t bytes_in;
     uint32_t window;   /* the peer's Window Acknowledgement Size, 0 = none */
     uint64_t acked_at; /* bytes_in when the last ack was due */

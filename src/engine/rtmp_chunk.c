@@ -2,6 +2,10 @@
  * chunk streams and message sizes, protocol control, the ack window) and a chunk writer. */
 #include "engine/rtmp.h"
 
+#include "engine/packet_pool.h"
+
+#include <libavcodec/defs.h>
+#include <libavutil/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +93,11 @@ void rtmp_reader_init(rtmp_reader *r)
 
 void rtmp_reader_free(rtmp_reader *r)
 {
-    for (int i = 0; i < r->n_cs; i++)
+    for (int i = 0; i < r->n_cs; i++) {
         free(r->cs[i].buf);
+        av_buffer_unref(&r->cs[i].ref);
+    }
+    av_buffer_unref(&r->done);
     rtmp_reader_init(r);
 }
 
@@ -232,9 +239,36 @@ static int rd_grow(rtmp_reader *r, rtmp_chunk_stream *cs, size_t take)
     return 0;
 }
 
+/* At a message's first byte: an audio or video message that fits a pool class is read
+ * straight into a pooled buffer, which its packet then takes by reference (no copy). The
+ * buffer counts against RTMP_MAX_HELD like any other; past it the message goes the common
+ * way, which reports the limit. */
+static void rd_media_start(rtmp_reader *r, rtmp_chunk_stream *cs)
+{
+    if (cs->ref) { /* a message dropped half-way */
+        r->held -= (size_t)cs->ref->size;
+        av_buffer_unref(&cs->ref);
+    }
+    if (cs->type != RTMP_MSG_AUDIO && cs->type != RTMP_MSG_VIDEO)
+        return;
+    if (r->held + cs->len + AV_INPUT_BUFFER_PADDING_SIZE > RTMP_MAX_HELD)
+        return;
+    cs->ref = packet_pool_buffer(cs->len);
+    if (cs->ref)
+        r->held += (size_t)cs->ref->size;
+}
+
 static int rd_payload(rtmp_reader *r, const uint8_t *p, size_t take)
 {
     rtmp_chunk_stream *cs = r->cur;
+    if (cs->got == 0)
+        rd_media_start(r, cs);
+    if (cs->ref) {
+        memcpy(cs->ref->data + cs->got, p, take);
+        cs->got += take;
+        r->chunk_left -= take;
+        return 0;
+    }
     rd_trim(r, cs);
     if (cs->cap - cs->got < take) {
         int rc = rd_grow(r, cs, take);
@@ -281,6 +315,14 @@ static int rd_complete(rtmp_reader *r, rtmp_msg *msg)
                       .timestamp = cs->ts,
                       .data = cs->buf ? cs->buf : (const uint8_t *)"", /* never NULL */
                       .len = cs->len};
+    if (cs->ref && cs->len > 0) { /* the pooled buffer is the reader's until its next call */
+        r->held -= (size_t)cs->ref->size;
+        av_buffer_unref(&r->done);
+        r->done = cs->ref;
+        cs->ref = NULL;
+        msg->data = r->done->data;
+        msg->ref = &r->done;
+    }
     cs->got = 0;
     r->cur = NULL;
     r->hdr_got = 0;
@@ -316,6 +358,7 @@ static int rd_step(rtmp_reader *r, const uint8_t *p, size_t n, size_t *pos, rtmp
 int rtmp_reader_feed(rtmp_reader *r, const uint8_t *p, size_t n, size_t *used, rtmp_msg *msg)
 {
     size_t pos = 0;
+    av_buffer_unref(&r->done); /* the last message's, unless the caller took it */
     int rc = r->err[0] ? RTMP_ERR_MALFORMED : 0;
     while (rc == 0 && pos < n)
         rc = rd_step(r, p, n, &pos, msg);

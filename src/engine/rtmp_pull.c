@@ -141,8 +141,8 @@ static int pull_media(rtmp_pull *p, const rtmp_msg *m, char *why, size_t len)
     if (!p->spare && !(p->spare = av_packet_alloc()))
         return AVERROR(ENOMEM);
     int kind = -1;
-    int rc =
-        flv_tracks_take(&p->ft, m->type, m->timestamp, m->data, m->len, p->spare, &kind, why, len);
+    flv_body body = {.data = m->data, .len = m->len, .ref = m->ref};
+    int rc = flv_tracks_take_body(&p->ft, m->type, m->timestamp, &body, p->spare, &kind, why, len);
     if (rc <= 0)
         return rc;
     if (p->direct.take && pull_direct(p, kind))

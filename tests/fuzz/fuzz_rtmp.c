@@ -62,8 +62,8 @@ static void tracks_take(flv_tracks *ft, const rtmp_msg *m)
     int kind = -1;
     if (!pkt)
         abort();
-    int rc =
-        flv_tracks_take(ft, m->type, m->timestamp, m->data, m->len, pkt, &kind, err, sizeof(err));
+    flv_body body = {.data = m->data, .len = m->len, .ref = m->ref};
+    int rc = flv_tracks_take_body(ft, m->type, m->timestamp, &body, pkt, &kind, err, sizeof(err));
     if (rc == 1 && (kind < 0 || kind >= FLV_TRACKS || (pkt->size != 0 && !pkt->data))) {
         fprintf(stderr, "fuzz_rtmp: a packet of kind %d\n", kind);
         abort();

@@ -141,6 +141,41 @@ static void test_timestamps_unwrap_past_2_32(void **state)
     flv_tracks_free(&ft);
 }
 
+/* A body in a pooled buffer: the packet holds that buffer (no copy) and its payload is the
+ * body past the FLV header; a plain body is copied. */
+static void test_pooled_body_taken_by_reference(void **state)
+{
+    (void)state;
+    flv_tracks ft;
+    flv_tracks_init(&ft);
+    AVPacket *pkt = av_packet_alloc();
+    int kind;
+    take(&ft, RTMP_MSG_AUDIO, 0, aac_header, sizeof(aac_header), pkt, &kind);
+    const uint8_t audio[] = {0xaf, 0x01, 0x21, 0x10, 0x05};
+    AVBufferRef *ref = av_buffer_allocz(sizeof(audio) + AV_INPUT_BUFFER_PADDING_SIZE);
+    assert_non_null(ref);
+    memcpy(ref->data, audio, sizeof(audio));
+    AVBufferRef *held = ref;
+    flv_body body = {.data = ref->data, .len = sizeof(audio), .ref = &held};
+    char err[RTMP_ERR_LEN];
+    assert_int_equal(
+        flv_tracks_take_body(&ft, RTMP_MSG_AUDIO, 7, &body, pkt, &kind, err, sizeof(err)), 1);
+    assert_null(held);
+    assert_ptr_equal(pkt->buf->buffer, ref->buffer);
+    assert_ptr_equal(pkt->data, ref->data + 2);
+    assert_int_equal(pkt->size, 3);
+    assert_int_equal(pkt->dts, 7);
+    ref = av_buffer_ref(pkt->buf);
+    av_packet_unref(pkt);
+    assert_int_equal(take(&ft, RTMP_MSG_AUDIO, 8, ref->data, sizeof(audio), pkt, &kind), 1);
+    assert_ptr_not_equal(pkt->buf->buffer, ref->buffer);
+    assert_memory_equal(pkt->data, audio + 2, 3);
+    av_packet_unref(pkt);
+    av_buffer_unref(&ref);
+    av_packet_free(&pkt);
+    flv_tracks_free(&ft);
+}
+
 static void test_bad_tags(void **state)
 {
     (void)state;
@@ -171,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_metadata_codec_zero_is_no_track),
         cmocka_unit_test(test_new_header_rides_on_the_next_packet),
         cmocka_unit_test(test_timestamps_unwrap_past_2_32),
+        cmocka_unit_test(test_pooled_body_taken_by_reference),
         cmocka_unit_test(test_bad_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,9 @@
 
 #include <cmocka.h>
 
+#include <libavcodec/defs.h>
+#include <libavutil/buffer.h>
+
 #include "engine/rtmp.h"
 
 /* ---------- helpers ---------- */
@@ -501,6 +504,50 @@ static void test_new_header_mid_message(void **state)
     assert_int_equal(g.m[0].timestamp, 20);
     assert_memory_equal(g.m[0].data, "abc", 3);
     got_free(&g);
+    rtmp_buf_free(&b);
+}
+
+/* Audio and video messages come in a pooled buffer with zeroed padding after them, which a
+ * caller keeps by reference while the reader goes on; other messages do not. A message the
+ * connection ends in the middle of gives its buffer back (ASan checks). */
+static void test_media_in_pooled_buffer(void **state)
+{
+    (void)state;
+    uint8_t video[1000];
+    for (size_t i = 0; i < sizeof(video); i++)
+        video[i] = (uint8_t)(i * 7 + 1);
+    rtmp_buf b = {0};
+    raw_chunk(&b, 0, 6, 40, sizeof(video), 9, 1, false, video, 128);
+    for (size_t off = 128; off < sizeof(video); off += 128)
+        raw_chunk(&b, 3, 6, 0, 0, 0, 0, false, video + off,
+                  sizeof(video) - off < 128 ? sizeof(video) - off : 128);
+    raw_chunk(&b, 0, 3, 0, 3, 20, 0, false, "cmd", 3);
+    raw_chunk(&b, 0, 6, 80, 300, 8, 1, false, video, 128); /* never finished */
+    rtmp_reader r;
+    rtmp_reader_init(&r);
+    size_t pos = 0, used;
+    rtmp_msg m;
+    assert_int_equal(rtmp_reader_feed(&r, b.data, b.len, &used, &m), 1);
+    pos += used;
+    assert_true(m.ref && *m.ref);
+    assert_ptr_equal(m.data, (*m.ref)->data);
+    assert_int_equal(m.len, sizeof(video));
+    assert_true((*m.ref)->size >= sizeof(video) + AV_INPUT_BUFFER_PADDING_SIZE);
+    for (size_t i = 0; i < AV_INPUT_BUFFER_PADDING_SIZE; i++)
+        assert_int_equal(m.data[sizeof(video) + i], 0);
+    assert_int_equal(r.held, 0);
+    AVBufferRef *kept = *m.ref; /* taken: the reader's next call must not free it */
+    *m.ref = NULL;
+    assert_int_equal(rtmp_reader_feed(&r, b.data + pos, b.len - pos, &used, &m), 1);
+    pos += used;
+    assert_null(m.ref);
+    assert_memory_equal(m.data, "cmd", 3);
+    assert_memory_equal(kept->data, video, sizeof(video));
+    av_buffer_unref(&kept);
+    assert_int_equal(rtmp_reader_feed(&r, b.data + pos, b.len - pos, &used, &m), 0);
+    assert_int_equal(pos + used, b.len);
+    assert_true(r.held > 0);
+    rtmp_reader_free(&r);
     rtmp_buf_free(&b);
 }
 
@@ -1120,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_unfinished_messages_bounded),
         cmocka_unit_test(test_abort_and_ack_window),
         cmocka_unit_test(test_new_header_mid_message),
+        cmocka_unit_test(test_media_in_pooled_buffer),
         cmocka_unit_test(test_writer_reader_round_trip),
         cmocka_unit_test(test_write_parts_matches_joined),
         cmocka_unit_test(test_handshake),
