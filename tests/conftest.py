@@ -129,6 +129,17 @@ def suite_store():
         yield {"store": url}
 
 
+
+@pytest.fixture
+def pg_url():
+    """A fresh database on the server of $FERRY_TEST_PG, dropped afterwards; the test is
+    skipped, saying why, when no server is there (scripts/test.sh always starts one)."""
+    why = pg.unavailable()
+    if why:
+        pytest.skip(why)
+    with pg.fresh_database() as url:
+        yield url
+
 @pytest.fixture
 def ferryd_settings(request, suite_store):
     """The config the ferryd fixture starts with: FERRYD_SETTINGS, changed by the test's

@@ -21,20 +21,11 @@ from conftest import ACCOUNTS, ALICE_TOKEN, FERRYD_SETTINGS
 from harness import (Api, Ferryd, files_task, idle_task, live_task, tail, wait_until,
                      whole_seconds_from_now)
 from media import FileServer, make_clip
-from pg import fresh_database, psql, unavailable
+from pg import psql
 from test_ferryctl import Ctl
 
 LEASE_S = 5.0  # lease_time_ms's default
 NODES = ("node-1", "node-2", "node-3")
-
-
-@pytest.fixture
-def pg_url():
-    why = unavailable()
-    if why:
-        pytest.skip(why)
-    with fresh_database() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

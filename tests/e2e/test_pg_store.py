@@ -13,17 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness import Ferryd, idle_task, live_task, probe, tail, wait_until, whole_seconds_from_now
-from pg import PG_URL, fresh_database, psql, unavailable
-
-
-@pytest.fixture
-def pg_url():
-    """A fresh database on the server of $FERRY_TEST_PG, dropped afterwards."""
-    why = unavailable()
-    if why:
-        pytest.skip(why)
-    with fresh_database() as url:
-        yield url
+from pg import PG_URL, psql
 
 
 @pytest.fixture
