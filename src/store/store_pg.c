@@ -227,6 +227,29 @@ int pg_run(store *st, const char *sql, const pg_args *a, const char *what, const
     return r ? FERR_OK : FERR_INTERNAL;
 }
 
+int pg_select(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
+              size_t size, pg_row_fn read, void **out, int *n, ferr *err)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    PGresult *r = pg_query(st, sql, a, what, id, err);
+    int rows = r ? PQntuples(r) : 0;
+    if (!r)
+        rc = FERR_INTERNAL;
+    else if (rows && !(*out = calloc((size_t)rows, size)))
+        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
+    for (int i = 0; rc == FERR_OK && i < rows; i++)
+        read(r, i, (char *)*out + (size_t)i * size);
+    if (rc == FERR_OK)
+        *n = rows;
+    PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
 /* --- transactions (the caller holds the lock) --- */
 
 int pg_tx_begin(store *st, ferr *err)

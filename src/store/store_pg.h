@@ -82,6 +82,13 @@ int64_t col_int(const PGresult *r, int row, int col);
 int pg_enter(store *st, ferr *err);
 void pg_leave(store *st);
 
+/* Reads one result row into dst (an element of the array pg_select fills). */
+typedef void (*pg_row_fn)(const PGresult *r, int row, void *dst);
+/* Locks, runs sql and reads every row with read into a calloc'd array of elements of size
+ * bytes (*out stays NULL when there is none; the caller frees it), then unlocks. */
+int pg_select(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
+              size_t size, pg_row_fn read, void **out, int *n, ferr *err);
+
 /* --- transactions (the caller holds the lock) --- */
 
 int pg_tx_begin(store *st, ferr *err);

@@ -34,8 +34,9 @@ int pg_node_beat(store *st, const store_node *n, ferr *err)
     return rc;
 }
 
-static void read_node(const PGresult *r, int i, store_node *n)
+static void read_node(const PGresult *r, int i, void *dst)
 {
+    store_node *n = dst;
     snprintf(n->id, sizeof(n->id), "%s", col_text(r, i, 0));
     snprintf(n->labels, sizeof(n->labels), "%s", col_text(r, i, 1));
     n->running = (int)col_int(r, i, 2);
@@ -50,62 +51,30 @@ static void read_node(const PGresult *r, int i, store_node *n)
 
 int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err)
 {
-    int rc = pg_enter(st, err);
-    if (rc != FERR_OK)
-        return rc;
     pg_args a = {0};
     arg_int(&a, live_ms);
-    PGresult *r =
-        pg_query(st,
-                 "SELECT id, labels, running, bitrate_kbps, max_running,"
-                 " CASE WHEN state = 'live' AND heartbeat_ms < " PG_NOW_MS " - $1 THEN 'gone'"
-                 " ELSE state END, started_ms, heartbeat_ms, " PG_NOW_MS " - heartbeat_ms,"
-                 " (SELECT COUNT(*) FROM task_lease l WHERE l.node_id = nodes.id"
-                 " AND l.expires_ms > " PG_NOW_MS ") FROM nodes ORDER BY id",
-                 &a, "list nodes", NULL, err);
-    int rows = r ? PQntuples(r) : 0;
-    if (!r)
-        rc = FERR_INTERNAL;
-    else if (rows && !(*out = calloc((size_t)rows, sizeof(**out))))
-        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    for (int i = 0; rc == FERR_OK && i < rows; i++)
-        read_node(r, i, &(*out)[i]);
-    if (rc == FERR_OK)
-        *n = rows;
-    PQclear(r);
-    pg_leave(st);
-    return rc;
+    return pg_select(st,
+                     "SELECT id, labels, running, bitrate_kbps, max_running,"
+                     " CASE WHEN state = 'live' AND heartbeat_ms < " PG_NOW_MS " - $1 THEN 'gone'"
+                     " ELSE state END, started_ms, heartbeat_ms, " PG_NOW_MS " - heartbeat_ms,"
+                     " (SELECT COUNT(*) FROM task_lease l WHERE l.node_id = nodes.id"
+                     " AND l.expires_ms > " PG_NOW_MS ") FROM nodes ORDER BY id",
+                     &a, "list nodes", NULL, sizeof(**out), read_node, (void **)out, n, err);
 }
 
-/* Rows of (task_id, epoch, updated_ms) into a malloc'd array. */
-static int collect_leases(const PGresult *r, store_lease **out, int *n, ferr *err)
+/* A row of (task_id, epoch, updated_ms). */
+static void read_lease(const PGresult *r, int i, void *dst)
 {
-    int rows = PQntuples(r);
-    if (rows == 0)
-        return FERR_OK;
-    *out = calloc((size_t)rows, sizeof(**out));
-    if (!*out)
-        return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    for (int i = 0; i < rows; i++) {
-        snprintf((*out)[i].task_id, sizeof((*out)[i].task_id), "%s", col_text(r, i, 0));
-        (*out)[i].epoch = col_int(r, i, 1);
-        (*out)[i].updated_ms = col_int(r, i, 2);
-    }
-    *n = rows;
-    return FERR_OK;
+    store_lease *l = dst;
+    snprintf(l->task_id, sizeof(l->task_id), "%s", col_text(r, i, 0));
+    l->epoch = col_int(r, i, 1);
+    l->updated_ms = col_int(r, i, 2);
 }
 
 static int lease_query(store *st, const char *sql, const pg_args *a, const char *what,
                        store_lease **out, int *n, ferr *err)
 {
-    int rc = pg_enter(st, err);
-    if (rc != FERR_OK)
-        return rc;
-    PGresult *r = pg_query(st, sql, a, what, NULL, err);
-    rc = r ? collect_leases(r, out, n, err) : FERR_INTERNAL;
-    PQclear(r);
-    pg_leave(st);
-    return rc;
+    return pg_select(st, sql, a, what, NULL, sizeof(**out), read_lease, (void **)out, n, err);
 }
 
 /* Only a lease not yet expired is renewed: one that ran out may already be another's. */
@@ -130,29 +99,20 @@ int pg_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **
  * JSON cast of it would fail the whole statement). */
 #define TASK_REGION "COALESCE(substring(t.spec from '\"region\":\\s*\"([^\"]*)\"'), '')"
 
+static void read_claimable(const PGresult *r, int i, void *dst)
+{
+    store_claimable *c = dst;
+    snprintf(c->region, sizeof(c->region), "%s", col_text(r, i, 0));
+    c->count = (int)col_int(r, i, 1);
+}
+
 int pg_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err)
 {
-    int rc = pg_enter(st, err);
-    if (rc != FERR_OK)
-        return rc;
     pg_args a = {0};
     arg_int(&a, skew_ms);
-    PGresult *r = pg_query(st, "SELECT " TASK_REGION ", COUNT(*)" CLAIMABLE " GROUP BY 1", &a,
-                           "count claimable tasks", NULL, err);
-    int rows = r ? PQntuples(r) : 0;
-    if (!r)
-        rc = FERR_INTERNAL;
-    else if (rows && !(*out = calloc((size_t)rows, sizeof(**out))))
-        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    for (int i = 0; rc == FERR_OK && i < rows; i++) {
-        snprintf((*out)[i].region, sizeof((*out)[i].region), "%s", col_text(r, i, 0));
-        (*out)[i].count = (int)col_int(r, i, 1);
-    }
-    if (rc == FERR_OK)
-        *n = rows;
-    PQclear(r);
-    pg_leave(st);
-    return rc;
+    return pg_select(st, "SELECT " TASK_REGION ", COUNT(*)" CLAIMABLE " GROUP BY 1", &a,
+                     "count claimable tasks", NULL, sizeof(**out), read_claimable, (void **)out, n,
+                     err);
 }
 
 /* The candidates are locked (FOR UPDATE OF t SKIP LOCKED), so two nodes claiming at once

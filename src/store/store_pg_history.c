@@ -71,8 +71,9 @@ int pg_history_add(store *st, const char *id, const task_history_entry *h, const
     return rc;
 }
 
-static void read_history(const PGresult *r, int i, task_history_entry *h)
+static void read_history(const PGresult *r, int i, void *dst)
 {
+    task_history_entry *h = dst;
     memset(h, 0, sizeof(*h));
     h->at_ms = col_int(r, i, 0);
     h->from = (task_state)col_int(r, i, 1);
@@ -84,29 +85,12 @@ static void read_history(const PGresult *r, int i, task_history_entry *h)
 /* An unknown id gives an empty history, not an error: the service checks the task. */
 int pg_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err)
 {
-    *out = NULL;
-    *n = 0;
-    int rc = pg_enter(st, err);
-    if (rc != FERR_OK)
-        return rc;
     pg_args a = {0};
     arg_str(&a, id);
-    PGresult *r = pg_query(st,
-                           "SELECT at_ms, from_state, to_state, reason, detail FROM task_history "
-                           "WHERE task_id = $1 ORDER BY seq",
-                           &a, "list history", id, err);
-    int rows = r ? PQntuples(r) : 0;
-    if (!r)
-        rc = FERR_INTERNAL;
-    else if (rows && !(*out = calloc((size_t)rows, sizeof(**out))))
-        rc = ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
-    for (int i = 0; rc == FERR_OK && i < rows; i++)
-        read_history(r, i, &(*out)[i]);
-    if (rc == FERR_OK)
-        *n = rows;
-    PQclear(r);
-    pg_leave(st);
-    return rc;
+    return pg_select(st,
+                     "SELECT at_ms, from_state, to_state, reason, detail FROM task_history "
+                     "WHERE task_id = $1 ORDER BY seq",
+                     &a, "list history", id, sizeof(**out), read_history, (void **)out, n, err);
 }
 
 int pg_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err)
