@@ -56,10 +56,12 @@ def relay_cost(doc, out):
          "start max s", "live", "frames, worst destination", "behind s, worst",
          "machine busy %", "all ≥ 99%"], rows))
     out.append("")
-    rows = [[x["profile"], x["n"], x["peer"], fmt(x["cpu"], "%.2f"), fmt(x["pss"], "%.2f"),
-             fmt(x["pss_marginal"], "%.2f")] for x in doc["ratios_ferry_over_peer"]]
-    out.append("Ratios ferry / peer (below 1: ferry uses less):\n")
-    out.append(B.markdown_table(["profile", "N", "peer", "CPU", "PSS", "PSS marginal"], rows))
+    rows = [[x["profile"], x["n"], x.get("round", 1), x["peer"], fmt(x["cpu"], "%.2f"),
+             fmt(x["pss"], "%.2f"), fmt(x["pss_marginal"], "%.2f")]
+            for x in doc["ratios_ferry_over_peer"]]
+    out.append("Ratios ferry / peer (below 1: ferry uses less; rounds alternate the order):\n")
+    out.append(B.markdown_table(["profile", "N", "round", "peer", "CPU", "PSS", "PSS marginal"],
+                                rows))
     out.append("")
 
 
