@@ -141,7 +141,7 @@ def _ratios(results, profiles, ns, rounds):
                     med = {"profile": p, "n": n, "round": "median", "peer": peer}
                     for key in ("cpu", "pss", "pss_marginal"):
                         vals = [x[key] for x in xs if x[key] is not None]
-                        med[key] = statistics.median(vals) if vals else None
+                        med[key] = round(statistics.median(vals), 3) if vals else None
                     out.append(med)
     return out
 
