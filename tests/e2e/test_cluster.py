@@ -45,11 +45,14 @@ def files(media):
 
 @pytest.fixture
 def cluster(tmp_path, pg_url, request):
-    """Three nodes on one database: a list of (Ferryd, Api as alice)."""
+    """Three nodes on one database: a list of (Ferryd, Api as alice). A test's
+    ferryd_settings marker adds to every node's config."""
+    mark = request.node.get_closest_marker("ferryd_settings")
     nodes = []
     for i, name in enumerate(NODES):
         settings = dict(FERRYD_SETTINGS, store=pg_url, node_id=name,
-                        node_labels="zone-%d,any" % (i + 1), callback_allow="127.0.0.1/32")
+                        node_labels="zone-%d,any" % (i + 1), callback_allow="127.0.0.1/32",
+                        **(mark.kwargs if mark else {}))
         d = Ferryd(str(tmp_path / name), ACCOUNTS, settings)
         nodes.append((d.start(), Api(d.port, ALICE_TOKEN)))
     yield nodes
