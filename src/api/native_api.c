@@ -347,16 +347,39 @@ static void node_list(native_call *c)
         for (char *save = NULL, *l = strtok_r(copy, ",", &save); l; l = strtok_r(NULL, ",", &save))
             json_array_append_new(labels, json_string(l));
         json_array_append_new(
-            arr, json_pack("{s:s, s:o, s:s, s:i, s:I, s:i, s:i, s:s, s:s}", "id", x->id, "labels",
-                           labels, "state", x->state, "running", x->running, "bitrate_kbps",
-                           (json_int_t)x->bitrate_kbps, "max_running_tasks", x->max_running,
-                           "tasks", x->tasks, "last_heartbeat",
+            arr, json_pack("{s:s, s:o, s:s, s:b, s:i, s:I, s:i, s:i, s:s, s:s}", "id", x->id,
+                           "labels", labels, "state", x->state, "draining", x->draining, "running",
+                           x->running, "bitrate_kbps", (json_int_t)x->bitrate_kbps,
+                           "max_running_tasks", x->max_running, "tasks", x->tasks, "last_heartbeat",
                            time_format_iso(x->heartbeat_ms, beat, sizeof(beat)), "started",
                            x->started_ms ? time_format_iso(x->started_ms, started, sizeof(started))
                                          : ""));
     }
     free(nodes);
     api_reply_json(c->resp, 200, json_pack("{s:o}", "nodes", arr));
+}
+
+/* POST /v1/nodes/{id}/drain and /undrain: the node hands its tasks to the others and takes
+ * none, or takes tasks again. */
+static void set_draining(native_call *c, bool on)
+{
+    ferr err = {0};
+    int rc = task_node_drain(c->id, on, &err);
+    if (rc != 0) {
+        fail(c, rc, &err);
+        return;
+    }
+    api_reply_json(c->resp, 200, json_pack("{s:s, s:b}", "id", c->id, "draining", on));
+}
+
+static void drain_node(native_call *c)
+{
+    set_draining(c, true);
+}
+
+static void undrain_node(native_call *c)
+{
+    set_draining(c, false);
 }
 
 /* ---------- listing ---------- */
@@ -536,6 +559,8 @@ static const native_route routes[] = {
     {"GET", "/v1/audit", list_audit},
     {"GET", "/v1/stats", node_stats},
     {"GET", "/v1/nodes", node_list},
+    {"POST", "/v1/nodes/{id}/drain", drain_node},
+    {"POST", "/v1/nodes/{id}/undrain", undrain_node},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -34,7 +34,8 @@ enum {
     CMD_WATCH = 1u << 11,
     CMD_AUDIT = 1u << 12,
     CMD_NODES = 1u << 13,
-    CMD_ALL = (1u << 14) - 1,
+    CMD_NODE = 1u << 14,
+    CMD_ALL = (1u << 15) - 1,
 };
 
 /* The command line after parsing. */

@@ -14,6 +14,7 @@ bool ctl_pause(int seconds);
 int cmd_get(ctl_args *a);
 int cmd_watch(ctl_args *a);
 int cmd_nodes(ctl_args *a);
+int cmd_node(ctl_args *a);
 
 /* ctl_cmd_change.c */
 int cmd_create(ctl_args *a);

@@ -147,6 +147,37 @@ int cmd_nodes(ctl_args *a)
     return rc;
 }
 
+/* node drain|undrain NODE: POST /v1/nodes/NODE/drain (or /undrain). */
+int cmd_node(ctl_args *a)
+{
+    if (a->argc != 2 || (strcmp(a->argv[0], "drain") != 0 && strcmp(a->argv[0], "undrain") != 0)) {
+        fprintf(stderr, "ferryctl: node: takes drain or undrain and a node id (see ferryctl node "
+                        "--help)\n");
+        return CTL_USAGE;
+    }
+    char path[512];
+    if (strlen(a->argv[1]) > 200 || strchr(a->argv[1], '/')) {
+        fprintf(stderr, "ferryctl: node: %s is not a node id\n", a->argv[1]);
+        return CTL_USAGE;
+    }
+    snprintf(path, sizeof(path), "/v1/nodes/%s/%s", a->argv[1], a->argv[0]);
+    ctl_client *c = NULL;
+    json_t *doc = NULL;
+    int rc = ctl_connect(a, &c);
+    if (rc == CTL_OK)
+        rc = ctl_call(c, "POST", path, NULL, "node", &doc);
+    if (rc == CTL_OK && a->json)
+        view_json(stdout, doc, false);
+    else if (rc == CTL_OK)
+        printf("node %s %s\n", a->argv[1],
+               json_is_true(json_object_get(doc, "draining"))
+                   ? "drains: its tasks move to the others"
+                   : "takes tasks again");
+    json_decref(doc);
+    ctl_client_free(c);
+    return rc;
+}
+
 /* ---------- watch ---------- */
 
 static volatile sig_atomic_t interrupted;

@@ -28,6 +28,9 @@ static const ctl_command commands[] = {
     {"audit", CMD_AUDIT, "[ID]",
      "who created, changed or deleted tasks (of one task with ID), newest first", cmd_audit},
     {"nodes", CMD_NODES, "", "the cluster's nodes: labels, state, load, last heartbeat", cmd_nodes},
+    {"node", CMD_NODE, "drain|undrain NODE",
+     "drain a node (its tasks move to the others, it takes none) or let it take tasks again",
+     cmd_node},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -286,11 +286,12 @@ void view_audit(FILE *out, const json_t *lines)
 
 void view_nodes(FILE *out, const json_t *nodes)
 {
-    fprintf(out, "%-20s  %-7s  %7s  %5s  %-24s  %s\n", "NODE", "STATE", "RUNNING", "TASKS",
-            "HEARTBEAT", "LABELS");
+    fprintf(out, "%-20s  %-7s  %-8s  %7s  %5s  %-24s  %s\n", "NODE", "STATE", "DRAINING", "RUNNING",
+            "TASKS", "HEARTBEAT", "LABELS");
     for (size_t i = 0; i < json_array_size(nodes); i++) {
         const json_t *n = json_array_get(nodes, i), *labels = json_object_get(n, "labels");
-        fprintf(out, "%-20s  %-7s  %7lld  %5lld  %-24s  ", str(n, "id"), str(n, "state"),
+        fprintf(out, "%-20s  %-7s  %-8s  %7lld  %5lld  %-24s  ", str(n, "id"), str(n, "state"),
+                json_is_true(json_object_get(n, "draining")) ? "yes" : "no",
                 json_integer_value(json_object_get(n, "running")),
                 json_integer_value(json_object_get(n, "tasks")), str(n, "last_heartbeat"));
         for (size_t k = 0; k < json_array_size(labels); k++)

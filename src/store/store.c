@@ -148,6 +148,11 @@ int store_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *
     return st->be->checkpoint_get(st, id, out, err);
 }
 
+int store_checkpoint_offset(store *st, const char *id, const task_checkpoint *cp, ferr *err)
+{
+    return st->be->checkpoint_offset(st, id, cp, err);
+}
+
 int store_audit_add(store *st, const task_audit_line *a, ferr *err)
 {
     return st->be->audit_add(st, a, err);
@@ -217,9 +222,14 @@ bool store_is_shared(store *st)
     return st->be->lease_renew != NULL;
 }
 
-int store_node_beat(store *st, const store_node *n, ferr *err)
+int store_node_beat(store *st, store_node *n, ferr *err)
 {
     return st->be->node_beat ? st->be->node_beat(st, n, err) : single_node(err);
+}
+
+int store_node_drain(store *st, const char *node, bool on, ferr *err)
+{
+    return st->be->node_drain ? st->be->node_drain(st, node, on, err) : single_node(err);
 }
 
 int store_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err)
@@ -254,6 +264,12 @@ int store_lease_claim(store *st, const char *node, const char *labels, int64_t l
     if (!st->be->lease_claim)
         return single_node(err);
     return st->be->lease_claim(st, node, labels, lease_ms, skew_ms, max, out, n, err);
+}
+
+int store_lease_hand_off(store *st, const char *task_id, const char *node, int64_t epoch, ferr *err)
+{
+    return st->be->lease_hand_off ? st->be->lease_hand_off(st, task_id, node, epoch, err)
+                                  : single_node(err);
 }
 
 int store_lease_release(store *st, const char *node, ferr *err)

@@ -78,6 +78,7 @@ typedef struct task_checkpoint {
     int loops_done;
     char url[TASK_URL_MAX + 1]; /* the entry's URL then: a changed list voids the checkpoint */
     int64_t at_ms;
+    int64_t offset_ms; /* how far into the entry it had played (0 at its FileStart) */
 } task_checkpoint;
 
 /* store_history_add_ev plus the task's playlist checkpoint (cp may be NULL), in one
@@ -86,6 +87,9 @@ int store_history_add_cp(store *st, const char *id, const task_history_entry *h,
                          const store_event *evs, const task_checkpoint *cp, ferr *err);
 /* The task's checkpoint; FERR_NOT_FOUND when it has none. */
 int store_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err);
+/* Moves the checkpoint's offset to cp->offset_ms while it is still at cp's entry and loop
+ * (a later FileStart wins); a task without a checkpoint (live source) is left alone. */
+int store_checkpoint_offset(store *st, const char *id, const task_checkpoint *cp, ferr *err);
 
 /* An account keeps its newest this many audit lines. */
 #define STORE_AUDIT_MAX 10000
@@ -136,6 +140,7 @@ typedef struct store_node {
     int64_t started_ms, heartbeat_ms;
     int64_t age_ms; /* since the heartbeat (list only) */
     int leases;     /* tasks whose lease it holds now (list only) */
+    bool draining;  /* hands its tasks to other nodes and takes none (store_node_drain) */
 } store_node;
 
 /* One lease held: the task, its epoch, and the task row's updated_ms (a change made through
@@ -148,8 +153,11 @@ typedef struct store_lease {
 
 /* True when the store can be shared by several nodes (PostgreSQL). */
 bool store_is_shared(store *st);
-/* Writes the node's row: load, labels, state, heartbeat = the database's now. */
-int store_node_beat(store *st, const store_node *n, ferr *err);
+/* Writes the node's row: load, labels, state, heartbeat = the database's now; reads back
+ * its draining flag into n->draining. */
+int store_node_beat(store *st, store_node *n, ferr *err);
+/* Sets or clears the draining flag of a known node; FERR_NOT_FOUND for an unknown one. */
+int store_node_drain(store *st, const char *node, bool on, ferr *err);
 /* Every node, by id; one whose heartbeat is older than live_ms shows as "gone". The
  * caller frees *out with free(). */
 int store_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
@@ -171,6 +179,10 @@ int store_lease_claimable(store *st, int64_t skew_ms, store_claimable **out, int
  * are claimed only when labels (a,b,c) hold it. Lists the claimed leases. */
 int store_lease_claim(store *st, const char *node, const char *labels, int64_t lease_ms,
                       int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
+/* Gives up node's lease on task while it is still at epoch (a hand-off): it stays with
+ * its epoch and expired, so the next claim, at once, takes epoch + 1. */
+int store_lease_hand_off(store *st, const char *task_id, const char *node, int64_t epoch,
+                         ferr *err);
 /* Gives up every lease of node (a clean stop: others may claim at once). */
 int store_lease_release(store *st, const char *node, ferr *err);
 /* Tells the nodes that listen on the store (NOTIFY ferry_tasks, payload). */

@@ -40,6 +40,7 @@ struct store_backend {
                        const store_event *evs, const task_checkpoint *cp, ferr *err);
     int (*history_list)(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
     int (*checkpoint_get)(store *st, const char *id, task_checkpoint *out, ferr *err);
+    int (*checkpoint_offset)(store *st, const char *id, const task_checkpoint *cp, ferr *err);
     int (*audit_add)(store *st, const task_audit_line *a, ferr *err);
     int (*audit_list)(store *st, const char *account, const char *task_id, int offset, int limit,
                       task_audit_line **out, int *n, int *total, ferr *err);
@@ -55,13 +56,16 @@ struct store_backend {
     int (*outbox_purge)(store *st, int64_t before_ms, int *removed, ferr *err);
 
     /* the cluster: NULL in a backend that cannot be shared */
-    int (*node_beat)(store *st, const store_node *n, ferr *err);
+    int (*node_beat)(store *st, store_node *n, ferr *err);
+    int (*node_drain)(store *st, const char *node, bool on, ferr *err);
     int (*node_list)(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
     int (*lease_renew)(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
                        ferr *err);
     int (*lease_claimable)(store *st, int64_t skew_ms, store_claimable **out, int *n, ferr *err);
     int (*lease_claim)(store *st, const char *node, const char *labels, int64_t lease_ms,
                        int64_t skew_ms, int max, store_lease **out, int *n, ferr *err);
+    int (*lease_hand_off)(store *st, const char *task_id, const char *node, int64_t epoch,
+                          ferr *err);
     int (*lease_release)(store *st, const char *node, ferr *err);
     int (*signal)(store *st, const char *payload, ferr *err);
     int (*signal_wait)(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),

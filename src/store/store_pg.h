@@ -124,6 +124,7 @@ int pg_history_add(store *st, const char *id, const task_history_entry *h, const
                    const task_checkpoint *cp, ferr *err);
 int pg_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
 int pg_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err);
+int pg_checkpoint_offset(store *st, const char *id, const task_checkpoint *cp, ferr *err);
 int pg_audit_add(store *st, const task_audit_line *a, ferr *err);
 int pg_audit_list(store *st, const char *account, const char *task_id, int offset, int limit,
                   task_audit_line **out, int *n, int *total, ferr *err);
@@ -138,7 +139,9 @@ int pg_outbox_list_task(store *st, const char *account, const char *task_id, int
 int pg_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err);
 
 /* the cluster (store_pg_cluster.c) */
-int pg_node_beat(store *st, const store_node *n, ferr *err);
+int pg_node_beat(store *st, store_node *n, ferr *err);
+int pg_node_drain(store *st, const char *node, bool on, ferr *err);
+int pg_lease_hand_off(store *st, const char *task_id, const char *node, int64_t epoch, ferr *err);
 int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err);
 int pg_lease_renew(store *st, const char *node, int64_t lease_ms, store_lease **out, int *n,
                    ferr *err);

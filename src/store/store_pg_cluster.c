@@ -11,11 +11,14 @@
 
 #define SIGNAL_CHANNEL "ferry_tasks"
 
-int pg_node_beat(store *st, const store_node *n, ferr *err)
+/* One int column: a flag read back. */
+static void read_flag(const PGresult *r, int i, void *dst)
 {
-    int rc = pg_enter(st, err);
-    if (rc != FERR_OK)
-        return rc;
+    *(int *)dst = (int)col_int(r, i, 0);
+}
+
+int pg_node_beat(store *st, store_node *n, ferr *err)
+{
     pg_args a = {0};
     arg_str(&a, n->id);
     arg_str(&a, n->labels);
@@ -24,13 +27,32 @@ int pg_node_beat(store *st, const store_node *n, ferr *err)
     arg_int(&a, n->max_running);
     arg_str(&a, n->state);
     arg_int(&a, n->started_ms);
-    rc = pg_run(st,
-                "INSERT INTO nodes(id, labels, running, bitrate_kbps, max_running, state, "
-                "started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, " PG_NOW_MS ") "
-                "ON CONFLICT (id) DO UPDATE SET labels = $2, running = $3, bitrate_kbps = $4, "
-                "max_running = $5, state = $6, started_ms = $7, heartbeat_ms = " PG_NOW_MS,
-                &a, "node heartbeat", n->id, err);
-    pg_leave(st);
+    int *flag = NULL, rows = 0;
+    int rc =
+        pg_select(st,
+                  "INSERT INTO nodes(id, labels, running, bitrate_kbps, max_running, state, "
+                  "started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, " PG_NOW_MS ") "
+                  "ON CONFLICT (id) DO UPDATE SET labels = $2, running = $3, bitrate_kbps = $4, "
+                  "max_running = $5, state = $6, started_ms = $7, heartbeat_ms = " PG_NOW_MS
+                  " RETURNING draining",
+                  &a, "node heartbeat", n->id, sizeof(int), read_flag, (void **)&flag, &rows, err);
+    n->draining = rc == FERR_OK && rows == 1 && flag[0] != 0;
+    free(flag);
+    return rc;
+}
+
+int pg_node_drain(store *st, const char *node, bool on, ferr *err)
+{
+    pg_args a = {0};
+    arg_str(&a, node);
+    arg_int(&a, on ? 1 : 0);
+    int *flag = NULL, rows = 0;
+    int rc = pg_select(st, "UPDATE nodes SET draining = $2 WHERE id = $1 RETURNING draining", &a,
+                       "set the draining flag of node", node, sizeof(int), read_flag,
+                       (void **)&flag, &rows, err);
+    free(flag);
+    if (rc == FERR_OK && rows == 0)
+        return ferr_set(err, FERR_NOT_FOUND, "node", "No node has the id %s.", node);
     return rc;
 }
 
@@ -47,6 +69,7 @@ static void read_node(const PGresult *r, int i, void *dst)
     n->heartbeat_ms = col_int(r, i, 7);
     n->age_ms = col_int(r, i, 8);
     n->leases = (int)col_int(r, i, 9);
+    n->draining = col_int(r, i, 10) != 0;
 }
 
 int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err)
@@ -58,7 +81,7 @@ int pg_node_list(store *st, int64_t live_ms, store_node **out, int *n, ferr *err
                      " CASE WHEN state = 'live' AND heartbeat_ms < " PG_NOW_MS " - $1 THEN 'gone'"
                      " ELSE state END, started_ms, heartbeat_ms, " PG_NOW_MS " - heartbeat_ms,"
                      " (SELECT COUNT(*) FROM task_lease l WHERE l.node_id = nodes.id"
-                     " AND l.expires_ms > " PG_NOW_MS ") FROM nodes ORDER BY id",
+                     " AND l.expires_ms > " PG_NOW_MS "), draining FROM nodes ORDER BY id",
                      &a, "list nodes", NULL, sizeof(**out), read_node, (void **)out, n, err);
 }
 
@@ -140,6 +163,24 @@ int pg_lease_claim(store *st, const char *node, const char *labels, int64_t leas
         " RETURNING l.task_id, l.epoch,"
         " (SELECT updated_ms FROM tasks WHERE tasks.id = l.task_id)",
         &a, "claim tasks", out, n, err);
+}
+
+/* The row stays, expired long ago, with its epoch: the next claim takes epoch + 1. */
+int pg_lease_hand_off(store *st, const char *task_id, const char *node, int64_t epoch, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, task_id);
+    arg_str(&a, node);
+    arg_int(&a, epoch);
+    rc = pg_run(st,
+                "UPDATE task_lease SET expires_ms = 0 WHERE task_id = $1 AND node_id = $2 AND "
+                "epoch = $3",
+                &a, "hand over the lease of task", task_id, err);
+    pg_leave(st);
+    return rc;
 }
 
 int pg_lease_release(store *st, const char *node, ferr *err)

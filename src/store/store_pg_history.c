@@ -42,10 +42,11 @@ int pg_checkpoint_set(store *st, const char *id, const task_checkpoint *cp, ferr
     arg_int(&a, cp->loops_done);
     arg_str(&a, cp->url);
     arg_int(&a, cp->at_ms);
+    arg_int(&a, cp->offset_ms);
     int rc = pg_run(st,
-                    "INSERT INTO task_checkpoint(task_id, file_index, loops_done, url, at_ms) "
-                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id) DO UPDATE SET "
-                    "file_index = $2, loops_done = $3, url = $4, at_ms = $5",
+                    "INSERT INTO task_checkpoint(task_id, file_index, loops_done, url, at_ms, "
+                    "offset_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id) DO UPDATE "
+                    "SET file_index = $2, loops_done = $3, url = $4, at_ms = $5, offset_ms = $6",
                     &a, "save the checkpoint of task", id, err);
     if (rc != FERR_OK && strcmp(pg(st)->sqlstate, PG_FOREIGN_KEY_VIOLATION) == 0)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
@@ -102,8 +103,8 @@ int pg_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err
     pg_args a = {0};
     arg_str(&a, id);
     PGresult *r = pg_query(st,
-                           "SELECT file_index, loops_done, url, at_ms FROM task_checkpoint "
-                           "WHERE task_id = $1",
+                           "SELECT file_index, loops_done, url, at_ms, offset_ms FROM "
+                           "task_checkpoint WHERE task_id = $1",
                            &a, "get the checkpoint of task", id, err);
     if (!r) {
         rc = FERR_INTERNAL;
@@ -114,8 +115,27 @@ int pg_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err
         out->loops_done = (int)col_int(r, 0, 1);
         snprintf(out->url, sizeof(out->url), "%s", col_text(r, 0, 2));
         out->at_ms = col_int(r, 0, 3);
+        out->offset_ms = col_int(r, 0, 4);
     }
     PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
+int pg_checkpoint_offset(store *st, const char *id, const task_checkpoint *cp, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, id);
+    arg_int(&a, cp->file_index);
+    arg_int(&a, cp->loops_done);
+    arg_int(&a, cp->offset_ms);
+    rc = pg_run(st,
+                "UPDATE task_checkpoint SET offset_ms = $4 WHERE task_id = $1 AND file_index = $2 "
+                "AND loops_done = $3",
+                &a, "save the checkpoint offset of task", id, err);
     pg_leave(st);
     return rc;
 }

@@ -98,6 +98,10 @@ static const migration migrations[] = {
      " expires_ms BIGINT NOT NULL,"
      " epoch BIGINT NOT NULL);"
      "CREATE INDEX task_lease_node ON task_lease(node_id);"},
+    /* A node that hands its tasks over; how far a playlist had played into its entry. */
+    {"node drain flag and checkpoint offset",
+     "ALTER TABLE nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE task_checkpoint ADD COLUMN offset_ms BIGINT NOT NULL DEFAULT 0;"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

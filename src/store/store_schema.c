@@ -97,6 +97,11 @@ static const migration migrations[] = {
      " expires_ms INTEGER NOT NULL,"
      " epoch INTEGER NOT NULL);"
      "CREATE INDEX task_lease_node ON task_lease(node_id);"},
+    /* Drain (a node hands its tasks over) and a playlist's offset in its entry, so a task
+     * that moves goes on where it was. */
+    {"node drain flag and checkpoint offset",
+     "ALTER TABLE nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE task_checkpoint ADD COLUMN offset_ms INTEGER NOT NULL DEFAULT 0;"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -77,11 +77,13 @@ static const char *const queries[Q_COUNT_OF] = {
     [Q_OB_TASK] = "SELECT event_id, type, created_ms, next_ms, attempts, dead, last_error "
                   "FROM outbox WHERE dead IN (0, 1) AND task_id = ?1 AND account = ?2 "
                   "ORDER BY seq DESC LIMIT ?3",
-    [Q_CP_SET] = "INSERT INTO task_checkpoint(task_id, file_index, loops_done, url, at_ms) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(task_id) DO UPDATE SET "
-                 "file_index = ?2, loops_done = ?3, url = ?4, at_ms = ?5",
-    [Q_CP_GET] = "SELECT file_index, loops_done, url, at_ms FROM task_checkpoint "
+    [Q_CP_SET] = "INSERT INTO task_checkpoint(task_id, file_index, loops_done, url, at_ms, "
+                 "offset_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(task_id) DO UPDATE SET "
+                 "file_index = ?2, loops_done = ?3, url = ?4, at_ms = ?5, offset_ms = ?6",
+    [Q_CP_GET] = "SELECT file_index, loops_done, url, at_ms, offset_ms FROM task_checkpoint "
                  "WHERE task_id = ?1",
+    [Q_CP_OFFSET] = "UPDATE task_checkpoint SET offset_ms = ?4 WHERE task_id = ?1 AND "
+                    "file_index = ?2 AND loops_done = ?3",
     [Q_STATE_COUNTS] = "SELECT state, COUNT(*) FROM tasks GROUP BY state",
 };
 
@@ -257,6 +259,7 @@ const store_backend store_sqlite_backend = {
     .history_add = sqlite_history_add,
     .history_list = sqlite_history_list,
     .checkpoint_get = sqlite_checkpoint_get,
+    .checkpoint_offset = sqlite_checkpoint_offset,
     .audit_add = sqlite_audit_add,
     .audit_list = sqlite_audit_list,
     .outbox_heads = sqlite_outbox_heads,

@@ -35,6 +35,7 @@ enum {
     Q_OB_TASK,
     Q_CP_SET,
     Q_CP_GET,
+    Q_CP_OFFSET,
     Q_STATE_COUNTS,
     Q_COUNT_OF,
 };
@@ -133,6 +134,7 @@ int sqlite_history_add(store *st, const char *id, const task_history_entry *h,
                        const store_event *evs, const task_checkpoint *cp, ferr *err);
 int sqlite_history_list(store *st, const char *id, task_history_entry **out, int *n, ferr *err);
 int sqlite_checkpoint_get(store *st, const char *id, task_checkpoint *out, ferr *err);
+int sqlite_checkpoint_offset(store *st, const char *id, const task_checkpoint *cp, ferr *err);
 int sqlite_audit_add(store *st, const task_audit_line *a, ferr *err);
 int sqlite_audit_list(store *st, const char *account, const char *task_id, int offset, int limit,
                       task_audit_line **out, int *n, int *total, ferr *err);

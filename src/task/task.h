@@ -69,9 +69,14 @@ typedef struct task_node {
     int max_running; /* its max_running_tasks, 0 = no limit */
     int tasks;       /* tasks whose lease it holds */
     int64_t started_ms, heartbeat_ms;
+    bool draining; /* hands its tasks to other nodes and takes none */
 } task_node;
 
 /* Every node, by id (caller frees *out with free()). */
 int task_nodes(task_node **out, int *n, ferr *err);
+/* Drains a node (on) or lets it take tasks again: a draining node takes no new task and
+ * hands each of its tasks to the node placement picks. FERR_NOT_FOUND for an unknown node,
+ * FERR_STATE on a single node (the embedded store: there is nowhere to move to). */
+int task_node_drain(const char *node, bool on, ferr *err);
 
 #endif

@@ -22,6 +22,7 @@ typedef struct held {
     int64_t epoch;
     bool kept;    /* seen in the last renewal */
     bool readopt; /* taking it up failed (the store did not answer): again at the next tick */
+    bool leaving; /* being handed to another node (drain): no longer this node's to run */
     struct held *next;
 } held;
 
@@ -39,7 +40,8 @@ static struct {
     held *held[HELD_BUCKETS];
     int n_held;
     int64_t valid_until_us; /* mono: the leases are this node's until then (less the skew) */
-    bool claim_now, resync;
+    bool claim_now, resync, beat_now;
+    bool draining; /* the node's row says so: its tasks go to other nodes, it takes none */
     int stalled;
 } cl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -69,6 +71,8 @@ bool cluster_holds(const char *id, int64_t *epoch)
         return true;
     pthread_mutex_lock(&cl.mu);
     held *e = *find(id);
+    if (e && e->leaving)
+        e = NULL;
     if (e && epoch)
         *epoch = e->epoch;
     pthread_mutex_unlock(&cl.mu);
@@ -97,19 +101,23 @@ static void readopt(void)
     pthread_mutex_unlock(&cl.mu);
 }
 
-static void hold(const char *id, int64_t epoch)
+/* Notes a lease as held (kept); true when it was not known before. */
+static bool hold(const char *id, int64_t epoch)
 {
     pthread_mutex_lock(&cl.mu);
     held **e = find(id);
+    bool added = false;
     if (!*e && (*e = calloc(1, sizeof(**e))) != NULL) {
         snprintf((*e)->id, sizeof((*e)->id), "%s", id);
         cl.n_held++;
+        added = true;
     }
     if (*e) {
         (*e)->epoch = epoch;
         (*e)->kept = true;
     }
     pthread_mutex_unlock(&cl.mu);
+    return added;
 }
 
 /* Drops every lease not marked kept (all of them when all); their relays stop, nothing is
@@ -128,8 +136,9 @@ static int drop_unkept(bool all)
             held *gone = *e;
             *e = gone->next;
             runner_post(WORK_HALT, gone->id);
-            tlog_warn(gone->id, "cluster: lease (epoch %lld) lost: the relay stops here",
-                      (long long)gone->epoch);
+            if (!gone->leaving)
+                tlog_warn(gone->id, "cluster: lease (epoch %lld) lost: the relay stops here",
+                          (long long)gone->epoch);
             free(gone);
             cl.n_held--;
             dropped++;
@@ -167,6 +176,10 @@ static void on_signal(void *ctx, const char *payload)
     int type;
     if (sscanf(payload, "%63s %d %63s", from, &type, id) != 3)
         return;
+    if (type == WORK_DRAIN) {
+        cl.beat_now = true;
+        return;
+    }
     bool ours = cluster_holds(id, NULL);
     if (ours && strcmp(from, cl.node) != 0) /* this node's own changes went to its runner */
         runner_post((work_type)type, id);
@@ -192,13 +205,9 @@ static void renew(void)
     }
     cl.valid_until_us = t0 + (int64_t)(cl.cfg->lease_time_ms - cl.cfg->lease_skew_ms) * 1000;
     engine_set_fence(cl.valid_until_us);
-    for (int i = 0; i < n; i++) {
-        /* a lease dropped when the fence passed and still ours in the store: run it again */
-        bool again = !cluster_holds(got[i].task_id, NULL);
-        hold(got[i].task_id, got[i].epoch);
-        if (again)
+    for (int i = 0; i < n; i++) /* a lease dropped when the fence passed and still ours */
+        if (hold(got[i].task_id, got[i].epoch)) /* in the store: run it again */
             runner_post(WORK_ADOPT, got[i].task_id);
-    }
     free(got);
     drop_unkept(false);
     readopt();
@@ -217,8 +226,14 @@ static void beat(const char *state)
     snprintf(me.labels, sizeof(me.labels), "%s", cl.labels);
     snprintf(me.state, sizeof(me.state), "%s", state);
     ferr err;
-    if (store_node_beat(cl.own, &me, &err) != 0)
+    if (store_node_beat(cl.own, &me, &err) != 0) {
         log_warn("cluster: heartbeat of node %s: %s", cl.node, err.msg);
+        return;
+    }
+    if (me.draining != cl.draining)
+        log_info("cluster: node %s %s", cl.node,
+                 me.draining ? "drains: its tasks go to other nodes" : "takes tasks again");
+    cl.draining = me.draining;
 }
 
 static bool lighter(const store_node *a, int la, const store_node *b, int lb)
@@ -237,7 +252,7 @@ static bool lighter(const store_node *a, int la, const store_node *b, int lb)
  * relays counted in extra). */
 static bool eligible(const store_node *n, int extra, const char *region, bool room)
 {
-    if (strcmp(n->state, "live") != 0 ||
+    if (strcmp(n->state, "live") != 0 || n->draining ||
         (room && n->max_running > 0 && n->running + extra >= n->max_running))
         return false;
     size_t len = strlen(region);
@@ -336,22 +351,92 @@ static void claim(bool tick)
     free(got);
 }
 
+/* Each tick: the offsets of the playlists this node runs, so the node that takes one over
+ * after a crash goes on at most a tick behind (the entry itself is saved at its start). */
+static void save_offsets(void)
+{
+    char(*ids)[TASK_ID_MAX] = NULL;
+    int n = 0;
+    pthread_mutex_lock(&cl.mu);
+    if (cl.n_held > 0 && (ids = calloc((size_t)cl.n_held, sizeof(*ids))) != NULL)
+        for (int b = 0; b < HELD_BUCKETS; b++)
+            for (held *e = cl.held[b]; e && n < cl.n_held; e = e->next)
+                if (!e->leaving)
+                    snprintf(ids[n++], TASK_ID_MAX, "%s", e->id);
+    pthread_mutex_unlock(&cl.mu);
+    for (int i = 0; i < n; i++)
+        runner_save_offset(cl.own, ids[i]);
+    free(ids);
+}
+
+/* ---------- drain: this node hands its tasks over ---------- */
+
+/* Every lease not yet leaving goes to the runner to be handed over (WORK_HAND_OFF). */
+static void hand_off_all(void)
+{
+    pthread_mutex_lock(&cl.mu);
+    for (int b = 0; b < HELD_BUCKETS; b++)
+        for (held *e = cl.held[b]; e; e = e->next)
+            if (!e->leaving) {
+                e->leaving = true;
+                runner_post(WORK_HAND_OFF, e->id);
+            }
+    pthread_mutex_unlock(&cl.mu);
+}
+
+void cluster_handed_off(const char *id)
+{
+    int64_t epoch = 0;
+    pthread_mutex_lock(&cl.mu);
+    held *e = *find(id);
+    if (e)
+        epoch = e->epoch;
+    pthread_mutex_unlock(&cl.mu);
+    if (!e)
+        return;
+    ferr err;
+    if (store_lease_hand_off(cl.st, id, cl.node, epoch, &err) != 0) {
+        /* never lost: it runs here again, and the next tick tries the hand-off anew */
+        tlog_warn(id, "cluster: cannot hand the task over: %s (it runs here again)", err.msg);
+        pthread_mutex_lock(&cl.mu);
+        if ((e = *find(id)) != NULL)
+            e->leaving = false;
+        pthread_mutex_unlock(&cl.mu);
+        runner_post(WORK_ADOPT, id);
+        return;
+    }
+    tlog_info(id, "cluster: node %s handed the task over (lease epoch %lld)", cl.node,
+              (long long)epoch);
+    cluster_tell(WORK_ADOPT, id); /* the other nodes claim it now */
+}
+
+/* A node's drain flag changed: every node reads its own row again now. */
+void cluster_drain_changed(void)
+{
+    cluster_tell(WORK_DRAIN, "-");
+}
+
 static void *cluster_main(void *arg)
 {
     (void)arg;
     int64_t next = time_mono_us();
     while (!atomic_load(&cl.stop)) {
         int64_t now = time_mono_us();
-        if (now >= next || cl.claim_now) {
+        if (now >= next || cl.claim_now || cl.beat_now) {
             bool full = now >= next;
             if (full) {
                 next = now + (int64_t)cl.cfg->lease_renew_ms * 1000;
                 renew();
-                beat("live");
+                save_offsets();
                 notify_kick(); /* another node's events may wait in the shared outbox */
             }
+            if (full || cl.beat_now)
+                beat("live");
+            cl.beat_now = false;
             cl.claim_now = false;
-            if (time_mono_us() < cl.valid_until_us)
+            if (cl.draining)
+                hand_off_all();
+            else if (time_mono_us() < cl.valid_until_us)
                 claim(full);
         }
         int wait_ms = (int)((next - time_mono_us()) / 1000);
@@ -469,6 +554,7 @@ static void node_from(const store_node *s, task_node *d)
     d->tasks = s->leases;
     d->started_ms = s->started_ms;
     d->heartbeat_ms = s->heartbeat_ms;
+    d->draining = s->draining;
 }
 
 /* A single node: itself, holding every task. */
@@ -513,4 +599,16 @@ int task_nodes(task_node **out, int *n, ferr *err)
     *n = count;
     free(nodes);
     return 0;
+}
+
+int task_node_drain(const char *node, bool on, ferr *err)
+{
+    if (!cl.on)
+        return ferr_set(err, FERR_STATE, "node",
+                        "This ferryd is a single node on its embedded store: there is no other "
+                        "node to move tasks to. Drain needs a cluster (store = postgresql://...).");
+    int rc = store_node_drain(cl.st, node, on, err);
+    if (rc == 0)
+        cluster_drain_changed();
+    return rc;
 }

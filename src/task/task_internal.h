@@ -30,6 +30,8 @@ typedef enum {
     WORK_EVENT,    /* an engine event */
     WORK_PURGE,    /* a finished task's retention ran out */
     WORK_ADOPT,    /* this node claimed the task's lease: run it (a live one from its checkpoint) */
+    WORK_HAND_OFF, /* the node drains: stop the relay, save the checkpoint, give up the lease */
+    WORK_DRAIN,    /* a signal only (never the runner's): a node's drain flag changed */
 } work_type;
 
 /* Starts the runner; resume: resume every stored task now (a single node holds them all;
@@ -38,6 +40,9 @@ int runner_start(bool resume);
 void runner_stop(void);
 void runner_post(work_type type, const char *task_id);
 void runner_post_event(const char *task_id, const engine_event *ev);
+/* Saves how far the task's playlist has played into its entry, through st (a live task has
+ * no offset and no checkpoint: nothing is written). */
+void runner_save_offset(store *st, const char *id);
 int runner_live(void); /* workers started and not known to have ended (any thread) */
 
 /* ---------- the cluster (task_cluster.c); a single node holds every task ---------- */
@@ -56,6 +61,11 @@ void cluster_tell(work_type type, const char *id);
 /* A lease this node holds whose task could not be taken up (the store did not answer): it
  * is adopted again at the next renewal, so a held task is never left without its relay. */
 void cluster_adopt_later(const char *id);
+/* The relay of a task being handed over has stopped: its lease goes (epoch kept, expired)
+ * and the other nodes are told to claim it now. */
+void cluster_handed_off(const char *id);
+/* Tells every node that a drain flag changed (they read their own row again). */
+void cluster_drain_changed(void);
 
 /* Moves t to state `to` (if allowed), stamps times, writes the task and a history line in
  * one transaction. Caller holds svc.lock. Returns 0 or a ferr code. */

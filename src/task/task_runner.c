@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/redact.h"
@@ -37,6 +38,8 @@ typedef struct gen_entry {
 } gen_entry;
 
 #define GEN_BUCKETS 1024
+/* How long a hand-off waits for the relay it stops to be gone before it gives up the lease. */
+#define HAND_OFF_WAIT_MS 3000
 
 /* A task that could not start for want of a free relay slot (max_running_tasks of the node
  * or of its account); it is decided again, in this order, when a slot frees. */
@@ -328,8 +331,9 @@ static void note(const task *t, const char *reason, const char *detail)
     store_history_add(svc.st, t->id, &h, NULL);
 }
 
-/* ferryd restarted while a playlist was live: it goes on with the entry that was playing
- * (from its start) and the loops still to play, unless the list has changed since. */
+/* ferryd restarted, or the task moved to this node, while a playlist was live: it goes on
+ * with the entry that was playing, at the offset saved last (to the second), and the loops
+ * still to play, unless the list has changed since. */
 static void resume_at_checkpoint(const task *t, engine_job *job)
 {
     task_checkpoint cp;
@@ -339,12 +343,12 @@ static void resume_at_checkpoint(const task *t, engine_job *job)
         strcmp(job->sources[cp.file_index], cp.url) != 0)
         return;
     job->file_index = cp.file_index;
-    job->offset_s = 0;
+    job->offset_s = (int)(cp.offset_ms / 1000);
     if (job->loop_count > 0)
         job->loop_count = job->loop_count - cp.loops_done > 1 ? job->loop_count - cp.loops_done : 1;
     char detail[96];
-    snprintf(detail, sizeof(detail), "the playlist goes on at file %d (%d loop(s) played)",
-             cp.file_index, cp.loops_done);
+    snprintf(detail, sizeof(detail), "the playlist goes on at file %d, %d s in (%d loop(s) played)",
+             cp.file_index, job->offset_s, cp.loops_done);
     note(t, "ResumedAt", detail);
     tlog_info(t->id, "%s", detail);
 }
@@ -617,6 +621,30 @@ static void handle_event(const char *id, const engine_event *ev)
 
 static void adopt(const char *id);
 
+void runner_save_offset(store *st, const char *id)
+{
+    task_progress p;
+    if (engine_progress(id, &p) != 0 || !p.active || p.offset_ms <= 0)
+        return;
+    task_checkpoint cp = {
+        .file_index = p.file_index, .loops_done = p.loops_done, .offset_ms = p.offset_ms};
+    ferr err;
+    if (store_checkpoint_offset(st, id, &cp, &err) != 0)
+        tlog_warn(id, "cannot save the playlist's offset: %s", err.msg);
+}
+
+/* The node drains: the relay stops (its push session unpublishes, so the destination's
+ * stream name is free at once), the playlist's offset is saved, then the lease goes to
+ * whichever node claims it next. */
+static void hand_off(const char *id)
+{
+    runner_save_offset(svc.st, id);
+    halt_worker(id);
+    for (int i = 0; i < HAND_OFF_WAIT_MS / 10 && engine_running(id); i++)
+        usleep(10000);
+    cluster_handed_off(id);
+}
+
 static void purge(const char *id)
 {
     task t;
@@ -656,6 +684,11 @@ static void handle(work *w)
         break;
     case WORK_ADOPT:
         adopt(w->id);
+        break;
+    case WORK_HAND_OFF:
+        hand_off(w->id);
+        break;
+    case WORK_DRAIN:
         break;
     }
 }
