@@ -18,8 +18,8 @@ import time
 import pytest
 
 from conftest import ACCOUNTS, ALICE_TOKEN, FERRYD_SETTINGS
-from harness import (Api, Ferryd, files_task, idle_task, live_task, tail, wait_until,
-                     whole_seconds_from_now)
+from harness import (Api, Ferryd, Viewer, files_task, idle_task, largest_wall_gap, live_task,
+                     tail, wait_until, whole_seconds_from_now)
 from media import FileServer, make_clip
 from pg import psql
 from test_ferryctl import Ctl
@@ -33,6 +33,8 @@ def media(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("cluster-media"))
     for name in ("a", "b", "c"):
         make_clip(os.path.join(d, name + ".mp4"), "320x240", 2)
+    # long enough that a playlist is still in it after a move (kill: about 7 s)
+    make_clip(os.path.join(d, "long.mp4"), "320x240", 40)
     return d
 
 
@@ -90,6 +92,28 @@ def lease_rows(pg_url):
     """task id -> (node id, expiry in Unix s, epoch), from the store."""
     return {r[0]: (r[1], int(r[2]) / 1000.0, int(r[3]))
             for r in psql(pg_url, "SELECT task_id, node_id, expires_ms, epoch FROM task_lease")}
+
+
+def checkpoint_rows(pg_url):
+    """task id -> (file index, loops done, offset ms), from the store."""
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in psql(
+        pg_url, "SELECT task_id, file_index, loops_done, offset_ms FROM task_checkpoint")}
+
+
+def assert_resumed_at(cluster, tid, checkpoint):
+    """The playlist tid went on at checkpoint (file, loops, offset ms) on its new node: its
+    ResumedAt note names them, and its position is at least that far into that file."""
+    file_index, loops, offset_ms = checkpoint
+    assert offset_ms >= 1000, checkpoint
+    want = "at file %d, %d s in (%d loop(s) played)" % (file_index, offset_ms // 1000, loops)
+    at = owner(cluster, tid)
+    assert at is not None, tid
+    api = cluster[at][1]
+    said = [h["detail"] for h in api.history(tid, "ResumedAt")]
+    assert any(want in s for s in said), (want, api.history(tid))
+    p = api.task(tid)["progress"]
+    assert p["file_index"] == file_index and p["offset_ms"] >= offset_ms // 1000 * 1000, \
+        (checkpoint, p)
 
 
 class PublisherWatch:
@@ -192,7 +216,7 @@ def test_killed_node_tasks_run_elsewhere_within_seconds(cluster, nginx, publishe
     for i in range(10):
         api = cluster[i % 3][1]
         if i < 3:
-            body = files_task(nginx, [files.url(n + ".mp4") for n in ("a", "b", "c")],
+            body = files_task(nginx, [files.url(n + ".mp4") for n in ("a", "long", "c")],
                               loop_count=-1, destination=nginx.url("dst", "k%d" % i),
                               vod_refresh_type="ContinueBreakPoint")
             playlists.append(len(tids))
@@ -208,16 +232,16 @@ def test_killed_node_tasks_run_elsewhere_within_seconds(cluster, nginx, publishe
     victim = NODES.index(victim_id)
     moved = [t for t in tids if leases[t][0] == victim_id]
     moved_playlists = [t for t in moved if tids.index(t) in playlists]
-    # let each moving playlist get past its first file, so its checkpoint means something
-    wait_until(lambda: all(int(r[0]) >= 1 for r in psql(
-        pg_url, "SELECT file_index + loops_done * 3 FROM task_checkpoint WHERE task_id IN (%s)"
-        % ",".join("'%s'" % t for t in moved_playlists))), 15, 0.2,
-        what="moving playlists past their first file")
+    # let each moving playlist get 3 s into its second file, so its checkpoint (entry and
+    # offset, saved each lease tick) means something
+    wait_until(lambda: all(int(r[0]) == 1 and int(r[1]) >= 3000 for r in psql(
+        pg_url, "SELECT file_index, offset_ms FROM task_checkpoint WHERE task_id IN (%s)"
+        % ",".join("'%s'" % t for t in moved_playlists))), 20, 0.2,
+        what="moving playlists 3 s into their second file")
     cluster[victim][0].kill9()
     killed = time.time()
     expiry = max(e for n, e, _ in lease_rows(pg_url).values() if n == victim_id)
-    checkpoints = {r[0]: (int(r[1]), int(r[2])) for r in psql(
-        pg_url, "SELECT task_id, file_index, loops_done FROM task_checkpoint")}
+    checkpoints = checkpoint_rows(pg_url)
     survivors = [i for i in range(3) if i != victim]
 
     def moved_and_running():
@@ -240,12 +264,11 @@ def test_killed_node_tasks_run_elsewhere_within_seconds(cluster, nginx, publishe
     for i, t in enumerate(tids):
         nginx.wait_published("dst", "k%d" % i, timeout=10)
         api.wait_state(t, ("running",), 10)
-    # playlists go on at the entry they were playing (their checkpoint)
+    # playlists go on at the entry they were playing and the offset saved last (their
+    # checkpoint), not at the start of the entry: the history says so and the position the
+    # API reports is past it
     for t in moved_playlists:
-        file_index, loops = checkpoints[t]
-        said = [h["detail"] for h in api.history(t, "ResumedAt")]
-        assert any("at file %d (%d loop(s) played)" % (file_index, loops) in s for s in said), \
-            (checkpoints[t], api.history(t))
+        assert_resumed_at(cluster, t, checkpoints[t])
     # the survivors see the dead node as gone once its heartbeat is a lease old
     wait_until(lambda: {n["id"]: n["state"] for n in api.get("/v1/nodes")[1]["nodes"]}
                [victim_id] == "gone", 10, 0.2, what="%s shown gone" % victim_id)
@@ -409,3 +432,143 @@ def test_lost_store_connections_keep_relays_and_leases(cluster, nginx, publisher
         assert nginx.publish_count("dst", "l%d" % i) == 1
     states = {n["id"]: n["state"] for n in cluster[0][1].get("/v1/nodes")[1]["nodes"]}
     assert set(states.values()) == {"live"}, states
+
+
+# The bound on a destination's output gap during a drain, as a viewer sees it (the time
+# between the last video packet from the old node and the first from the new one): about
+# one GOP (1 s in the test streams) plus a second for the new node to connect, publish and
+# get its first keyframe through on a loaded 2-core machine.
+DRAIN_GAP_S = 2.0
+# a playlist's new owner also opens and seeks its file over HTTP first
+DRAIN_GAP_PLAYLIST_S = 3.0
+
+
+def nodes_by_id(api):
+    return {n["id"]: n for n in api.get("/v1/nodes")[1]["nodes"]}
+
+
+def test_drain_moves_every_task_and_takes_none(cluster, nginx, publisher, files, pg_url,
+                                               tmp_path, metric):
+    """Six tasks (four live, two playlists) all on node-1; `ferryctl node drain node-1`:
+    each ends on node-2 or node-3 within seconds, the lease passing with epoch + 1; each
+    destination's viewer sees a gap below DRAIN_GAP_S; playlists go on at their checkpoint;
+    never two publishers; node-1 holds nothing and takes no new task."""
+    publisher("cam")
+    wait_until(lambda: nginx.is_published("src", "cam"), 15, 0.1, what="src/cam published")
+    api1 = cluster[0][1]
+    ctl = Ctl(cluster[0][0].port)
+    # node-2 and node-3 drain first, so every task lands on node-1
+    for name in ("node-2", "node-3"):
+        st, doc = api1.post("/v1/nodes/%s/drain" % name)
+        assert st == 200 and doc == {"id": name, "draining": True}, (st, doc)
+    got = nodes_by_id(api1)
+    assert [got[n]["draining"] for n in NODES] == [False, True, True], got
+    rows = {r.split()[0]: r.split() for r in ctl.ok("nodes").splitlines()}
+    assert rows["NODE"][:3] == ["NODE", "STATE", "DRAINING"], rows
+    assert [rows[n][2] for n in NODES] == ["no", "yes", "yes"], rows
+    start = whole_seconds_from_now(1)
+    tids = []
+    for i in range(6):
+        if i < 4:
+            body = live_task(nginx, start, start + 600, dst="d%d" % i)
+        else:
+            body = files_task(nginx, [files.url("long.mp4"), files.url("a.mp4")], loop_count=-1,
+                              destination=nginx.url("dst", "d%d" % i))
+        tids.append(cluster[i % 3][1].create_task(**body)["id"])
+    for i in range(6):
+        nginx.wait_published("dst", "d%d" % i, timeout=20)
+    before = lease_rows(pg_url)
+    assert {before[t][0] for t in tids} == {"node-1"}, before
+    for name in ("node-2", "node-3"):
+        assert "takes tasks again" in ctl.ok("node", "undrain", name)
+    wait_until(lambda: not any(n["draining"] for n in nodes_by_id(api1).values()), 5, 0.1,
+               what="no node draining")
+    # the playlists 3 s into their first file, and a viewer on every destination
+    playlists = tids[4:]
+    wait_until(lambda: all(checkpoint_rows(pg_url).get(t, (0, 0, 0))[2] >= 3000
+                           for t in playlists), 20, 0.2, what="playlists 3 s into their file")
+    viewers = [Viewer(nginx.url("dst", "d%d" % i), str(tmp_path / ("viewer-d%d.log" % i))).start()
+               for i in range(6)]
+    watch = PublisherWatch(nginx)
+    try:
+        wait_until(lambda: all(v.count("video") > 30 for v in viewers), 15, 0.1,
+                   what="every viewer playing")
+        old = {i: nginx.publisher_client("dst", "d%d" % i)[0] for i in range(6)}
+        out = ctl.ok("node", "drain", "node-1")
+        drained = time.time()
+        assert "drains" in out, out
+
+        def moved():
+            rows = lease_rows(pg_url)
+            return all(rows[t][0] != "node-1" and rows[t][1] > time.time() and
+                       (nginx.publisher_client("dst", "d%d" % i) or (old[i],))[0] != old[i]
+                       for i, t in enumerate(tids))
+
+        wait_until(moved, 20, 0.05, what="every task published by its new node")
+        done = time.time()
+        time.sleep(2.0)  # the viewers see the new publishers' packets for a while
+    finally:
+        watch.stop()
+        for v in viewers:
+            v.stop()
+    metric("tasks drained", len(tids))
+    metric("drain: all tasks published by their new nodes after (s)", round(done - drained, 2))
+    after = lease_rows(pg_url)
+    for t in tids:
+        assert after[t][0] in ("node-2", "node-3"), after[t]
+        assert after[t][2] == before[t][2] + 1, "epoch of %s: %s -> %s" % (t, before[t], after[t])
+    # each destination's gap as its viewer saw it
+    gaps = []
+    for i, v in enumerate(viewers):
+        packets = [p for p in v.snapshot() if p["t"] >= drained - 1.0]
+        gap, _ = largest_wall_gap(packets, "video")
+        gaps.append(round(gap, 2))
+        assert any(p["t"] > done for p in packets if p["type"] == "video"), \
+            "viewer of d%d saw nothing from the new node" % i
+    metric("drain: viewer gap per destination (s)", gaps)
+    metric("drain: largest live gap (s)", max(gaps[:4]))
+    metric("drain: largest playlist gap (s)", max(gaps[4:]))
+    assert max(gaps[:4]) < DRAIN_GAP_S, gaps
+    assert max(gaps[4:]) < DRAIN_GAP_PLAYLIST_S, gaps
+    # never two publishers, and nginx never refused one
+    assert watch.most <= 1, "a destination had %d publishers at once" % watch.most
+    assert "already publishing" not in open(nginx.error_log, errors="replace").read()
+    # the playlists went on at their checkpoint, which the old node saved at the hand-off
+    checkpoints = checkpoint_rows(pg_url)
+    for t in playlists:
+        history = cluster[1][1].history(t, "ResumedAt")
+        assert history, cluster[1][1].history(t)
+        said = history[-1]["detail"]
+        secs = int(said.split(",")[1].split()[0])
+        assert secs >= 3, said
+        assert checkpoints[t][0] == 0 and checkpoints[t][2] >= secs * 1000, (checkpoints[t], said)
+    # node-1 holds nothing and runs nothing; a new task goes elsewhere
+    wait_until(lambda: nodes_by_id(api1)["node-1"]["running"] == 0, 5, 0.2,
+               what="node-1 runs no relay")
+    n1 = nodes_by_id(api1)["node-1"]
+    assert n1["draining"] and n1["tasks"] == 0 and n1["state"] == "live", n1
+    late = [cluster[i][1].create_task(**live_task(nginx, start, start + 600, dst="e%d" % i))["id"]
+            for i in range(3)]
+    for i in range(3):
+        nginx.wait_published("dst", "e%d" % i, timeout=20)
+    time.sleep(3)  # past the stall rule: a node that takes an unclaimed task anyway
+    rows = lease_rows(pg_url)
+    assert all(rows[t][0] != "node-1" for t in tids + late), rows
+    assert owner(cluster, late[0]) in (1, 2)
+
+
+def test_drain_on_a_single_node_is_refused(tmp_path):
+    """The embedded store is one node: a drain has nowhere to move tasks and says so."""
+    d = Ferryd(str(tmp_path / "single"), ACCOUNTS, dict(FERRYD_SETTINGS, node_id="solo")).start()
+    try:
+        api = Api(d.port, ALICE_TOKEN)
+        st, doc = api.post("/v1/nodes/solo/drain")
+        assert st == 409, (st, doc)
+        assert "single node" in json.dumps(doc) and "cluster" in json.dumps(doc), doc
+        assert api.get("/v1/nodes")[1]["nodes"][0]["draining"] is False
+        r = Ctl(d.port).run("node", "drain", "solo")
+        assert r.returncode != 0 and "single node" in r.stderr, (r.returncode, r.stderr)
+        r = Ctl(d.port).run("node", "drain")
+        assert r.returncode != 0 and "drain or undrain" in r.stderr, r.stderr
+    finally:
+        d.terminate()
