@@ -317,7 +317,7 @@ def test_help_of_every_command():
     for code in range(7):
         assert "\n  %d  " % code in main.stdout
     cmds = ["ls", "get", "create", "edit", "pause", "resume", "restart", "stop", "rm",
-            "history", "events", "watch", "audit", "nodes"]
+            "history", "events", "watch", "audit", "nodes", "node"]
     for cmd in cmds:
         assert "\n  %s " % cmd in main.stdout
         r = subprocess.run([ferryctl_binary(), cmd, "--help"], capture_output=True, text=True)

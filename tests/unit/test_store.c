@@ -633,6 +633,25 @@ static void test_checkpoint(void **state)
     assert_int_equal(cp.loops_done, 1);
     assert_string_equal(cp.url, "http://h/c.mp4");
     assert_int_equal(cp.at_ms, 3000);
+    assert_int_equal(cp.offset_ms, 0);
+
+    /* The offset moves while the checkpoint is at that entry and loop, not after. */
+    task_checkpoint at = {.file_index = 2, .loops_done = 1, .offset_ms = 4500};
+    assert_int_equal(store_checkpoint_offset(fx->st, "pl", &at, &err), FERR_OK);
+    assert_int_equal(store_checkpoint_get(fx->st, "pl", &cp, &err), FERR_OK);
+    assert_int_equal(cp.offset_ms, 4500);
+    task_checkpoint stale = {.file_index = 1, .loops_done = 1, .offset_ms = 9000};
+    assert_int_equal(store_checkpoint_offset(fx->st, "pl", &stale, &err), FERR_OK);
+    assert_int_equal(store_checkpoint_get(fx->st, "pl", &cp, &err), FERR_OK);
+    assert_int_equal(cp.offset_ms, 4500);
+    /* a task without a checkpoint (a live one) is left alone */
+    add_task(fx->st, "live", "acct", 1000);
+    assert_int_equal(store_checkpoint_offset(fx->st, "live", &at, &err), FERR_OK);
+    assert_int_equal(store_checkpoint_get(fx->st, "live", &cp, &err), FERR_NOT_FOUND);
+    /* the next FileStart starts its entry at 0 */
+    assert_int_equal(store_history_add_cp(fx->st, "pl", &h, NULL, &a, &err), FERR_OK);
+    assert_int_equal(store_checkpoint_get(fx->st, "pl", &cp, &err), FERR_OK);
+    assert_int_equal(cp.offset_ms, 0);
 
     /* No task, no checkpoint (and no history line: the transaction is whole). */
     assert_int_equal(store_history_add_cp(fx->st, "nope", &h, NULL, &c, &err), FERR_NOT_FOUND);
@@ -1174,10 +1193,33 @@ static void test_pg_leases(void **state)
     assert_string_equal(nodes[0].state, "live");
     assert_int_equal(nodes[0].running, 3);
     assert_int_equal(nodes[0].leases, 1);
+    assert_false(nodes[0].draining);
     free(nodes);
+
+    /* drain: the flag is set on a known node only, and its heartbeat reads it back */
+    assert_int_equal(store_node_drain(fx->st, "n3", true, &err), FERR_OK);
+    assert_int_equal(store_node_drain(fx->st, "nobody", true, &err), FERR_NOT_FOUND);
+    assert_int_equal(store_node_beat(fx->st, &me, &err), FERR_OK);
+    assert_true(me.draining);
+    assert_int_equal(store_node_list(fx->st, 5000, &nodes, &n, &err), FERR_OK);
+    assert_true(nodes[0].draining);
+    free(nodes);
+    /* a hand-off at a stale epoch changes nothing; at the lease's own epoch the lease goes
+     * at once, and the next claim takes epoch + 1 */
+    assert_int_equal(store_lease_hand_off(fx->st, "leased", "n3", 1, &err), FERR_OK);
+    assert_int_equal(claim(fx, "n1", "", 10, &l), 0);
+    free(l);
+    assert_int_equal(store_lease_hand_off(fx->st, "leased", "n3", 2, &err), FERR_OK);
+    assert_int_equal(claim(fx, "n1", "", 10, &l), 1);
+    assert_string_equal(l[0].task_id, "leased");
+    assert_int_equal(l[0].epoch, 3);
+    free(l);
+    assert_int_equal(store_node_drain(fx->st, "n3", false, &err), FERR_OK);
+    assert_int_equal(store_node_beat(fx->st, &me, &err), FERR_OK);
+    assert_false(me.draining);
     /* a clean stop gives the leases up */
-    assert_int_equal(store_lease_release(fx->st, "n3", &err), FERR_OK);
-    assert_int_equal(db_value(fx, "SELECT COUNT(*) FROM task_lease WHERE node_id = 'n3'"), 0);
+    assert_int_equal(store_lease_release(fx->st, "n1", &err), FERR_OK);
+    assert_int_equal(db_value(fx, "SELECT COUNT(*) FROM task_lease WHERE node_id = 'n1'"), 0);
 }
 
 /* A lost connection fails the call in progress with an error and changes nothing; the next
