@@ -3,7 +3,9 @@ real nginx-rtmp: /v1/nodes lists them; a task created through one node runs on w
 node claims it and a stop through another node reaches it; a node killed with -9 has all
 its tasks running on the other nodes within 5 s of its leases' expiry (10 tasks here, not
 the 30 of the issue, to keep the run short on a small machine), playlists going on at their
-checkpoint; a node frozen (SIGSTOP) past its lease sends nothing more when it resumes, and
+checkpoint (their entry and the offset saved at the last lease tick); a drained node hands
+its six tasks to the others with a short gap at each destination and takes none after; a
+drain on a single node is refused; a node frozen (SIGSTOP) past its lease sends nothing more when it resumes, and
 no destination ever has two publishers. The leases are the defaults (5 s, renewed every
 second, skew bound 1 s). The shared callback outbox sends each event once, in order,
 whichever node made it. The database comes from $FERRY_TEST_PG, as in test_pg_store.py."""
