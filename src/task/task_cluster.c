@@ -43,6 +43,7 @@ static struct {
     bool claim_now, resync, beat_now;
     bool draining; /* the node's row says so: its tasks go to other nodes, it takes none */
     int stalled;
+    int lonely_ticks; /* drain ticks with no other node to take the tasks */
 } cl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---------- the leases held (cl.mu) ---------- */
@@ -371,9 +372,47 @@ static void save_offsets(void)
 
 /* ---------- drain: this node hands its tasks over ---------- */
 
-/* Every lease not yet leaving goes to the runner to be handed over (WORK_HAND_OFF). */
+/* True when a live node other than this one takes tasks: a drain with nowhere to go keeps
+ * its tasks running here (a task whose region only this node serves still waits). */
+static bool someone_takes(void)
+{
+    store_node *nodes = NULL;
+    int n = 0;
+    ferr err;
+    bool found = false;
+    if (store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) != 0)
+        return false;
+    for (int i = 0; i < n && !found; i++)
+        found = strcmp(nodes[i].id, cl.node) != 0 && strcmp(nodes[i].state, "live") == 0 &&
+                !nodes[i].draining;
+    free(nodes);
+    return found;
+}
+
+static bool any_to_hand_off(void)
+{
+    bool any = false;
+    pthread_mutex_lock(&cl.mu);
+    for (int b = 0; b < HELD_BUCKETS && !any; b++)
+        for (held *e = cl.held[b]; e && !any; e = e->next)
+            any = !e->leaving;
+    pthread_mutex_unlock(&cl.mu);
+    return any;
+}
+
+/* Every lease not yet leaving goes to the runner to be handed over (WORK_HAND_OFF), when
+ * another node is there to take it. */
 static void hand_off_all(void)
 {
+    if (!any_to_hand_off())
+        return;
+    if (!someone_takes()) {
+        if (cl.lonely_ticks++ % 30 == 0) /* said again every 30 ticks */
+            log_warn("cluster: node %s drains but no other live node takes tasks: its tasks "
+                     "stay here",
+                     cl.node);
+        return;
+    }
     pthread_mutex_lock(&cl.mu);
     for (int b = 0; b < HELD_BUCKETS; b++)
         for (held *e = cl.held[b]; e; e = e->next)

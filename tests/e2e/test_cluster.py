@@ -481,6 +481,16 @@ def test_drain_moves_every_task_and_takes_none(cluster, nginx, publisher, files,
         nginx.wait_published("dst", "d%d" % i, timeout=20)
     before = lease_rows(pg_url)
     assert {before[t][0] for t in tids} == {"node-1"}, before
+    # node-1 drained too: no other node takes tasks, so they stay and run where they are
+    clients = {i: nginx.publisher_client("dst", "d%d" % i)[0] for i in range(6)}
+    assert api1.post("/v1/nodes/node-1/drain")[0] == 200
+    time.sleep(3)
+    held = lease_rows(pg_url)
+    assert all(held[t][0] == "node-1" and held[t][2] == before[t][2] for t in tids), held
+    assert {i: nginx.publisher_client("dst", "d%d" % i)[0] for i in range(6)} == clients
+    assert "no other live node takes tasks" in open(cluster[0][0].stderr_path,
+                                                     errors="replace").read()
+    assert api1.post("/v1/nodes/node-1/undrain")[0] == 200
     for name in ("node-2", "node-3"):
         assert "takes tasks again" in ctl.ok("node", "undrain", name)
     wait_until(lambda: not any(n["draining"] for n in nodes_by_id(api1).values()), 5, 0.1,
