@@ -465,6 +465,10 @@ def test_drain_moves_every_task_and_takes_none(cluster, nginx, publisher, files,
         assert st == 200 and doc == {"id": name, "draining": True}, (st, doc)
     got = nodes_by_id(api1)
     assert [got[n]["draining"] for n in NODES] == [False, True, True], got
+    st, doc = api1.post("/v1/nodes/nobody/drain")  # an unknown node: 404, nothing changes
+    assert st == 404 and "nobody" in json.dumps(doc), (st, doc)
+    assert ctl.run("node", "drain", "nobody").returncode != 0
+    assert nodes_by_id(api1).keys() == set(NODES)
     rows = {r.split()[0]: r.split() for r in ctl.ok("nodes").splitlines()}
     assert rows["NODE"][:3] == ["NODE", "STATE", "DRAINING"], rows
     assert [rows[n][2] for n in NODES] == ["no", "yes", "yes"], rows
