@@ -517,6 +517,10 @@ static void note_event(task *t, notify_kind kind, const char *reason, const engi
     store_event *rows = notify_event_rows(svc.cfg, t, &ev);
     task_checkpoint cp = {.file_index = e->index, .loops_done = e->loops_done, .at_ms = h.at_ms};
     snprintf(cp.url, sizeof(cp.url), "%s", e->url ? e->url : "");
+    task_progress p; /* a worker that resumed an entry at an offset is that far in already */
+    if (engine_progress(t->id, &p) == 0 && p.active && p.file_index == e->index &&
+        p.loops_done == e->loops_done)
+        cp.offset_ms = p.offset_ms;
     bool starts = kind == NOTIFY_FILE_START;
     if (store_history_add_cp(svc.st, t->id, &h, rows, starts ? &cp : NULL, NULL) == 0 && rows)
         notify_kick();
