@@ -120,7 +120,8 @@ static int write_token_file(const char *path, const char *token)
 }
 
 /* With no account configured, ferryd serves one account "default" whose token is kept in
- * DATA_DIR/token (made on first start, mode 0600). */
+ * DATA_DIR/token (made on first start, mode 0600); it is the installation's own, so it is
+ * also its operator. */
 static int ensure_default_account(config *c)
 {
     if (c->n_accounts > 0)
@@ -128,6 +129,7 @@ static int ensure_default_account(config *c)
     config_account *a = &c->accounts[c->n_accounts++];
     memset(a, 0, sizeof(*a));
     snprintf(a->name, sizeof(a->name), "default");
+    a->operator = true;
     char path[CONFIG_STR_MAX + 16];
     snprintf(path, sizeof(path), "%s/token", c->data_dir);
     if (read_token_file(path, a->token) == 0)

@@ -23,12 +23,13 @@ ALICE_TC = ("AKIDalice0e2e0000000000000000000000", "alice-tc-secret-key-01234567
 BOB_TC = ("AKIDbob00e2e0000000000000000000000", "bob-tc-secret-key-9876543210")
 # Alibaba Cloud key pairs (AccessKeyId, AccessKeySecret). alice may send 200 requests per
 # second to each action so that batches of calls never throttle; bob has the default 10.
+# alice is the installation's operator too (she may drain a node); bob is only a tenant.
 ALICE_ALI = ("LTAIalice0e2e00000000", "alice-ali-secret-0123456789")
 BOB_ALI = ("LTAIbob00e2e000000000", "bob-ali-secret-9876543210")
 ACCOUNTS = {
     "alice": {"token": ALICE_TOKEN, "tc_secret_id": ALICE_TC[0], "tc_secret_key": ALICE_TC[1],
               "tc_app_id": "1250000001", "ali_access_key_id": ALICE_ALI[0],
-              "ali_access_key_secret": ALICE_ALI[1], "ali_qps": 200},
+              "ali_access_key_secret": ALICE_ALI[1], "ali_qps": 200, "operator": "true"},
     "bob": {"token": BOB_TOKEN, "tc_secret_id": BOB_TC[0], "tc_secret_key": BOB_TC[1],
             "tc_app_id": "1250000002", "ali_access_key_id": BOB_ALI[0],
             "ali_access_key_secret": BOB_ALI[1]},

@@ -38,6 +38,7 @@ static const struct {
     {FERR_TOO_LARGE, 400, "InvalidParameter"},
     {FERR_MALFORMED, 400, "InvalidParameter"},
     {FERR_UNAUTHORIZED, 403, "Forbidden"},
+    {FERR_FORBIDDEN, 403, "Forbidden"},
     {FERR_INTERNAL, 500, "InternalError"},
     {FERR_UNAVAILABLE, 400, "CodeNotEnoughResource"},
     {API_ERR_METHOD, 400, "UnsupportedHTTPMethod"},

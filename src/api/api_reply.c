@@ -25,6 +25,7 @@ static const struct {
     {FERR_WATERMARK, 400, NULL},
     {FERR_MALFORMED, 400, NULL},
     {FERR_UNAUTHORIZED, 401, NULL},
+    {FERR_FORBIDDEN, 403, NULL},
     {FERR_NOT_FOUND, 404, NULL},
     {API_ERR_METHOD, 405, "method_not_allowed"},
     {FERR_EXISTS, 409, NULL},

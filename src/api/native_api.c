@@ -364,6 +364,14 @@ static void node_list(native_call *c)
 static void set_draining(native_call *c, bool on)
 {
     ferr err = {0};
+    const config_account *a = config_find_account(c->req->cfg, c->account);
+    if (!a || !a->operator) {
+        ferr_set(&err, FERR_FORBIDDEN, "",
+                 "Draining a node is an operator's action: this account may not do it "
+                 "(operator = true in its [account] section allows it).");
+        fail(c, FERR_FORBIDDEN, &err);
+        return;
+    }
     int rc = task_node_drain(c->id, on, &err);
     if (rc != 0) {
         fail(c, rc, &err);

@@ -36,6 +36,7 @@ static const struct {
     {FERR_TOO_LARGE, "RequestSizeLimitExceeded"},
     {FERR_MALFORMED, "InvalidParameter"},
     {FERR_UNAUTHORIZED, "AuthFailure.UnauthorizedOperation"},
+    {FERR_FORBIDDEN, "UnauthorizedOperation"},
     {FERR_INTERNAL, "InternalError"},
     {FERR_UNAVAILABLE, "ResourceUnavailable"},
     {API_ERR_METHOD, "UnsupportedProtocol"},

@@ -187,8 +187,22 @@ int config_set(config *c, const char *key, const char *value, char *err, size_t 
     return -1;
 }
 
+/* "operator = true|false": an account that may act on the cluster's nodes. */
+static int set_account_flag(config_account *a, const char *key, const char *value)
+{
+    if (strcmp(key, "operator") != 0)
+        return 1;
+    if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return -1;
+    a->operator = value[0] == 't';
+    return 0;
+}
+
 static int set_account_key(config_account *a, const char *key, const char *value)
 {
+    int flag = set_account_flag(a, key, value);
+    if (flag <= 0)
+        return flag;
     struct {
         const char *name;
         char *dst;

@@ -29,6 +29,7 @@ static const struct {
     {FERR_INTERNAL, "internal"},
     {FERR_UNAVAILABLE, "unavailable"},
     {FERR_THROTTLED, "rate_limited"},
+    {FERR_FORBIDDEN, "forbidden"},
 };
 
 int ferr_set(ferr *err, int code, const char *field, const char *fmt, ...)

@@ -23,6 +23,7 @@ typedef enum {
     FERR_INTERNAL = -16,      /* store or system failure */
     FERR_UNAVAILABLE = -17,   /* capacity exhausted */
     FERR_THROTTLED = -18,     /* too many requests (or failed ones) from this caller */
+    FERR_FORBIDDEN = -19,     /* the caller's account may not do this (an operator's action) */
 } ferr_code;
 
 typedef struct ferr {

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ACCOUNTS, ALICE_TOKEN, FERRYD_SETTINGS
+from conftest import ACCOUNTS, ALICE_TOKEN, BOB_TOKEN, FERRYD_SETTINGS
 from harness import (Api, Ferryd, Viewer, files_task, idle_task, largest_wall_gap, live_task,
                      tail, wait_until, whole_seconds_from_now)
 from media import FileServer, make_clip
@@ -465,6 +465,13 @@ def test_drain_moves_every_task_and_takes_none(cluster, nginx, publisher, files,
         assert st == 200 and doc == {"id": name, "draining": True}, (st, doc)
     got = nodes_by_id(api1)
     assert [got[n]["draining"] for n in NODES] == [False, True, True], got
+    # a tenant's account may not drain a node: 403, and nothing changes
+    for path in ("/v1/nodes/node-1/drain", "/v1/nodes/node-2/undrain"):
+        st, doc = api1.as_(BOB_TOKEN).post(path)
+        assert st == 403 and doc["error"]["code"] == "forbidden", (st, doc)
+        assert "operator" in doc["error"]["message"], doc
+    assert Ctl(cluster[0][0].port, BOB_TOKEN).run("node", "drain", "node-1").returncode != 0
+    assert [nodes_by_id(api1)[n]["draining"] for n in NODES] == [False, True, True]
     st, doc = api1.post("/v1/nodes/nobody/drain")  # an unknown node: 404, nothing changes
     assert st == 404 and "nobody" in json.dumps(doc), (st, doc)
     assert ctl.run("node", "drain", "nobody").returncode != 0
