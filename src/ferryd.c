@@ -129,7 +129,7 @@ static int ensure_default_account(config *c)
     config_account *a = &c->accounts[c->n_accounts++];
     memset(a, 0, sizeof(*a));
     snprintf(a->name, sizeof(a->name), "default");
-    a->operator = true;
+    a->is_operator = true;
     char path[CONFIG_STR_MAX + 16];
     snprintf(path, sizeof(path), "%s/token", c->data_dir);
     if (read_token_file(path, a->token) == 0)

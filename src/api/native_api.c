@@ -365,7 +365,7 @@ static void set_draining(native_call *c, bool on)
 {
     ferr err = {0};
     const config_account *a = config_find_account(c->req->cfg, c->account);
-    if (!a || !a->operator) {
+    if (!a || !a->is_operator) {
         ferr_set(&err, FERR_FORBIDDEN, "",
                  "Draining a node is an operator's action: this account may not do it "
                  "(operator = true in its [account] section allows it).");

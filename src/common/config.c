@@ -194,7 +194,7 @@ static int set_account_flag(config_account *a, const char *key, const char *valu
         return 1;
     if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return -1;
-    a->operator = value[0] == 't';
+    a->is_operator = value[0] == 't';
     return 0;
 }
 

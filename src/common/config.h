@@ -32,7 +32,7 @@ typedef struct config_account {
     int max_ingest_kbps;                  /* its relays' source bitrate; 0 = the global one */
     config_tc_qps tc_qps;                 /* Tencent per-action rates; 0 = the global one */
     int ali_qps;                          /* Alibaba rate of each action; 0 = the global one */
-    bool operator;                        /* may act on the nodes (drain); tenants may not */
+    bool is_operator;                     /* may act on the nodes (drain); tenants may not */
     char callback_secret[CONFIG_STR_MAX]; /* HMAC key of native callbacks; "" = unsigned */
     /* CIDRs of special addresses this account may reach too (added to the global lists) */
     char source_allow[CONFIG_STR_MAX];
