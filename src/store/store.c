@@ -41,9 +41,14 @@ bool store_is_url(const char *where)
 
 int store_open(const char *where, store **out, ferr *err)
 {
+    return store_open_pool(where, STORE_CONNECTIONS_DEFAULT, out, err);
+}
+
+int store_open_pool(const char *where, int connections, store **out, ferr *err)
+{
     *out = NULL;
     const store_backend *be = backend_for(where);
-    int rc = be->open(where, out, err);
+    int rc = be->open(where, connections, out, err);
     if (rc == FERR_OK)
         metrics_register(collect_store);
     return rc;

@@ -30,9 +30,14 @@ void store_event_free(store_event *list);
 /* Opens the store at where, applies pending schema migrations. where is either a
  * postgresql:// (or postgres://) URL, a database shared by several nodes, or a directory:
  * the embedded store DATA_DIR/ferry.db (created if needed). A PostgreSQL store reconnects
- * by itself: a call on a lost connection fails with FERR_INTERNAL, the next one
- * reconnects. */
+ * by itself: a call on a connection lost while idle reconnects first; one lost during the
+ * call fails with FERR_INTERNAL, and the next reconnects. */
 int store_open(const char *where, store **out, ferr *err);
+/* store_open with a pool of `connections` for the calls of a PostgreSQL store (plus one
+ * for LISTEN and the outbox's lock), so calls from several threads run in parallel; the
+ * embedded store ignores it. store_open uses STORE_CONNECTIONS_DEFAULT. */
+#define STORE_CONNECTIONS_DEFAULT 4
+int store_open_pool(const char *where, int connections, store **out, ferr *err);
 void store_close(store *st);
 int store_schema_version(store *st); /* the migration level now in force */
 /* True when where names a database server (a URL) rather than a data directory. */

@@ -22,7 +22,7 @@ struct store {
 struct store_backend {
     const char *name;
     bool (*claims)(const char *where); /* a URL of its scheme; NULL: the default backend */
-    int (*open)(const char *where, store **out, ferr *err);
+    int (*open)(const char *where, int connections, store **out, ferr *err);
     void (*close)(store *st);
 
     int (*task_insert)(store *st, const task *t, const task_history_entry *h, ferr *err);

@@ -172,8 +172,8 @@ int pg_signal(store *st, const char *payload, ferr *err)
 static void drain_notifies(store *st, void (*fn)(void *ctx, const char *payload), void *ctx)
 {
     PGnotify *nt;
-    PQconsumeInput(pg(st)->conn);
-    while ((nt = PQnotifies(pg(st)->conn)) != NULL) {
+    PQconsumeInput(pgc(st)->conn);
+    while ((nt = PQnotifies(pgc(st)->conn)) != NULL) {
         fn(ctx, nt->extra);
         PQfreemem(nt);
     }
@@ -182,19 +182,21 @@ static void drain_notifies(store *st, void (*fn)(void *ctx, const char *payload)
 int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload), void *ctx,
                    ferr *err)
 {
-    int rc = pg_enter(st, err);
+    int rc = pg_enter_session(st, err);
     if (rc != FERR_OK)
         return rc;
-    if (!pg(st)->listening) {
+    if (!pgc(st)->listening) {
         rc = pg_run(st, "LISTEN " SIGNAL_CHANNEL, NULL, "listen", NULL, err);
-        pg(st)->listening = rc == FERR_OK;
+        pgc(st)->listening = rc == FERR_OK;
     }
+    if (rc == FERR_OK)
+        drain_notifies(st, fn, ctx); /* some may have come with a statement's answer */
     if (rc == FERR_OK) {
-        struct pollfd p = {.fd = PQsocket(pg(st)->conn), .events = POLLIN};
+        struct pollfd p = {.fd = PQsocket(pgc(st)->conn), .events = POLLIN};
         int got = poll(&p, 1, timeout_ms);
         if (got < 0 && errno != EINTR)
             rc = ferr_set(err, FERR_INTERNAL, "", "store: poll: %s", strerror(errno));
-        if (got > 0 && !PQconsumeInput(pg(st)->conn))
+        if (got > 0 && !PQconsumeInput(pgc(st)->conn))
             rc = ferr_set(err, FERR_INTERNAL, "", "store: connection lost while listening");
         else
             drain_notifies(st, fn, ctx);

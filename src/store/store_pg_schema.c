@@ -105,11 +105,12 @@ static const migration migrations[] = {
 /* Runs several statements without parameters (a step's DDL). */
 static int exec_script(store *st, const char *sql, const char *what, ferr *err)
 {
-    PGresult *r = PQexec(pg(st)->conn, sql);
+    PGresult *r = PQexec(pgc(st)->conn, sql);
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         ferr_set(err, FERR_INTERNAL, "", "store: %s: %s", what,
-                 r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(pg(st)->conn));
+                 r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                   : PQerrorMessage(pgc(st)->conn));
     PQclear(r);
     return ok ? FERR_OK : FERR_INTERNAL;
 }

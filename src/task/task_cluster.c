@@ -393,13 +393,13 @@ int cluster_start(const config *cfg, store *st)
             cl.labels[w++] = *c;
     cl.labels[w] = '\0';
     engine_set_fence(time_mono_us()); /* nothing pushes before the first renewal */
-    /* A connection of its own, named apart from the service's (pg_stat_activity). */
+    /* One connection of its own (LISTEN, leases), named apart from the service's. */
     const char *url = config_store_location(cfg);
     char own_url[CONFIG_STR_MAX + 48];
     snprintf(own_url, sizeof(own_url), "%s%sapplication_name=ferryd-cluster", url,
              strchr(url, '?') ? "&" : "?");
     ferr err;
-    if (store_open(own_url, &cl.own, &err) != 0) {
+    if (store_open_pool(own_url, 1, &cl.own, &err) != 0) {
         log_error("cluster: cannot open a second connection to the store: %s", err.msg);
         return -1;
     }
