@@ -277,3 +277,14 @@ int store_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const cha
     return st->be->signal_wait ? st->be->signal_wait(st, timeout_ms, fn, ctx, err)
                                : single_node(err);
 }
+
+int store_rate_count(store *st, const char *key, int64_t *n, ferr *err)
+{
+    *n = 0;
+    return st->be->rate_count ? st->be->rate_count(st, key, n, err) : single_node(err);
+}
+
+int store_rate_prune(store *st, ferr *err)
+{
+    return st->be->rate_prune ? st->be->rate_prune(st, err) : single_node(err);
+}

@@ -184,5 +184,11 @@ int store_signal(store *st, const char *payload, ferr *err);
  * FERR_OK also on a timeout. Use a store handle of its own: it holds the connection. */
 int store_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
                       void *ctx, ferr *err);
+/* Counts one more request of key (an account and an action) in the database clock's
+ * current second, for every node at once; *n: the requests of key in that second so far,
+ * this one included. */
+int store_rate_count(store *st, const char *key, int64_t *n, ferr *err);
+/* Removes the counters of seconds past. */
+int store_rate_prune(store *st, ferr *err);
 
 #endif

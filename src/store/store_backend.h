@@ -66,6 +66,8 @@ struct store_backend {
     int (*signal)(store *st, const char *payload, ferr *err);
     int (*signal_wait)(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
                        void *ctx, ferr *err);
+    int (*rate_count)(store *st, const char *key, int64_t *n, ferr *err);
+    int (*rate_prune)(store *st, ferr *err);
 };
 
 extern const store_backend store_sqlite_backend; /* store_sqlite.c: DATA_DIR/ferry.db */

@@ -131,10 +131,15 @@ static bool conn_usable(pg_conn *c)
     if (!c->conn || PQstatus(c->conn) != CONNECTION_OK ||
         PQtransactionStatus(c->conn) != PQTRANS_IDLE)
         return false;
-    struct pollfd fd = {.fd = PQsocket(c->conn), .events = POLLIN};
-    if (poll(&fd, 1, 0) <= 0)
-        return true;
-    return PQconsumeInput(c->conn) && PQstatus(c->conn) == CONNECTION_OK;
+    /* the server's last words, then the end of the stream: a read or two */
+    for (int reads = 0; reads < 4; reads++) {
+        struct pollfd fd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        if (poll(&fd, 1, 0) <= 0)
+            return true;
+        if (!PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK)
+            return false;
+    }
+    return true;
 }
 
 static int ready(pg_store *p, pg_conn *c, ferr *err)
@@ -416,4 +421,6 @@ const store_backend store_pg_backend = {
     .lease_release = pg_lease_release,
     .signal = pg_signal,
     .signal_wait = pg_signal_wait,
+    .rate_count = pg_rate_count,
+    .rate_prune = pg_rate_prune,
 };

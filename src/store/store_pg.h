@@ -165,5 +165,7 @@ int pg_lease_release(store *st, const char *node, ferr *err);
 int pg_signal(store *st, const char *payload, ferr *err);
 int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload), void *ctx,
                    ferr *err);
+int pg_rate_count(store *st, const char *key, int64_t *n, ferr *err);
+int pg_rate_prune(store *st, ferr *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* store_pg_cluster.c — the cluster's tables on PostgreSQL: node heartbeats, task leases
- * (renewed in one statement, claimed with SKIP LOCKED, fenced by epoch) and the signals. */
+ * (renewed in one statement, claimed with SKIP LOCKED, fenced by epoch), the signals and the
+ * request counters the nodes share. */
 #include "store/store_pg.h"
 
 #include <errno.h>
@@ -201,6 +202,39 @@ int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *
         else
             drain_notifies(st, fn, ctx);
     }
+    pg_leave(st);
+    return rc;
+}
+
+/* The second by the database's clock, which every node shares. */
+#define PG_NOW_S "floor(extract(epoch from clock_timestamp()))::bigint"
+
+int pg_rate_count(store *st, const char *key, int64_t *n, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, key);
+    PGresult *r = pg_query(st,
+                           "INSERT INTO api_rate AS c (key, second, n) VALUES ($1, " PG_NOW_S
+                           ", 1) ON CONFLICT (key, second) DO UPDATE SET n = c.n + 1 RETURNING n",
+                           &a, "count a request of", key, err);
+    if (r)
+        *n = col_int(r, 0, 0);
+    rc = r ? FERR_OK : FERR_INTERNAL;
+    PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
+int pg_rate_prune(store *st, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    rc = pg_run(st, "DELETE FROM api_rate WHERE second < " PG_NOW_S " - 2", NULL,
+                "prune request counters", NULL, err);
     pg_leave(st);
     return rc;
 }

@@ -98,6 +98,12 @@ static const migration migrations[] = {
      " expires_ms BIGINT NOT NULL,"
      " epoch BIGINT NOT NULL);"
      "CREATE INDEX task_lease_node ON task_lease(node_id);"},
+    /* Counters of one second: not worth a WAL record, nor keeping after a crash. */
+    {"cluster request counters", "CREATE UNLOGGED TABLE api_rate ("
+                                 " key TEXT COLLATE \"C\" NOT NULL,"
+                                 " second BIGINT NOT NULL,"
+                                 " n INTEGER NOT NULL,"
+                                 " PRIMARY KEY (key, second));"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

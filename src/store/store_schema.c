@@ -97,6 +97,13 @@ static const migration migrations[] = {
      " expires_ms INTEGER NOT NULL,"
      " epoch INTEGER NOT NULL);"
      "CREATE INDEX task_lease_node ON task_lease(node_id);"},
+    /* The cloud APIs' request counters a cluster shares (store_pg_cluster.c); the embedded
+     * store's single node counts in memory and never reads it. */
+    {"cluster request counters", "CREATE TABLE api_rate ("
+                                 " key TEXT NOT NULL,"
+                                 " second INTEGER NOT NULL,"
+                                 " n INTEGER NOT NULL,"
+                                 " PRIMARY KEY (key, second));"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

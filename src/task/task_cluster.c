@@ -16,6 +16,8 @@
 /* Ticks with claimable tasks and no share to take before a node claims one anyway (nodes
  * that read the rows at other moments must not leave a task waiting for long). */
 #define STALL_TICKS 3
+/* After a renewal failed, the next try comes this soon (not a whole period later). */
+#define RENEW_RETRY_US 200000
 
 typedef struct held {
     char id[TASK_ID_MAX];
@@ -41,7 +43,10 @@ static struct {
     int64_t valid_until_us; /* mono: the leases are this node's until then (less the skew) */
     bool claim_now, resync;
     int stalled;
-} cl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    atomic_int live_nodes; /* at the last tick that read them */
+    int ticks;
+    int failed; /* renewals failed in a row */
+} cl = {.mu = PTHREAD_MUTEX_INITIALIZER, .live_nodes = 1};
 
 /* ---------- the leases held (cl.mu) ---------- */
 
@@ -176,20 +181,26 @@ static void on_signal(void *ctx, const char *payload)
 
 /* ---------- one tick: renew, beat, claim ---------- */
 
-static void renew(void)
+/* False when the store did not answer (the thread tries again soon). */
+static bool renew(void)
 {
     store_lease *got = NULL;
     int n = 0;
     ferr err;
     int64_t t0 = time_mono_us();
     if (store_lease_renew(cl.own, cl.node, cl.cfg->lease_time_ms, &got, &n, &err) != 0) {
-        log_warn("cluster: cannot renew the leases of node %s: %s", cl.node, err.msg);
+        if (cl.failed++ % 10 == 0)
+            log_warn("cluster: cannot renew the leases of node %s: %s", cl.node, err.msg);
         cl.resync = true;
         if (time_mono_us() >= cl.valid_until_us && drop_unkept(true) > 0)
             log_error("cluster: node %s could not renew its leases in time: its relays stop",
                       cl.node);
-        return;
+        return false;
     }
+    if (cl.failed)
+        log_info("cluster: node %s renews its leases again after %d failed attempts", cl.node,
+                 cl.failed);
+    cl.failed = 0;
     cl.valid_until_us = t0 + (int64_t)(cl.cfg->lease_time_ms - cl.cfg->lease_skew_ms) * 1000;
     engine_set_fence(cl.valid_until_us);
     for (int i = 0; i < n; i++) {
@@ -206,6 +217,7 @@ static void renew(void)
         cl.resync = false;
         post_all(WORK_SCHEDULE);
     }
+    return true;
 }
 
 static void beat(const char *state)
@@ -336,6 +348,39 @@ static void claim(bool tick)
     free(got);
 }
 
+/* Each tick: the live nodes (whose number shares a request limit out when the store is
+ * away); every few ticks the request counters of seconds past go. */
+static void housekeep(void)
+{
+    store_node *nodes = NULL;
+    int n = 0, live = 0;
+    ferr err;
+    if (store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) == 0) {
+        for (int i = 0; i < n; i++)
+            live += strcmp(nodes[i].state, "live") == 0;
+        atomic_store(&cl.live_nodes, live > 0 ? live : 1);
+    }
+    free(nodes);
+    if (++cl.ticks % 5 == 0)
+        store_rate_prune(cl.own, &err);
+}
+
+int task_rate_admit(const char *key, int rate, int *share)
+{
+    *share = rate;
+    if (!cl.on)
+        return 1;
+    int64_t n = 0;
+    ferr err;
+    if (store_rate_count(cl.st, key, &n, &err) == 0)
+        return n <= rate ? 1 : 0;
+    int live = atomic_load(&cl.live_nodes);
+    *share = live > 1 ? rate / live : rate;
+    if (*share < 1)
+        *share = 1;
+    return -1;
+}
+
 static void *cluster_main(void *arg)
 {
     (void)arg;
@@ -344,10 +389,16 @@ static void *cluster_main(void *arg)
         int64_t now = time_mono_us();
         if (now >= next || cl.claim_now) {
             bool full = now >= next;
+            if (full && !renew()) {
+                /* the store is away: try again soon, so that a server back within the
+                 * lease finds the leases renewed before the fence */
+                next = now + RENEW_RETRY_US;
+                continue;
+            }
             if (full) {
                 next = now + (int64_t)cl.cfg->lease_renew_ms * 1000;
-                renew();
                 beat("live");
+                housekeep();
                 notify_kick(); /* another node's events may wait in the shared outbox */
             }
             cl.claim_now = false;
