@@ -1,6 +1,6 @@
-/* store_pg.c — the PostgreSQL backend's connection: opened from a postgresql:// URL,
- * migrated, re-established after a loss, the statements and transactions every call runs
- * through, and the backend's descriptor. */
+/* store_pg.c — the PostgreSQL backend's pool of connections: opened from a postgresql://
+ * URL, migrated, taken by one call at a time, re-established after a loss, the statements
+ * and transactions every call runs through, and the backend's descriptor. */
 #include "store/store_pg.h"
 
 #include <inttypes.h>

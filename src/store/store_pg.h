@@ -1,5 +1,5 @@
-/* store_pg.h — what the PostgreSQL backend's files share: the connection that reconnects,
- * parameters passed as text, the query helpers, the transactions, and each file's operations. */
+/* store_pg.h — what the PostgreSQL backend's files share: the pool of connections, text
+ * parameters, the query helpers, the transactions, and each file's operations. */
 #ifndef FERRY_STORE_PG_H
 #define FERRY_STORE_PG_H
 
