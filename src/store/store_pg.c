@@ -160,7 +160,7 @@ static int free_slot(const pg_store *p)
     for (int i = first; i <= p->size; i++) {
         if (p->slots[i].busy)
             continue;
-        if (p->slots[i].conn)
+        if (p->slots[i].opened)
             return i;
         if (unconnected < 0)
             unconnected = i;
@@ -199,6 +199,7 @@ void pg_leave(store *st)
     pg_store *p = pg(st);
     pthread_mutex_lock(&p->mu);
     held->busy = false;
+    held->opened = held->conn != NULL;
     held = NULL;
     pthread_cond_broadcast(&p->freed);
     pthread_mutex_unlock(&p->mu);

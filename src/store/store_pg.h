@@ -14,6 +14,7 @@
 typedef struct pg_conn {
     PGconn *conn;     /* NULL or broken after a failure: the next use reconnects */
     bool busy;        /* held by a thread (under pg_store.mu) */
+    bool opened;      /* conn was set when last given back (under pg_store.mu) */
     char sqlstate[6]; /* of the last failed statement, "" when it succeeded */
     long changes;     /* rows the last statement changed */
     int64_t tx_t0_us;
@@ -26,7 +27,7 @@ typedef struct pg_conn {
  * run in parallel; with a size of 1 the session connection takes them all. */
 typedef struct pg_store {
     store base;           /* the backend and the schema level */
-    pthread_mutex_t mu;   /* guards the busy flags */
+    pthread_mutex_t mu;   /* guards the busy and opened flags */
     pthread_cond_t freed; /* a slot was given back */
     pg_conn *slots;       /* size + 1, connected on first use */
     int size;             /* connections for the calls, besides the session one */
