@@ -3,6 +3,7 @@
 # listening only on 127.0.0.1 on a free port, trust authentication, one database "ferry".
 # Usage: eval "$(scripts/pg_test.sh start DIR)"   prints export FERRY_TEST_PG=postgresql://...
 #        scripts/pg_test.sh stop DIR              stops it (DIR can then be removed)
+#        scripts/pg_test.sh resume DIR            starts a stopped one again, same port
 # Needs Debian's postgresql package (the server's programs are not on PATH: they are looked
 # up under /usr/lib/postgresql/*/bin). The server refuses to run as root: under root it runs
 # as the package's `postgres` user, so DIR must be reachable by that user (a directory of
@@ -42,6 +43,23 @@ as_owner() {
     fi
 }
 
+# run_server BIN PORT: starts the server of $dir/data on PORT and waits until it is ready.
+# Loopback TCP only; the socket directory is private too. fsync stays on: the tests check
+# what an acknowledged write survives.
+run_server() {
+    as_owner "$1/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $2 -k $dir -c max_connections=200" \
+        start >"$dir/pg_ctl.log" 2>&1 || {
+        cat "$dir/pg_ctl.log" "$dir/server.log" >&2
+        return 1
+    }
+}
+
+resume() {
+    dir="$(cd "$dir" && pwd)"
+    run_server "$(bindir)" "$(cat "$dir/port")"
+}
+
 start() {
     local bin port user
     bin="$(bindir)"
@@ -62,14 +80,8 @@ start() {
         return 1
     }
     port="$(free_port)"
-    # Loopback TCP only; the socket directory is private too. fsync stays on: the tests
-    # check what an acknowledged write survives.
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200" \
-        start >"$dir/pg_ctl.log" 2>&1 || {
-        cat "$dir/pg_ctl.log" "$dir/server.log" >&2
-        return 1
-    }
+    echo "$port" >"$dir/port"
+    run_server "$bin" "$port" || return 1
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$user" ferry || {
         cat "$dir/server.log" >&2
         stop
@@ -88,8 +100,9 @@ stop() {
 case "$cmd" in
     start) start ;;
     stop) stop ;;
+    resume) resume ;;
     *)
-        echo "usage: $0 start|stop DIR" >&2
+        echo "usage: $0 start|stop|resume DIR" >&2
         exit 2
         ;;
 esac

@@ -211,7 +211,7 @@ static int run(config *c)
     ferr err;
     store *st = NULL;
     /* The store's messages name a server as user@host:port/db, never with a password. */
-    if (store_open(config_store_location(c), &st, &err) != 0) {
+    if (store_open_pool(config_store_location(c), c->store_connections, &st, &err) != 0) {
         log_error("cannot open the store: %s", err.msg);
         return 1;
     }

@@ -1,11 +1,14 @@
-/* throttle.c — token buckets per (account, action) in one mutex-guarded hash table. Keys
- * come from configured accounts and the dialects' action tables, so the table stays small. */
+/* throttle.c — token buckets per (account, action) in one mutex-guarded hash table, then, in
+ * a cluster, the count the nodes share. Keys come from configured accounts and the dialects'
+ * action tables, so the table stays small. */
 #include "api/throttle.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "task/task.h"
 
 #define SLOTS 256
 
@@ -126,18 +129,34 @@ void throttle_auth_failed(const char *addr, int rate, int64_t now_us)
     pthread_mutex_unlock(&lock);
 }
 
-bool throttle_take(const char *account, const char *action, int rate, int64_t now_us)
+/* The bucket of key at rate: true when it had a token. */
+static bool take_local(const char *key, int rate, int64_t now_us)
 {
-    if (rate <= 0)
-        return true;
-    char key[256];
-    if ((size_t)snprintf(key, sizeof(key), "%s\n%s", account, action) >= sizeof(key))
-        return false; /* longer than any configured name: refuse rather than share a bucket */
     pthread_mutex_lock(&lock);
     bucket *b = find_or_add(key, rate, now_us);
     bool ok = b ? take(b, rate, now_us) : true; /* out of memory: do not refuse work */
     pthread_mutex_unlock(&lock);
     return ok;
+}
+
+/* The node's own bucket first (no round trip for what it refuses anyway), then the count
+ * of the whole cluster; when the store does not answer, a bucket of this node's share. */
+bool throttle_take(const char *account, const char *action, int rate, int64_t now_us)
+{
+    if (rate <= 0)
+        return true;
+    char key[256];
+    if ((size_t)snprintf(key, sizeof(key), "%s\n%s", account, action) >= sizeof(key) - 16)
+        return false; /* longer than any configured name: refuse rather than share a bucket */
+    if (!take_local(key, rate, now_us))
+        return false;
+    int share;
+    int shared = task_rate_admit(key, rate, &share);
+    if (shared >= 0)
+        return shared == 1;
+    size_t len = strlen(key);
+    snprintf(key + len, sizeof(key) - len, "\nshare");
+    return take_local(key, share, now_us);
 }
 
 void throttle_reset(void)

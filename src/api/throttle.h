@@ -9,7 +9,9 @@
 /* Takes one request from the bucket of (account, action), which allows rate requests per
  * second (rate <= 0: unlimited). now_us is a monotonic clock. True when the request may
  * go ahead. Thread-safe. Names are compared exactly; action names of the two clouds
- * differ, so the dialects share one table. */
+ * differ, so the dialects share one table. In a cluster a request the bucket allows is
+ * counted for every node too (task_rate_admit): at most rate per second of the database's
+ * clock go ahead over all the nodes; with the store away, the node's share of rate. */
 bool throttle_take(const char *account, const char *action, int rate, int64_t now_us);
 
 /* Clients that keep failing authentication, by address. An address whose failures went

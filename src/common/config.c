@@ -38,6 +38,9 @@ static const config_key keys[] = {
     STR("data_dir", data_dir, "./var", "directory of the embedded store"),
     STR("store", store, "sqlite",
         "sqlite (DATA_DIR/ferry.db) or postgresql://USER@HOST:PORT/DB shared by the nodes"),
+    INT("store_connections", store_connections, "4",
+        "PostgreSQL store: connections the API calls share (plus one for signals and the "
+        "callbacks' lock)"),
     STR("node_id", node_id, "",
         "cluster: this node's name (unique among the nodes); \"\" = the host name"),
     STR("node_labels", node_labels, "",

@@ -45,13 +45,14 @@ typedef struct config {
     char data_dir[CONFIG_STR_MAX]; /* where the embedded store (and the file cache) live */
     char store[CONFIG_STR_MAX];    /* "sqlite" (DATA_DIR/ferry.db) or a postgresql:// URL */
     char log_level[16];
-    char node_id[64];            /* cluster: this node's name; "" = the host name */
-    char node_labels[256];       /* cluster: a,b,c (regions it serves) */
-    int lease_time_ms;           /* cluster: a lease's life past its renewal */
-    int lease_renew_ms;          /* cluster: renewal period */
-    int lease_skew_ms;           /* cluster: clock drift / pause margin on both sides */
-    int http_threads;            /* libmicrohttpd thread pool size */
-    int http_max_connections;    /* open API connections at once, all clients */
+    char node_id[64];         /* cluster: this node's name; "" = the host name */
+    char node_labels[256];    /* cluster: a,b,c (regions it serves) */
+    int lease_time_ms;        /* cluster: a lease's life past its renewal */
+    int lease_renew_ms;       /* cluster: renewal period */
+    int store_connections;    /* PostgreSQL: connections for the calls, besides the session one */
+    int lease_skew_ms;        /* cluster: clock drift / pause margin on both sides */
+    int http_threads;         /* libmicrohttpd thread pool size */
+    int http_max_connections; /* open API connections at once, all clients */
     int http_connections_per_ip; /* ... from one address; 0 = no limit */
     int auth_failures_per_ip;    /* failed authentications per second per address; 0 = any */
     int max_body_bytes;          /* larger request bodies are refused */

@@ -41,9 +41,14 @@ bool store_is_url(const char *where)
 
 int store_open(const char *where, store **out, ferr *err)
 {
+    return store_open_pool(where, STORE_CONNECTIONS_DEFAULT, out, err);
+}
+
+int store_open_pool(const char *where, int connections, store **out, ferr *err)
+{
     *out = NULL;
     const store_backend *be = backend_for(where);
-    int rc = be->open(where, out, err);
+    int rc = be->open(where, connections, out, err);
     if (rc == FERR_OK)
         metrics_register(collect_store);
     return rc;
@@ -287,4 +292,15 @@ int store_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const cha
 {
     return st->be->signal_wait ? st->be->signal_wait(st, timeout_ms, fn, ctx, err)
                                : single_node(err);
+}
+
+int store_rate_count(store *st, const char *key, int64_t *n, ferr *err)
+{
+    *n = 0;
+    return st->be->rate_count ? st->be->rate_count(st, key, n, err) : single_node(err);
+}
+
+int store_rate_prune(store *st, ferr *err)
+{
+    return st->be->rate_prune ? st->be->rate_prune(st, err) : single_node(err);
 }

@@ -30,9 +30,14 @@ void store_event_free(store_event *list);
 /* Opens the store at where, applies pending schema migrations. where is either a
  * postgresql:// (or postgres://) URL, a database shared by several nodes, or a directory:
  * the embedded store DATA_DIR/ferry.db (created if needed). A PostgreSQL store reconnects
- * by itself: a call on a lost connection fails with FERR_INTERNAL, the next one
- * reconnects. */
+ * by itself: a call on a connection lost while idle reconnects first; one lost during the
+ * call fails with FERR_INTERNAL, and the next reconnects. */
 int store_open(const char *where, store **out, ferr *err);
+/* store_open with a pool of `connections` for the calls of a PostgreSQL store (plus one
+ * for LISTEN and the outbox's lock), so calls from several threads run in parallel; the
+ * embedded store ignores it. store_open uses STORE_CONNECTIONS_DEFAULT. */
+#define STORE_CONNECTIONS_DEFAULT 4
+int store_open_pool(const char *where, int connections, store **out, ferr *err);
 void store_close(store *st);
 int store_schema_version(store *st); /* the migration level now in force */
 /* True when where names a database server (a URL) rather than a data directory. */
@@ -191,5 +196,11 @@ int store_signal(store *st, const char *payload, ferr *err);
  * FERR_OK also on a timeout. Use a store handle of its own: it holds the connection. */
 int store_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
                       void *ctx, ferr *err);
+/* Counts one more request of key (an account and an action) in the database clock's
+ * current second, for every node at once; *n: the requests of key in that second so far,
+ * this one included. */
+int store_rate_count(store *st, const char *key, int64_t *n, ferr *err);
+/* Removes the counters of seconds past. */
+int store_rate_prune(store *st, ferr *err);
 
 #endif

@@ -22,7 +22,7 @@ struct store {
 struct store_backend {
     const char *name;
     bool (*claims)(const char *where); /* a URL of its scheme; NULL: the default backend */
-    int (*open)(const char *where, store **out, ferr *err);
+    int (*open)(const char *where, int connections, store **out, ferr *err);
     void (*close)(store *st);
 
     int (*task_insert)(store *st, const task *t, const task_history_entry *h, ferr *err);
@@ -70,6 +70,8 @@ struct store_backend {
     int (*signal)(store *st, const char *payload, ferr *err);
     int (*signal_wait)(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload),
                        void *ctx, ferr *err);
+    int (*rate_count)(store *st, const char *key, int64_t *n, ferr *err);
+    int (*rate_prune)(store *st, ferr *err);
 };
 
 extern const store_backend store_sqlite_backend; /* store_sqlite.c: DATA_DIR/ferry.db */

@@ -1,9 +1,10 @@
-/* store_pg.c — the PostgreSQL backend's connection: opened from a postgresql:// URL,
- * migrated, re-established after a loss, the statements and transactions every call runs
- * through, and the backend's descriptor. */
+/* store_pg.c — the PostgreSQL backend's pool of connections: opened from a postgresql://
+ * URL, migrated, taken by one call at a time, re-established after a loss, the statements
+ * and transactions every call runs through, and the backend's descriptor. */
 #include "store/store_pg.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +84,18 @@ static void quiet_notice(void *arg, const char *message)
     (void)message;
 }
 
-/* Connects anew. Defaults that the URL may override: a bounded connect, and keepalives
+/* The slot the calling thread holds; a thread holds at most one at a time. */
+static __thread pg_conn *held;
+
+pg_conn *pgc(store *st)
+{
+    (void)st;
+    return held;
+}
+
+/* Connects c anew. Defaults that the URL may override: a bounded connect, and keepalives
  * that notice a dead server or network in about half a minute instead of hours. */
-static int connect_db(pg_store *p, ferr *err)
+static int connect_db(pg_store *p, pg_conn *c, ferr *err)
 {
     static const char *const keys[] = {"connect_timeout",
                                        "keepalives_idle",
@@ -96,47 +106,103 @@ static int connect_db(pg_store *p, ferr *err)
                                        "dbname",
                                        NULL};
     const char *vals[] = {"5", "10", "5", "3", "20000", "ferryd", p->url, NULL};
-    if (p->conn)
-        PQfinish(p->conn);
-    p->listening = false;
-    p->outbox_sender = false;
-    p->conn = PQconnectdbParams(keys, vals, 1);
-    if (p->conn && PQstatus(p->conn) == CONNECTION_OK) {
-        PQsetNoticeProcessor(p->conn, quiet_notice, NULL);
+    if (c->conn)
+        PQfinish(c->conn);
+    c->listening = false;
+    c->outbox_sender = false;
+    c->conn = PQconnectdbParams(keys, vals, 1);
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c->conn, quiet_notice, NULL);
         return FERR_OK;
     }
     char msg[300];
-    one_line(msg, sizeof(msg), p->conn ? PQerrorMessage(p->conn) : "out of memory");
-    PQfinish(p->conn);
-    p->conn = NULL;
+    one_line(msg, sizeof(msg), c->conn ? PQerrorMessage(c->conn) : "out of memory");
+    PQfinish(c->conn);
+    c->conn = NULL;
     return ferr_set(err, FERR_INTERNAL, "", "store: cannot connect to PostgreSQL at %s: %s",
                     p->where, msg);
 }
 
-int pg_ready(store *st, ferr *err)
+/* True when c is connected, outside a transaction, and the server has not closed it while
+ * it was idle (a restart sends a last message and closes: reading it marks c broken, so
+ * the call reconnects instead of failing its first statement). */
+static bool conn_usable(pg_conn *c)
+{
+    if (!c->conn || PQstatus(c->conn) != CONNECTION_OK ||
+        PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+        return false;
+    /* the server's last words, then the end of the stream: a read or two */
+    for (int reads = 0; reads < 4; reads++) {
+        struct pollfd fd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        if (poll(&fd, 1, 0) <= 0)
+            return true;
+        if (!PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK)
+            return false;
+    }
+    return true;
+}
+
+static int ready(pg_store *p, pg_conn *c, ferr *err)
+{
+    if (conn_usable(c))
+        return FERR_OK;
+    bool was = c->conn != NULL;
+    int rc = connect_db(p, c, err);
+    if (rc == FERR_OK && was)
+        log_info("store: reconnected to PostgreSQL at %s", p->where);
+    return rc;
+}
+
+/* A free slot for a call: a connected one first, then one yet to connect; -1 if none. */
+static int free_slot(const pg_store *p)
+{
+    int first = p->size > 0 ? 1 : 0, unconnected = -1;
+    for (int i = first; i <= p->size; i++) {
+        if (p->slots[i].busy)
+            continue;
+        if (p->slots[i].opened)
+            return i;
+        if (unconnected < 0)
+            unconnected = i;
+    }
+    return unconnected;
+}
+
+static int enter_slot(store *st, bool session, ferr *err)
 {
     pg_store *p = pg(st);
-    if (p->conn && PQstatus(p->conn) == CONNECTION_OK &&
-        PQtransactionStatus(p->conn) == PQTRANS_IDLE)
-        return FERR_OK;
-    int rc = connect_db(p, err);
-    if (rc == FERR_OK)
-        log_info("store: reconnected to PostgreSQL at %s", p->where);
+    int i;
+    pthread_mutex_lock(&p->mu);
+    while ((i = session ? (p->slots[0].busy ? -1 : 0) : free_slot(p)) < 0)
+        pthread_cond_wait(&p->freed, &p->mu);
+    p->slots[i].busy = true;
+    pthread_mutex_unlock(&p->mu);
+    held = &p->slots[i];
+    int rc = ready(p, held, err);
+    if (rc != FERR_OK)
+        pg_leave(st);
     return rc;
 }
 
 int pg_enter(store *st, ferr *err)
 {
-    pthread_mutex_lock(&pg(st)->mu);
-    int rc = pg_ready(st, err);
-    if (rc != FERR_OK)
-        pthread_mutex_unlock(&pg(st)->mu);
-    return rc;
+    return enter_slot(st, false, err);
+}
+
+int pg_enter_session(store *st, ferr *err)
+{
+    return enter_slot(st, true, err);
 }
 
 void pg_leave(store *st)
 {
-    pthread_mutex_unlock(&pg(st)->mu);
+    pg_store *p = pg(st);
+    pthread_mutex_lock(&p->mu);
+    held->busy = false;
+    held->opened = held->conn != NULL;
+    held = NULL;
+    pthread_cond_broadcast(&p->freed);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* --- statements --- */
@@ -190,7 +256,7 @@ static char *utf8_repair(const char *v)
 PGresult *pg_query(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
                    ferr *err)
 {
-    pg_store *p = pg(st);
+    pg_conn *p = pgc(st);
     p->sqlstate[0] = '\0';
     p->changes = 0;
     int n = a ? a->n : 0;
@@ -254,7 +320,7 @@ int pg_select(store *st, const char *sql, const pg_args *a, const char *what, co
 
 int pg_tx_begin(store *st, ferr *err)
 {
-    pg(st)->tx_t0_us = time_mono_us();
+    pgc(st)->tx_t0_us = time_mono_us();
     return pg_run(st, "BEGIN", NULL, "begin", NULL, err);
 }
 
@@ -262,9 +328,9 @@ int pg_tx_end(store *st, int rc, ferr *err)
 {
     if (rc == FERR_OK)
         rc = pg_run(st, "COMMIT", NULL, "commit", NULL, err);
-    if (rc != FERR_OK && PQtransactionStatus(pg(st)->conn) != PQTRANS_IDLE)
+    if (rc != FERR_OK && PQtransactionStatus(pgc(st)->conn) != PQTRANS_IDLE)
         pg_run(st, "ROLLBACK", NULL, "rollback", NULL, NULL);
-    store_observe_tx_us(time_mono_us() - pg(st)->tx_t0_us);
+    store_observe_tx_us(time_mono_us() - pgc(st)->tx_t0_us);
     return rc;
 }
 
@@ -273,34 +339,53 @@ int pg_tx_end(store *st, int rc, ferr *err)
 static void pg_close(store *st)
 {
     pg_store *p = pg(st);
-    PQfinish(p->conn);
+    for (int i = 0; p->slots && i <= p->size; i++)
+        PQfinish(p->slots[i].conn);
+    free(p->slots);
     free(p->url);
+    pthread_cond_destroy(&p->freed);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
-static int pg_open(const char *url, store **out, ferr *err)
+/* Connects the session slot and brings the schema up to date on it. */
+static int first_connection(store *st, ferr *err)
+{
+    int rc = pg_enter_session(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    rc = pg_schema_migrate(st, &st->version, err);
+    if (rc == FERR_OK)
+        log_info("store: opened PostgreSQL at %s (schema %d, server %d, %d connections)",
+                 pg(st)->where, st->version, PQserverVersion(pgc(st)->conn), pg(st)->size + 1);
+    pg_leave(st);
+    return rc;
+}
+
+static int pg_open(const char *url, int connections, store **out, ferr *err)
 {
     *out = NULL;
     pg_store *p = calloc(1, sizeof(*p));
-    if (!p || !(p->url = strdup(url))) {
+    int size = connections > 1 ? connections : 0;
+    if (!p || !(p->url = strdup(url)) ||
+        !(p->slots = calloc((size_t)size + 1, sizeof(*p->slots)))) {
+        if (p)
+            free(p->url);
         free(p);
         return ferr_set(err, FERR_INTERNAL, "", "store: out of memory");
     }
+    p->size = size;
     store *st = &p->base;
     st->be = &store_pg_backend;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->freed, NULL);
     int rc = describe_url(p, err);
     if (rc == FERR_OK)
-        rc = connect_db(p, err);
-    if (rc == FERR_OK)
-        rc = pg_schema_migrate(st, &st->version, err);
+        rc = first_connection(st, err);
     if (rc != FERR_OK) {
         pg_close(st);
         return rc;
     }
-    log_info("store: opened PostgreSQL at %s (schema %d, server %d)", p->where, st->version,
-             PQserverVersion(p->conn));
     *out = st;
     return FERR_OK;
 }
@@ -340,4 +425,6 @@ const store_backend store_pg_backend = {
     .lease_release = pg_lease_release,
     .signal = pg_signal,
     .signal_wait = pg_signal_wait,
+    .rate_count = pg_rate_count,
+    .rate_prune = pg_rate_prune,
 };

@@ -1,5 +1,5 @@
-/* store_pg.h — what the PostgreSQL backend's files share: the connection that reconnects,
- * parameters passed as text, the query helpers, the transactions, and each file's operations. */
+/* store_pg.h — what the PostgreSQL backend's files share: the pool of connections, text
+ * parameters, the query helpers, the transactions, and each file's operations. */
 #ifndef FERRY_STORE_PG_H
 #define FERRY_STORE_PG_H
 
@@ -10,23 +10,38 @@
 
 #include "store/store_backend.h"
 
-typedef struct pg_store {
-    store base;         /* the backend and the schema level */
-    pthread_mutex_t mu; /* serialises every use of conn */
-    PGconn *conn;       /* NULL or broken after a failure: the next call reconnects */
-    char *url;          /* as configured (it may hold a password: never logged) */
-    char where[160];    /* user@host:port/db, for messages and logs */
-    char sqlstate[6];   /* of the last failed statement, "" when it succeeded */
-    long changes;       /* rows the last statement changed */
+/* One connection of the pool, used by one thread at a time (between pg_enter and pg_leave). */
+typedef struct pg_conn {
+    PGconn *conn;     /* NULL or broken after a failure: the next use reconnects */
+    bool busy;        /* held by a thread (under pg_store.mu) */
+    bool opened;      /* conn was set when last given back (under pg_store.mu) */
+    char sqlstate[6]; /* of the last failed statement, "" when it succeeded */
+    long changes;     /* rows the last statement changed */
     int64_t tx_t0_us;
     bool listening;     /* LISTEN ferry_tasks issued on conn (store_pg_cluster.c) */
     bool outbox_sender; /* conn holds the outbox's advisory lock (store_pg_outbox.c) */
+} pg_conn;
+
+/* Slot 0 is the session connection: what lives in a session (LISTEN, the outbox's advisory
+ * lock) stays on it. Slots 1..size take every other call, each on a free one, so requests
+ * run in parallel; with a size of 1 the session connection takes them all. */
+typedef struct pg_store {
+    store base;           /* the backend and the schema level */
+    pthread_mutex_t mu;   /* guards the busy and opened flags */
+    pthread_cond_t freed; /* a slot was given back */
+    pg_conn *slots;       /* size + 1, connected on first use */
+    int size;             /* connections for the calls, besides the session one */
+    char *url;            /* as configured (it may hold a password: never logged) */
+    char where[160];      /* user@host:port/db, for messages and logs */
 } pg_store;
 
 static inline pg_store *pg(store *st)
 {
     return (pg_store *)st;
 }
+
+/* The connection the calling thread holds (between pg_enter and pg_leave). */
+pg_conn *pgc(store *st);
 
 /* The database's clock in Unix ms: leases compare only with it, never with a node's. */
 #define PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
@@ -58,10 +73,8 @@ static inline void arg_opt(pg_args *a, const char *v)
 
 void arg_int(pg_args *a, int64_t v);
 
-/* --- statements (store_pg.c; the caller holds the lock) --- */
+/* --- statements (store_pg.c; the caller holds a connection) --- */
 
-/* Makes sure the connection is up, reconnecting when it was lost. */
-int pg_ready(store *st, ferr *err);
 /* Runs sql with a's parameters (a may be NULL). On success returns the result (the caller
  * PQclear()s it) and sets changes; on failure returns NULL, sets sqlstate and fills
  * err = "store: <what> <id>: <server's message>". */
@@ -78,8 +91,12 @@ static inline const char *col_text(const PGresult *r, int row, int col)
 
 int64_t col_int(const PGresult *r, int row, int col);
 
-/* Locks and readies the connection; on failure unlocks and returns the error. */
+/* Takes a free connection of the pool (waiting for one) and readies it; on failure gives
+ * it back and returns the error. Nothing in between may enter again. */
 int pg_enter(store *st, ferr *err);
+/* The same for the session connection (slot 0): LISTEN and session advisory locks. */
+int pg_enter_session(store *st, ferr *err);
+/* Gives the connection back. */
 void pg_leave(store *st);
 
 /* Reads one result row into dst (an element of the array pg_select fills). */
@@ -89,7 +106,7 @@ typedef void (*pg_row_fn)(const PGresult *r, int row, void *dst);
 int pg_select(store *st, const char *sql, const pg_args *a, const char *what, const char *id,
               size_t size, pg_row_fn read, void **out, int *n, ferr *err);
 
-/* --- transactions (the caller holds the lock) --- */
+/* --- transactions (the caller holds a connection; one transaction stays on it) --- */
 
 int pg_tx_begin(store *st, ferr *err);
 /* Commits when rc is FERR_OK, rolls back otherwise; returns the outcome. */
@@ -152,5 +169,7 @@ int pg_lease_release(store *st, const char *node, ferr *err);
 int pg_signal(store *st, const char *payload, ferr *err);
 int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload), void *ctx,
                    ferr *err);
+int pg_rate_count(store *st, const char *key, int64_t *n, ferr *err);
+int pg_rate_prune(store *st, ferr *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* store_pg_cluster.c — the cluster's tables on PostgreSQL: node heartbeats, task leases
- * (renewed in one statement, claimed with SKIP LOCKED, fenced by epoch) and the signals. */
+ * (renewed in one statement, claimed with SKIP LOCKED, fenced by epoch), the signals and the
+ * request counters the nodes share. */
 #include "store/store_pg.h"
 
 #include <errno.h>
@@ -213,8 +214,8 @@ int pg_signal(store *st, const char *payload, ferr *err)
 static void drain_notifies(store *st, void (*fn)(void *ctx, const char *payload), void *ctx)
 {
     PGnotify *nt;
-    PQconsumeInput(pg(st)->conn);
-    while ((nt = PQnotifies(pg(st)->conn)) != NULL) {
+    PQconsumeInput(pgc(st)->conn);
+    while ((nt = PQnotifies(pgc(st)->conn)) != NULL) {
         fn(ctx, nt->extra);
         PQfreemem(nt);
     }
@@ -223,23 +224,58 @@ static void drain_notifies(store *st, void (*fn)(void *ctx, const char *payload)
 int pg_signal_wait(store *st, int timeout_ms, void (*fn)(void *ctx, const char *payload), void *ctx,
                    ferr *err)
 {
-    int rc = pg_enter(st, err);
+    int rc = pg_enter_session(st, err);
     if (rc != FERR_OK)
         return rc;
-    if (!pg(st)->listening) {
+    if (!pgc(st)->listening) {
         rc = pg_run(st, "LISTEN " SIGNAL_CHANNEL, NULL, "listen", NULL, err);
-        pg(st)->listening = rc == FERR_OK;
+        pgc(st)->listening = rc == FERR_OK;
     }
+    if (rc == FERR_OK)
+        drain_notifies(st, fn, ctx); /* some may have come with a statement's answer */
     if (rc == FERR_OK) {
-        struct pollfd p = {.fd = PQsocket(pg(st)->conn), .events = POLLIN};
+        struct pollfd p = {.fd = PQsocket(pgc(st)->conn), .events = POLLIN};
         int got = poll(&p, 1, timeout_ms);
         if (got < 0 && errno != EINTR)
             rc = ferr_set(err, FERR_INTERNAL, "", "store: poll: %s", strerror(errno));
-        if (got > 0 && !PQconsumeInput(pg(st)->conn))
+        if (got > 0 && !PQconsumeInput(pgc(st)->conn))
             rc = ferr_set(err, FERR_INTERNAL, "", "store: connection lost while listening");
         else
             drain_notifies(st, fn, ctx);
     }
+    pg_leave(st);
+    return rc;
+}
+
+/* The second by the database's clock, which every node shares. */
+#define PG_NOW_S "floor(extract(epoch from clock_timestamp()))::bigint"
+
+int pg_rate_count(store *st, const char *key, int64_t *n, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    pg_args a = {0};
+    arg_str(&a, key);
+    PGresult *r = pg_query(st,
+                           "INSERT INTO api_rate AS c (key, second, n) VALUES ($1, " PG_NOW_S
+                           ", 1) ON CONFLICT (key, second) DO UPDATE SET n = c.n + 1 RETURNING n",
+                           &a, "count a request of", key, err);
+    if (r)
+        *n = col_int(r, 0, 0);
+    rc = r ? FERR_OK : FERR_INTERNAL;
+    PQclear(r);
+    pg_leave(st);
+    return rc;
+}
+
+int pg_rate_prune(store *st, ferr *err)
+{
+    int rc = pg_enter(st, err);
+    if (rc != FERR_OK)
+        return rc;
+    rc = pg_run(st, "DELETE FROM api_rate WHERE second < " PG_NOW_S " - 2", NULL,
+                "prune request counters", NULL, err);
     pg_leave(st);
     return rc;
 }

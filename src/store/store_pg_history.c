@@ -20,7 +20,7 @@ int pg_history_insert(store *st, const char *id, const task_history_entry *h, fe
                     "INSERT INTO task_history(task_id, at_ms, from_state, to_state, reason, "
                     "detail) VALUES ($1, $2, $3, $4, $5, $6)",
                     &a, "add history of task", id, err);
-    if (rc != FERR_OK && strcmp(pg(st)->sqlstate, PG_FOREIGN_KEY_VIOLATION) == 0)
+    if (rc != FERR_OK && strcmp(pgc(st)->sqlstate, PG_FOREIGN_KEY_VIOLATION) == 0)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
     if (rc != FERR_OK)
         return rc;
@@ -48,7 +48,7 @@ int pg_checkpoint_set(store *st, const char *id, const task_checkpoint *cp, ferr
                     "offset_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id) DO UPDATE "
                     "SET file_index = $2, loops_done = $3, url = $4, at_ms = $5, offset_ms = $6",
                     &a, "save the checkpoint of task", id, err);
-    if (rc != FERR_OK && strcmp(pg(st)->sqlstate, PG_FOREIGN_KEY_VIOLATION) == 0)
+    if (rc != FERR_OK && strcmp(pgc(st)->sqlstate, PG_FOREIGN_KEY_VIOLATION) == 0)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
     return rc;
 }

@@ -61,7 +61,7 @@ static store_event *read_event(const PGresult *r, int i)
  * holder's connection (a crash, a lost network), and the next node to look takes it. */
 static bool outbox_sender(store *st)
 {
-    pg_store *p = pg(st);
+    pg_conn *p = pgc(st);
     if (p->outbox_sender)
         return true;
     PGresult *r = pg_query(st, "SELECT pg_try_advisory_lock(6716986718291)", NULL,
@@ -75,7 +75,7 @@ int pg_outbox_heads(store *st, int limit, int64_t after_ms, int64_t after_seq, s
                     ferr *err)
 {
     *out = NULL;
-    int rc = pg_enter(st, err);
+    int rc = pg_enter_session(st, err);
     if (rc != FERR_OK)
         return rc;
     if (!outbox_sender(st)) { /* another node sends the events */
@@ -173,7 +173,7 @@ int pg_outbox_purge(store *st, int64_t before_ms, int *removed, ferr *err)
     rc = pg_run(st, "DELETE FROM outbox WHERE dead = 1 AND next_ms < $1", &a,
                 "remove expired dead events", NULL, err);
     if (rc == FERR_OK)
-        *removed = (int)pg(st)->changes;
+        *removed = (int)pgc(st)->changes;
     pg_leave(st);
     return rc;
 }

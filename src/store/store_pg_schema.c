@@ -102,6 +102,12 @@ static const migration migrations[] = {
     {"node drain flag and checkpoint offset",
      "ALTER TABLE nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE task_checkpoint ADD COLUMN offset_ms BIGINT NOT NULL DEFAULT 0;"},
+    /* Counters of one second: not worth a WAL record, nor keeping after a crash. */
+    {"cluster request counters", "CREATE UNLOGGED TABLE api_rate ("
+                                 " key TEXT COLLATE \"C\" NOT NULL,"
+                                 " second BIGINT NOT NULL,"
+                                 " n INTEGER NOT NULL,"
+                                 " PRIMARY KEY (key, second));"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -109,11 +115,12 @@ static const migration migrations[] = {
 /* Runs several statements without parameters (a step's DDL). */
 static int exec_script(store *st, const char *sql, const char *what, ferr *err)
 {
-    PGresult *r = PQexec(pg(st)->conn, sql);
+    PGresult *r = PQexec(pgc(st)->conn, sql);
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         ferr_set(err, FERR_INTERNAL, "", "store: %s: %s", what,
-                 r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(pg(st)->conn));
+                 r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                   : PQerrorMessage(pgc(st)->conn));
     PQclear(r);
     return ok ? FERR_OK : FERR_INTERNAL;
 }

@@ -55,7 +55,7 @@ static int insert_row(store *st, const task *t, const char *spec_json, ferr *err
                     "updated_ms, started_ms, exit_ms, account, dialect, created_ms) VALUES "
                     "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     &a, "insert task", t->id, err);
-    if (rc != FERR_OK && strcmp(pg(st)->sqlstate, PG_UNIQUE_VIOLATION) == 0)
+    if (rc != FERR_OK && strcmp(pgc(st)->sqlstate, PG_UNIQUE_VIOLATION) == 0)
         return ferr_set(err, FERR_EXISTS, "id", "task %s already exists", t->id);
     return rc;
 }
@@ -78,11 +78,11 @@ static int update_row(store *st, const task *t, const char *spec_json, ferr *err
                     "EXISTS (SELECT 1 FROM task_lease l WHERE l.task_id = $1 AND l.epoch = $11"
                     " AND l.expires_ms > " PG_NOW_MS ")))",
                     &a, "update task", t->id, err);
-    if (rc == FERR_OK && pg(st)->changes == 0 && t->lease_epoch)
+    if (rc == FERR_OK && pgc(st)->changes == 0 && t->lease_epoch)
         return ferr_set(err, FERR_STATE, "id",
                         "task %s: lease epoch %lld is stale, or the task changed meanwhile", t->id,
                         (long long)t->lease_epoch);
-    if (rc == FERR_OK && pg(st)->changes == 0)
+    if (rc == FERR_OK && pgc(st)->changes == 0)
         return ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", t->id);
     return rc;
 }
@@ -135,7 +135,7 @@ int pg_task_delete(store *st, const char *id, const store_event *evs, ferr *err)
         pg_args a = {0};
         arg_str(&a, id);
         rc = pg_run(st, "DELETE FROM tasks WHERE id = $1", &a, "delete task", id, err);
-        if (rc == FERR_OK && pg(st)->changes == 0)
+        if (rc == FERR_OK && pgc(st)->changes == 0)
             rc = ferr_set(err, FERR_NOT_FOUND, "id", "task %s not found", id);
         if (rc == FERR_OK)
             rc = pg_events_insert(st, evs, err);

@@ -102,6 +102,13 @@ static const migration migrations[] = {
     {"node drain flag and checkpoint offset",
      "ALTER TABLE nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE task_checkpoint ADD COLUMN offset_ms INTEGER NOT NULL DEFAULT 0;"},
+    /* The cloud APIs' request counters a cluster shares (store_pg_cluster.c); the embedded
+     * store's single node counts in memory and never reads it. */
+    {"cluster request counters", "CREATE TABLE api_rate ("
+                                 " key TEXT NOT NULL,"
+                                 " second INTEGER NOT NULL,"
+                                 " n INTEGER NOT NULL,"
+                                 " PRIMARY KEY (key, second));"},
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -202,8 +202,9 @@ static int open_db(store *st, const char *data_dir, ferr *err)
     return rc;
 }
 
-static int sqlite_open(const char *data_dir, store **out, ferr *err)
+static int sqlite_open(const char *data_dir, int connections, store **out, ferr *err)
 {
+    (void)connections; /* one connection: SQLite has one writer */
     *out = NULL;
     if (!data_dir || !*data_dir)
         return ferr_set(err, FERR_INVALID, "data_dir", "store: the data directory is empty");

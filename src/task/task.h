@@ -79,4 +79,10 @@ int task_nodes(task_node **out, int *n, ferr *err);
  * FERR_STATE on a single node (the embedded store: there is nowhere to move to). */
 int task_node_drain(const char *node, bool on, ferr *err);
 
+/* A request limit across the cluster: counts one request of key (an account and an action)
+ * in the database's current second for all the nodes. 1: admitted (a single node: always),
+ * 0: the nodes took rate requests of key in this second already, -1: the store did not
+ * answer, and *share is this node's part of rate (rate over the live nodes, at least 1). */
+int task_rate_admit(const char *key, int rate, int *share);
+
 #endif

@@ -16,6 +16,8 @@
 /* Ticks with claimable tasks and no share to take before a node claims one anyway (nodes
  * that read the rows at other moments must not leave a task waiting for long). */
 #define STALL_TICKS 3
+/* After a renewal failed, the next try comes this soon (not a whole period later). */
+#define RENEW_RETRY_US 200000
 
 typedef struct held {
     char id[TASK_ID_MAX];
@@ -43,8 +45,11 @@ static struct {
     bool claim_now, resync, beat_now;
     bool draining; /* the node's row says so: its tasks go to other nodes, it takes none */
     int stalled;
-    int lonely_ticks; /* drain ticks with no other node to take the tasks */
-} cl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int lonely_ticks;      /* drain ticks with no other node to take the tasks */
+    atomic_int live_nodes; /* at the last tick that read them */
+    int ticks;
+    int failed; /* renewals failed in a row */
+} cl = {.mu = PTHREAD_MUTEX_INITIALIZER, .live_nodes = 1};
 
 /* ---------- the leases held (cl.mu) ---------- */
 
@@ -190,20 +195,26 @@ static void on_signal(void *ctx, const char *payload)
 
 /* ---------- one tick: renew, beat, claim ---------- */
 
-static void renew(void)
+/* False when the store did not answer (the thread tries again soon). */
+static bool renew(void)
 {
     store_lease *got = NULL;
     int n = 0;
     ferr err;
     int64_t t0 = time_mono_us();
     if (store_lease_renew(cl.own, cl.node, cl.cfg->lease_time_ms, &got, &n, &err) != 0) {
-        log_warn("cluster: cannot renew the leases of node %s: %s", cl.node, err.msg);
+        if (cl.failed++ % 10 == 0)
+            log_warn("cluster: cannot renew the leases of node %s: %s", cl.node, err.msg);
         cl.resync = true;
         if (time_mono_us() >= cl.valid_until_us && drop_unkept(true) > 0)
             log_error("cluster: node %s could not renew its leases in time: its relays stop",
                       cl.node);
-        return;
+        return false;
     }
+    if (cl.failed)
+        log_info("cluster: node %s renews its leases again after %d failed attempts", cl.node,
+                 cl.failed);
+    cl.failed = 0;
     cl.valid_until_us = t0 + (int64_t)(cl.cfg->lease_time_ms - cl.cfg->lease_skew_ms) * 1000;
     engine_set_fence(cl.valid_until_us);
     for (int i = 0; i < n; i++) /* a lease dropped when the fence passed and still ours */
@@ -216,6 +227,7 @@ static void renew(void)
         cl.resync = false;
         post_all(WORK_SCHEDULE);
     }
+    return true;
 }
 
 static void beat(const char *state)
@@ -455,6 +467,39 @@ void cluster_drain_changed(void)
     cluster_tell(WORK_DRAIN, "-");
 }
 
+/* Each tick: the live nodes (whose number shares a request limit out when the store is
+ * away); every few ticks the request counters of seconds past go. */
+static void housekeep(void)
+{
+    store_node *nodes = NULL;
+    int n = 0, live = 0;
+    ferr err;
+    if (store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) == 0) {
+        for (int i = 0; i < n; i++)
+            live += strcmp(nodes[i].state, "live") == 0;
+        atomic_store(&cl.live_nodes, live > 0 ? live : 1);
+    }
+    free(nodes);
+    if (++cl.ticks % 5 == 0)
+        store_rate_prune(cl.own, &err);
+}
+
+int task_rate_admit(const char *key, int rate, int *share)
+{
+    *share = rate;
+    if (!cl.on)
+        return 1;
+    int64_t n = 0;
+    ferr err;
+    if (store_rate_count(cl.st, key, &n, &err) == 0)
+        return n <= rate ? 1 : 0;
+    int live = atomic_load(&cl.live_nodes);
+    *share = live > 1 ? rate / live : rate;
+    if (*share < 1)
+        *share = 1;
+    return -1;
+}
+
 static void *cluster_main(void *arg)
 {
     (void)arg;
@@ -463,10 +508,16 @@ static void *cluster_main(void *arg)
         int64_t now = time_mono_us();
         if (now >= next || cl.claim_now || cl.beat_now) {
             bool full = now >= next;
+            if (full && !renew()) {
+                /* the store is away: try again soon, so that a server back within the
+                 * lease finds the leases renewed before the fence */
+                next = now + RENEW_RETRY_US;
+                continue;
+            }
             if (full) {
                 next = now + (int64_t)cl.cfg->lease_renew_ms * 1000;
-                renew();
                 save_offsets();
+                housekeep();
                 notify_kick(); /* another node's events may wait in the shared outbox */
             }
             if (full || cl.beat_now)
@@ -517,13 +568,13 @@ int cluster_start(const config *cfg, store *st)
             cl.labels[w++] = *c;
     cl.labels[w] = '\0';
     engine_set_fence(time_mono_us()); /* nothing pushes before the first renewal */
-    /* A connection of its own, named apart from the service's (pg_stat_activity). */
+    /* One connection of its own (LISTEN, leases), named apart from the service's. */
     const char *url = config_store_location(cfg);
     char own_url[CONFIG_STR_MAX + 48];
     snprintf(own_url, sizeof(own_url), "%s%sapplication_name=ferryd-cluster", url,
              strchr(url, '?') ? "&" : "?");
     ferr err;
-    if (store_open(own_url, &cl.own, &err) != 0) {
+    if (store_open_pool(own_url, 1, &cl.own, &err) != 0) {
         log_error("cluster: cannot open a second connection to the store: %s", err.msg);
         return -1;
     }

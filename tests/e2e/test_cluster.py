@@ -5,11 +5,17 @@ its tasks running on the other nodes within 5 s of its leases' expiry (10 tasks 
 the 30 of the issue, to keep the run short on a small machine), playlists going on at their
 checkpoint (their entry and the offset saved at the last lease tick); a drained node hands
 its six tasks to the others with a short gap at each destination and takes none after; a
-drain on a single node is refused; a node frozen (SIGSTOP) past its lease sends nothing more when it resumes, and
-no destination ever has two publishers. The leases are the defaults (5 s, renewed every
-second, skew bound 1 s). The shared callback outbox sends each event once, in order,
-whichever node made it. The database comes from $FERRY_TEST_PG, as in test_pg_store.py."""
+drain on a single node is refused, and so is one by a tenant's account; a node frozen
+(SIGSTOP) past its lease sends nothing more when it resumes, and no destination ever has
+two publishers. The leases are the defaults (5 s, renewed every second, skew bound 1 s).
+The shared callback outbox sends each event once, in order, whichever node made it. A
+cloud API's request limit holds for the cluster as a whole. test_cluster_spread.py has
+1,000 tasks and a node killed while running 30 relays. The database comes from
+$FERRY_TEST_PG, as in test_pg_store.py."""
 
+import hashlib
+import hmac
+import http.client
 import http.server
 import json
 import os
@@ -19,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import ACCOUNTS, ALICE_TOKEN, BOB_TOKEN, FERRYD_SETTINGS
+from conftest import ACCOUNTS, ALICE_TC, ALICE_TOKEN, BOB_TOKEN, FERRYD_SETTINGS
 from harness import (Api, Ferryd, Viewer, files_task, idle_task, largest_wall_gap, live_task,
                      tail, wait_until, whole_seconds_from_now)
 from media import FileServer, make_clip
@@ -595,3 +601,75 @@ def test_drain_on_a_single_node_is_refused(tmp_path):
         assert r.returncode != 0 and "drain or undrain" in r.stderr, r.stderr
     finally:
         d.terminate()
+
+
+def tc3_call(port, action, params, secret_id, secret_key):
+    """One Tencent Cloud API 3.0 call signed with TC3-HMAC-SHA256 (content-type, host and
+    x-tc-action signed); returns the Response object."""
+    body = json.dumps(params).encode()
+    host = "127.0.0.1:%d" % port
+    ts = int(time.time())
+    date = time.strftime("%Y-%m-%d", time.gmtime(ts))
+    signed = "content-type;host;x-tc-action"
+    canonical = "POST\n/\n\ncontent-type:application/json\nhost:%s\nx-tc-action:%s\n\n%s\n%s" % (
+        host, action.lower(), signed, hashlib.sha256(body).hexdigest())
+    scope = "%s/live/tc3_request" % date
+    sts = "TC3-HMAC-SHA256\n%d\n%s\n%s" % (ts, scope, hashlib.sha256(canonical.encode()).hexdigest())
+    key = ("TC3" + secret_key).encode()
+    for part in (date, "live", "tc3_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/", body, {
+            "Content-Type": "application/json", "Host": host, "X-TC-Action": action,
+            "X-TC-Version": "2018-08-01", "X-TC-Timestamp": str(ts),
+            "Authorization": "TC3-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
+                             % (secret_id, scope, signed, sig)})
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.status
+        return json.loads(resp.read())["Response"]
+    finally:
+        conn.close()
+
+
+def test_cloud_request_limit_holds_across_the_cluster(cluster, metric):
+    """Tencent Status calls (20 per second per account by default) sent round-robin to the
+    three nodes at about 90 per second for 3 s: over the whole cluster at most 20 go ahead
+    in each second of the database's clock, so at most 20 x (whole seconds of the run + 1)
+    in all (the run's seconds and the database's need not begin together); every other
+    call gets Tencent's own RequestLimitExceeded. Without the shared count each node would
+    admit its own 20 per second, 60 in all."""
+    limit, seconds, per_second = 20, 3.0, 90
+    results = []
+    lock = threading.Lock()
+
+    def worker(k):
+        for i in range(k, int(seconds * per_second), 3):
+            due = t0 + i / per_second
+            time.sleep(max(0.0, due - time.time()))
+            d, _ = cluster[i % 3]
+            r = tc3_call(d.port, "DescribeLivePullStreamTaskStatus", {"TaskId": "none"},
+                         *ALICE_TC)
+            with lock:
+                results.append((i % 3, r.get("Error", {}).get("Code")))
+
+    t0 = time.time()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    took = time.time() - t0
+    codes = [c for _, c in results]
+    served = codes.count("InvalidParameter.TaskNotExist")
+    limited = codes.count("RequestLimitExceeded")
+    metric("Status calls over 3 nodes: sent / served / limited / s",
+           "%d / %d / %d / %.2f" % (len(codes), served, limited, took))
+    assert len(codes) == int(seconds * per_second) and served + limited == len(codes), \
+        set(codes)
+    windows = int(took) + 2 if took > int(took) else int(took) + 1
+    assert served <= limit * windows, "%d calls admitted in %.2f s: limit %d/s over %d s" % (
+        served, took, limit, windows)
+    assert served >= limit * (int(took) - 1), "only %d served in %.2f s" % (served, took)
+    assert {n for n, c in results if c == "InvalidParameter.TaskNotExist"} == {0, 1, 2}

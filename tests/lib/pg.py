@@ -1,11 +1,14 @@
 """pg.py — the PostgreSQL server of the tests ($FERRY_TEST_PG, started by scripts/test.sh or
-scripts/pg_test.sh): psql on it, and a fresh database per test, dropped afterwards."""
+scripts/pg_test.sh): psql on it, and a fresh database per test, dropped afterwards; and a
+private server of a test's own, which it may stop (pg_ctl stop -m fast) and start again."""
 
 import contextlib
 import glob
 import os
 import shutil
 import subprocess
+import tempfile
+import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,3 +52,41 @@ def fresh_database():
         yield urlunsplit(urlsplit(PG_URL)._replace(path="/" + name))
     finally:
         psql(PG_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+PG_TEST_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                          "pg_test.sh")
+
+
+class PrivateServer:
+    """A PostgreSQL server of one test (scripts/pg_test.sh in a directory of its own under
+    the system's temporary directory, which the server's user can reach when the tests run
+    as root): url, stop() (fast shutdown: every connection ends), resume() (same port)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ferry-pg-")
+        out = self._run("start")
+        self.url = out.strip().rsplit("=", 1)[1]
+        self.down = False
+
+    def _run(self, cmd):
+        out = subprocess.run(["bash", PG_TEST_SH, cmd, self.dir], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, "pg_test.sh %s: %s" % (cmd, out.stderr)
+        return out.stdout
+
+    def stop(self):
+        """Fast shutdown; returns the time it was down."""
+        self._run("stop")
+        self.down = True
+        return time.time()
+
+    def resume(self):
+        """Starts it again and waits until it accepts connections; returns the time."""
+        self._run("resume")
+        self.down = False
+        return time.time()
+
+    def close(self):
+        self._run("stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
