@@ -17,6 +17,7 @@
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
 typedef struct relay_standby relay_standby;
+typedef struct relay_live relay_live;
 typedef struct relay_leaf relay_leaf;
 typedef struct relay_playlist relay_playlist;
 
@@ -38,8 +39,8 @@ typedef struct relay {
      * (which plays, the re-check, the standby, the retry budget), or over a playlist. Its
      * leaves open into src, the slot the pipeline reads. */
     src_node *in;
-    relay_leaf *leaf[FB_SLOTS]; /* live */
-    relay_playlist *list;       /* files: the playlist leaf (the wrapper owns it), else NULL */
+    relay_live *live;     /* live and picture: the leaves and their guards (relay_leaf.c) */
+    relay_playlist *list; /* files: the playlist leaf (the wrapper owns it) */
     engine_source src;
     bool src_up;
     relay_output outs[ENGINE_OUTPUTS];
@@ -63,13 +64,9 @@ typedef struct relay {
     bool ahead_unavailable; /* no helper thread: pre-roll reads on the worker (less exact) */
     int64_t last_read_us;   /* watchdog: the last packet the source gave */
     int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
-    /* Live sources: an opened context keeps the guard it was opened with, so each open takes
-     * one that neither the source playing, the main source's re-check nor the standby holds. */
-    io_guard guards[3];
-    io_guard *sg;    /* the source's guard: one of guards, or for files the feed's (per entry) */
+    io_guard *sg;    /* the source's guard: one of the live leaves', or the feed's (per entry) */
     bool flush_held; /* gop holds the standby's GOP, to push before the next read */
     bool paced;      /* the source playing is a file: packets leave at real-time pace */
-    int64_t src_packets; /* packets the source playing gave since it opened */
     ingest_meter ingest; /* the source's bitrate against the account's max_ingest_kbps */
     /* Files: real-time pacing of the output DTS against the clock. */
     bool push_wait; /* files: the first entry is open; the push waits for push_at */
@@ -129,12 +126,13 @@ int relay_pace(relay *r, int64_t out_dts_us);
 /* Between reads: the composite's main re-check (on an alternate). */
 int relay_poll_source(relay *r);
 const char *relay_source_url(const relay *r);
-void relay_init_sources(relay *r);
 /* In a failure episode of the live source. */
 bool relay_pull_failing(const relay *r);
 
-/* relay_leaf.c: the live task's leaves and its composite source over them. */
+/* relay_leaf.c: the live task's leaves and its composite source over them; freed after
+ * r->in (relay_sources_free). */
 int relay_sources_init(relay *r);
+void relay_sources_free(relay *r);
 /* From the job (at start and after a live modification): true when the alternate playing
  * is gone (the caller reopens). */
 bool relay_sources_configure(relay *r);

@@ -11,7 +11,8 @@
 
 struct relay_playlist {
     relay *r;
-    src_node *node; /* the wrapper owns it */
+    src_node *node;  /* the wrapper owns it */
+    io_guard before; /* the relay's source guard until the first entry opens */
     file_feed feed;
 };
 
@@ -33,20 +34,20 @@ static int pl_open_entry(relay_playlist *p, char *why, size_t len)
     return rc;
 }
 
-static src_status pl_connect(relay_playlist *p, src_read *rd);
-
-/* The current entry is over (why NULL: played to its end): the next one opens at once;
- * END when the loops are done, FAILED when every entry failed. */
-static src_status pl_entry_over(relay_playlist *p, const char *why, src_read *rd)
+/* The current entry is over (why NULL: played to its end): true when another one follows,
+ * else *st is END (the loops are done) or FAILED (every entry failed). */
+static bool pl_move_on(relay_playlist *p, const char *why, src_read *rd, src_status *st)
 {
     relay_close_for_switch(p->r);
     if (file_feed_next(&p->feed, why))
-        return pl_connect(p, rd);
-    if (!file_feed_all_failed(&p->feed))
-        return SRC_END;
-    snprintf(rd->ev.error, sizeof(rd->ev.error), "playlist: every file failed (the last: %.400s)",
-             why ? why : "no packet");
-    return SRC_FAILED;
+        return true;
+    *st = SRC_END;
+    if (file_feed_all_failed(&p->feed)) {
+        snprintf(rd->ev.error, sizeof(rd->ev.error),
+                 "playlist: every file failed (the last: %.400s)", why ? why : "no packet");
+        *st = SRC_FAILED;
+    }
+    return false;
 }
 
 /* Opens the current entry, a new epoch; an entry that fails is skipped with an alarm. A stop
@@ -54,18 +55,29 @@ static src_status pl_entry_over(relay_playlist *p, const char *why, src_read *rd
 static src_status pl_connect(relay_playlist *p, src_read *rd)
 {
     relay *r = p->r;
-    if (worker_stop_requested(r->w))
-        return SRC_RETRY;
-    char why[ENGINE_ERR_MAX];
-    if (pl_open_entry(p, why, sizeof(why)) < 0) {
+    for (;;) {
         if (worker_stop_requested(r->w))
             return SRC_RETRY;
-        return pl_entry_over(p, why, rd);
+        char why[ENGINE_ERR_MAX];
+        if (pl_open_entry(p, why, sizeof(why)) == 0)
+            break;
+        if (worker_stop_requested(r->w))
+            return SRC_RETRY;
+        src_status st;
+        if (!pl_move_on(p, why, rd, &st))
+            return st;
     }
     relay_log_source(r, relay_playlist_url(p));
     r->last_read_us = r->last_pass_us = time_mono_us();
     file_feed_started(&p->feed);
     return SRC_DISCONTINUITY;
+}
+
+/* The current entry is over: the next one opens at once, or the list is over. */
+static src_status pl_entry_over(relay_playlist *p, const char *why, src_read *rd)
+{
+    src_status st;
+    return pl_move_on(p, why, rd, &st) ? pl_connect(p, rd) : st;
 }
 
 /* The list is open from the start: its first read opens the current entry. */
@@ -163,21 +175,34 @@ void relay_playlist_update(relay_playlist *p, const engine_job *old, bool list_c
               now ? "starts now" : "starts after the file playing");
 }
 
+/* The leaf's priv with its feed; NULL when out of memory. */
+static relay_playlist *pl_new(relay *r)
+{
+    relay_playlist *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->r = r;
+    io_guard_init(&p->before, r->w, 0);
+    r->sg = &p->before;
+    source_open_args base = relay_open_args(r, r->job->sources[0], r->sg);
+    if (file_feed_init(&p->feed, r->w, &base) < 0) {
+        file_feed_free(&p->feed);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
 /* The playlist leaf under a failover wrapper without alternates: its entries are its own
  * retries, and it plays at real-time pace. */
 int relay_playlist_init(relay *r)
 {
     src_node *n = calloc(1, sizeof(*n));
-    relay_playlist *p = calloc(1, sizeof(*p));
-    source_open_args base = relay_open_args(r, r->job->sources[0], r->sg);
-    if (!n || !p || file_feed_init(&p->feed, r->w, &base) < 0) {
-        if (p)
-            file_feed_free(&p->feed);
+    relay_playlist *p = n ? pl_new(r) : NULL;
+    if (!p) {
         free(n);
-        free(p);
         return -1;
     }
-    p->r = r;
     p->node = n;
     *n = (src_node){
         .ops = &relay_playlist_ops, .priv = p, .url = r->job->sources[0], .is_file = true};

@@ -179,13 +179,6 @@ const char *relay_source_url(const relay *r)
     return r->list ? relay_playlist_url(r->list) : relay_live_url(r);
 }
 
-void relay_init_sources(relay *r)
-{
-    for (int i = 0; i < 3; i++)
-        io_guard_init(&r->guards[i], r->w, 0);
-    r->sg = &r->guards[0];
-}
-
 /* Opens url into src, its context keeping g. On the worker, or on the re-check's helper
  * thread: an update drops the re-check before it changes the job. */
 int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard *g, char *why,

@@ -399,7 +399,6 @@ static int relay_over_ingest(relay *r, int64_t kbps)
 static int relay_take_pkt(relay *r, AVPacket *pkt, int kind, int64_t at_us, int64_t *kbps)
 {
     r->last_read_us = at_us;
-    r->src_packets++;
     engine_metrics_packet_in(pkt->size);
     if (ingest_meter_add(&r->ingest, pkt->size, at_us, kbps))
         return RELAY_OVER_INGEST;
@@ -602,7 +601,6 @@ static int relay_init(relay *r, engine_worker *w)
         if (w->job.outputs[i])
             r->outs[r->n_outs++].url = w->job.outputs[i];
     timeline_init(&r->tl, FLV_TICK_US, true);
-    relay_init_sources(r);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
     ingest_meter_init(&r->ingest,
                       config_account_max_ingest_kbps(
@@ -672,6 +670,7 @@ static void relay_finish(relay *r)
 static void relay_free(relay *r)
 {
     src_node_free(r->in); /* its leaves, the playlist's feed */
+    relay_sources_free(r);
     gop_buffer_free(&r->gop);
     av_packet_free(&r->pkt);
     relay_marks_free(r);
