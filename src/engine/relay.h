@@ -1,6 +1,6 @@
 /* relay.h — the relay loop's state, shared by its files: relay_worker.c (the thread, packets,
- * outputs, pre-roll), relay_source.c (the source side, the playlist), relay_leaf.c (a live
- * task's leaves under its composite source, src_node.h) and relay_update.c. */
+ * outputs, pre-roll), relay_source.c (the source side), the leaves of its composite source
+ * (src_node.h): relay_leaf.c (a live task's) and relay_playlist.c, and relay_update.c. */
 #ifndef FERRY_ENGINE_RELAY_H
 #define FERRY_ENGINE_RELAY_H
 
@@ -17,7 +17,9 @@
 enum { RELAY_GO = 0, RELAY_END = 1 };
 
 typedef struct relay_standby relay_standby;
+typedef struct relay_live relay_live;
 typedef struct relay_leaf relay_leaf;
+typedef struct relay_playlist relay_playlist;
 
 typedef struct relay_output {
     const char *url;
@@ -33,11 +35,12 @@ typedef struct relay_output {
 typedef struct relay {
     engine_worker *w;
     const engine_job *job;
-    /* Live: the composite source (the failover wrapper over the main source, its backup and
-     * the pad: which plays, the re-check, the standby, the retry budget); NULL for files. Its
+    /* The composite source: the failover wrapper over the main source, its backup and the pad
+     * (which plays, the re-check, the standby, the retry budget), or over a playlist. Its
      * leaves open into src, the slot the pipeline reads. */
     src_node *in;
-    relay_leaf *leaf[FB_SLOTS];
+    relay_live *live;     /* live and picture: the leaves and their guards (relay_leaf.c) */
+    relay_playlist *list; /* files: the playlist leaf (the wrapper owns it) */
     engine_source src;
     bool src_up;
     relay_output outs[ENGINE_OUTPUTS];
@@ -61,17 +64,11 @@ typedef struct relay {
     bool ahead_unavailable; /* no helper thread: pre-roll reads on the worker (less exact) */
     int64_t last_read_us;   /* watchdog: the last packet the source gave */
     int64_t last_pass_us;   /* watchdog: the last packet the timeline passed */
-    /* Live sources: an opened context keeps the guard it was opened with, so each open takes
-     * one that neither the source playing, the main source's re-check nor the standby holds. */
-    io_guard guards[3];
-    io_guard *sg;    /* the source's guard: one of guards, or for files the feed's (per entry) */
+    io_guard *sg;    /* the source's guard: one of the live leaves', or the feed's (per entry) */
     bool flush_held; /* gop holds the standby's GOP, to push before the next read */
     bool paced;      /* the source playing is a file: packets leave at real-time pace */
-    int64_t src_packets; /* packets the source playing gave since it opened */
     ingest_meter ingest; /* the source's bitrate against the account's max_ingest_kbps */
-    /* Files: the playlist, and real-time pacing of the output DTS against the clock. */
-    bool files; /* the task is a playlist */
-    file_feed feed;
+    /* Files: real-time pacing of the output DTS against the clock. */
     bool push_wait; /* files: the first entry is open; the push waits for push_at */
     bool pace_set;
     int64_t pace_wall_us; /* monotonic time at which ... */
@@ -118,27 +115,37 @@ int relay_source_result(relay *r, src_status st, src_read *rd);
 /* The live source failed outside the composite's read(): the next alternate plays at once,
  * or a failure episode opens (recovering), or the retries are spent. */
 int relay_pull_failed(relay *r, const char *why);
-/* A file ended (why NULL) or failed: the playlist moves on, or a file alternate plays again. */
-int relay_file_over(relay *r, const char *why);
+/* A paced source played to its end outside the composite's read(): the playlist moves on,
+ * or a file alternate plays again. */
+int relay_source_ended(relay *r);
 int relay_connect_source(relay *r);
-/* Live: one read through the composite source. */
+/* One read through the composite source. */
 int relay_read_source(relay *r);
 int relay_wait_push(relay *r);
 int relay_pace(relay *r, int64_t out_dts_us);
-/* Live, between reads: the composite's main re-check (on an alternate). */
+/* Between reads: the composite's main re-check (on an alternate). */
 int relay_poll_source(relay *r);
 const char *relay_source_url(const relay *r);
-void relay_init_sources(relay *r);
 /* In a failure episode of the live source. */
 bool relay_pull_failing(const relay *r);
 
-/* relay_leaf.c: the live task's leaves and its composite source over them. */
+/* relay_leaf.c: the live task's leaves and its composite source over them; freed after
+ * r->in (relay_sources_free). */
 int relay_sources_init(relay *r);
+void relay_sources_free(relay *r);
 /* From the job (at start and after a live modification): true when the alternate playing
  * is gone (the caller reopens). */
 bool relay_sources_configure(relay *r);
 const char *relay_live_url(const relay *r);
 io_guard *relay_free_guard(relay *r);
+
+/* relay_playlist.c: a files task's playlist leaf under its composite source. */
+int relay_playlist_init(relay *r);
+const char *relay_playlist_url(const relay_playlist *p);
+/* A packet of the entry passed (source DTS): progress, the next entry opened ahead. */
+void relay_playlist_note_packet(relay_playlist *p, int64_t dts_us);
+/* A live modification of the task (old: the job before it). */
+void relay_playlist_update(relay_playlist *p, const engine_job *old, bool list_changed);
 
 /* Opens url into src, its context keeping g (on the worker or a helper thread). */
 int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard *g, char *why,

@@ -9,6 +9,16 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 
+#define LIVE_GUARDS 3
+
+/* What the live leaves share: each other, and the guards their sources are opened with. */
+struct relay_live {
+    relay_leaf *leaf[FB_SLOTS];
+    /* An opened context keeps the guard it was opened with, so each open takes one that
+     * neither the source playing, the main source's re-check nor the standby holds. */
+    io_guard guards[LIVE_GUARDS];
+};
+
 struct relay_leaf {
     relay *r;
     fb_slot slot;
@@ -38,18 +48,21 @@ static bool leaf_is_file(const relay_leaf *l)
  * holds. */
 io_guard *relay_free_guard(relay *r)
 {
-    const relay_leaf *m = r->leaf[FB_MAIN], *b = r->leaf[FB_BACKUP];
+    relay_live *live = r->live;
+    const relay_leaf *m = live->leaf[FB_MAIN], *b = live->leaf[FB_BACKUP];
     const io_guard *check = m ? m->check_guard : NULL;
     const io_guard *standby = b && b->standby ? relay_standby_guard(b->standby) : NULL;
-    for (int i = 0; i < 3; i++)
-        if (&r->guards[i] != r->sg && &r->guards[i] != check && &r->guards[i] != standby)
-            return &r->guards[i];
-    return &r->guards[2]; /* not reached: on main no re-check runs, on a backup no standby */
+    for (int i = 0; i < LIVE_GUARDS; i++) {
+        io_guard *g = &live->guards[i];
+        if (g != r->sg && g != check && g != standby)
+            return g;
+    }
+    return &live->guards[2]; /* not reached: on main no re-check runs, on a backup no standby */
 }
 
 const char *relay_live_url(const relay *r)
 {
-    return leaf_url(r->leaf[src_failover_slot(r->in)]);
+    return leaf_url(r->live->leaf[src_failover_slot(r->in)]);
 }
 
 /* src is open with guard g: checked against the output session, it becomes the relay's. */
@@ -67,7 +80,6 @@ static int leaf_install(relay_leaf *l, engine_source *src, io_guard *g, char *wh
     l->installed = true;
     relay_log_source(r, leaf_url(l));
     r->last_read_us = r->last_pass_us = time_mono_us();
-    r->src_packets = 0;
     bool was_paced = r->paced;
     r->paced = relay_job_paced(r->job) || leaf_is_file(l);
     if (r->paced && !was_paced)
@@ -253,7 +265,7 @@ static void leaf_standby(src_node *n, bool on)
 static void leaf_free(src_node *n)
 {
     relay_leaf *l = n->priv;
-    l->r->leaf[l->slot] = NULL;
+    l->r->live->leaf[l->slot] = NULL;
     free(l);
     n->priv = NULL;
 }
@@ -278,7 +290,7 @@ static src_node *leaf_new(relay *r, fb_slot slot)
     }
     *l = (relay_leaf){.r = r, .slot = slot, .node = n};
     *n = (src_node){.ops = &relay_leaf_ops, .priv = l, .url = leaf_url(l)};
-    r->leaf[slot] = l;
+    r->live->leaf[slot] = l;
     return n;
 }
 
@@ -297,14 +309,25 @@ bool relay_sources_configure(relay *r)
     const engine_job *j = r->job;
     bool live = j->kind == TASK_SOURCE_LIVE; /* the alternates stand in for a live source */
     for (int s = 0; s < FB_SLOTS; s++)
-        r->leaf[s]->node->url = leaf_url(r->leaf[s]);
+        r->live->leaf[s]->node->url = leaf_url(r->live->leaf[s]);
     src_failover_conf conf = leaf_conf(j);
     return src_failover_configure(r->in, live && j->backup_source, j->backup_is_file,
                                   live && j->pad_url, &conf);
 }
 
+void relay_sources_free(relay *r)
+{
+    free(r->live);
+    r->live = NULL;
+}
+
 int relay_sources_init(relay *r)
 {
+    if (!(r->live = calloc(1, sizeof(*r->live))))
+        return -1;
+    for (int i = 0; i < LIVE_GUARDS; i++)
+        io_guard_init(&r->live->guards[i], r->w, 0);
+    r->sg = &r->live->guards[0];
     src_failover_conf conf = leaf_conf(r->job);
     src_node *main = leaf_new(r, FB_MAIN);
     src_node *backup = leaf_new(r, FB_BACKUP);

@@ -157,7 +157,7 @@ void relay_marks_update(relay *r)
     m->next_pending = true;
     /* a playlist takes a change from its next file (Tencent's rule); the first list at once */
     bool mid_file = r->src_up && r->tl.tracks[MEDIA_VIDEO].seen;
-    m->after_epoch = r->files && mid_file ? r->tl.discontinuities : -1;
+    m->after_epoch = r->list && mid_file ? r->tl.discontinuities : -1;
     if (m->next.n > 0)
         marks_start_fetch(r, m);
     tlog_info(j->task_id, "engine: %d watermark(s) from %s", m->next.n,

@@ -1,5 +1,5 @@
-/* relay_source.c — the relay's source side: what the live task's composite source gives
- * (events, packets, waits for retries), and opening the playlist's entries. */
+/* relay_source.c — the relay's source side: what the task's composite source gives (events,
+ * packets, waits for retries), opening a source into the relay's slot, and file pacing. */
 #include "engine/relay.h"
 
 #include <stdio.h>
@@ -176,14 +176,7 @@ source_open_args relay_open_args(const relay *r, const char *url, io_guard *g)
 
 const char *relay_source_url(const relay *r)
 {
-    return r->files ? r->feed.list.urls[r->feed.pl.index] : relay_live_url(r);
-}
-
-void relay_init_sources(relay *r)
-{
-    for (int i = 0; i < 3; i++)
-        io_guard_init(&r->guards[i], r->w, 0);
-    r->sg = &r->guards[0];
+    return r->list ? relay_playlist_url(r->list) : relay_live_url(r);
 }
 
 /* Opens url into src, its context keeping g. On the worker, or on the re-check's helper
@@ -205,67 +198,7 @@ int relay_open_url(const relay *r, const char *url, engine_source *src, io_guard
     return rc;
 }
 
-/* ---------- the file playlist ---------- */
-
-/* The current entry is over (why NULL: played to its end); the next one opens at the next
- * connect. Ends the relay when the loops are done or every entry failed. A live task's file
- * alternate (backup or pad) is over: it plays again, or the main source does. */
-int relay_file_over(relay *r, const char *why)
-{
-    if (!r->files) { /* a file alternate: again, unless the main one is back (or it is empty) */
-        src_read rd = {.pkt = r->pkt};
-        return relay_source_result(r, src_failover_ended(r->in, &rd), &rd);
-    }
-    relay_close_for_switch(r);
-    if (file_feed_next(&r->feed, why))
-        return RELAY_GO;
-    if (!file_feed_all_failed(&r->feed)) {
-        r->end = ENGINE_EV_FINISHED;
-        return RELAY_END;
-    }
-    char err[ENGINE_ERR_MAX];
-    snprintf(err, sizeof(err), "playlist: every file failed (the last: %.400s)",
-             why ? why : "no packet");
-    progress_set_error(r->w, err);
-    return relay_fail(r, ENGINE_FAIL_PULL, err);
-}
-
-/* Opens the entry and checks it against the output session. */
-static int relay_open_file(relay *r, char *why, size_t len)
-{
-    int rc = file_feed_open(&r->feed, &r->src, why, len);
-    if (rc < 0) {
-        relay_add_av_detail(why, len);
-        return rc;
-    }
-    r->src_up = true;
-    r->sg = file_feed_guard(&r->feed);
-    file_feed_opened(&r->feed, &r->src);
-    rc = relay_adopt_source(r, why, len);
-    if (rc < 0)
-        relay_close_source(r);
-    return rc;
-}
-
-/* Opens the playlist's current entry; an entry that fails is skipped with an alarm. */
-static int relay_connect_file(relay *r)
-{
-    for (;;) {
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        char why[ENGINE_ERR_MAX];
-        if (relay_open_file(r, why, sizeof(why)) == 0) {
-            relay_log_source(r, relay_source_url(r));
-            r->last_read_us = r->last_pass_us = time_mono_us();
-            file_feed_started(&r->feed);
-            return RELAY_GO;
-        }
-        if (worker_stop_requested(r->w))
-            return relay_stop(r);
-        if (relay_file_over(r, why) != RELAY_GO)
-            return RELAY_END;
-    }
-}
+/* ---------- pacing ---------- */
 
 /* Files play in real time: a packet leaves when the clock reaches its output DTS (less the
  * lead). Far behind (a slow open), the clock restarts rather than bursting. */
@@ -298,7 +231,7 @@ int relay_wait_push(relay *r)
 
 bool relay_pull_failing(const relay *r)
 {
-    return r->in && src_failover_failing(r->in);
+    return src_failover_failing(r->in);
 }
 
 /* An event the composite source brings: the task hears it as it is. */
@@ -352,6 +285,12 @@ int relay_source_result(relay *r, src_status st, src_read *rd)
     }
 }
 
+int relay_source_ended(relay *r)
+{
+    src_read rd = {.pkt = r->pkt};
+    return relay_source_result(r, src_failover_ended(r->in, &rd), &rd);
+}
+
 int relay_pull_failed(relay *r, const char *why)
 {
     src_read rd = {.pkt = r->pkt};
@@ -368,7 +307,7 @@ int relay_poll_source(relay *r)
 {
     src_read rd = {.pkt = r->pkt};
     src_status st;
-    if (r->in && src_failover_poll(r->in, &rd, &st) && relay_source_result(r, st, &rd) != RELAY_GO)
+    if (src_failover_poll(r->in, &rd, &st) && relay_source_result(r, st, &rd) != RELAY_GO)
         return RELAY_END;
     return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;
 }
@@ -389,8 +328,6 @@ static int relay_wait_source(relay *r, int64_t until_ms)
  * and cut short by engine_stop. */
 int relay_connect_source(relay *r)
 {
-    if (r->files)
-        return relay_connect_file(r);
     while (!r->src_up) {
         if (worker_stop_requested(r->w))
             return relay_stop(r);

@@ -75,48 +75,24 @@ static void update_live(relay *r, const engine_job *old)
               REDACT_URL(j->sources[0]));
 }
 
-static void update_playlist(relay *r, const engine_job *old)
-{
-    const engine_job *j = r->job;
-    bool start_moved = old->file_index != j->file_index || old->offset_s != j->offset_s;
-    if (old->vod_local_mode != j->vod_local_mode)
-        file_feed_set_local(&r->feed, j->vod_local_mode == 1);
-    if (!list_changed(old, j) && !start_moved) {
-        if (old->loop_count != j->loop_count)
-            file_feed_set_loops(&r->feed, j->loop_count);
-        return;
-    }
-    bool now = !j->continue_breakpoint;
-    if (now)
-        relay_close_for_switch(r); /* the feed tells the entry's end, then opens the new one */
-    if (file_feed_replace(&r->feed, j, now, start_moved) < 0) {
-        tlog_warn(j->task_id, "engine: out of memory: the playlist stays as it was");
-        return;
-    }
-    tlog_info(j->task_id, "engine: new playlist of %d file(s): %s", j->n_sources,
-              now ? "starts now" : "starts after the file playing");
-}
-
 int relay_take_update(relay *r)
 {
     engine_job *next = worker_take_update(r->w);
     if (!next)
         return RELAY_GO;
-    if (r->in)
-        src_failover_side_stop(r->in); /* the re-check and the standby read the job */
+    src_failover_side_stop(r->in); /* the re-check and the standby read the job */
     engine_job old = r->w->job;
     keep_unchanged(next, &old);
     r->w->job = *next;
     free(next); /* its strings now belong to the worker's job */
     update_outputs(r, &old);
-    if (r->files)
-        update_playlist(r, &old);
+    if (r->list)
+        relay_playlist_update(r->list, &old, list_changed(&old, r->job));
     else
         update_live(r, &old);
     engine_job_clear(&old);
     relay_marks_update(r);
-    if (r->in)
-        src_failover_side_resume(r->in);
+    src_failover_side_resume(r->in);
     tlog_info(r->job->task_id, "engine: live modification applied");
     return worker_stop_requested(r->w) ? relay_stop(r) : RELAY_GO;
 }

@@ -274,7 +274,7 @@ int relay_push(relay *r, int kind, AVPacket *pkt, bool take, const output_ts *ts
 
 static void relay_pull_recovered(relay *r)
 {
-    int attempts = r->in ? src_failover_recovered(r->in) : -1;
+    int attempts = src_failover_recovered(r->in);
     if (attempts >= 0)
         tlog_info(r->job->task_id, "engine: source recovered after %d attempt(s)", attempts);
 }
@@ -294,8 +294,8 @@ int relay_forward(relay *r, AVPacket *pkt, const timeline_pkt *tp, bool take)
     int rc;
     if (tp->track != MEDIA_VIDEO || !relay_marks_push(r, pkt, &ts, &rc))
         rc = relay_push(r, tp->track, pkt, take, &ts);
-    if (r->files)
-        file_feed_note_packet(&r->feed, tp->dts_us);
+    if (r->list)
+        relay_playlist_note_packet(r->list, tp->dts_us);
     /* a slow destination is not a stalled source */
     r->last_read_us = r->last_pass_us = time_mono_us();
     return rc;
@@ -345,8 +345,7 @@ static int64_t relay_keyframe_wait_ms(const relay *r)
  * pad to go to. */
 static int relay_silence_ms(const relay *r)
 {
-    bool can_switch = !r->files && src_failover_can_switch(r->in);
-    return can_switch ? r->job->failover_timeout_ms : r->job->stall_timeout_ms;
+    return src_failover_can_switch(r->in) ? r->job->failover_timeout_ms : r->job->stall_timeout_ms;
 }
 
 void relay_describe_read_error(const relay *r, int rc, bool unusable, char *why, size_t len)
@@ -392,9 +391,7 @@ static int relay_over_ingest(relay *r, int64_t kbps)
     snprintf(why, sizeof(why), "the source sends %lld kb/s, over max_ingest_kbps %lld",
              (long long)kbps, (long long)r->ingest.max_kbps);
     ingest_meter_reset(&r->ingest);
-    if (r->files)
-        return relay_file_over(r, why);
-    return relay_pull_failed(r, why);
+    return relay_pull_failed(r, why); /* a playlist moves on to its next entry */
 }
 
 /* A packet the source gave at at_us: counted, metered, then relayed or held;
@@ -402,7 +399,6 @@ static int relay_over_ingest(relay *r, int64_t kbps)
 static int relay_take_pkt(relay *r, AVPacket *pkt, int kind, int64_t at_us, int64_t *kbps)
 {
     r->last_read_us = at_us;
-    r->src_packets++;
     engine_metrics_packet_in(pkt->size);
     if (ingest_meter_add(&r->ingest, pkt->size, at_us, kbps))
         return RELAY_OVER_INGEST;
@@ -416,11 +412,9 @@ static int relay_take_read(relay *r, int rc, int kind, int64_t at_us, bool unusa
         if (worker_stop_requested(r->w))
             return relay_stop(r);
         if (r->paced && rc == AVERROR_EOF)
-            return relay_file_over(r, NULL);
+            return relay_source_ended(r);
         char why[ENGINE_ERR_MAX];
         relay_describe_read_error(r, rc, unusable, why, sizeof(why));
-        if (r->files)
-            return relay_file_over(r, why);
         return relay_pull_failed(r, why);
     }
     return relay_take_source_pkt(r, kind, at_us);
@@ -479,7 +473,7 @@ static void relay_start_read_ahead(relay *r)
  * watermark stage. Anything else is the worker's. */
 static bool relay_can_park(const relay *r)
 {
-    if (!r->src_up || !r->src.ops->park || r->preroll || r->ahead.started || r->paced || r->files ||
+    if (!r->src_up || !r->src.ops->park || r->preroll || r->ahead.started || r->paced || r->list ||
         !relay_marks_idle(r) || r->flush_held || r->push_wait || src_failover_on_alternate(r->in))
         return false;
     for (int i = 0; i < r->n_outs; i++)
@@ -529,12 +523,7 @@ static int relay_pump(relay *r)
     int rc;
     if (relay_can_park(r) && relay_park(r, &rc))
         return rc;
-    if (r->in)
-        return relay_read_source(r);
-    bool unusable = relay_arm_read(r);
-    int kind = -1;
-    rc = r->src.ops->read(&r->src, r->pkt, &kind);
-    return relay_take_read(r, rc, kind, time_mono_us(), unusable);
+    return relay_read_source(r);
 }
 
 /* ---------- pre-roll ---------- */
@@ -586,8 +575,7 @@ static int relay_flush_gop(relay *r)
               (long long)(time_mono_us() - r->push_mono_us) / 1000, r->gop.count,
               (long long)gop_buffer_span_us(&r->gop) / 1000);
     r->preroll = false;
-    if (r->in)
-        src_failover_allow_files(r->in, true); /* a paced alternate may play from here */
+    src_failover_allow_files(r->in, true); /* a paced alternate may play from here */
     return relay_push_held(r);
 }
 
@@ -613,20 +601,13 @@ static int relay_init(relay *r, engine_worker *w)
         if (w->job.outputs[i])
             r->outs[r->n_outs++].url = w->job.outputs[i];
     timeline_init(&r->tl, FLV_TICK_US, true);
-    relay_init_sources(r);
     gop_buffer_init(&r->gop, GOP_MAX_PACKETS, GOP_MAX_BYTES, GOP_AUDIO_WINDOW_US);
     ingest_meter_init(&r->ingest,
                       config_account_max_ingest_kbps(
                           w->job.config, config_find_account(w->job.config, w->job.account)));
-    r->files = w->job.kind == TASK_SOURCE_FILES;
     /* Paced sources have no "latest keyframe" to pre-roll to: their first packet is ready
      * and waits for push time instead. */
     r->paced = relay_job_paced(&w->job);
-    if (r->files) {
-        source_open_args base = relay_open_args(r, w->job.sources[0], r->sg);
-        if (file_feed_init(&r->feed, w, &base) < 0)
-            return -1;
-    }
     if (r->paced) {
         int64_t lead_ms = w->job.push_at_ms - time_now_ms();
         r->push_wait = w->job.push_at_ms > 0 && lead_ms > 0;
@@ -634,10 +615,10 @@ static int relay_init(relay *r, engine_worker *w)
     } else {
         relay_plan_preroll(r);
     }
-    if (!r->files && relay_sources_init(r) < 0)
+    bool files = w->job.kind == TASK_SOURCE_FILES;
+    if ((files ? relay_playlist_init(r) : relay_sources_init(r)) < 0)
         return -1;
-    if (r->in)
-        src_failover_allow_files(r->in, !r->preroll);
+    src_failover_allow_files(r->in, !r->preroll);
     r->pkt = av_packet_alloc();
     relay_marks_update(r);
     return r->pkt ? 0 : -1;
@@ -688,9 +669,8 @@ static void relay_finish(relay *r)
 
 static void relay_free(relay *r)
 {
-    if (r->files)
-        file_feed_free(&r->feed);
-    src_node_free(r->in);
+    src_node_free(r->in); /* its leaves, the playlist's feed */
+    relay_sources_free(r);
     gop_buffer_free(&r->gop);
     av_packet_free(&r->pkt);
     relay_marks_free(r);

@@ -226,6 +226,35 @@ static src_status fo_leaf_ended(src_node *n, int64_t now, src_read *rd)
     return fo_read(n, rd);
 }
 
+/* A playlist (the main leaf, is_file) that failed is over: every entry failed, and they
+ * were its retries. Its reason is the task's error as it is. */
+static src_status fo_playlist_failed(failover *f, const char *why, src_read *rd)
+{
+    fo_close_playing(f);
+    snprintf(f->error, sizeof(f->error), "%s", why);
+    rd->failed = true;
+    return fo_give_up(f, rd);
+}
+
+/* What the playing leaf gave (in read() or cut()). */
+static src_status fo_leaf_result(src_node *n, int64_t now, src_status st, src_read *rd)
+{
+    failover *f = n->priv;
+    if (st == SRC_PACKET) {
+        f->packets++;
+    } else if (st == SRC_END) {
+        return fo_leaf_ended(n, now, rd);
+    } else if (st == SRC_FAILED) {
+        char why[SRC_ERR_MAX];
+        snprintf(why, sizeof(why), "%s", rd->ev.error[0] ? rd->ev.error : "read: failed");
+        rd->ev.set = false;
+        if (f->playing == FB_MAIN && f->slot[FB_MAIN]->is_file)
+            return fo_playlist_failed(f, why, rd);
+        return fo_failed(n, now, why, rd);
+    }
+    return st;
+}
+
 static src_status fo_read(src_node *n, src_read *rd)
 {
     failover *f = n->priv;
@@ -238,17 +267,18 @@ static src_status fo_read(src_node *n, src_read *rd)
     bool failed = rd->failed;
     src_status st = src_node_read(f->slot[f->playing], rd);
     rd->failed |= failed;
-    if (st == SRC_PACKET) {
-        f->packets++;
-    } else if (st == SRC_END) {
-        return fo_leaf_ended(n, now, rd);
-    } else if (st == SRC_FAILED) {
-        char why[SRC_ERR_MAX];
-        snprintf(why, sizeof(why), "%s", rd->ev.error[0] ? rd->ev.error : "read: failed");
-        rd->ev.set = false;
-        return fo_failed(n, now, why, rd);
-    }
-    return st;
+    return fo_leaf_result(n, now, st, rd);
+}
+
+/* The playing leaf has items (cut): it moves on from the one playing. */
+static bool fo_cut(src_node *n, const char *why, src_read *rd, src_status *st)
+{
+    failover *f = n->priv;
+    if (f->playing < 0 || !f->slot[f->playing]->ops->cut)
+        return false;
+    src_node *leaf = f->slot[f->playing];
+    *st = fo_leaf_result(n, fo_now(f), leaf->ops->cut(leaf, why, rd), rd);
+    return true;
 }
 
 static int fo_open(src_node *n, char *why, size_t len)
@@ -353,12 +383,18 @@ void src_failover_restart(src_node *n)
 src_status src_failover_fail(src_node *n, const char *why, src_read *rd)
 {
     failover *f = n->priv;
+    src_status st;
+    if (fo_cut(n, why, rd, &st))
+        return st;
     return fo_failed(n, fo_now(f), why, rd);
 }
 
 src_status src_failover_ended(src_node *n, src_read *rd)
 {
     failover *f = n->priv;
+    src_status st;
+    if (fo_cut(n, NULL, rd, &st))
+        return st;
     if (f->playing < 0)
         return fo_read(n, rd);
     return fo_leaf_ended(n, fo_now(f), rd);

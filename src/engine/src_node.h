@@ -58,6 +58,11 @@ typedef struct src_node_ops {
     /* Optional: on, the node keeps connected on the side while another one plays, so that its
      * next open() takes over at once (a live backup on standby); off ends that. */
     void (*standby)(src_node *n, bool on);
+    /* Optional, for a node with items (a playlist): the caller found the item playing over
+     * outside read() (why NULL: played to its end, else broken); the node moves on as its
+     * read() would have (DISCONTINUITY, RETRY, END or FAILED). Without it the node itself
+     * ended or failed. */
+    src_status (*cut)(src_node *n, const char *why, src_read *rd);
 } src_node_ops;
 
 struct src_node {
@@ -87,7 +92,9 @@ typedef struct src_failover_conf {
 
 /* A new wrapper owning main, backup and pad (each but main may be NULL; they are freed with
  * it). NULL when out of memory (the leaves are freed then too). Its read() gives the playing
- * leaf's packets; a leaf that fails or, live, ends switches to the next alternate (a
+ * leaf's packets and a playlist's (a main leaf that is_file) discontinuities, waits and END;
+ * a playlist that FAILED is given up at once (its entries were its retries); a leaf that
+ * fails or, live, ends switches to the next alternate (a
  * DISCONTINUITY with the BackupSourceActive alarm) or opens a failure episode (RETRY with
  * RECOVERING, at last FAILED with the pull error); on an alternate the main leaf is opened
  * again every recheck_ms (and after each pass of a file alternate) and replaces it when it
@@ -109,9 +116,10 @@ bool src_failover_configure(src_node *n, bool backup, bool backup_is_file, bool 
  * budget. */
 void src_failover_restart(src_node *n);
 /* The caller found the playing leaf broken outside read() (a read of its own, a bitrate
- * over the limit): as when a leaf fails in read(). */
+ * over the limit): as when a leaf fails in read(); a leaf with cut() moves on to its next
+ * item instead. */
 src_status src_failover_fail(src_node *n, const char *why, src_read *rd);
-/* The same for a leaf that played to its end outside read(). */
+/* The same for a leaf that played to its end outside read() (cut() with why NULL). */
 src_status src_failover_ended(src_node *n, src_read *rd);
 /* Between reads the caller does itself: the main re-check runs; true with *st (a
  * DISCONTINUITY) when the main leaf took over. */

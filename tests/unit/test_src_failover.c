@@ -1,5 +1,6 @@
 /* test_src_failover.c — the composite source's failover wrapper driven by scripted fake
- * leaves: switches with a discontinuity, the main re-check, the retry budget, END, the pad. */
+ * leaves: switches with a discontinuity, the main re-check, the retry budget, the pad, and a
+ * playlist leaf's results (a new epoch per file, END, FAILED, cut). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -402,6 +403,196 @@ static void test_alternate_removed_goes_back_to_main(void **state)
     rig_end(&g);
 }
 
+/* ---- a fake playlist leaf: entries that open ('y') or fail ('n'), loops, cut() ---- */
+
+typedef struct fake_list {
+    const char *entries; /* per entry: 'y' plays `len` packets (tag 10 + index), 'n' fails */
+    int len, loops;
+    int index, loop, failed_in_row, left;
+    bool playing, any_played;
+    int cuts;
+} fake_list;
+
+static src_status list_connect(fake_list *l, src_read *rd);
+
+/* The entry is over (failed or played): the next one, END after the loops, FAILED when a
+ * whole pass failed. */
+static src_status list_next(fake_list *l, bool played, src_read *rd)
+{
+    l->playing = false;
+    l->failed_in_row = played ? 0 : l->failed_in_row + 1;
+    l->any_played |= played;
+    int n = (int)strlen(l->entries);
+    if (l->failed_in_row >= n) {
+        snprintf(rd->ev.error, sizeof(rd->ev.error), "playlist: every file failed");
+        return SRC_FAILED;
+    }
+    if (++l->index == n) {
+        l->index = 0;
+        if (++l->loop == l->loops)
+            return SRC_END;
+    }
+    return list_connect(l, rd);
+}
+
+static src_status list_connect(fake_list *l, src_read *rd)
+{
+    if (l->entries[l->index] == 'n')
+        return list_next(l, false, rd);
+    l->playing = true;
+    l->left = l->len;
+    return SRC_DISCONTINUITY;
+}
+
+static int list_open(src_node *n, char *why, size_t len)
+{
+    (void)n;
+    (void)why;
+    (void)len;
+    return 0;
+}
+
+static src_status list_read(src_node *n, src_read *rd)
+{
+    fake_list *l = n->priv;
+    if (!l->playing)
+        return list_connect(l, rd);
+    if (l->left == 0)
+        return list_next(l, true, rd);
+    l->left--;
+    rd->pkt->pos = 10 + l->index;
+    rd->kind = 0;
+    return SRC_PACKET;
+}
+
+static src_status list_cut(src_node *n, const char *why, src_read *rd)
+{
+    fake_list *l = n->priv;
+    l->cuts++;
+    return list_next(l, why == NULL, rd);
+}
+
+static void list_close(src_node *n)
+{
+    ((fake_list *)n->priv)->playing = false;
+}
+
+static const src_node_ops list_ops = {.name = "fake playlist",
+                                      .open = list_open,
+                                      .read = list_read,
+                                      .close = list_close,
+                                      .cut = list_cut};
+
+static void rig_list(rig *g, fake_list *l)
+{
+    src_node *n = calloc(1, sizeof(*n));
+    *n = (src_node){.ops = &list_ops, .priv = l, .url = "http://127.0.0.1/a.mp4", .is_file = true};
+    rig_start(g, n, NULL, NULL, false);
+    expect_open(g); /* the list opens; its first read opens the first entry */
+}
+
+/* A new epoch per file, nothing else said; END after the loops. */
+static void test_playlist_discontinuity_per_file_then_end(void **state)
+{
+    (void)state;
+    fake_list l = {.entries = "yy", .len = 2, .loops = 2};
+    rig g;
+    rig_list(&g, &l);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int e = 0; e < 2; e++) {
+            expect_open(&g);
+            expect_packet(&g, 10 + e);
+            expect_packet(&g, 10 + e);
+        }
+    }
+    assert_int_equal(rig_read(&g), SRC_END);
+    assert_false(g.rd.ev.set);
+    assert_int_equal(src_failover_playing(g.src), FB_MAIN);
+    rig_end(&g);
+}
+
+/* A file that fails is skipped by the playlist itself: no alarm of the wrapper, no episode. */
+static void test_playlist_skips_a_failing_file(void **state)
+{
+    (void)state;
+    fake_list l = {.entries = "yny", .len = 1, .loops = 1};
+    rig g;
+    rig_list(&g, &l);
+    expect_open(&g);
+    expect_packet(&g, 10);
+    expect_open(&g); /* the second file fails to open: the third plays */
+    expect_packet(&g, 12);
+    assert_false(src_failover_failing(g.src));
+    assert_int_equal(rig_read(&g), SRC_END);
+    rig_end(&g);
+}
+
+/* Every file failed: the task fails at once with the playlist's reason, no retries. */
+static void test_playlist_failed_is_given_up(void **state)
+{
+    (void)state;
+    fake_list l = {.entries = "nn", .len = 1, .loops = -1};
+    rig g;
+    rig_list(&g, &l);
+    assert_int_equal(rig_read(&g), SRC_FAILED);
+    assert_true(g.rd.failed);
+    assert_true(g.rd.ev.set);
+    assert_int_equal(g.rd.ev.type, ENGINE_EV_FAILED);
+    assert_string_equal(g.rd.ev.error, "playlist: every file failed");
+    assert_string_equal(src_failover_error(g.src), "playlist: every file failed");
+    rig_end(&g);
+}
+
+/* The caller finds the file playing broken (over the bitrate limit) or ended: the playlist
+ * moves on to its next file, not the wrapper to a failure episode. */
+static void test_playlist_cut_moves_on(void **state)
+{
+    (void)state;
+    fake_list l = {.entries = "yyy", .len = 5, .loops = 1};
+    rig g;
+    rig_list(&g, &l);
+    expect_open(&g);
+    expect_packet(&g, 10);
+    memset(&g.rd, 0, sizeof(g.rd));
+    g.rd.pkt = g.pkt;
+    assert_int_equal(src_failover_fail(g.src, "the source sends 9000 kb/s", &g.rd),
+                     SRC_DISCONTINUITY);
+    assert_false(g.rd.failed);
+    assert_false(g.rd.ev.set);
+    assert_false(src_failover_failing(g.src));
+    expect_packet(&g, 11);
+    memset(&g.rd, 0, sizeof(g.rd));
+    g.rd.pkt = g.pkt;
+    assert_int_equal(src_failover_ended(g.src, &g.rd), SRC_DISCONTINUITY);
+    expect_packet(&g, 12);
+    assert_int_equal(l.cuts, 2);
+    rig_end(&g);
+}
+
+/* A live task's file backup that fails to open: the pad (a file too) plays, pass after pass. */
+static void test_failing_file_alternate_goes_to_pad(void **state)
+{
+    (void)state;
+    fake m = {.opens = "yn", .reads = "pf", .tag = 1}, b = {.opens = "n", .reads = "", .tag = 2},
+         p = {.opens = "y", .reads = "pe", .tag = 3};
+    rig g;
+    rig_start(&g, fake_leaf(&m, "rtmp://127.0.0.1/live/main", false),
+              fake_leaf(&b, "http://127.0.0.1/backup.mp4", true),
+              fake_leaf(&p, "http://127.0.0.1/pad.mp4", true), false);
+    src_failover_configure(
+        g.src, true, true, true,
+        &(src_failover_conf){.retry_count = 2, .retry_interval_ms = 5000, .recheck_ms = 10000});
+    expect_open(&g);
+    expect_packet(&g, 1);
+    expect_alarm(&g, SRC_DISCONTINUITY, "BackupSourceActive",
+                 "playing the pad source http://127.0.0.1/pad.mp4 (pull "
+                 "http://127.0.0.1/backup.mp4: open: Connection refused)");
+    assert_int_equal(b.n_open, 1);
+    expect_packet(&g, 3);
+    assert_int_equal(src_failover_playing(g.src), FB_PAD);
+    rig_end(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +606,11 @@ int main(void)
         cmocka_unit_test(test_caller_found_it_broken),
         cmocka_unit_test(test_no_file_alternate_while_files_wait),
         cmocka_unit_test(test_alternate_removed_goes_back_to_main),
+        cmocka_unit_test(test_playlist_discontinuity_per_file_then_end),
+        cmocka_unit_test(test_playlist_skips_a_failing_file),
+        cmocka_unit_test(test_playlist_failed_is_given_up),
+        cmocka_unit_test(test_playlist_cut_moves_on),
+        cmocka_unit_test(test_failing_file_alternate_goes_to_pad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
