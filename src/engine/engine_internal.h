@@ -66,6 +66,8 @@ typedef struct engine_worker {
     pthread_mutex_t progress_lock;
     task_progress progress; /* counters and strings; rates are derived on read */
     rate_window rate;
+    int64_t last_packet_mono_ms; /* progress.last_packet_ms on the monotonic clock (0 = none),
+                                    turned into wall time on read: no wall clock per packet */
 } engine_worker;
 
 /* The relay loop (relay_worker.c): the thread's start routine. */

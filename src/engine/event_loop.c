@@ -19,9 +19,9 @@
 struct ev_loop {
     int epfd, wakefd;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards posts and sleeping */
+    pthread_mutex_t lock; /* guards posts; sleeping is set under it, cleared without */
     ev_handler *posts;
-    bool sleeping;
+    atomic_bool sleeping;
     ev_handler *own_posts; /* posted by the loop's own thread: no lock */
     ev_handler *ticks;     /* the loop's own: no lock */
     int64_t next_tick_us;
@@ -39,7 +39,13 @@ void ev_pool_configure(int n)
     pool.wanted = n;
 }
 
-static _Thread_local ev_loop *loop_self; /* the loop this thread runs, if any */
+static _Thread_local ev_loop *loop_self;  /* the loop this thread runs, if any */
+static _Thread_local int64_t loop_now_us; /* its clock, read once per wake-up */
+
+int64_t ev_now_us(void)
+{
+    return loop_self ? loop_now_us : time_mono_us();
+}
 
 /* The posts waiting (the other threads' and the loop's own); with none and sleep, the loop
  * is marked asleep (*slept). */
@@ -50,7 +56,8 @@ static ev_handler *take_posts(ev_loop *l, bool sleep, bool *slept)
     pthread_mutex_lock(&l->lock);
     ev_handler *list = l->posts;
     l->posts = NULL;
-    l->sleeping = *slept = sleep && !list && !own;
+    *slept = sleep && !list && !own;
+    atomic_store(&l->sleeping, *slept);
     pthread_mutex_unlock(&l->lock);
     if (!own)
         return list;
@@ -75,7 +82,7 @@ static void run_posts(ev_handler *list)
 
 static void run_ticks(ev_loop *l)
 {
-    int64_t now = time_mono_us();
+    int64_t now = loop_now_us;
     if (now < l->next_tick_us)
         return;
     l->next_tick_us = now + EV_TICK_MS * 1000;
@@ -106,17 +113,17 @@ static void *loop_main(void *arg)
     ev_loop *l = arg;
     struct epoll_event evs[EVENTS_AT_ONCE];
     loop_self = l;
+    loop_now_us = time_mono_us();
     for (;;) {
         /* with no post waiting the loop is marked asleep: a post then writes the eventfd */
         bool slept;
         ev_handler *posts = take_posts(l, true, &slept);
         run_posts(posts);
         int n = epoll_wait(l->epfd, evs, EVENTS_AT_ONCE, posts ? 0 : wait_ms(l));
-        if (slept) { /* else it was never marked asleep */
-            pthread_mutex_lock(&l->lock);
-            l->sleeping = false;
-            pthread_mutex_unlock(&l->lock);
-        }
+        /* a post that still sees it asleep only writes the eventfd once more */
+        if (slept)
+            atomic_store(&l->sleeping, false);
+        loop_now_us = time_mono_us();
         for (int i = 0; i < n; i++) {
             ev_handler *h = evs[i].data.ptr;
             if (!h)
@@ -197,8 +204,7 @@ void ev_post(ev_handler *h)
     pthread_mutex_lock(&l->lock);
     h->next_post = l->posts;
     l->posts = h;
-    bool wake = l->sleeping;
-    l->sleeping = false;
+    bool wake = atomic_exchange(&l->sleeping, false);
     pthread_mutex_unlock(&l->lock);
     if (wake) {
         uint64_t one = 1;

@@ -1,8 +1,9 @@
-/* packet_pool.c — size-class pools of packet buffers (FFmpeg's AVBufferPool, thread-safe):
- * a freed payload goes back to its pool instead of to malloc. See packet_pool.h. */
+/* packet_pool.c — size-class pools of packet buffers (FFmpeg's AVBufferPool, thread-safe),
+ * with a small per-thread stash of whole references in front. See packet_pool.h. */
 #include "engine/packet_pool.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <libavcodec/avcodec.h>
@@ -10,23 +11,67 @@
 
 #define POOL_MIN_SHIFT 11 /* 2 KiB */
 #define POOL_CLASSES 8    /* ... to 256 KiB; larger payloads (big keyframes) use malloc */
+#define STASH_BYTES ((size_t)128 << 10) /* per class and thread: 64 x 2 KiB ... 2 x 256 KiB */
+#define STASH_MIN 2
+#define STASH_MAX 64
 
 static struct {
     pthread_once_t once;
+    pthread_key_t stash_key; /* its destructor empties a thread's stash when it ends */
     AVBufferPool *by_class[POOL_CLASSES];
 } pools = {.once = PTHREAD_ONCE_INIT};
 
+/* Whole references (AVBufferRef and buffer, neither shared) of each class that this thread
+ * released: the next buffer of that class is one of them, so a packet's payload costs
+ * neither the pool's lock nor FFmpeg's allocation of a reference. */
+typedef struct {
+    AVBufferRef *refs[POOL_CLASSES][STASH_MAX];
+    int n[POOL_CLASSES];
+    bool keyed;
+} stash;
+
+static _Thread_local stash tls_stash;
+
+static size_t class_size(int c)
+{
+    return (size_t)1 << (POOL_MIN_SHIFT + c);
+}
+
+static int stash_cap(int c)
+{
+    size_t n = STASH_BYTES / class_size(c);
+    return n < STASH_MIN ? STASH_MIN : n > STASH_MAX ? STASH_MAX : (int)n;
+}
+
+static void stash_empty(void *arg)
+{
+    stash *s = arg;
+    for (int c = 0; c < POOL_CLASSES; c++)
+        while (s->n[c] > 0)
+            av_buffer_unref(&s->refs[c][--s->n[c]]);
+}
+
 static void pools_init(void)
 {
+    pthread_key_create(&pools.stash_key, stash_empty);
     for (int c = 0; c < POOL_CLASSES; c++)
-        pools.by_class[c] = av_buffer_pool_init((size_t)1 << (POOL_MIN_SHIFT + c), NULL);
+        pools.by_class[c] = av_buffer_pool_init(class_size(c), NULL);
 }
 
 /* The smallest class holding n bytes, or -1. */
 static int pool_class(size_t n)
 {
     for (int c = 0; c < POOL_CLASSES; c++)
-        if (n <= (size_t)1 << (POOL_MIN_SHIFT + c))
+        if (n <= class_size(c))
+            return c;
+    return -1;
+}
+
+/* The class whose size a reference has exactly, or -1. */
+static int ref_class(const AVBufferRef *ref)
+{
+    for (int c = 0; c < POOL_CLASSES; c++)
+        if (ref->size == class_size(c))
             return c;
     return -1;
 }
@@ -37,10 +82,42 @@ AVBufferRef *packet_pool_buffer(size_t size)
         return NULL;
     pthread_once(&pools.once, pools_init);
     int c = pool_class(size + AV_INPUT_BUFFER_PADDING_SIZE);
-    AVBufferRef *buf = c >= 0 && pools.by_class[c] ? av_buffer_pool_get(pools.by_class[c]) : NULL;
+    if (c < 0)
+        return NULL;
+    stash *s = &tls_stash;
+    AVBufferRef *buf = s->n[c] > 0         ? s->refs[c][--s->n[c]]
+                       : pools.by_class[c] ? av_buffer_pool_get(pools.by_class[c])
+                                           : NULL;
     if (buf)
         memset(buf->data + size, 0, AV_INPUT_BUFFER_PADDING_SIZE);
     return buf;
+}
+
+/* Keeps *ref in this thread's stash when nobody else holds its buffer and its size is a
+ * class's: any such buffer is plain memory of that size, whoever allocated it. */
+static bool stash_put(AVBufferRef **ref)
+{
+    int c = ref_class(*ref);
+    if (c < 0 || !av_buffer_is_writable(*ref))
+        return false;
+    stash *s = &tls_stash;
+    if (s->n[c] >= stash_cap(c))
+        return false;
+    if (!s->keyed) {
+        pthread_once(&pools.once, pools_init);
+        pthread_setspecific(pools.stash_key, s);
+        s->keyed = true;
+    }
+    s->refs[c][s->n[c]++] = *ref;
+    *ref = NULL;
+    return true;
+}
+
+void packet_pool_unref(AVPacket *pkt)
+{
+    if (pkt->buf)
+        stash_put(&pkt->buf);
+    av_packet_unref(pkt);
 }
 
 int packet_pool_new(AVPacket *pkt, int size)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "common/timeutil.h"
+#include "engine/event_loop.h"
 
 static void rate_add(rate_window *r, int64_t now_ms, int bytes, bool frame)
 {
@@ -91,12 +92,12 @@ void progress_set_offset(engine_worker *w, int64_t offset_ms)
 
 void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame)
 {
-    int64_t wall = time_now_ms(), mono = time_mono_ms();
+    int64_t mono = ev_now_us() / 1000;
     pthread_mutex_lock(&w->progress_lock);
     w->progress.packets++;
     w->progress.bytes += bytes;
     w->progress.frames += counts_as_frame;
-    w->progress.last_packet_ms = wall;
+    w->last_packet_mono_ms = mono;
     rate_add(&w->rate, mono, bytes, counts_as_frame);
     pthread_mutex_unlock(&w->progress_lock);
 }
@@ -106,6 +107,8 @@ void progress_read(engine_worker *w, task_progress *out)
     int64_t mono = time_mono_ms();
     pthread_mutex_lock(&w->progress_lock);
     *out = w->progress;
+    if (w->last_packet_mono_ms)
+        out->last_packet_ms = time_now_ms() - (mono - w->last_packet_mono_ms);
     rate_read(&w->rate, mono, &out->bitrate_kbps, &out->fps);
     pthread_mutex_unlock(&w->progress_lock);
 }
