@@ -1,5 +1,5 @@
-/* event_loop.c — the epoll loops: one thread each, a post list guarded by a mutex with an
- * eventfd that is written only while the loop sleeps, and a tick list. See event_loop.h. */
+/* event_loop.c — the epoll loops: one thread each, a lock-free post list with an eventfd
+ * that is written only while the loop sleeps, and a tick list. See event_loop.h. */
 #include "engine/event_loop.h"
 
 #include <errno.h>
@@ -19,8 +19,11 @@
 struct ev_loop {
     int epfd, wakefd;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards posts; sleeping is set under it, cleared without */
-    ev_handler *posts;
+    /* Other threads' posts: a list they push onto, which the loop takes whole. The loop sets
+     * sleeping before it looks at the list a last time, a poster pushes before it clears
+     * sleeping (both sequentially consistent): one of them sees the other, so a post either
+     * is taken or writes the eventfd. No lock either way. */
+    _Atomic(ev_handler *) posts;
     atomic_bool sleeping;
     ev_handler *own_posts; /* posted by the loop's own thread: no lock */
     ev_handler *ticks;     /* the loop's own: no lock */
@@ -53,12 +56,16 @@ static ev_handler *take_posts(ev_loop *l, bool sleep, bool *slept)
 {
     ev_handler *own = l->own_posts;
     l->own_posts = NULL;
-    pthread_mutex_lock(&l->lock);
-    ev_handler *list = l->posts;
-    l->posts = NULL;
+    ev_handler *list = atomic_exchange(&l->posts, NULL);
     *slept = sleep && !list && !own;
-    atomic_store(&l->sleeping, *slept);
-    pthread_mutex_unlock(&l->lock);
+    if (*slept) {
+        atomic_store(&l->sleeping, true);
+        list = atomic_exchange(&l->posts, NULL); /* one that came meanwhile */
+        if (list) {
+            atomic_store(&l->sleeping, false);
+            *slept = false;
+        }
+    }
     if (!own)
         return list;
     ev_handler *last = own;
@@ -145,7 +152,6 @@ static ev_loop *loop_new(void)
         return NULL;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    pthread_mutex_init(&l->lock, NULL);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (l->epfd < 0 || l->wakefd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) != 0 ||
         pthread_create(&l->thread, NULL, loop_main, l) != 0) {
@@ -201,11 +207,11 @@ void ev_post(ev_handler *h)
         l->own_posts = h;
         return;
     }
-    pthread_mutex_lock(&l->lock);
-    h->next_post = l->posts;
-    l->posts = h;
+    ev_handler *head = atomic_load(&l->posts);
+    do
+        h->next_post = head;
+    while (!atomic_compare_exchange_weak(&l->posts, &head, h));
     bool wake = atomic_exchange(&l->sleeping, false);
-    pthread_mutex_unlock(&l->lock);
     if (wake) {
         uint64_t one = 1;
         if (write(l->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)

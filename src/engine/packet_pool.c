@@ -39,7 +39,7 @@ static size_t class_size(int c)
 
 static int stash_cap(int c)
 {
-    size_t n = STASH_BYTES / class_size(c);
+    size_t n = STASH_BYTES >> (POOL_MIN_SHIFT + c);
     return n < STASH_MIN ? STASH_MIN : n > STASH_MAX ? STASH_MAX : (int)n;
 }
 
@@ -70,10 +70,10 @@ static int pool_class(size_t n)
 /* The class whose size a reference has exactly, or -1. */
 static int ref_class(const AVBufferRef *ref)
 {
-    for (int c = 0; c < POOL_CLASSES; c++)
-        if (ref->size == class_size(c))
-            return c;
-    return -1;
+    size_t n = ref->size;
+    if (n < class_size(0) || n > class_size(POOL_CLASSES - 1) || (n & (n - 1)) != 0)
+        return -1;
+    return __builtin_ctzll((unsigned long long)n) - POOL_MIN_SHIFT;
 }
 
 AVBufferRef *packet_pool_buffer(size_t size)
@@ -113,11 +113,23 @@ static bool stash_put(AVBufferRef **ref)
     return true;
 }
 
+/* A packet that holds no reference of any kind any more: blank it as av_packet_unref
+ * would, without its calls. */
+static bool holds_nothing(const AVPacket *pkt)
+{
+    return !pkt->buf && !pkt->side_data && pkt->side_data_elems == 0 && !pkt->opaque_ref;
+}
+
 void packet_pool_unref(AVPacket *pkt)
 {
+    static const AVPacket blank = {
+        .pts = AV_NOPTS_VALUE, .dts = AV_NOPTS_VALUE, .pos = -1, .time_base = {0, 1}};
     if (pkt->buf)
         stash_put(&pkt->buf);
-    av_packet_unref(pkt);
+    if (holds_nothing(pkt))
+        *pkt = blank;
+    else
+        av_packet_unref(pkt);
 }
 
 int packet_pool_new(AVPacket *pkt, int size)

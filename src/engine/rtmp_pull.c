@@ -187,7 +187,8 @@ static int pull_event(rtmp_pull *p, int rc, const rtmp_event *ev, char *why, siz
 /* Feeds the bytes received to the session until they are used or the queue is full. */
 static void pull_parse(rtmp_pull *p)
 {
-    char why[ENGINE_ERR_MAX] = "";
+    char why[ENGINE_ERR_MAX];
+    why[0] = '\0'; /* filled only when the stream ends: no zeroing per read */
     int end = 0;
     pthread_mutex_lock(&p->lock);
     bool was_ready = p->ready;
