@@ -28,6 +28,7 @@ typedef struct {
     AVBufferRef *refs[POOL_CLASSES][STASH_MAX];
     int n[POOL_CLASSES];
     bool keyed;
+    bool allocates; /* this thread takes pooled buffers: only then is a stash of use */
 } stash;
 
 static _Thread_local stash tls_stash;
@@ -85,6 +86,7 @@ AVBufferRef *packet_pool_buffer(size_t size)
     if (c < 0)
         return NULL;
     stash *s = &tls_stash;
+    s->allocates = true;
     AVBufferRef *buf = s->n[c] > 0         ? s->refs[c][--s->n[c]]
                        : pools.by_class[c] ? av_buffer_pool_get(pools.by_class[c])
                                            : NULL;
@@ -93,14 +95,15 @@ AVBufferRef *packet_pool_buffer(size_t size)
     return buf;
 }
 
-/* Keeps *ref in this thread's stash when nobody else holds its buffer and its size is a
- * class's: any such buffer is plain memory of that size, whoever allocated it. */
+/* Keeps *ref in this thread's stash when the thread takes pooled buffers (a thread that only
+ * releases them, such as a writer, would hoard them), nobody else holds its buffer and its
+ * size is a class's: any such buffer is plain memory of that size, whoever allocated it. */
 static bool stash_put(AVBufferRef **ref)
 {
-    int c = ref_class(*ref);
-    if (c < 0 || !av_buffer_is_writable(*ref))
-        return false;
     stash *s = &tls_stash;
+    int c = ref_class(*ref);
+    if (!s->allocates || c < 0 || !av_buffer_is_writable(*ref))
+        return false;
     if (s->n[c] >= stash_cap(c))
         return false;
     if (!s->keyed) {
