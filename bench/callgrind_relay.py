@@ -6,13 +6,15 @@ then on for one window. Instruction counts do not depend on the machine's load, 
 the figure to compare two commits with on a shared machine (CPU time is not).
 
     bench/callgrind_relay.py                          # 720p, N = 4, both contenders
-    bench/callgrind_relay.py --profile 360p --contenders ferry --keep
+    bench/callgrind_relay.py --profile 360p --contenders ferry
+    bench/callgrind_relay.py --profile 720p,360p --out bench/results/COMMIT   # with a JSON report
     callgrind_annotate build/bench/callgrind/ferry-720p-4.out.1 | head -60   # where they go
 
 Packets: ferry's own count of packets its outputs sent (ferry_relay_sent_packets_total in
 /metrics) over the window; for nginx-rtmp, (30 video + 43.07 AAC frames/s) x seconds x N,
-as syscalls.py counts them. Diagnostic, not part of the default set: it prints a table and
-leaves the callgrind files in build/bench/callgrind/.
+as syscalls.py counts them. Diagnostic, not part of the default set: it prints a table,
+writes callgrind_relay.json with --out, and leaves the callgrind files in
+build/bench/callgrind/.
 """
 
 import argparse
@@ -145,27 +147,43 @@ def trial(profile, contender, n, warmup, window):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="720p")
+    ap.add_argument("--profile", default="720p", help="one profile or a comma list (720p,360p)")
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--contenders", default="ferry,nginx")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--window", type=float, default=10.0)
+    ap.add_argument("--out", default=None,
+                    help="directory of the JSON report (callgrind_relay.json); none without it")
     args = ap.parse_args(argv)
     if not shutil.which("valgrind"):
         sys.exit("valgrind not found: apt-get install valgrind")
     B.raise_nofile()
-    B.media_file(args.profile)
-    rows = []
-    for name in args.contenders.split(","):
-        B.log("callgrind: %s %s N=%d" % (args.profile, name, args.n))
-        r = trial(args.profile, name, args.n, args.warmup, args.window)
-        B.log("  -> %s" % r)
-        rows.append([name, r.get("ir_per_packet"), r.get("packets"), r.get("packets_estimate"),
-                     r.get("instructions"), "%s/%d" % (r.get("live_at_end"), args.n),
-                     r.get("error", "")])
-    B.print_table("Instructions per relayed packet (callgrind, %s, N=%d)" % (args.profile, args.n),
-                  ["contender", "Ir/packet", "packets", "packets (rate x time)", "Ir",
-                   "live", "error"], rows)
+    results = []
+    for profile in args.profile.split(","):
+        B.media_file(profile)
+        rows = []
+        for name in args.contenders.split(","):
+            B.log("callgrind: %s %s N=%d" % (profile, name, args.n))
+            r = trial(profile, name, args.n, args.warmup, args.window)
+            B.log("  -> %s" % r)
+            if r.get("out_file"):
+                r["out_file"] = os.path.relpath(r["out_file"], B.REPO_ROOT)
+            results.append(r)
+            rows.append([name, r.get("ir_per_packet"), r.get("packets"),
+                         r.get("packets_estimate"), r.get("instructions"),
+                         "%s/%d" % (r.get("live_at_end"), args.n), r.get("error", "")])
+        B.print_table("Instructions per relayed packet (callgrind, %s, N=%d)" % (profile, args.n),
+                      ["contender", "Ir/packet", "packets", "packets (rate x time)", "Ir",
+                       "live", "error"], rows)
+    if args.out:
+        doc = B.report_header("callgrind_relay", argv, {
+            "profiles": args.profile, "n": args.n, "warmup": args.warmup,
+            "window": args.window,
+            "method": "valgrind --tool=callgrind on the relaying process, instrumentation on "
+                      "for the window only; packets: ferry's sent-packet counter, for nginx "
+                      "(30 video + 43.07 AAC frames/s) x seconds x N"})
+        doc["results"] = results
+        B.write_report("callgrind_relay", doc, args.out)
 
 
 if __name__ == "__main__":

@@ -32,11 +32,21 @@ enum { MEDIA_VIDEO = 0, MEDIA_AUDIO = 1, MEDIA_KINDS = 2 };
  * complete seconds. */
 #define RATE_SLOTS 6
 typedef struct rate_window {
-    int64_t second[RATE_SLOTS];
-    int64_t bytes[RATE_SLOTS];
-    int64_t frames[RATE_SLOTS];
+    /* added to without the lock (one writer: output 0); a slot is reset, and first_ms set,
+     * under progress_lock, where the reader looks */
+    _Atomic int64_t second[RATE_SLOTS];
+    _Atomic int64_t bytes[RATE_SLOTS];
+    _Atomic int64_t frames[RATE_SLOTS];
     int64_t first_ms; /* monotonic ms of the first packet, 0 = none */
 } rate_window;
+
+/* What the destination took, counted without progress_lock (progress_note_packet) and
+ * copied into the snapshot on read. */
+typedef struct sent_counts {
+    _Atomic int64_t packets, bytes, frames;
+    _Atomic int64_t last_mono_ms; /* progress.last_packet_ms on the monotonic clock, 0 = none:
+                                     turned into wall time on read (no wall clock per packet) */
+} sent_counts;
 
 /* The address policy of one direction of a relay (common/addr_policy.h). */
 typedef struct net_policy {
@@ -66,6 +76,7 @@ typedef struct engine_worker {
     pthread_mutex_t progress_lock;
     task_progress progress; /* counters and strings; rates are derived on read */
     rate_window rate;
+    sent_counts sent;
 } engine_worker;
 
 /* The relay loop (relay_worker.c): the thread's start routine. */

@@ -1,5 +1,5 @@
-/* event_loop.c — the epoll loops: one thread each, a post list guarded by a mutex with an
- * eventfd that is written only while the loop sleeps, and a tick list. See event_loop.h. */
+/* event_loop.c — the epoll loops: one thread each, a lock-free post list with an eventfd
+ * that is written only while the loop sleeps, and a tick list. See event_loop.h. */
 #include "engine/event_loop.h"
 
 #include <errno.h>
@@ -19,9 +19,12 @@
 struct ev_loop {
     int epfd, wakefd;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards posts and sleeping */
-    ev_handler *posts;
-    bool sleeping;
+    /* Other threads' posts: a list they push onto, which the loop takes whole. The loop sets
+     * sleeping before it looks at the list a last time, a poster pushes before it clears
+     * sleeping (both sequentially consistent): one of them sees the other, so a post either
+     * is taken or writes the eventfd. No lock either way. */
+    _Atomic(ev_handler *) posts;
+    atomic_bool sleeping;
     ev_handler *own_posts; /* posted by the loop's own thread: no lock */
     ev_handler *ticks;     /* the loop's own: no lock */
     int64_t next_tick_us;
@@ -39,7 +42,13 @@ void ev_pool_configure(int n)
     pool.wanted = n;
 }
 
-static _Thread_local ev_loop *loop_self; /* the loop this thread runs, if any */
+static _Thread_local ev_loop *loop_self;  /* the loop this thread runs, if any */
+static _Thread_local int64_t loop_now_us; /* its clock, read once per wake-up */
+
+int64_t ev_now_us(void)
+{
+    return loop_self ? loop_now_us : time_mono_us();
+}
 
 /* The posts waiting (the other threads' and the loop's own); with none and sleep, the loop
  * is marked asleep (*slept). */
@@ -47,11 +56,16 @@ static ev_handler *take_posts(ev_loop *l, bool sleep, bool *slept)
 {
     ev_handler *own = l->own_posts;
     l->own_posts = NULL;
-    pthread_mutex_lock(&l->lock);
-    ev_handler *list = l->posts;
-    l->posts = NULL;
-    l->sleeping = *slept = sleep && !list && !own;
-    pthread_mutex_unlock(&l->lock);
+    ev_handler *list = atomic_exchange(&l->posts, NULL);
+    *slept = sleep && !list && !own;
+    if (*slept) {
+        atomic_store(&l->sleeping, true);
+        list = atomic_exchange(&l->posts, NULL); /* one that came meanwhile */
+        if (list) {
+            atomic_store(&l->sleeping, false);
+            *slept = false;
+        }
+    }
     if (!own)
         return list;
     ev_handler *last = own;
@@ -75,7 +89,7 @@ static void run_posts(ev_handler *list)
 
 static void run_ticks(ev_loop *l)
 {
-    int64_t now = time_mono_us();
+    int64_t now = loop_now_us;
     if (now < l->next_tick_us)
         return;
     l->next_tick_us = now + EV_TICK_MS * 1000;
@@ -106,17 +120,17 @@ static void *loop_main(void *arg)
     ev_loop *l = arg;
     struct epoll_event evs[EVENTS_AT_ONCE];
     loop_self = l;
+    loop_now_us = time_mono_us();
     for (;;) {
         /* with no post waiting the loop is marked asleep: a post then writes the eventfd */
         bool slept;
         ev_handler *posts = take_posts(l, true, &slept);
         run_posts(posts);
         int n = epoll_wait(l->epfd, evs, EVENTS_AT_ONCE, posts ? 0 : wait_ms(l));
-        if (slept) { /* else it was never marked asleep */
-            pthread_mutex_lock(&l->lock);
-            l->sleeping = false;
-            pthread_mutex_unlock(&l->lock);
-        }
+        /* a post that still sees it asleep only writes the eventfd once more */
+        if (slept)
+            atomic_store(&l->sleeping, false);
+        loop_now_us = time_mono_us();
         for (int i = 0; i < n; i++) {
             ev_handler *h = evs[i].data.ptr;
             if (!h)
@@ -138,7 +152,6 @@ static ev_loop *loop_new(void)
         return NULL;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    pthread_mutex_init(&l->lock, NULL);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (l->epfd < 0 || l->wakefd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) != 0 ||
         pthread_create(&l->thread, NULL, loop_main, l) != 0) {
@@ -194,12 +207,11 @@ void ev_post(ev_handler *h)
         l->own_posts = h;
         return;
     }
-    pthread_mutex_lock(&l->lock);
-    h->next_post = l->posts;
-    l->posts = h;
-    bool wake = l->sleeping;
-    l->sleeping = false;
-    pthread_mutex_unlock(&l->lock);
+    ev_handler *head = atomic_load(&l->posts);
+    do
+        h->next_post = head;
+    while (!atomic_compare_exchange_weak(&l->posts, &head, h));
+    bool wake = atomic_exchange(&l->sleeping, false);
     if (wake) {
         uint64_t one = 1;
         if (write(l->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)

@@ -34,6 +34,10 @@ void ev_handler_attach(ev_handler *h, ev_loop *l);
 /* Any thread: h->on_post runs soon on its loop (once, however many posts come first). */
 void ev_post(ev_handler *h);
 
+/* time_mono_us() as the calling loop read it when it last woke (handlers run for far less
+ * than a tick), so a packet's path reads no clock; any other thread reads the clock. */
+int64_t ev_now_us(void);
+
 /* The loop's thread only. */
 int ev_watch(ev_handler *h, int fd, uint32_t events); /* add, change or (0) remove */
 void ev_ticks(ev_handler *h, bool on);

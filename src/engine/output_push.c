@@ -214,24 +214,22 @@ static void push_flush(output_queue *q)
         push_finish(q);
 }
 
-/* Muxes queued packets while the socket keeps up, then sends. One lock round per packet:
- * the one that takes the next entry also gives the last one back and counts it. */
-static void push_pump(output_queue *q)
+/* Muxes queued packets while the socket keeps up, then sends; e (with video, the queue's
+ * expect_video) is one its caller already took off the queue, or NULL. One lock round per
+ * packet: the one that takes the next entry also gives the last one back and counts it. */
+static void push_pump(output_queue *q, queue_entry *e, bool video)
 {
-    queue_entry *done = NULL;
-    bool sent = false;
     for (;;) {
+        bool sent = e && q->push.state == PUSH_LIVE && push_mux(q, e, video);
         bool more = q->push.state == PUSH_LIVE && rtmp_buf_size(&q->push.s.out) < OUT_HIGH;
         pthread_mutex_lock(&q->lock);
         q->report.written += sent;
-        entry_recycle(q, done);
-        queue_entry *e = more ? queue_pop(q) : NULL;
-        bool video = q->expect_video;
+        entry_recycle(q, e);
+        e = more ? queue_pop(q) : NULL;
+        video = q->expect_video;
         pthread_mutex_unlock(&q->lock);
         if (!e)
             break;
-        sent = push_mux(q, e, video);
-        done = e;
     }
     push_flush(q);
 }
@@ -383,8 +381,16 @@ static void push_on_io(ev_handler *h, uint32_t events)
     if (push_talking(q) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         push_read(q);
     if (q->push.state != PUSH_IDLE)
-        push_pump(q);
+        push_pump(q, NULL, false);
     engine_log_bind_task(NULL);
+}
+
+/* True when the session can take a packet at once: push_on_post then takes the first one
+ * off the queue in the lock round it has anyway. */
+static bool push_ready(output_queue *q)
+{
+    return q->push.state == PUSH_LIVE && !tls_stream_pending(&q->push.io) &&
+           rtmp_buf_size(&q->push.s.out) < OUT_HIGH;
 }
 
 static void push_on_post(ev_handler *h)
@@ -398,17 +404,21 @@ static void push_on_post(ev_handler *h)
     socklen_t len = q->push.addr_len;
     if (connect)
         q->connect_asked = false;
+    queue_entry *first = !quit && !connect && push_ready(q) ? queue_pop(q) : NULL;
+    bool video = q->expect_video;
     pthread_mutex_unlock(&q->lock);
     if (quit) {
         if (q->push.state != PUSH_CLOSING)
             push_begin_close(q, trailer);
+    } else if (first) {
+        push_pump(q, first, video);
     } else {
         if (connect)
             push_connect(q, &addr, len);
         if (push_talking(q) && tls_stream_pending(&q->push.io))
             push_read(q);
         if (q->push.state == PUSH_LIVE)
-            push_pump(q);
+            push_pump(q, NULL, video);
     }
     engine_log_bind_task(NULL);
 }

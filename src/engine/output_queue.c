@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "engine/engine_metrics.h"
+#include "engine/packet_pool.h"
 
 #define WRITE_STOP_GRACE_US 500000 /* a write in flight may finish after a stop request */
 #define CLOSE_US 500000            /* trailer and unpublish on the way out */
@@ -50,7 +51,7 @@ void entry_recycle(output_queue *q, queue_entry *e)
         entry_free(e);
         return;
     }
-    av_packet_unref(e->pkt);
+    packet_pool_unref(e->pkt);
     headers_unref(&e->headers);
     e->next = q->spare;
     q->spare = e;
@@ -170,6 +171,7 @@ void writer_failed(output_queue *q, const char *why)
     q->accepting = false;
     queue_clear(q);
     q->report.failed = true;
+    atomic_store(&q->failed_news, true);
     snprintf(q->report.error, sizeof(q->report.error), "%s", why);
     pthread_mutex_unlock(&q->lock);
 }
@@ -443,7 +445,7 @@ static queue_entry *entry_new(output_queue *q, int kind, AVPacket *pkt, bool tak
     }
     e->kind = kind;
     e->ts = *ts;
-    e->queued_us = time_mono_us();
+    e->queued_us = ev_now_us();
     e->headers = queue_headers_for(q, kind, par);
     return e;
 }
@@ -493,8 +495,14 @@ void output_queue_poll(output_queue *q, output_report *out)
         snprintf(out->error, sizeof(out->error), "%s", q->report.error);
     q->report.written = 0;
     q->report.failed = false;
+    atomic_store(&q->failed_news, false);
     q->report.error[0] = '\0';
     pthread_mutex_unlock(&q->lock);
+}
+
+bool output_queue_all_well(output_queue *q)
+{
+    return !atomic_load(&q->failed_news);
 }
 
 static struct timespec realtime_after_ms(int64_t ms)

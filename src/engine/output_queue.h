@@ -46,6 +46,9 @@ void output_queue_expect_video(output_queue *q, bool expect_video);
 int output_queue_push(output_queue *q, int kind, AVPacket *pkt, bool take, const output_ts *ts,
                       const AVCodecParameters *par);
 void output_queue_poll(output_queue *q, output_report *out);
+/* Without the lock: true when a poll would find no failure, only packets written, so a
+ * caller that has no use for the count may skip the poll (the count goes on adding up). */
+bool output_queue_all_well(output_queue *q);
 /* Ends the session (its trailer when trailer, bounded by about half a second), stops the
  * thread and frees q. NULL is fine. */
 void output_queue_stop(output_queue *q, bool trailer);

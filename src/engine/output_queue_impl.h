@@ -80,6 +80,7 @@ struct output_queue {
     bool expect_video;
     bool quit, trailer;
     output_report report;
+    atomic_bool failed_news; /* report.failed, also readable without the lock */
 
     queue_headers *headers[MEDIA_KINDS]; /* the worker's side: the headers last queued */
 

@@ -11,5 +11,8 @@ int packet_pool_new(AVPacket *pkt, int size);
 /* A pooled buffer of at least size bytes with the padding after them zeroed, or NULL when
  * size is past the largest class (or out of memory). */
 AVBufferRef *packet_pool_buffer(size_t size);
+/* Like av_packet_unref, but a payload buffer that only pkt holds, of a class's size, is
+ * kept for this thread's next packet_pool_buffer of that class (a few per class). */
+void packet_pool_unref(AVPacket *pkt);
 
 #endif

@@ -1,24 +1,33 @@
-/* progress.c — a worker's progress snapshot: the counters and strings the worker writes under
- * its lock, the per-second window of the bitrate and fps, and the copy the API reads. */
+/* progress.c — a worker's progress snapshot: strings under its lock, the sent counters and the
+ * per-second rate window added to without it (one writer), and the copy the API reads. */
 #include "engine/engine_internal.h"
 
 #include <stdio.h>
 
 #include "common/timeutil.h"
+#include "engine/event_loop.h"
 
-static void rate_add(rate_window *r, int64_t now_ms, int bytes, bool frame)
+#define RELAXED memory_order_relaxed
+
+/* Lock-free but when the second moves on to a slot of an older one (once a second). */
+static void rate_add(engine_worker *w, int64_t now_ms, int bytes, bool frame)
 {
+    rate_window *r = &w->rate;
     int64_t sec = now_ms / 1000;
     int i = (int)(sec % RATE_SLOTS);
-    if (r->second[i] != sec) {
-        r->second[i] = sec;
-        r->bytes[i] = 0;
-        r->frames[i] = 0;
+    if (atomic_load_explicit(&r->second[i], RELAXED) != sec) {
+        pthread_mutex_lock(&w->progress_lock);
+        if (atomic_load_explicit(&r->second[i], RELAXED) != sec) {
+            atomic_store_explicit(&r->bytes[i], 0, RELAXED);
+            atomic_store_explicit(&r->frames[i], 0, RELAXED);
+            atomic_store_explicit(&r->second[i], sec, RELAXED);
+        }
+        if (!r->first_ms)
+            r->first_ms = now_ms;
+        pthread_mutex_unlock(&w->progress_lock);
     }
-    r->bytes[i] += bytes;
-    r->frames[i] += frame;
-    if (!r->first_ms)
-        r->first_ms = now_ms;
+    atomic_fetch_add_explicit(&r->bytes[i], bytes, RELAXED);
+    atomic_fetch_add_explicit(&r->frames[i], frame, RELAXED);
 }
 
 /* Over the last complete seconds (bursty sources such as HLS would make a partial second
@@ -34,9 +43,10 @@ static void rate_read(const rate_window *r, int64_t now_ms, double *kbps, double
         lo = hi = sec;
     int64_t bytes = 0, frames = 0;
     for (int i = 0; i < RATE_SLOTS; i++) {
-        if (r->second[i] >= lo && r->second[i] <= hi) {
-            bytes += r->bytes[i];
-            frames += r->frames[i];
+        int64_t second = atomic_load_explicit(&r->second[i], RELAXED);
+        if (second >= lo && second <= hi) {
+            bytes += atomic_load_explicit(&r->bytes[i], RELAXED);
+            frames += atomic_load_explicit(&r->frames[i], RELAXED);
         }
     }
     int64_t from_ms = lo * 1000 > r->first_ms ? lo * 1000 : r->first_ms;
@@ -91,14 +101,13 @@ void progress_set_offset(engine_worker *w, int64_t offset_ms)
 
 void progress_note_packet(engine_worker *w, int bytes, bool counts_as_frame)
 {
-    int64_t wall = time_now_ms(), mono = time_mono_ms();
-    pthread_mutex_lock(&w->progress_lock);
-    w->progress.packets++;
-    w->progress.bytes += bytes;
-    w->progress.frames += counts_as_frame;
-    w->progress.last_packet_ms = wall;
-    rate_add(&w->rate, mono, bytes, counts_as_frame);
-    pthread_mutex_unlock(&w->progress_lock);
+    int64_t mono = ev_now_us() / 1000;
+    sent_counts *c = &w->sent;
+    atomic_fetch_add_explicit(&c->packets, 1, RELAXED);
+    atomic_fetch_add_explicit(&c->bytes, bytes, RELAXED);
+    atomic_fetch_add_explicit(&c->frames, counts_as_frame, RELAXED);
+    atomic_store_explicit(&c->last_mono_ms, mono, RELAXED);
+    rate_add(w, mono, bytes, counts_as_frame);
 }
 
 void progress_read(engine_worker *w, task_progress *out)
@@ -106,6 +115,13 @@ void progress_read(engine_worker *w, task_progress *out)
     int64_t mono = time_mono_ms();
     pthread_mutex_lock(&w->progress_lock);
     *out = w->progress;
+    const sent_counts *c = &w->sent;
+    out->packets = atomic_load_explicit(&c->packets, RELAXED);
+    out->bytes = atomic_load_explicit(&c->bytes, RELAXED);
+    out->frames = atomic_load_explicit(&c->frames, RELAXED);
+    int64_t last = atomic_load_explicit(&c->last_mono_ms, RELAXED);
+    if (last)
+        out->last_packet_ms = time_now_ms() - (mono - last);
     rate_read(&w->rate, mono, &out->bitrate_kbps, &out->fps);
     pthread_mutex_unlock(&w->progress_lock);
 }

@@ -28,6 +28,7 @@ typedef struct relay_output {
     int64_t unstable_alarm_ms; /* the last queue-full alarm */
     int64_t dropped;           /* packets the queue dropped since that alarm */
     bool gave_up;              /* the second destination, abandoned after its retries */
+    bool unpolled;             /* polls were skipped: the queue's count is stale */
     retry_budget retry;
     char error[ENGINE_ERR_MAX];
 } relay_output;

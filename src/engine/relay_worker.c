@@ -11,6 +11,7 @@
 #include "engine/output_queue.h"
 #include "engine/read_ahead.h"
 #include "engine/engine_metrics.h"
+#include "engine/event_loop.h"
 #include "engine/timeline.h"
 
 #define FLV_TICK_US 1000           /* FLV timestamps are milliseconds */
@@ -209,7 +210,17 @@ static int relay_poll_outputs(relay *r)
         output_report rep;
         if (!o->q)
             continue;
+        /* the count only matters to a failing output or a task not yet announced */
+        bool count = o->retry.failing || (i == 0 && !r->announced_running);
+        if (!count && output_queue_all_well(o->q)) {
+            o->unpolled = true;
+            continue;
+        }
         output_queue_poll(o->q, &rep);
+        if (o->unpolled) { /* packets written before now, maybe long ago: not news */
+            o->unpolled = false;
+            rep.written = 0;
+        }
         if (rep.written > 0 && !rep.failed) {
             relay_output_recovered(r, i);
             if (i == 0)
@@ -297,7 +308,7 @@ int relay_forward(relay *r, AVPacket *pkt, const timeline_pkt *tp, bool take)
     if (r->list)
         relay_playlist_note_packet(r->list, tp->dts_us);
     /* a slow destination is not a stalled source */
-    r->last_read_us = r->last_pass_us = time_mono_us();
+    r->last_read_us = r->last_pass_us = ev_now_us();
     return rc;
 }
 

@@ -152,7 +152,8 @@ typedef struct rtmp_reader {
     int n_cs;
     uint8_t hdr[18]; /* the chunk header being read */
     size_t hdr_got;
-    rtmp_chunk_stream *cur; /* the chunk whose payload is being read, or NULL */
+    rtmp_chunk_stream *cur;  /* the chunk whose payload is being read, or NULL */
+    rtmp_chunk_stream *last; /* the one found last: chunks of one message follow each other */
     size_t chunk_left;
     size_t held;              /* the chunk streams' buffers together (cap), at most RTMP_MAX_HELD */
     struct AVBufferRef *done; /* the pooled buffer of the message last returned */

@@ -103,9 +103,11 @@ void rtmp_reader_free(rtmp_reader *r)
 
 static rtmp_chunk_stream *rd_find(rtmp_reader *r, uint32_t csid)
 {
+    if (r->last && r->last->csid == csid)
+        return r->last;
     for (int i = 0; i < r->n_cs; i++)
         if (r->cs[i].csid == csid)
-            return &r->cs[i];
+            return r->last = &r->cs[i];
     return NULL;
 }
 
@@ -330,11 +332,26 @@ static int rd_complete(rtmp_reader *r, rtmp_msg *msg)
     return rc < 0 ? rc : 1;
 }
 
+/* Takes the chunk header's bytes from p as far as they go: as many at once as the bytes so
+ * far say the header has (hdr_need grows as they tell more). True when it is complete. */
+static bool rd_header_bytes(rtmp_reader *r, const uint8_t *p, size_t n, size_t *pos)
+{
+    size_t need = r->hdr_got ? hdr_need(r) : 1;
+    while (r->hdr_got < need && *pos < n) {
+        size_t k = need - r->hdr_got < n - *pos ? need - r->hdr_got : n - *pos;
+        for (size_t i = 0; i < k; i++)
+            r->hdr[r->hdr_got + i] = p[*pos + i];
+        r->hdr_got += k;
+        *pos += k;
+        need = hdr_need(r);
+    }
+    return r->hdr_got >= need;
+}
+
 static int rd_step(rtmp_reader *r, const uint8_t *p, size_t n, size_t *pos, rtmp_msg *msg)
 {
     if (!r->cur) {
-        r->hdr[r->hdr_got++] = p[(*pos)++];
-        if (r->hdr_got < hdr_need(r))
+        if (!rd_header_bytes(r, p, n, pos))
             return 0;
         int rc = rd_header(r);
         if (rc < 0)

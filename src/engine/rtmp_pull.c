@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "engine/packet_pool.h"
 
 #define IN_SIZE 65536   /* one recv() takes up to this much; many tags are parsed from it */
 #define READS_AT_ONCE 4 /* then the loop serves the others */
@@ -124,13 +125,12 @@ static bool pull_direct(rtmp_pull *p, int kind)
 {
     int index = p->direct_src->stream_of[kind];
     p->spare->stream_index = index;
-    direct_verdict v =
-        p->direct.take(p->direct.ctx, p->spare, index >= 0 ? kind : -1, time_mono_us());
+    direct_verdict v = p->direct.take(p->direct.ctx, p->spare, index >= 0 ? kind : -1, ev_now_us());
     if (v != DIRECT_TAKEN)
         pull_unpark(p);
     if (v == DIRECT_DECLINED)
         return false;
-    av_packet_unref(p->spare);
+    packet_pool_unref(p->spare);
     return true;
 }
 
@@ -187,7 +187,8 @@ static int pull_event(rtmp_pull *p, int rc, const rtmp_event *ev, char *why, siz
 /* Feeds the bytes received to the session until they are used or the queue is full. */
 static void pull_parse(rtmp_pull *p)
 {
-    char why[ENGINE_ERR_MAX] = "";
+    char why[ENGINE_ERR_MAX];
+    why[0] = '\0'; /* filled only when the stream ends: no zeroing per read */
     int end = 0;
     pthread_mutex_lock(&p->lock);
     bool was_ready = p->ready;
