@@ -1385,7 +1385,7 @@ static void test_pg_pool(void **state)
         assert_null(failed);
     }
     int64_t n = db_value(fx, "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = "
-                             "'ferryd'");
+                             "'ferryd' AND datname = current_database()");
     assert_true(n >= 2 && n <= STORE_CONNECTIONS_DEFAULT + 1);
 }
 
