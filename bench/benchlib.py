@@ -488,6 +488,19 @@ def recorder_block(path):
             "record_suffix .flv; }" % path)
 
 
+def record_dir(profile, streams, seconds, fallback):
+    """tmpfs for the recordings when it can hold them twice over (streams + the source,
+    at the profile's bit rate, for `seconds` plus a minute of margin); else the work
+    directory on disk, so that a large N cannot fill memory and wake the OOM killer."""
+    shm = "/dev/shm"
+    if not os.path.isdir(shm):
+        return fallback
+    p = PROFILES[profile]
+    need = (streams + 1) * (p["video_kbps"] + p["audio_kbps"]) * 125 * (seconds + 60) * 2
+    st = os.statvfs(shm)
+    return shm if st.f_bavail * st.f_frsize > need else fallback
+
+
 LIVE_BYTES = 4096  # more than an RTMP connect + publish; less than one keyframe
 
 
@@ -496,13 +509,13 @@ class TestBed:
     (app `dst`, every relay publishes one stream into it). Both record on demand into
     a tmpfs directory for the frame accounting."""
 
-    def __init__(self, workdir, profile, idle_streams=True):
+    def __init__(self, workdir, profile, idle_streams=True, streams=1, record_s=0):
         self.workdir = workdir
         self.profile = profile
         # idle_streams off: when the publisher goes, the source server drops its players
         self.src_options = "" if idle_streams else " idle_streams off;"
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        self.recdir = tempfile.mkdtemp(prefix="ferry-bench-rec-", dir=shm)
+        self.recdir = tempfile.mkdtemp(prefix="ferry-bench-rec-",
+                                       dir=record_dir(profile, streams, record_s, workdir))
         os.makedirs(os.path.join(self.recdir, "src"))
         os.makedirs(os.path.join(self.recdir, "dst"))
         self.src = Nginx(workdir, "nginx-src", "")
@@ -1105,7 +1118,7 @@ def relay_trial(profile, contender, n, warmup=3.0, window=8.0, live_timeout=None
     wd = make_workdir("%s-%s-%d" % (profile, contender, n))
     names = ["out%d" % i for i in range(n)]
     live_timeout = live_timeout or (20 + 0.15 * n)
-    bed = TestBed(wd, profile)
+    bed = TestBed(wd, profile, streams=n, record_s=warmup + window)
     c = None
     res = {"contender": contender, "profile": profile, "n": n}
     try:
