@@ -325,10 +325,28 @@ static void node_stats(native_call *c)
     api_reply_json(c->resp, 200, json_pack("{s:o}", "callbacks", cb));
 }
 
+/* Replies 403 forbidden and returns false unless the caller's account is an operator
+ * (`operator = true`): the nodes are the installation's, not a tenant's. */
+static bool require_operator(native_call *c, const char *what)
+{
+    const config_account *a = config_find_account(c->req->cfg, c->account);
+    if (a && a->is_operator)
+        return true;
+    ferr err = {0};
+    ferr_set(&err, FERR_FORBIDDEN, "",
+             "%s is an operator's action: this account may not do it "
+             "(operator = true in its [account] section allows it).",
+             what);
+    fail(c, FERR_FORBIDDEN, &err);
+    return false;
+}
+
 /* GET /v1/nodes: the cluster's nodes (a single node: itself), their labels, load and last
- * heartbeat. */
+ * heartbeat. Operators only. */
 static void node_list(native_call *c)
 {
+    if (!require_operator(c, "Listing the nodes"))
+        return;
     task_node *nodes = NULL;
     int n = 0;
     ferr err = {0};
@@ -363,15 +381,9 @@ static void node_list(native_call *c)
  * none, or takes tasks again. */
 static void set_draining(native_call *c, bool on)
 {
-    ferr err = {0};
-    const config_account *a = config_find_account(c->req->cfg, c->account);
-    if (!a || !a->is_operator) {
-        ferr_set(&err, FERR_FORBIDDEN, "",
-                 "Draining a node is an operator's action: this account may not do it "
-                 "(operator = true in its [account] section allows it).");
-        fail(c, FERR_FORBIDDEN, &err);
+    if (!require_operator(c, on ? "Draining a node" : "Undraining a node"))
         return;
-    }
+    ferr err = {0};
     int rc = task_node_drain(c->id, on, &err);
     if (rc != 0) {
         fail(c, rc, &err);

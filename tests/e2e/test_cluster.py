@@ -477,6 +477,11 @@ def test_drain_moves_every_task_and_takes_none(cluster, nginx, publisher, files,
         assert st == 403 and doc["error"]["code"] == "forbidden", (st, doc)
         assert "operator" in doc["error"]["message"], doc
     assert Ctl(cluster[0][0].port, BOB_TOKEN).run("node", "drain", "node-1").returncode != 0
+    # nor list the nodes: they are the installation's, not a tenant's
+    st, doc = api1.as_(BOB_TOKEN).get("/v1/nodes")
+    assert st == 403 and doc["error"]["code"] == "forbidden", (st, doc)
+    assert "operator" in doc["error"]["message"] and "nodes" not in doc, doc
+    assert Ctl(cluster[0][0].port, BOB_TOKEN).run("nodes").returncode != 0
     assert [nodes_by_id(api1)[n]["draining"] for n in NODES] == [False, True, True]
     st, doc = api1.post("/v1/nodes/nobody/drain")  # an unknown node: 404, nothing changes
     assert st == 404 and "nobody" in json.dumps(doc), (st, doc)
