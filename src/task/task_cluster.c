@@ -384,21 +384,32 @@ static void save_offsets(void)
 
 /* ---------- drain: this node hands its tasks over ---------- */
 
-/* True when a live node other than this one takes tasks: a drain with nowhere to go keeps
- * its tasks running here (a task whose region only this node serves still waits). */
-static bool someone_takes(void)
+/* True when a live node other than this one (among nodes) may run a task of region
+ * ("" = any node). */
+static bool other_takes(const store_node *nodes, int n, const char *region)
 {
-    store_node *nodes = NULL;
-    int n = 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(nodes[i].id, cl.node) != 0 && eligible(&nodes[i], 0, region, false))
+            return true;
+    return false;
+}
+
+/* True when a task of this node may go elsewhere: some other live node serves its region.
+ * A task whose region only this node serves stays here, running, through the drain. */
+static bool can_leave(const store_node *nodes, int n, const char *id)
+{
+    task t;
     ferr err;
-    bool found = false;
-    if (store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) != 0)
-        return false;
-    for (int i = 0; i < n && !found; i++)
-        found = strcmp(nodes[i].id, cl.node) != 0 && strcmp(nodes[i].state, "live") == 0 &&
-                !nodes[i].draining;
-    free(nodes);
-    return found;
+    if (store_task_get(cl.own, id, &t, &err) != 0)
+        return false; /* unknown now: the next tick looks again */
+    bool ok = other_takes(nodes, n, t.spec.region ? t.spec.region : "");
+    if (!ok && cl.lonely_ticks % 30 == 0)
+        tlog_warn(id,
+                  "cluster: node %s drains but no other live node serves region %s: the "
+                  "task stays here",
+                  cl.node, t.spec.region);
+    task_free(&t);
+    return ok;
 }
 
 static bool any_to_hand_off(void)
@@ -412,27 +423,56 @@ static bool any_to_hand_off(void)
     return any;
 }
 
+/* The ids of the leases not yet leaving (at most max), copied out of cl.mu. */
+static int staying(char (*ids)[TASK_ID_MAX], int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&cl.mu);
+    for (int b = 0; b < HELD_BUCKETS; b++)
+        for (held *e = cl.held[b]; e && n < max; e = e->next)
+            if (!e->leaving)
+                snprintf(ids[n++], TASK_ID_MAX, "%s", e->id);
+    pthread_mutex_unlock(&cl.mu);
+    return n;
+}
+
 /* Every lease not yet leaving goes to the runner to be handed over (WORK_HAND_OFF), when
- * another node is there to take it. */
+ * another node is there to take it: one that serves the task's region, if it has one. */
 static void hand_off_all(void)
 {
     if (!any_to_hand_off())
         return;
-    if (!someone_takes()) {
+    store_node *nodes = NULL;
+    int n = 0;
+    ferr err;
+    if (store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) != 0)
+        return;
+    if (!other_takes(nodes, n, "")) {
         if (cl.lonely_ticks++ % 30 == 0) /* said again every 30 ticks */
             log_warn("cluster: node %s drains but no other live node takes tasks: its tasks "
                      "stay here",
                      cl.node);
+        free(nodes);
         return;
     }
-    pthread_mutex_lock(&cl.mu);
-    for (int b = 0; b < HELD_BUCKETS; b++)
-        for (held *e = cl.held[b]; e; e = e->next)
-            if (!e->leaving) {
-                e->leaving = true;
-                runner_post(WORK_HAND_OFF, e->id);
-            }
-    pthread_mutex_unlock(&cl.mu);
+    enum { BATCH = 256 };
+    char(*ids)[TASK_ID_MAX] = malloc(sizeof(*ids) * BATCH);
+    int k = ids ? staying(ids, BATCH) : 0;
+    for (int i = 0; i < k; i++) {
+        if (!can_leave(nodes, n, ids[i]))
+            continue;
+        pthread_mutex_lock(&cl.mu);
+        held *e = *find(ids[i]);
+        bool go = e && !e->leaving;
+        if (go)
+            e->leaving = true;
+        pthread_mutex_unlock(&cl.mu);
+        if (go)
+            runner_post(WORK_HAND_OFF, ids[i]);
+    }
+    cl.lonely_ticks++;
+    free(ids);
+    free(nodes);
 }
 
 void cluster_handed_off(const char *id)

@@ -410,6 +410,18 @@ def test_region_runs_only_on_nodes_with_its_label(cluster, nginx, publisher, pg_
     assert nowhere not in lease_rows(pg_url)
     assert owner(cluster, nowhere) is None and not nginx.is_published("dst", "r9")
     assert cluster[2][1].task(nowhere)["state"] == "idle"
+    # node-2 drains, but no other node serves zone-2: its tasks stay there, running, in
+    # the same destination sessions and under the same leases; they are not handed to
+    # nowhere
+    leases = lease_rows(pg_url)
+    clients = {i: nginx.publisher_client("dst", "r%d" % i)[0] for i in range(3)}
+    assert cluster[0][1].post("/v1/nodes/node-2/drain")[0] == 200
+    time.sleep(4)  # a few drain ticks
+    for i, t in enumerate(tids):
+        assert owner(cluster, t) == 1, t
+        assert lease_rows(pg_url)[t][::2] == leases[t][::2], (t, leases[t])
+        assert nginx.publisher_client("dst", "r%d" % i)[0] == clients[i], t
+    assert cluster[0][1].post("/v1/nodes/node-2/undrain")[0] == 200
 
 
 def test_lost_store_connections_keep_relays_and_leases(cluster, nginx, publisher, pg_url):
