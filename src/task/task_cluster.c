@@ -455,9 +455,11 @@ static void hand_off_all(void)
         free(nodes);
         return;
     }
-    enum { BATCH = 256 };
-    char(*ids)[TASK_ID_MAX] = malloc(sizeof(*ids) * BATCH);
-    int k = ids ? staying(ids, BATCH) : 0;
+    pthread_mutex_lock(&cl.mu);
+    int cap = cl.n_held > 0 ? cl.n_held : 1; /* every lease: none is passed over */
+    pthread_mutex_unlock(&cl.mu);
+    char(*ids)[TASK_ID_MAX] = malloc(sizeof(*ids) * (size_t)cap);
+    int k = ids ? staying(ids, cap) : 0;
     for (int i = 0; i < k; i++) {
         if (!can_leave(nodes, n, ids[i]))
             continue;
