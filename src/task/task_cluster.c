@@ -45,7 +45,7 @@ static struct {
     bool claim_now, resync, beat_now;
     bool draining; /* the node's row says so: its tasks go to other nodes, it takes none */
     int stalled;
-    int lonely_ticks;      /* drain ticks with no other node to take the tasks */
+    int drain_ticks;       /* drain ticks with tasks left here: warnings every 30 */
     atomic_int live_nodes; /* at the last tick that read them */
     int ticks;
     int failed; /* renewals failed in a row */
@@ -403,7 +403,7 @@ static bool can_leave(const store_node *nodes, int n, const char *id)
     if (store_task_get(cl.own, id, &t, &err) != 0)
         return false; /* unknown now: the next tick looks again */
     bool ok = other_takes(nodes, n, t.spec.region ? t.spec.region : "");
-    if (!ok && cl.lonely_ticks % 30 == 0)
+    if (!ok && cl.drain_ticks % 30 == 0)
         tlog_warn(id,
                   "cluster: node %s drains but no other live node serves region %s: the "
                   "task stays here",
@@ -412,67 +412,55 @@ static bool can_leave(const store_node *nodes, int n, const char *id)
     return ok;
 }
 
-static bool any_to_hand_off(void)
-{
-    bool any = false;
-    pthread_mutex_lock(&cl.mu);
-    for (int b = 0; b < HELD_BUCKETS && !any; b++)
-        for (held *e = cl.held[b]; e && !any; e = e->next)
-            any = !e->leaving;
-    pthread_mutex_unlock(&cl.mu);
-    return any;
-}
-
-/* The ids of the leases not yet leaving (at most max), copied out of cl.mu. */
-static int staying(char (*ids)[TASK_ID_MAX], int max)
+/* The ids of the leases not yet leaving, copied out of cl.mu into *ids (malloc'd); their
+ * number, 0 when there are none (or no memory: the next tick tries again). */
+static int staying(char (**ids)[TASK_ID_MAX])
 {
     int n = 0;
     pthread_mutex_lock(&cl.mu);
-    for (int b = 0; b < HELD_BUCKETS; b++)
-        for (held *e = cl.held[b]; e && n < max; e = e->next)
+    *ids = cl.n_held > 0 ? malloc(sizeof(**ids) * (size_t)cl.n_held) : NULL;
+    for (int b = 0; *ids && b < HELD_BUCKETS; b++)
+        for (held *e = cl.held[b]; e && n < cl.n_held; e = e->next)
             if (!e->leaving)
-                snprintf(ids[n++], TASK_ID_MAX, "%s", e->id);
+                snprintf((*ids)[n++], TASK_ID_MAX, "%s", e->id);
     pthread_mutex_unlock(&cl.mu);
     return n;
+}
+
+/* Marks the lease of id leaving and posts its hand-off to the runner, unless it is gone or
+ * already leaving. */
+static void hand_off(const char *id)
+{
+    pthread_mutex_lock(&cl.mu);
+    held *e = *find(id);
+    bool go = e && !e->leaving;
+    if (go)
+        e->leaving = true;
+    pthread_mutex_unlock(&cl.mu);
+    if (go)
+        runner_post(WORK_HAND_OFF, id);
 }
 
 /* Every lease not yet leaving goes to the runner to be handed over (WORK_HAND_OFF), when
  * another node is there to take it: one that serves the task's region, if it has one. */
 static void hand_off_all(void)
 {
-    if (!any_to_hand_off())
-        return;
+    char(*ids)[TASK_ID_MAX] = NULL;
+    int k = staying(&ids);
     store_node *nodes = NULL;
     int n = 0;
     ferr err;
-    if (store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) != 0)
-        return;
-    if (!other_takes(nodes, n, "")) {
-        if (cl.lonely_ticks++ % 30 == 0) /* said again every 30 ticks */
+    if (k > 0 && store_node_list(cl.own, cl.cfg->lease_time_ms, &nodes, &n, &err) == 0) {
+        bool anyone = other_takes(nodes, n, "");
+        for (int i = 0; anyone && i < k; i++)
+            if (can_leave(nodes, n, ids[i]))
+                hand_off(ids[i]);
+        if (!anyone && cl.drain_ticks % 30 == 0) /* said again every 30 ticks */
             log_warn("cluster: node %s drains but no other live node takes tasks: its tasks "
                      "stay here",
                      cl.node);
-        free(nodes);
-        return;
+        cl.drain_ticks++;
     }
-    pthread_mutex_lock(&cl.mu);
-    int cap = cl.n_held > 0 ? cl.n_held : 1; /* every lease: none is passed over */
-    pthread_mutex_unlock(&cl.mu);
-    char(*ids)[TASK_ID_MAX] = malloc(sizeof(*ids) * (size_t)cap);
-    int k = ids ? staying(ids, cap) : 0;
-    for (int i = 0; i < k; i++) {
-        if (!can_leave(nodes, n, ids[i]))
-            continue;
-        pthread_mutex_lock(&cl.mu);
-        held *e = *find(ids[i]);
-        bool go = e && !e->leaving;
-        if (go)
-            e->leaving = true;
-        pthread_mutex_unlock(&cl.mu);
-        if (go)
-            runner_post(WORK_HAND_OFF, ids[i]);
-    }
-    cl.lonely_ticks++;
     free(ids);
     free(nodes);
 }
